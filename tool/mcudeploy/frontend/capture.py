@@ -1,0 +1,177 @@
+"""Walk a torch.export graph into a FloatGraph of the ops mcudeploy supports.
+
+The FloatGraph keeps torch's layout (NCHW, batch dimension dropped from shapes) and float
+parameters; quantization turns it into the int8 device graph (``ir.Graph``). Each node remembers
+where it came from (module path and source line) so that errors can point at the user's code.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import torch
+import torch.nn.functional as F
+
+from ..errors import UnsupportedOpError
+from .fgraph import FloatGraph, FNode
+from .optable import HANDLERS, IGNORED, SUPPORTED
+
+
+def _where(node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    path = ""
+    if stack:
+        path, _cls = list(stack.values())[-1]
+        path = re.sub(r"^L\['self'\]\.?", "", str(path))
+    src = ""
+    trace = node.meta.get("stack_trace") or ""
+    frames = re.findall(r'File "([^"]+)", line (\d+), in (\w+)\n\s*(.*)', trace)
+    user = [f for f in frames if "/torch/" not in f[0]]
+    if user:
+        f, line, _fn, code = user[-1]
+        src = f"{f}:{line}: {code.strip()}"
+    parts = [f"module '{path}'" if path else "the model's forward()"]
+    if src:
+        parts.append(f"at {src}")
+    return " ".join(parts)
+
+
+def _shape(node) -> tuple[int, ...]:
+    val = node.meta.get("val")
+    if isinstance(val, (tuple, list)):
+        val = val[0]
+    if val is None or not hasattr(val, "shape"):
+        return ()
+    shape = tuple(int(s) for s in val.shape)
+    return shape[1:] if shape and shape[0] == 1 else shape
+
+
+def capture(ep) -> FloatGraph:
+    """Turn an ExportedProgram into a FloatGraph, or raise UnsupportedOpError naming the op."""
+    gm = ep.graph_module
+    consts: dict[str, torch.Tensor] = {}
+    user_inputs = []
+    for spec in ep.graph_signature.input_specs:
+        kind = spec.kind.name
+        if kind == "USER_INPUT":
+            user_inputs.append(spec.arg.name)
+        elif kind in ("PARAMETER", "BUFFER"):
+            consts[spec.arg.name] = ep.state_dict[spec.target] if spec.target in ep.state_dict \
+                else ep.constants[spec.target]
+        elif kind in ("CONSTANT_TENSOR",):
+            consts[spec.arg.name] = ep.constants[spec.target]
+    if len(user_inputs) != 1:
+        raise UnsupportedOpError(f"the model takes {len(user_inputs)} inputs; mcudeploy supports one tensor input")
+
+    nodes: list[FNode] = []
+    aliases: dict[str, str] = {}
+    in_name = user_inputs[0]
+    input_shape = ()
+    output = None
+    for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            if node.name == in_name:
+                input_shape = _shape(node)
+            continue
+        if node.op == "output":
+            outs = node.args[0]
+            if len(outs) != 1:
+                raise UnsupportedOpError(f"the model returns {len(outs)} outputs; mcudeploy supports one")
+            output = aliases.get(outs[0].name, outs[0].name)
+            continue
+        if node.op != "call_function":
+            raise UnsupportedOpError(f"graph node '{node.op}' ({node.target}) in {_where(node)} is not supported")
+        target = node.target
+        if target is operator.getitem:
+            src, idx = node.args
+            if idx != 0:
+                raise UnsupportedOpError(f"an op's secondary output (index {idx}) is used in {_where(node)}")
+            aliases[node.name] = aliases.get(src.name, src.name)
+            continue
+        key = getattr(target, "__name__", str(target))  # e.g. 'conv2d.default'
+        if key in IGNORED:
+            continue
+        handler = HANDLERS.get(key)
+        if handler is None:
+            raise UnsupportedOpError(
+                f"unsupported op '{key}' in {_where(node)}.\n  supported: {', '.join(SUPPORTED)}")
+
+        def arg(v):
+            if isinstance(v, torch.fx.Node):
+                if v.name in consts:
+                    return consts[v.name]
+                return aliases.get(v.name, v.name)
+            if isinstance(v, (list, tuple)):
+                return [arg(a) for a in v]
+            return v
+
+        args = [arg(a) for a in node.args]
+        kwargs = {k: arg(v) for k, v in node.kwargs.items()}
+        fn = handler(args, kwargs)
+        if isinstance(fn, str):  # the handler rejected this use of the op
+            raise UnsupportedOpError(f"'{key}' in {_where(node)}: {fn}.\n  supported: {', '.join(SUPPORTED)}")
+        fn.name = node.name
+        fn.shape = _shape(node)
+        fn.where = _where(node)
+        for t in fn.inputs:
+            if not isinstance(t, str):
+                raise UnsupportedOpError(f"'{key}' in {_where(node)} takes a constant tensor input; "
+                                         "only the model input and activations may flow into ops")
+        nodes.append(fn)
+    return FloatGraph(nodes, in_name, output, input_shape)
+
+
+def _act(x, attrs):
+    lo, hi = attrs["act"]
+    return torch.clamp(x, min=lo, max=hi)
+
+
+def run_node(n: FNode, vals: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Float semantics of one node (NCHW, batched). Fused activations and pools are applied here too."""
+    xs = [vals[i] for i in n.inputs]
+    p, a = n.params, n.attrs
+    if n.op == "conv":
+        y = F.conv2d(xs[0], p["weight"], p.get("bias"), a["stride"], 0, 1, a["groups"]) if not any(a["pad"]) \
+            else F.conv2d(F.pad(xs[0], (a["pad"][1], a["pad"][3], a["pad"][0], a["pad"][2])),
+                          p["weight"], p.get("bias"), a["stride"], 0, 1, a["groups"])
+    elif n.op == "linear":
+        y = F.linear(xs[0], p["weight"], p.get("bias"))
+    elif n.op == "bn":
+        y = F.batch_norm(xs[0], p["mean"], p["var"], p.get("weight"), p.get("bias"), False, 0.0, a["eps"])
+    elif n.op == "act":
+        y = xs[0]
+    elif n.op == "maxpool":
+        y = F.max_pool2d(xs[0], a["k"], a["stride"], a["pad"], ceil_mode=False)
+    elif n.op == "avgpool":
+        y = F.avg_pool2d(xs[0], a["k"], a["stride"], a["pad"], ceil_mode=False,
+                         count_include_pad=a["count_include_pad"])
+    elif n.op == "gap":
+        y = xs[0].mean(dim=(2, 3), keepdim=len(n.shape) == 3)
+    elif n.op == "reshape":
+        y = xs[0].reshape((xs[0].shape[0],) + tuple(n.shape))
+    elif n.op == "add":
+        y = xs[0] + xs[1]
+    elif n.op == "cat":
+        y = torch.cat(xs, dim=1)
+    elif n.op == "identity":
+        y = xs[0]
+    else:
+        raise AssertionError(n.op)
+    if "act" in a:
+        y = _act(y, a)
+    if a.get("pool"):
+        y = F.max_pool2d(y, a["pool"]["k"], a["pool"]["s"])
+    return y
+
+
+@torch.no_grad()
+def run_float(fg: FloatGraph, x: torch.Tensor, observe=None) -> torch.Tensor:
+    """Run the FloatGraph on a batch; ``observe(name, value)`` sees every node's output."""
+    vals = {fg.input: x.float()}
+    if observe:
+        observe(fg.input, vals[fg.input])
+    for n in fg.nodes:
+        vals[n.name] = run_node(n, vals)
+        if observe:
+            observe(n.name, vals[n.name])
+    return vals[fg.output]

@@ -1,0 +1,117 @@
+"""Quantization: the fixed-point requantization rule, and calibration of float ranges to int8.
+
+The rounding rule (written down once; ``firmware_template/kernels/mcd_common.h`` is its C twin)
+-----------------------------------------------------------------------------------------------
+A real multiplier ``r`` (> 0) is stored as an int32 ``mult`` in [2^30, 2^31) and an int ``shift``
+so that ``r = mult * 2^-(31 + shift)``. An int32 accumulator ``acc`` is rescaled as
+
+    total = 31 + shift                                   # 1 <= total <= 62
+    y     = (acc * mult + 2^(total - 1)) >> total        # 64-bit product, arithmetic shift
+    y     = saturate_int32(y)
+
+i.e. one rounding, to nearest with ties toward +infinity (-2.5 -> -2, 2.5 -> 3). This is
+TFLite's single-rounding ``MultiplyByQuantizedMultiplier`` (TFLITE_SINGLE_ROUNDING), which
+CMSIS-NN also offers; it is exact in 64-bit arithmetic because |acc * mult| < 2^62. Then the
+output zero point is added and the result clamped to the activation range [act_min, act_max].
+Multipliers below 2^-32 cannot be represented with ``total <= 62`` and are stored as
+``mult = 0, shift = 0`` (the output is then the zero point, which is what such a scale means).
+
+Activations are int8 asymmetric per tensor: ``real = scale * (q - zero_point)``. Weights are
+int8 symmetric per output channel in [-127, 127]; bias is int32 with scale ``s_in * s_w``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INT8_MIN, INT8_MAX = -128, 127
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """Split a positive real multiplier into (mult, shift) with real = mult * 2^-(31+shift)."""
+    if real < 0 or not math.isfinite(real):
+        raise ValueError(f"multiplier must be finite and >= 0, got {real}")
+    if real == 0:
+        return 0, 0
+    m, e = math.frexp(real)  # real = m * 2^e, 0.5 <= m < 1
+    mult = int(round(m * (1 << 31)))
+    if mult == 1 << 31:  # m rounded up to 1.0
+        mult //= 2
+        e += 1
+    shift = -e
+    if shift > 31:  # below 2^-32: not representable with total <= 62
+        return 0, 0
+    if shift < -30:
+        raise ValueError(f"multiplier {real} is too large (>= 2^30)")
+    return mult, shift
+
+
+def requantize(acc, mult, shift) -> np.ndarray:
+    """The rounding rule above, vectorised; ``mult``/``shift`` broadcast (per channel on the last axis)."""
+    acc = np.asarray(acc, dtype=np.int64)
+    mult = np.asarray(mult, dtype=np.int64)
+    total = 31 + np.asarray(shift, dtype=np.int64)
+    if np.any(np.abs(acc) > 2**31):
+        raise OverflowError("requantize: accumulator exceeds int32")
+    y = (acc * mult + (np.int64(1) << (total - 1))) >> total
+    return np.clip(y, INT32_MIN, INT32_MAX)
+
+
+def choose_qparams(lo: float, hi: float) -> tuple[float, int]:
+    """Asymmetric int8 (scale, zero_point) covering [lo, hi], with 0 exactly representable."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    if hi - lo < 1e-8:
+        hi = lo + 1e-8
+    scale = (hi - lo) / 255.0
+    zp = int(round(INT8_MIN - lo / scale))
+    return scale, int(np.clip(zp, INT8_MIN, INT8_MAX))
+
+
+def quantize_tensor(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Float -> int8 with round-half-to-even (host side only: inputs; never on the device)."""
+    q = np.round(np.asarray(x, dtype=np.float64) / scale) + zero_point
+    return np.clip(q, INT8_MIN, INT8_MAX).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return (q.astype(np.float32) - zero_point) * np.float32(scale)
+
+
+def quantize_weights_per_channel(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 per output channel (axis 0): returns (q in [-127, 127], scales)."""
+    w = np.asarray(w, dtype=np.float64)
+    flat = w.reshape(w.shape[0], -1)
+    amax = np.abs(flat).max(axis=1)
+    scales = np.where(amax > 0, amax / 127.0, 1.0)
+    q = np.clip(np.round(flat / scales[:, None]), -127, 127).astype(np.int8)
+    return q.reshape(w.shape), scales
+
+
+def quantize_bias(b: np.ndarray | None, s_in: float, s_w: np.ndarray) -> np.ndarray:
+    if b is None:
+        return np.zeros(len(s_w), dtype=np.int32)
+    q = np.round(np.asarray(b, dtype=np.float64) / (s_in * s_w))
+    return np.clip(q, INT32_MIN, INT32_MAX).astype(np.int32)
+
+
+def channel_multipliers(s_in: float, s_w: np.ndarray, s_out: float) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [quantize_multiplier(s_in * float(sw) / s_out) for sw in s_w]
+    return (np.array([p[0] for p in pairs], dtype=np.int32), np.array([p[1] for p in pairs], dtype=np.int32))
+
+
+class RangeObserver:
+    """Running min/max of a tensor over calibration batches (TFLite's post-training default)."""
+
+    def __init__(self) -> None:
+        self.lo, self.hi = math.inf, -math.inf
+
+    def update(self, x) -> None:
+        x = np.asarray(x)
+        self.lo = min(self.lo, float(x.min()))
+        self.hi = max(self.hi, float(x.max()))
+
+    def qparams(self) -> tuple[float, int]:
+        return choose_qparams(self.lo, self.hi)
