@@ -1,0 +1,58 @@
+/* mcudeploy int8 kernels: one kernel per file, all activations HWC int8.
+ *
+ * Usage (as the generated model.c does):
+ *   static const mcd_conv_params p = {1, 1, 2, 2, 2, 2, 2, 2, -128, -128, -128, 127};
+ *   static const mcd_channel_quant q = {conv1_mult, conv1_shift};
+ *   static const mcd_dims in_d = {28, 28, 1}, out_d = {14, 14, 6};
+ *   mcd_conv2d_s8(&p, &q, &in_d, input, 5, 5, conv1_w, conv1_b, &out_d, arena + 0);
+ * Kernels never allocate; the caller's memory plan gives every buffer. Kernels documented as
+ * in-place safe may be called with out == in.
+ */
+#ifndef MCD_KERNELS_H
+#define MCD_KERNELS_H
+#include "mcd_common.h"
+
+/* Convolution (groups = 1), OHWI weights, optional fused max-pool; out_d is the pooled output. */
+void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
+                   const int8_t *in, int32_t k_h, int32_t k_w, const int8_t *w, const int32_t *bias,
+                   const mcd_dims *out_d, int8_t *out);
+
+/* Depthwise convolution, channel multiplier 1, weights (k_h, k_w, C); optional fused max-pool. */
+void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
+                     const int8_t *in, int32_t k_h, int32_t k_w, const int8_t *w, const int32_t *bias,
+                     const mcd_dims *out_d, int8_t *out);
+
+/* Fully connected: out[o] = requant(bias[o] + sum_i (in[i] - in_zp) * w[o][i]). */
+void mcd_fc_s8(int32_t in_n, const int8_t *in, int32_t out_n, const int8_t *w, const int32_t *bias,
+               const mcd_channel_quant *q, int32_t in_zp, int32_t out_zp, int32_t act_min, int32_t act_max,
+               int8_t *out);
+
+/* Max-pool; in-place safe when no output pixel reads an input pixel before its own index. */
+void mcd_maxpool_s8(const mcd_pool_params *p, const mcd_dims *in_d, const int8_t *in,
+                    const mcd_dims *out_d, int8_t *out);
+
+/* Average pool, same quantization in and out, rounding half away from zero. */
+void mcd_avgpool_s8(const mcd_pool_params *p, const mcd_dims *in_d, const int8_t *in,
+                    const mcd_dims *out_d, int8_t *out);
+
+typedef struct {
+    int32_t zp1, zp2, out_zp, left_shift;
+    int32_t mult1, shift1, mult2, shift2, out_mult, out_shift;
+    int32_t act_min, act_max;
+} mcd_add_params;
+
+/* Element-wise add of two int8 tensors of n elements; in-place safe (out == a or b). */
+void mcd_add_s8(const mcd_add_params *p, int32_t n, const int8_t *a, const int8_t *b, int8_t *out);
+
+/* One input of a channel concat: copies (or requantizes) in_c channels per pixel into out at
+ * channel offset c_off of out_c. mult == 0 and copy != 0 means a plain copy. */
+void mcd_concat_s8(int32_t pixels, const int8_t *in, int32_t in_c, int32_t copy, int32_t in_zp,
+                   int32_t mult, int32_t shift, int32_t out_zp, int32_t c_off, int32_t out_c, int8_t *out);
+
+/* Clamp to [lo, hi] (a ReLU that could not be fused); in-place safe. */
+void mcd_clamp_s8(int32_t n, const int8_t *in, int32_t lo, int32_t hi, int8_t *out);
+
+/* HWC -> CHW reorder (before a flatten the generator could not fold into the next layer). */
+void mcd_to_chw_s8(const mcd_dims *d, const int8_t *in, int8_t *out);
+
+#endif

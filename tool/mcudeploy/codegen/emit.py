@@ -1,0 +1,119 @@
+"""Emit ``engine/``: model.h, model.c, weights.c and the kernels they call.
+
+Python only prepares data (buffer pointers, dims, quantization constants); the C text lives in
+templates named after the file they produce (``model.c.j2``), one jinja2 macro per op kind.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from ..ir import Graph, Op
+from ..paths import KERNELS
+from ..plan import Plan
+
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                          trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+                          keep_trailing_newline=True)
+
+# The kernel source each op kind needs; mcd_common.h and mcd_kernels.h always come along.
+KERNEL_FILES = {
+    "conv2d": ["conv2d_s8.c"], "dwconv2d": ["dwconv2d_s8.c"], "fc": ["fc_s8.c"],
+    "maxpool": ["maxpool_s8.c"], "avgpool": ["avgpool_s8.c"], "add": ["add_s8.c"],
+    "concat": ["concat_s8.c"], "clamp": ["clamp_s8.c"], "to_chw": ["to_chw_s8.c"], "reshape": [],
+}
+HEADERS = ["mcd_common.h", "mcd_kernels.h"]
+
+
+def c_ident(name: str) -> str:
+    s = re.sub(r"\W", "_", name)
+    return s if not s[0].isdigit() else "_" + s
+
+
+def _ptr(p: Plan, tensor: str) -> str:
+    region, off = p.where[tensor]
+    return {"arena": f"(MCD_ARENA + {off})", "input": "input", "output": "output"}[region]
+
+
+def _carray(ctype: str, name: str, arr: np.ndarray) -> str:
+    vals = np.asarray(arr).reshape(-1).tolist()
+    lines = [", ".join(str(int(v)) for v in vals[i:i + 24]) for i in range(0, len(vals), 24)]
+    body = ",\n    ".join(lines) if lines else "0"
+    return f"const {ctype} {name}[{max(len(vals), 1)}] = {{\n    {body}\n}};\n"
+
+
+def _dims(shape) -> list[int]:
+    shape = list(shape)
+    return shape if len(shape) == 3 else [1, 1, shape[0]]
+
+
+def _layer(g: Graph, p: Plan, op: Op, index: int) -> dict:
+    tin, tout = g.tensors[op.inputs[0]], g.tensors[op.output]
+    a = op.attrs
+    d = {"kind": op.kind, "name": op.name, "c": c_ident(op.name), "index": index,
+         "ins": [_ptr(p, t) for t in op.inputs], "out": _ptr(p, op.output),
+         "in_dims": _dims(tin.shape), "out_dims": _dims(tout.shape), "in_zp": tin.zero_point,
+         "out_zp": tout.zero_point, "in_n": tin.size, "out_n": tout.size, "attrs": a}
+    if op.kind in ("conv2d", "dwconv2d"):
+        w = op.arrays["weight"]
+        d["k"] = list(w.shape[1:3]) if op.kind == "conv2d" else list(w.shape[:2])
+        pool = a.get("pool") or {"k": [1, 1], "s": [1, 1]}
+        d["pool"] = pool
+    if op.kind == "add":
+        t2 = g.tensors[op.inputs[1]]
+        d["zp2"] = t2.zero_point
+    if op.kind == "concat":
+        parts, off = [], 0
+        for t, m, s, cp in zip(op.inputs, a["mult"], a["shift"], a["copy"]):
+            ti = g.tensors[t]
+            c = ti.shape[-1]
+            parts.append({"ptr": _ptr(p, t), "c": c, "is_copy": int(cp), "zp": ti.zero_point, "mult": m,
+                          "shift": s, "off": off})
+            off += c
+        d["parts"] = parts
+        d["pixels"] = tout.size // tout.shape[-1]
+    return d
+
+
+def kernel_sources(g: Graph) -> list[str]:
+    files = list(HEADERS)
+    for op in g.ops:
+        for f in KERNEL_FILES[op.kind]:
+            if f not in files:
+                files.append(f)
+    return files
+
+
+def emit_engine(g: Graph, p: Plan, outdir: Path, model_hash: str) -> list[str]:
+    """Write ``outdir`` (the engine folder) and return the layer names in hook order."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    layers = []
+    for op in g.ops:
+        if op.kind == "reshape":
+            continue
+        layers.append(_layer(g, p, op, len(layers)))
+    weights = []
+    for op in g.ops:
+        for key, arr in sorted(op.arrays.items()):
+            ctype = {"weight": "int8_t"}.get(key, "int32_t")
+            weights.append({"decl": f"extern const {ctype} mcd_{c_ident(op.name)}_{key}[];",
+                            "def": _carray(ctype, f"mcd_{c_ident(op.name)}_{key}", arr)})
+    tin, tout = g.tensors[g.input], g.tensors[g.output]
+    ctx = {
+        "layers": layers, "weights": weights, "arena_bytes": p.arena_bytes, "model_hash": model_hash,
+        "input": {"bytes": tin.size, "dims": _dims(tin.shape), "scale": tin.scale, "zp": tin.zero_point},
+        "output": {"bytes": tout.size, "dims": _dims(tout.shape), "scale": tout.scale, "zp": tout.zero_point},
+        "output_copy_from": None if p.where[g.output][0] == "output" else _ptr(p, g.output),
+        "macs": g.macs,
+    }
+    for name in ("model.h", "model.c", "weights.c", "model_weights.h"):
+        (outdir / name).write_text(_ENV.get_template(name + ".j2").render(**ctx))
+    for f in kernel_sources(g):
+        shutil.copy(KERNELS / f, outdir / f)
+    return [layer["name"] for layer in layers]
