@@ -50,3 +50,7 @@ def run_host(exe: Path, xq: np.ndarray, output_bytes: int) -> np.ndarray:
         if res.returncode != 0:
             raise BuildError(f"host engine run failed ({res.returncode}): {res.stderr}")
         return np.frombuffer(fout.read_bytes(), dtype=np.int8).reshape(len(xq), output_bytes)
+
+
+def have_cc() -> bool:
+    return bool(os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc"))

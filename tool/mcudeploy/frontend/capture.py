@@ -42,8 +42,7 @@ def _shape(node) -> tuple[int, ...]:
         val = val[0]
     if val is None or not hasattr(val, "shape"):
         return ()
-    shape = tuple(int(s) for s in val.shape)
-    return shape[1:] if shape and shape[0] == 1 else shape
+    return tuple(int(s) for s in val.shape[1:])  # dim 0 is the batch
 
 
 def capture(ep) -> FloatGraph:
@@ -111,6 +110,7 @@ def capture(ep) -> FloatGraph:
         if isinstance(fn, str):  # the handler rejected this use of the op
             raise UnsupportedOpError(f"'{key}' in {_where(node)}: {fn}.\n  supported: {', '.join(SUPPORTED)}")
         fn.name = node.name
+        fn.attrs["module"] = _module_path(node)
         fn.shape = _shape(node)
         fn.where = _where(node)
         for t in fn.inputs:
@@ -118,7 +118,39 @@ def capture(ep) -> FloatGraph:
                 raise UnsupportedOpError(f"'{key}' in {_where(node)} takes a constant tensor input; "
                                          "only the model input and activations may flow into ops")
         nodes.append(fn)
-    return FloatGraph(nodes, in_name, output, input_shape)
+    fg = FloatGraph(nodes, in_name, output, input_shape)
+    _readable_names(fg)
+    return fg
+
+
+def _module_path(node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ""
+    path = list(stack.values())[-1][0]
+    return re.sub(r"^L\['self'\]\.?", "", str(path))
+
+
+def _readable_names(fg: FloatGraph) -> None:
+    """Name nodes after their module ('features.0' -> 'features_0') where that is unambiguous, so
+    reports and the generated C speak the user's names; functional ops keep torch's ('add_1')."""
+    counts: dict[str, int] = {}
+    for n in fg.nodes:
+        m = n.attrs.get("module")
+        if m:
+            counts[m] = counts.get(m, 0) + 1
+    taken = {n.name for n in fg.nodes} | {fg.input}
+    rename = {}
+    for n in fg.nodes:
+        m = n.attrs.pop("module", "")
+        new = re.sub(r"\W", "_", m)
+        if m and counts[m] == 1 and new not in taken and not new[0].isdigit():
+            rename[n.name] = new
+            taken.add(new)
+    for n in fg.nodes:
+        n.name = rename.get(n.name, n.name)
+        n.inputs = [rename.get(i, i) for i in n.inputs]
+    fg.output = rename.get(fg.output, fg.output)
 
 
 def _act(x, attrs):

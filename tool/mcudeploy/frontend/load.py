@@ -73,10 +73,18 @@ def load_model(spec: str, weights: str | None = None, example: torch.Tensor | No
 
 
 def export_module(model: torch.nn.Module, example: torch.Tensor):
+    """Export with a dynamic batch dimension when the model allows it (so the saved float model
+    runs batches), else with batch 1."""
     model = model.eval()
+    x = example[:1].float()
     try:
         with torch.no_grad():
-            return torch.export.export(model, (example[:1].float(),))
+            return torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim("batch", max=1 << 16)},))
+    except Exception:
+        pass
+    try:
+        with torch.no_grad():
+            return torch.export.export(model, (x,))
     except Exception as exc:
         raise ModelLoadError(f"torch.export could not capture the model: {type(exc).__name__}: "
                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc

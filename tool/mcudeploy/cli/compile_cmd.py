@@ -1,0 +1,48 @@
+"""``mcudeploy compile``: thin wrapper over ``pipeline.compile_model``."""
+
+import click
+
+from ..pipeline import compile_model
+from ..report import table, write_json
+
+
+@click.command("compile")
+@click.argument("model")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False),
+              help="state_dict file (torch.save) for a FILE.py:FACTORY model; loaded with weights_only=True.")
+@click.option("--calib", required=True, metavar="DATA",
+              help="calibration samples: an .npz with 'x' (N x C x H x W float) or a built-in data set "
+                   "(digits, mnist, fashion-mnist; its train split is used).")
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
+              help="project directory to write (replaced if it is an earlier mcudeploy project).")
+@click.option("--calib-limit", default=500, show_default=True, help="calibration samples to use.")
+@click.option("--no-host-check", is_flag=True, help="skip compiling the engine with the host C compiler "
+              "and checking it against the numpy reference on 64 calibration samples.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report here.")
+def compile_cmd(model, weights, calib, outdir, calib_limit, no_host_check, json_path):
+    """Compile MODEL to a standalone int8 C engine in a project directory.
+
+    MODEL is FILE.py:FACTORY (a class or function returning an nn.Module; give --weights) or a
+    torch.export archive (.pt2). BatchNorm is folded, ReLU and max-pool fused into the conv
+    before them, weights quantized int8 per channel and activations int8 per tensor, calibrated
+    on DATA. OUTDIR/engine/ compiles with any C99 compiler; OUTDIR/report.json has the figures.
+    """
+    res = compile_model(model, weights, calib, outdir, calib_limit, not no_host_check)
+    r = res.report
+    rows = [dict(row, output_shape="x".join(map(str, row["output_shape"]))) for row in r["layers"]]
+    click.echo(table(rows, [("name", "layer"), ("op", "op"), ("output_shape", "output (HxWxC)"),
+                            ("macs", "MACs"), ("weight_bytes", "weight bytes")],
+                     footer={"name": "total", "macs": r["macs"], "weight_bytes": r["weight_bytes"]}))
+    click.echo(f"\nparams {r['params']:,} | weights+bias+requant {r['weight_bytes']:,} B (float32 params "
+               f"{r['float32_param_bytes']:,} B)")
+    click.echo(f"activation arena {r['arena_bytes']:,} B (no reuse: {r['arena_naive_bytes']:,} B; "
+               f"two ping-pong buffers of the largest activation: {r['arena_pingpong_bytes']:,} B)")
+    if "host_check" in r:
+        hc = r["host_check"]
+        click.echo(f"host check: {hc['bit_exact']}/{hc['samples']} calibration samples bit-exact with the reference")
+    click.echo(f"wrote {res.outdir}/ (engine/, graph.json, report.json, model_float.pt2)")
+    if json_path:
+        write_json(json_path, r)
+
+
+COMMANDS = [compile_cmd]

@@ -1,0 +1,134 @@
+"""``compile``: PyTorch model -> project directory with a standalone int8 C engine.
+
+Usage::
+
+    result = compile_model("examples/lenet5.py:lenet5", "lenet5.pt", "mnist", "out/lenet")
+    result.report["arena_bytes"]
+
+The output directory is written to a temporary sibling and renamed into place only when every
+step succeeded, so a failure (unsupported op, bad data) never leaves a half-written project.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__, datasets, hostrun
+from . import reference as R
+from .codegen import emit_engine
+from .errors import McdError
+from .frontend import capture, load_model, run_float, simplify
+from .ir import Graph
+from .lower import lower
+from .plan import Plan, check, plan
+
+
+def run_module(module, x: torch.Tensor) -> torch.Tensor:
+    """Run a float module on a batch, one sample at a time if it was exported for batch 1."""
+    with torch.no_grad():
+        try:
+            return module(x)
+        except Exception:
+            return torch.cat([module(x[i:i + 1]) for i in range(len(x))])
+
+
+@dataclass
+class CompileResult:
+    outdir: Path
+    graph: Graph
+    plan: Plan
+    report: dict
+
+
+def _layer_rows(g: Graph, names: list[str]) -> list[dict]:
+    rows = []
+    for op in g.ops:
+        if op.name not in names:
+            continue
+        t = g.tensors[op.output]
+        rows.append({"name": op.name, "op": op.kind + ("+maxpool" if op.attrs.get("pool") else ""),
+                     "output_shape": list(t.shape), "macs": op.macs, "weight_bytes": op.weight_bytes,
+                     "params": int(sum(op.arrays[k].size for k in ("weight", "bias") if k in op.arrays))})
+    return rows
+
+
+def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True,
+                  source: dict | None = None) -> CompileResult:
+    """Everything after loading: capture, quantize, plan, emit, self-check, write OUTDIR."""
+    fg = simplify(capture(ep))
+    with torch.no_grad():  # the captured graph must compute what the model computes
+        xt = torch.from_numpy(calib_x[:8])
+        ref = run_module(ep.module(), xt)
+        if len(xt):
+            got = run_float(fg, xt)
+            err = float((got.reshape(ref.shape) - ref).abs().max())
+            if err > 1e-3 * max(1.0, float(ref.abs().max())):
+                raise McdError(f"internal: the captured graph differs from the model by {err:.3g}")
+    g = lower(fg, calib_x)
+    p = plan(g)
+    check(g, p)
+    model_hash = g.hash()
+    g.meta.update(model_hash=model_hash)
+
+    outdir = Path(outdir)
+    if outdir.exists() and not (outdir / "project.json").is_file() and any(outdir.iterdir()):
+        raise McdError(f"'{outdir}' exists and is not an mcudeploy project; choose another -o")
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    try:
+        names = emit_engine(g, p, tmp / "engine", model_hash)
+        g.save(tmp)
+        torch.export.save(ep, tmp / "model_float.pt2")
+        tin, tout = g.tensors[g.input], g.tensors[g.output]
+        float_params = sum(int(v.numel()) for k, v in ep.state_dict.items()
+                           if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+        report = {
+            "macs": g.macs, "params": g.params, "weight_bytes": g.weight_bytes,
+            "float32_param_bytes": 4 * float_params,
+            "arena_bytes": p.arena_bytes, "arena_naive_bytes": p.naive_bytes,
+            "arena_pingpong_bytes": p.pingpong_bytes,
+            "input_bytes": tin.size, "output_bytes": tout.size,
+            "layers": _layer_rows(g, names),
+        }
+        if host_check and hostrun.have_cc():
+            exe = hostrun.build_host(tmp / "engine", tmp / "host_build")
+            xq = R.prepare_input(g, calib_x[:64])
+            same = (hostrun.run_host(exe, xq, tout.size) == R.run(g, xq)).all(axis=1)
+            report["host_check"] = {"samples": int(len(xq)), "bit_exact": int(same.sum())}
+            shutil.rmtree(tmp / "host_build", ignore_errors=True)
+            if not same.all():
+                raise McdError(f"internal: host-compiled engine differs from the reference on "
+                               f"{int((~same).sum())} of {len(xq)} calibration samples")
+        meta = {
+            "mcudeploy_version": __version__, "model_hash": model_hash,
+            "input_shape": list(g.meta.get("input_shape_torch", [])), "input_device_shape": list(tin.shape),
+            "input_scale": tin.scale, "input_zero_point": tin.zero_point, "input_bytes": tin.size,
+            "output_shape": list(tout.shape), "output_scale": tout.scale, "output_zero_point": tout.zero_point,
+            "output_bytes": tout.size, "arena_bytes": p.arena_bytes, "num_layers": len(names),
+            "layer_names": names, "source": source or {},
+        }
+        (tmp / "report.json").write_text(json.dumps(report, indent=1))
+        (tmp / "project.json").write_text(json.dumps(meta, indent=1))
+        if outdir.exists():
+            shutil.rmtree(outdir)
+        tmp.rename(outdir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return CompileResult(outdir, g, p, report)
+
+
+def compile_model(model: str, weights: str | None, calib: str, outdir, calib_limit: int = 500,
+                  host_check: bool = True) -> CompileResult:
+    x, _y = datasets.load_spec(calib, split="train", limit=calib_limit)
+    ep = load_model(model, weights, example=torch.from_numpy(x[:1]))
+    return build_project(ep, x, Path(outdir), host_check,
+                         source={"model": str(model), "weights": weights, "calib": str(calib),
+                                 "calib_samples": int(len(x))})

@@ -1,0 +1,53 @@
+"""The project directory that ``mcudeploy compile`` writes and every later command reads.
+
+Usage::
+
+    prj = Project("out/lenet")
+    prj.graph            # ir.Graph (quantized, device layout)
+    prj.meta["model_hash"], prj.engine_dir, prj.float_model()
+
+Layout: see docs/contracts.md.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+from .errors import McdError
+from .ir import Graph
+
+
+class Project:
+    def __init__(self, path) -> None:
+        self.path = Path(path)
+        if not (self.path / "project.json").is_file():
+            raise McdError(f"'{self.path}' is not an mcudeploy project (no project.json); "
+                           "create one with: mcudeploy compile MODEL --calib DATA -o DIR")
+
+    @cached_property
+    def meta(self) -> dict:
+        return json.loads((self.path / "project.json").read_text())
+
+    @cached_property
+    def report(self) -> dict:
+        return json.loads((self.path / "report.json").read_text())
+
+    @cached_property
+    def graph(self) -> Graph:
+        return Graph.load(self.path)
+
+    @property
+    def engine_dir(self) -> Path:
+        return self.path / "engine"
+
+    @property
+    def firmware_dir(self) -> Path:
+        return self.path / "firmware"
+
+    def float_model(self):
+        """The float model as a callable nn.Module (from the saved torch.export archive)."""
+        import torch
+
+        return torch.export.load(self.path / "model_float.pt2").module()
