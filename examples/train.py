@@ -12,7 +12,6 @@ import sys
 import time
 
 import torch
-
 from mcudeploy import datasets
 from mcudeploy.errors import McdError
 from mcudeploy.train import RECIPES, evaluate, example_factory, train_classifier
