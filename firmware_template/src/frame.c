@@ -1,0 +1,128 @@
+/* COBS framing with CRC-32, streaming on transmit, bounded on receive. */
+#include "frame.h"
+
+#include "port.h"
+
+#define MAX_BODY (MCD_LINK_MAX_PAYLOAD + MCD_FRAME_OVERHEAD)
+#define MAX_ENCODED (MAX_BODY + MAX_BODY / 254u + 2u)
+
+/* CRC-32 (reflected, polynomial 0xEDB88320, as zlib) with a 16-entry nibble table: 64 bytes of
+ * flash instead of 1 KB, fast enough for a UART. */
+static const uint32_t crc_nibble[16] = {
+    0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u,
+    0x4DB26158u, 0x5005713Cu, 0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu,
+    0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu,
+};
+
+uint32_t mcd_crc32(uint32_t crc, const uint8_t *p, uint32_t n)
+{
+    crc = ~crc;
+    while (n--) {
+        crc ^= *p++;
+        crc = (crc >> 4) ^ crc_nibble[crc & 15u];
+        crc = (crc >> 4) ^ crc_nibble[crc & 15u];
+    }
+    return ~crc;
+}
+
+static uint8_t rx[MAX_ENCODED];
+
+/* Decode COBS in place (the output never overtakes the input). Returns the decoded length or -1. */
+static int32_t cobs_decode(uint8_t *buf, uint32_t n)
+{
+    uint32_t in = 0, out = 0;
+    while (in < n) {
+        const uint32_t code = buf[in++];
+        uint32_t i;
+        if (code == 0u || in + code - 1u > n) return -1;
+        for (i = 1; i < code; i++) buf[out++] = buf[in++];
+        if (code != 0xFFu && in < n) buf[out++] = 0;
+    }
+    return (int32_t)out;
+}
+
+int mcd_frame_receive(mcd_frame *f)
+{
+    uint32_t n = 0, crc;
+    int overflow = 0;
+    int32_t len;
+
+    f->seq = 0;
+    f->type = 0;
+    f->len = 0;
+    for (;;) {                     /* gather up to the delimiter; an empty frame is just resync */
+        const uint8_t b = uart_getc();
+        if (b == 0u) {
+            if (n == 0u && !overflow) continue;
+            break;
+        }
+        if (n < sizeof rx) rx[n++] = b;
+        else overflow = 1;         /* keep reading until the delimiter, storing nothing */
+    }
+    if (overflow) return MCD_ERR_LENGTH;
+    len = cobs_decode(rx, n);
+    if (len < 0) return MCD_ERR_COBS;
+    if (len >= 2) f->seq = rx[1];
+    if ((uint32_t)len < MCD_FRAME_OVERHEAD) return MCD_ERR_LENGTH;
+    crc = (uint32_t)rx[len - 4] | ((uint32_t)rx[len - 3] << 8) | ((uint32_t)rx[len - 2] << 16) |
+          ((uint32_t)rx[len - 1] << 24);
+    if (mcd_crc32(0, rx, (uint32_t)len - 4u) != crc) return MCD_ERR_CRC;
+    f->version = rx[0];
+    f->type = rx[2];
+    f->payload = rx + 3;
+    f->len = (uint32_t)len - MCD_FRAME_OVERHEAD;
+    return f->version == MCD_LINK_VERSION ? MCD_ERR_NONE : MCD_ERR_VERSION;
+}
+
+/* Streaming COBS encoder: bytes collect in `block` until a zero (or 254 non-zero bytes) closes
+ * the block, which is then sent as its code byte followed by its data. */
+static struct {
+    uint8_t block[254];
+    uint32_t n, crc;
+} tx;
+
+static void flush_block(uint8_t code)
+{
+    uint32_t i;
+    uart_putc(code);
+    for (i = 0; i < tx.n; i++) uart_putc(tx.block[i]);
+    tx.n = 0;
+}
+
+static void put_byte(uint8_t b)
+{
+    if (b == 0u) {
+        flush_block((uint8_t)(tx.n + 1u));
+    } else {
+        tx.block[tx.n++] = b;
+        if (tx.n == 254u) flush_block(0xFFu);
+    }
+}
+
+static void put_raw(const uint8_t *p, uint32_t n)
+{
+    while (n--) put_byte(*p++);
+}
+
+void mcd_frame_begin(uint8_t seq, uint8_t type)
+{
+    const uint8_t head[3] = {MCD_LINK_VERSION, seq, type};
+    tx.n = 0;
+    tx.crc = mcd_crc32(0, head, 3);
+    put_raw(head, 3);
+}
+
+void mcd_frame_put(const void *data, uint32_t n)
+{
+    tx.crc = mcd_crc32(tx.crc, (const uint8_t *)data, n);
+    put_raw((const uint8_t *)data, n);
+}
+
+void mcd_frame_end(void)
+{
+    const uint8_t c[4] = {(uint8_t)tx.crc, (uint8_t)(tx.crc >> 8), (uint8_t)(tx.crc >> 16),
+                          (uint8_t)(tx.crc >> 24)};
+    put_raw(c, 4);
+    flush_block((uint8_t)(tx.n + 1u));  /* the final block; its implied zero is dropped */
+    uart_putc(0);
+}

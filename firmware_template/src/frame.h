@@ -1,0 +1,46 @@
+/* Link framing, firmware side (the host twin is mcudeploy/link/framing.py).
+ *
+ * A frame on the wire is COBS(body) followed by one 0x00 delimiter, where
+ *     body = version (1) | seq (1) | type (1) | payload (0..MCD_LINK_MAX_PAYLOAD) | crc32 (4, LE)
+ * and crc32 is zlib's CRC-32 of everything before it. Responses echo the request's seq.
+ *
+ *     mcd_frame f;
+ *     int err = mcd_frame_receive(&f);             blocks until a delimiter; never overruns
+ *     mcd_frame_begin(f.seq, type);                  then stream the payload in pieces:
+ *     mcd_frame_put(header, n); mcd_frame_put(output, m);
+ *     mcd_frame_end();
+ */
+#ifndef MCD_FRAME_H
+#define MCD_FRAME_H
+
+#include <stdint.h>
+
+#define MCD_LINK_VERSION 1u
+#define MCD_LINK_MAX_PAYLOAD 1024u
+#define MCD_FRAME_OVERHEAD 7u /* version, seq, type, crc32 */
+
+/* Error codes carried by an error frame (type MCD_MSG_ERROR) */
+enum {
+    MCD_ERR_NONE = 0,
+    MCD_ERR_CRC = 1,        /* CRC mismatch */
+    MCD_ERR_LENGTH = 2,     /* frame shorter than its header or longer than the maximum */
+    MCD_ERR_COBS = 3,       /* malformed COBS encoding */
+    MCD_ERR_VERSION = 4,    /* arg0: the firmware's protocol version */
+    MCD_ERR_COMMAND = 5,    /* unknown message type */
+    MCD_ERR_ARGS = 6,       /* bad offset / length: arg0, arg1 say what was asked */
+    MCD_ERR_FAULT = 7,      /* the firmware took a fault; arg0 = exception number */
+};
+
+typedef struct {
+    uint8_t version, seq, type;
+    const uint8_t *payload;
+    uint32_t len;
+} mcd_frame;
+
+uint32_t mcd_crc32(uint32_t crc, const uint8_t *p, uint32_t n);
+int mcd_frame_receive(mcd_frame *f);
+void mcd_frame_begin(uint8_t seq, uint8_t type);
+void mcd_frame_put(const void *data, uint32_t n);
+void mcd_frame_end(void);
+
+#endif

@@ -1,0 +1,37 @@
+/* The per-board contract: what each board/<family>/port.c provides and nothing more.
+ *
+ *     port_init();                  clocks (PLL, flash wait states), UART pins and peripheral
+ *     port_clock_hz();              the core clock the firmware configured, in Hz
+ *
+ * Everything a family needs is passed in as MCD_* compile definitions generated from the board's
+ * TOML file (see CMakeLists.txt), so a family file serves every board of that family.
+ * Under MCD_EMULATED (QEMU) the RCC is not modelled: port_init programs the same registers but
+ * never waits on a ready flag, which would read 0 forever.
+ */
+#ifndef MCD_PORT_H
+#define MCD_PORT_H
+
+#include <stdint.h>
+
+void port_init(void);
+uint32_t port_clock_hz(void);
+
+/* The UART driver (src/usart_v1.c or src/usart_v2.c, chosen by the family) */
+void uart_init(uint32_t base, uint32_t kernel_clock_hz, uint32_t baud);
+void uart_putc(uint8_t c);
+uint8_t uart_getc(void);  /* blocks until a byte arrives */
+
+/* Wait until `reg & mask` equals `value`; returns at once in the emulator (see above). */
+static inline void port_wait(volatile uint32_t *reg, uint32_t mask, uint32_t value)
+{
+#ifndef MCD_EMULATED
+    while ((*reg & mask) != value) {
+    }
+#else
+    (void)reg;
+    (void)mask;
+    (void)value;
+#endif
+}
+
+#endif

@@ -1,0 +1,221 @@
+/* Command dispatch: one function per message, each validating its arguments before touching a
+ * buffer. A request that cannot be honoured gets an error frame; nothing here can block except
+ * the wait for the next frame. */
+#include "protocol.h"
+
+#include <string.h>
+
+#include "counter.h"
+#include "frame.h"
+#include "model.h"
+#include "port.h"
+#include "run.h"
+#include "stack.h"
+
+#ifndef MCD_BOARD_NAME
+#define MCD_BOARD_NAME "unknown"
+#endif
+#ifndef MCD_INPUT_H
+#define MCD_INPUT_H 1
+#define MCD_INPUT_W 1
+#define MCD_INPUT_C MCD_INPUT_BYTES
+#endif
+
+static int8_t input[MCD_INPUT_BYTES] __attribute__((aligned(8)));
+static int8_t output[MCD_OUTPUT_BYTES] __attribute__((aligned(8)));
+
+/* Little-endian writer over a small local buffer */
+typedef struct {
+    uint8_t b[160];
+    uint32_t n;
+} buf;
+
+static void put8(buf *w, uint32_t v) { w->b[w->n++] = (uint8_t)v; }
+static void put16(buf *w, uint32_t v) { put8(w, v); put8(w, v >> 8); }
+static void put32(buf *w, uint32_t v) { put16(w, v); put16(w, v >> 16); }
+static void put64(buf *w, uint64_t v) { put32(w, (uint32_t)v); put32(w, (uint32_t)(v >> 32)); }
+static void putf(buf *w, float f) { uint32_t v; memcpy(&v, &f, 4); put32(w, v); }
+static void putstr(buf *w, const char *s)
+{
+    uint32_t n = (uint32_t)strlen(s);
+    if (n > 48u) n = 48u;  /* info holds two strings: 56 fixed bytes + 2 * 49 < sizeof b */
+    put8(w, n);
+    memcpy(w->b + w->n, s, n);
+    w->n += n;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static uint32_t get16(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8); }
+
+static void send_error(uint8_t seq, uint8_t code, uint32_t arg0, uint32_t arg1)
+{
+    buf w = {{0}, 0};
+    put8(&w, code);
+    put32(&w, arg0);
+    put32(&w, arg1);
+    mcd_frame_begin(seq, MCD_MSG_ERROR);
+    mcd_frame_put(w.b, w.n);
+    mcd_frame_end();
+}
+
+static void reply(const mcd_frame *f, const void *p, uint32_t n)
+{
+    mcd_frame_begin(f->seq, (uint8_t)(f->type | MCD_MSG_REPLY));
+    mcd_frame_put(p, n);
+    mcd_frame_end();
+}
+
+static void info_reply(const mcd_frame *f)
+{
+    buf w = {{0}, 0};
+    put8(&w, MCD_LINK_VERSION);
+#ifdef MCD_EMULATED
+    put8(&w, 1u);                               /* flags: bit 0 = emulated */
+#else
+    put8(&w, 0u);
+#endif
+    put16(&w, MCD_LINK_MAX_PAYLOAD);
+    put32(&w, MCD_MODEL_HASH);
+    put32(&w, port_clock_hz());
+    put32(&w, MCD_INPUT_BYTES);
+    put32(&w, MCD_OUTPUT_BYTES);
+    put16(&w, MCD_INPUT_H);
+    put16(&w, MCD_INPUT_W);
+    put16(&w, MCD_INPUT_C);
+    put16(&w, MCD_NUM_LAYERS);
+    putf(&w, MCD_INPUT_SCALE);
+    put32(&w, (uint32_t)(int32_t)(MCD_INPUT_ZERO_POINT));
+    putf(&w, MCD_OUTPUT_SCALE);
+    put32(&w, (uint32_t)(int32_t)(MCD_OUTPUT_ZERO_POINT));
+    put32(&w, MCD_ARENA_BYTES);
+    put32(&w, mcd_stack_size());
+    put32(&w, mcd_stack_high_water());
+    putstr(&w, MCD_BOARD_NAME);
+    putstr(&w, mcd_counter_kind);
+    reply(f, w.b, w.n);
+}
+
+static void set_input(const mcd_frame *f)
+{
+    uint32_t off, n;
+    buf w = {{0}, 0};
+    if (f->len < 4u) {
+        send_error(f->seq, MCD_ERR_ARGS, f->len, 4u);
+        return;
+    }
+    off = get32(f->payload);
+    n = f->len - 4u;
+    /* Written so that no sum can wrap around: off <= size first, then n <= size - off. */
+    if (off > MCD_INPUT_BYTES || n > MCD_INPUT_BYTES - off) {
+        send_error(f->seq, MCD_ERR_ARGS, off, n);
+        return;
+    }
+    memcpy(input + off, f->payload + 4, n);
+    put32(&w, off);
+    put32(&w, n);
+    reply(f, w.b, w.n);
+}
+
+static void infer(const mcd_frame *f)
+{
+    static mcd_run_counts c;
+    buf w = {{0}, 0};
+    uint32_t i, inline_out;
+
+    mcd_run_measured(input, output, &c);
+    inline_out = MCD_OUTPUT_BYTES;
+    if (24u + 4u * MCD_NUM_LAYERS + inline_out > MCD_LINK_MAX_PAYLOAD) inline_out = 0;  /* GET_OUTPUT */
+    put64(&w, c.total);
+    put32(&w, mcd_crc32(0, (const uint8_t *)input, MCD_INPUT_BYTES));
+    put32(&w, mcd_stack_high_water());
+    put16(&w, MCD_NUM_LAYERS);
+    put16(&w, inline_out);
+    mcd_frame_begin(f->seq, (uint8_t)(f->type | MCD_MSG_REPLY));
+    mcd_frame_put(w.b, w.n);
+    for (i = 0; i < MCD_NUM_LAYERS; i++) {
+        w.n = 0;
+        put32(&w, c.layer[i]);
+        mcd_frame_put(w.b, w.n);
+    }
+    mcd_frame_put(output, inline_out);
+    mcd_frame_end();
+}
+
+static void get_output(const mcd_frame *f)
+{
+    uint32_t off, n;
+    if (f->len != 6u) {
+        send_error(f->seq, MCD_ERR_ARGS, f->len, 6u);
+        return;
+    }
+    off = get32(f->payload);
+    n = get16(f->payload + 4);
+    if (off > MCD_OUTPUT_BYTES || n > MCD_OUTPUT_BYTES - off || n > MCD_LINK_MAX_PAYLOAD) {
+        send_error(f->seq, MCD_ERR_ARGS, off, n);
+        return;
+    }
+    reply(f, output + off, n);
+}
+
+static void layer_name(const mcd_frame *f)
+{
+    uint32_t i;
+    if (f->len != 2u || (i = get16(f->payload)) >= MCD_NUM_LAYERS) {
+        send_error(f->seq, MCD_ERR_ARGS, f->len == 2u ? get16(f->payload) : f->len, MCD_NUM_LAYERS);
+        return;
+    }
+    reply(f, mcd_layer_names[i], (uint32_t)strlen(mcd_layer_names[i]));
+}
+
+/* A loop of exactly two instructions per iteration (subs, bne): under QEMU the count must grow
+ * by exactly 2 per iteration, which tests tie the counter's unit to. On silicon it gives the
+ * cycles of a taken branch loop (M4: 1 + 2..4). */
+static void calibrate(const mcd_frame *f)
+{
+    uint32_t n;
+    uint64_t t0, t1;
+    buf w = {{0}, 0};
+    if (f->len != 4u || (n = get32(f->payload)) == 0u) {
+        send_error(f->seq, MCD_ERR_ARGS, f->len, 4u);
+        return;
+    }
+    mcd_counter_restart();
+    t0 = mcd_counter_read();
+    __asm volatile("1: subs %0, %0, #1\n\tbne 1b" : "+l"(n) : : "cc");
+    t1 = mcd_counter_read();
+    put64(&w, mcd_counter_units(t1 - t0));
+    reply(f, w.b, w.n);
+}
+
+void mcd_protocol_poll(void)
+{
+    mcd_frame f;
+    const int err = mcd_frame_receive(&f);
+    if (err == MCD_ERR_VERSION) {
+        send_error(f.seq, MCD_ERR_VERSION, MCD_LINK_VERSION, f.version);
+        return;
+    }
+    if (err != MCD_ERR_NONE) {
+        send_error(f.seq, (uint8_t)err, 0, 0);
+        return;
+    }
+    switch (f.type) {
+    case MCD_MSG_INFO: info_reply(&f); break;
+    case MCD_MSG_SET_INPUT: set_input(&f); break;
+    case MCD_MSG_INFER: infer(&f); break;
+    case MCD_MSG_GET_OUTPUT: get_output(&f); break;
+    case MCD_MSG_LAYER_NAME: layer_name(&f); break;
+    case MCD_MSG_CALIBRATE: calibrate(&f); break;
+    default: send_error(f.seq, MCD_ERR_COMMAND, f.type, 0); break;
+    }
+}
+
+void mcd_protocol_fault(unsigned exception)
+{
+    uart_putc(0);  /* end whatever frame was half sent, so the host resynchronises */
+    send_error(0xFFu, MCD_ERR_FAULT, exception, 0);
+}
