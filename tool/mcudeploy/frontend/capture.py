@@ -20,9 +20,11 @@ from .optable import HANDLERS, IGNORED, SUPPORTED
 def _where(node) -> str:
     stack = node.meta.get("nn_module_stack") or {}
     path = ""
+    cls = ""
     if stack:
-        path, _cls = list(stack.values())[-1]
+        path, cls = list(stack.values())[-1]
         path = re.sub(r"^L\['self'\]\.?", "", str(path))
+        cls = str(cls).rsplit(".", 1)[-1]
     src = ""
     trace = node.meta.get("stack_trace") or ""
     frames = re.findall(r'File "([^"]+)", line (\d+), in (\w+)\n\s*(.*)', trace)
@@ -30,7 +32,7 @@ def _where(node) -> str:
     if user:
         f, line, _fn, code = user[-1]
         src = f"{f}:{line}: {code.strip()}"
-    parts = [f"module '{path}'" if path else "the model's forward()"]
+    parts = [f"module '{path}' ({cls})" if path else "the model's forward()"]
     if src:
         parts.append(f"at {src}")
     return " ".join(parts)

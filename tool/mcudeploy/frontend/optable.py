@@ -170,6 +170,7 @@ HANDLERS = {
     "linear.default": linear,
     "batch_norm.default": batch_norm, "_native_batch_norm_legit_no_training.default": bn_no_training,
     "relu.default": relu, "relu_.default": relu, "hardtanh.default": hardtanh, "hardtanh_.default": hardtanh,
+    "relu6.default": lambda a, k: FNode("", "act", [a[0]], {"act": [0.0, 6.0]}),
     "clamp.default": clamp, "clamp_min.default": lambda a, k: clamp([a[0], a[1], None], {}),
     "max_pool2d.default": max_pool2d, "max_pool2d_with_indices.default": max_pool2d,
     "avg_pool2d.default": avg_pool2d, "adaptive_avg_pool2d.default": adaptive_avg_pool2d,

@@ -1,0 +1,103 @@
+"""Frontend: capture + simplification compute what the module computes; bad models fail clearly."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mcudeploy.errors import ModelLoadError, UnsupportedOpError
+from mcudeploy.frontend import capture, export_module, load_model, run_float, simplify
+
+
+class Mixed(nn.Module):
+    """Functional calls, BN after conv, a standalone BN, relu after pool, add, cat, ReLU6, avgpool."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.dw = nn.Conv2d(4, 4, 3, padding=1, groups=4)
+        self.bn2 = nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8 * 2 * 2, 5)
+        self.drop = nn.Dropout(0.3)
+        for bn in (self.bn1, self.bn2):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.data.uniform_(0.5, 1.5)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.c1(x)))
+        y = F.relu6(self.dw(x))
+        z = torch.cat([x + y, y], dim=1)
+        z = self.bn2(z)
+        z = F.relu(F.max_pool2d(z, 2))
+        z = F.avg_pool2d(z, 2)
+        return self.fc(self.drop(torch.flatten(z, 1)))
+
+
+def test_capture_and_simplify_preserve_semantics():
+    torch.manual_seed(0)
+    m = Mixed().eval()
+    x = torch.randn(6, 1, 8, 8)
+    fg = capture(export_module(m, x))
+    assert torch.allclose(run_float(fg, x), m(x), atol=1e-5)
+    fg = simplify(fg)
+    ops = [n.op for n in fg.nodes]
+    assert "bn" not in ops and "identity" not in ops
+    conv1 = fg.node("c1")
+    assert conv1.attrs["act"] == [0.0, None]  # BN folded, ReLU fused
+    assert fg.node("dw").attrs["act"] == [0.0, 6.0]
+    assert torch.allclose(run_float(fg, x), m(x), atol=1e-4)
+
+
+def test_maxpool_is_fused_into_conv():
+    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2)).eval()
+    x = torch.randn(3, 1, 10, 10)
+    fg = simplify(capture(export_module(m, x)))
+    assert [n.op for n in fg.nodes] == ["conv"]
+    assert fg.nodes[0].attrs["pool"] == {"k": [2, 2], "s": [2, 2]}
+    assert torch.allclose(run_float(fg, x), m(x), atol=1e-5)
+
+
+class Unsupported(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.act = nn.Sigmoid()
+
+    def forward(self, x):
+        return self.act(self.conv(x))
+
+
+def test_unsupported_op_names_op_module_line_and_supported_set():
+    with pytest.raises(UnsupportedOpError) as e:
+        capture(export_module(Unsupported().eval(), torch.randn(1, 1, 5, 5)))
+    msg = str(e.value)
+    assert "sigmoid" in msg
+    assert "module 'act' (Sigmoid)" in msg
+    assert "test_frontend.py" in msg  # the source line of the call
+    assert "supported:" in msg and "Conv2d" in msg
+
+
+def test_grouped_conv_is_rejected_with_reason():
+    m = nn.Sequential(nn.Conv2d(4, 8, 3, groups=2)).eval()
+    with pytest.raises(UnsupportedOpError, match="groups=2"):
+        capture(export_module(m, torch.randn(1, 4, 6, 6)))
+
+
+def test_load_model_errors(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_model(str(tmp_path / "nope.py") + ":f")
+    f = tmp_path / "m.py"
+    f.write_text("import torch.nn as nn\ndef f():\n    return nn.Linear(4, 2)\n")
+    with pytest.raises(ModelLoadError, match="has no 'g'"):
+        load_model(f"{f}:g")
+    bad = tmp_path / "w.pt"
+    torch.save({"weight": torch.zeros(3, 3)}, bad)
+    with pytest.raises(ModelLoadError, match="do not match"):
+        load_model(f"{f}:f", str(bad), example=torch.zeros(1, 4))
+    good = tmp_path / "good.pt"
+    torch.save(nn.Linear(4, 2).state_dict(), good)
+    ep = load_model(f"{f}:f", str(good), example=torch.zeros(1, 4))
+    assert np.allclose(ep.module()(torch.ones(1, 4)).detach().numpy().shape, (1, 2))
