@@ -1,0 +1,24 @@
+# mcudeploy: `make demo` sets up a fresh machine and runs LeNet-5 on the emulated NUCLEO-F446RE;
+# `make test` sets up and runs the test suite (what CI runs).
+PYTHON ?= python3
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-fast lint clean
+
+setup:
+	./scripts/setup.sh
+
+demo: setup
+	mcudeploy demo
+
+test: setup
+	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PYTHON) -m pytest -q -m "not emulated and not slow" $(PYTEST_ARGS)
+
+lint:
+	$(PYTHON) -m ruff check tool tests
+
+clean:
+	rm -rf out build .pytest_cache
