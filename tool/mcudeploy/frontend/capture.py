@@ -187,6 +187,9 @@ def run_node(n: FNode, vals: dict[str, torch.Tensor]) -> torch.Tensor:
         y = xs[0] + xs[1]
     elif n.op == "cat":
         y = torch.cat(xs, dim=1)
+    elif n.op == "pad":
+        t, l_, b, r = a["pad"]
+        y = F.pad(xs[0], (l_, r, t, b))
     elif n.op == "identity":
         y = xs[0]
     else:

@@ -161,6 +161,25 @@ def cat(a, k):
     return FNode("", "cat", list(a[0]), {"dim": dim})
 
 
+def pad(a, k):
+    """A zero pad of H and W (F.pad / nn.ZeroPad2d), e.g. Keras-style asymmetric 'same' padding.
+    The simplify pass folds it into the convolution(s) that read it."""
+    p = list(a[1])
+    mode = a[2] if len(a) > 2 else k.get("mode", "constant")
+    value = a[3] if len(a) > 3 else k.get("value", 0.0)
+    if mode != "constant" or (value or 0.0) != 0.0:
+        return f"padding mode '{mode}' with value {value} (only zero padding is supported)"
+    p += [0] * (8 - len(p))
+    if any(p[4:]):
+        return "padding of the channel or batch dims"
+    left, right, top, bottom = p[:4]
+    return FNode("", "pad", [a[0]], {"pad": [top, left, bottom, right]})
+
+
+def constant_pad_nd(a, k):
+    return pad([a[0], a[1], "constant", a[2] if len(a) > 2 else k.get("value", 0.0)], {})
+
+
 def identity(a, k):
     return FNode("", "identity", [a[0]])
 
@@ -177,6 +196,7 @@ HANDLERS = {
     "mean.dim": mean,
     "flatten.using_ints": reshape, "view.default": reshape, "reshape.default": reshape,
     "_unsafe_view.default": reshape, "squeeze.dims": reshape, "squeeze.dim": reshape,
+    "pad.default": pad, "constant_pad_nd.default": constant_pad_nd,
     "add.Tensor": add, "add_.Tensor": add, "cat.default": cat,
     "dropout.default": identity, "dropout_.default": identity, "clone.default": identity,
     "contiguous.default": identity, "alias.default": identity, "detach.default": identity,
@@ -187,4 +207,4 @@ IGNORED = {"_assert_tensor_metadata.default", "_assert_scalar.default", "sym_con
 
 SUPPORTED = ["Conv2d (groups=1 or depthwise, dilation 1)", "Linear", "BatchNorm2d/1d (folded)", "ReLU",
              "ReLU6/Hardtanh/clamp", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d(1)/mean(2,3)",
-             "flatten/view/reshape", "tensor + tensor", "torch.cat(dim=1)", "Dropout/Identity (removed)"]
+             "flatten/view/reshape", "zero pad before a conv (folded)", "tensor + tensor", "torch.cat(dim=1)", "Dropout/Identity (removed)"]

@@ -119,8 +119,23 @@ def fuse_pools(fg: FloatGraph) -> None:
         _remove(fg, pool, prev.name)
 
 
+def fold_pads(fg: FloatGraph) -> None:
+    """A zero pad read only by convolutions becomes part of their (possibly asymmetric) padding."""
+    from ..errors import UnsupportedOpError
+
+    for p in [n for n in fg.nodes if n.op == "pad"]:
+        users = fg.users(p.name)
+        if not users or fg.output == p.name or any(u.op != "conv" for u in users):
+            raise UnsupportedOpError(f"zero padding in {p.where} must feed convolutions only "
+                                     f"(it feeds {', '.join(u.op for u in users) or 'the output'})")
+        for u in users:
+            u.attrs["pad"] = [a + b for a, b in zip(u.attrs["pad"], p.attrs["pad"])]
+        _remove(fg, p, p.inputs[0])
+
+
 def simplify(fg: FloatGraph) -> FloatGraph:
     drop_identities(fg)
+    fold_pads(fg)
     fold_batchnorm(fg)
     fuse_activations(fg)
     fuse_pools(fg)
