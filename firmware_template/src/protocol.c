@@ -185,7 +185,8 @@ static void calibrate(const mcd_frame *f)
     }
     mcd_counter_restart();
     t0 = mcd_counter_read();
-    __asm volatile("1: subs %0, %0, #1\n\tbne 1b" : "+l"(n) : : "cc");
+    /* GCC wraps Thumb-1 inline asm in divided syntax; ask for unified so one text fits all cores */
+    __asm volatile(".syntax unified\n1: subs %0, %0, #1\n\tbne 1b" : "+l"(n) : : "cc");
     t1 = mcd_counter_read();
     put64(&w, mcd_counter_units(t1 - t0));
     reply(f, w.b, w.n);

@@ -1,0 +1,118 @@
+"""A running device for a compiled project: build, start or flash, connect, check the model.
+
+    >>> from mcudeploy.device import open_device
+    >>> with open_device("out/lenet", "nucleo-f446re", emulate=True) as dev:
+    ...     dev.info().counter                                # 'emulated_instructions'
+    ...     r = dev.infer(x_q_hwc.tobytes())                  # int8 input in device (HWC) layout
+    ...     r.output, r.total_count, r.layer_counts, r.counter
+    ...     dev.build.flash_bytes, dev.layer_names()
+
+This is the one place that knows the order of things (build -> target -> link -> hash check);
+validate, profile and demo only ever hold a ``Device``. The model hash the firmware reports must
+equal the project's ``MCD_MODEL_HASH`` (engine/model.h): a board still running an older model is
+caught here, not as a puzzling accuracy drop later.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .boards import Board, load_board
+from .build import BuildResult, build
+from .errors import LinkError, TargetError
+from .link.protocol import Info, InferResult, Link
+from .target import Target, open_target
+
+
+class Device:
+    """A connected board (or emulator) running a project's firmware."""
+
+    def __init__(self, board: Board, target: Target, link: Link, build_result: BuildResult):
+        self.board, self.target, self.link, self.build = board, target, link, build_result
+        self._info: Info | None = None
+
+    @property
+    def emulated(self) -> bool:
+        return self.build.emulated
+
+    def info(self, refresh: bool = False) -> Info:
+        """The firmware's self-description; ``refresh`` re-reads it (e.g. for the stack high-water)."""
+        if refresh or self._info is None:
+            self._info = self.link.info()
+        return self._info
+
+    def infer(self, input_bytes: bytes) -> InferResult:
+        """Run one inference on ``input_bytes`` (int8, device layout); counts in ``result.counter``."""
+        return self.link.infer(bytes(input_bytes))
+
+    def layer_names(self) -> list[str]:
+        return self.link.layer_names()
+
+    def calibrate(self, iterations: int) -> int:
+        """Count of ``iterations`` x a 2-instruction loop: exactly 2 per iteration under QEMU."""
+        return self.link.calibrate(iterations)
+
+    def reset(self) -> None:
+        """Reset the board and reconnect (the input buffer and stack high-water start afresh)."""
+        self.link.close()
+        self.target.reset()
+        self.link = _connect(self.target, self.board)
+        self._info = None
+
+
+def model_hash(project_dir: str | Path) -> int:
+    """MCD_MODEL_HASH from the project's engine/model.h (the contract of docs/contracts.md)."""
+    text = (Path(project_dir) / "engine" / "model.h").read_text()
+    m = re.search(r"#define\s+MCD_MODEL_HASH\s+\(?\s*(0x[0-9a-fA-F]+|\d+)[uU]?", text)
+    if not m:
+        raise TargetError(f"{project_dir}/engine/model.h defines no MCD_MODEL_HASH")
+    return int(m.group(1), 0)
+
+
+@contextmanager
+def open_device(project_dir: str | Path, board: str | Board, emulate: bool = True, port: str | None = None,
+                probe: str | None = None, jobs: int = 2) -> Iterator[Device]:
+    """Build (if needed), start QEMU or flash the board, connect, and check the model hash.
+
+    ``port`` overrides the serial port of a real board; ``probe`` picks a probe by unique id.
+    """
+    b = board if isinstance(board, Board) else load_board(board)
+    result = build(project_dir, b, emulate=emulate, jobs=jobs)
+    expected = model_hash(project_dir)
+    target = open_target(b, emulate=emulate, port=port, probe=probe)
+    dev = None
+    try:
+        target.start(result.elf)
+        dev = Device(b, target, _connect(target, b), result)
+        info = dev.info()
+        if info.model_hash != expected:
+            raise TargetError(f"{b.name} runs model {info.model_hash:#010x} but {project_dir} is "
+                              f"{expected:#010x}: the firmware was not (re)flashed")
+        yield dev
+    finally:
+        if dev is not None:
+            dev.link.close()
+        target.stop()
+
+
+def _connect(target: Target, board: Board, attempts: int = 3) -> Link:
+    """Open the link and wait for the firmware to answer (it may still be booting)."""
+    last: Exception | None = None
+    for i in range(attempts):
+        try:
+            link = Link.open(target.uart_url, baudrate=board.uart.baud)
+        except LinkError as exc:  # a VCP can take a moment to reappear after flashing
+            last = exc
+            time.sleep(0.5 * (i + 1))
+            continue
+        try:
+            link.info()
+            return link
+        except LinkError as exc:
+            last = exc
+            link.close()
+    raise LinkError(f"{board.name} does not answer on {target.uart_url}: {last}")

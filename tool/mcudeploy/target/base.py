@@ -1,0 +1,33 @@
+"""The target interface (after microTVM's project API verbs: flash/start, reset, transport)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+
+class Target(ABC):
+    """A board that can run a firmware ELF and exposes its UART as a pyserial URL."""
+
+    @abstractmethod
+    def start(self, elf: Path) -> None:
+        """Load ``elf`` and let it run (flash a board, or launch the emulator)."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Restart the firmware from its reset vector."""
+
+    @property
+    @abstractmethod
+    def uart_url(self) -> str:
+        """pyserial URL of the board's protocol UART; valid after ``start``."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Release the board (stop the emulator, close the probe). Safe to call twice."""
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

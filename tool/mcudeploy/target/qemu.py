@@ -1,0 +1,128 @@
+"""The emulated board: QEMU's machine for the board, its USART on a local TCP socket.
+
+QEMU hands its ``-serial`` options to the machine's UARTs in order (USART1, USART2, ... on the
+STM32 machines), so the board's ``emulator.serial_index`` picks the one the firmware uses and the
+ones before it get ``null``. The socket is a TCP server inside QEMU (``wait=off``: the firmware
+runs at once, bytes it sends before the host connects are dropped, which the protocol tolerates),
+and the host connects with ``socket://127.0.0.1:PORT``. ``nodelay=on`` matters: QEMU sends each
+UART byte as its own write, and with Nagle's algorithm against the host's delayed ACKs every reply
+cost ~40 ms instead of ~1 ms.
+
+``-icount shift=S,align=off,sleep=off`` makes the virtual clock advance exactly 2^S ns per
+executed instruction and nothing else: that is what makes SysTick an instruction counter and the
+counts repeatable run after run (see firmware_template/src/counter_systick.c).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from ..boards import Board
+from ..errors import TargetError
+from .base import Target
+
+QEMU = "qemu-system-arm"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (QEMU binds it a moment later; start() retries)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def qemu_command(board: Board, elf: Path, port: int, qemu: str = QEMU) -> list[str]:
+    e = board.emulator
+    if e is None:
+        raise TargetError(f"board {board.name} has no [emulator] section")
+    serial = ["-serial", "null"] * (e.serial_index - 1)
+    # nodelay: QEMU writes the UART byte by byte; with Nagle + delayed ACKs each reply took 40 ms
+    serial += ["-serial", f"tcp:127.0.0.1:{port},server=on,wait=off,nodelay=on"]
+    return [qemu, "-M", e.qemu_machine, "-nodefaults", "-display", "none", "-monitor", "none",
+            "-icount", f"shift={e.icount_shift},align=off,sleep=off", *serial, "-kernel", str(elf)]
+
+
+class QemuTarget(Target):
+    def __init__(self, board: Board, qemu: str = QEMU, startup_timeout: float = 10.0):
+        if board.emulator is None:
+            raise TargetError(f"board {board.name} cannot be emulated (no [emulator] section)")
+        self.board, self.qemu, self.startup_timeout = board, qemu, startup_timeout
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+        self.elf: Path | None = None
+        self._log = None
+
+    @property
+    def uart_url(self) -> str:
+        if self.port is None:
+            raise TargetError("the emulator is not running")
+        return f"socket://127.0.0.1:{self.port}"
+
+    def start(self, elf: Path) -> None:
+        if shutil.which(self.qemu) is None:
+            raise TargetError(f"{self.qemu} not found (on Debian/Ubuntu: apt-get install qemu-system-arm)")
+        self.stop()
+        self.elf = Path(elf)
+        for _ in range(5):  # another process may grab the free port before QEMU binds it
+            self._spawn(free_port())
+            if self._wait_listening():
+                return
+            log = self._read_log()
+            self.stop()
+            if "in use" not in log:
+                raise TargetError(f"QEMU did not start for {self.board.name}: {log.strip()[-800:]}")
+        raise TargetError("QEMU could not bind a free TCP port after 5 attempts")
+
+    def reset(self) -> None:
+        """Restart QEMU on the same port (a fresh machine, exactly as after power-on)."""
+        if self.elf is None:
+            raise TargetError("reset before start")
+        port = self.port
+        self.stop()
+        self._spawn(port)
+        if not self._wait_listening():
+            raise TargetError(f"QEMU did not restart on port {port}: {self._read_log().strip()[-800:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _spawn(self, port: int) -> None:
+        self.port = port
+        self._log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(qemu_command(self.board, self.elf, port, self.qemu),
+                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
+
+    def _wait_listening(self) -> bool:
+        """True once QEMU accepts connections on the port; False if it exited."""
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def _read_log(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
