@@ -7,7 +7,6 @@ import types
 from pathlib import Path
 
 import pytest
-
 from mcudeploy import build as build_mod
 from mcudeploy.boards import list_boards, load_board
 from mcudeploy.errors import BoardError, TargetError
@@ -163,7 +162,7 @@ def test_uart_port_is_found_by_usb_id(monkeypatch):
     assert PyocdTarget(b, probe_id="066DFF123").uart_url == "/dev/ttyACM0"
     assert PyocdTarget(b, port="/dev/ttyS3").uart_url == "/dev/ttyS3"
     with pytest.raises(TargetError, match="several candidate ports"):
-        PyocdTarget(b).uart_url
+        _ = PyocdTarget(b).uart_url
     monkeypatch.setattr(pyocd_mod, "_comports", lambda: ports[:1])
     with pytest.raises(TargetError, match="--port"):
-        PyocdTarget(b).uart_url
+        _ = PyocdTarget(b).uart_url

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mcudeploy import build as build_mod
 from mcudeploy.boards import list_boards, load_board
 from mcudeploy.device import open_device
@@ -27,7 +26,7 @@ from mcudeploy.link.protocol import DeviceError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
-import fc_model  # noqa: E402
+import fc_model
 
 BOARD = "nucleo-f446re"
 

@@ -17,7 +17,6 @@ import pytest
 import serial
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from mcudeploy.errors import LinkError
 from mcudeploy.link import framing
 from mcudeploy.link.framing import Frame, FrameError, cobs_decode, cobs_encode, decode, encode
@@ -26,7 +25,7 @@ from mcudeploy.paths import FIRMWARE_TEMPLATE
 
 FIXTURES = Path(__file__).parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
-from fake_device import FakeDevicePort  # noqa: E402
+from fake_device import FakeDevicePort
 
 
 # --- COBS and frames ------------------------------------------------------------------------------

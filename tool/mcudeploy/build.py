@@ -166,7 +166,7 @@ def _fit_message(board: str, over: list[tuple[str, int, int]], stack: int) -> st
 
 
 def _run(cmd: list[str], board: Board, verbose: bool) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     text = proc.stdout + proc.stderr
     if verbose:
         print(text)

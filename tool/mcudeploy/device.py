@@ -24,7 +24,7 @@ from pathlib import Path
 from .boards import Board, load_board
 from .build import BuildResult, build
 from .errors import LinkError, TargetError
-from .link.protocol import Info, InferResult, Link
+from .link.protocol import InferResult, Info, Link
 from .target import Target, open_target
 
 

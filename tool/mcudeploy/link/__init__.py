@@ -7,6 +7,6 @@
 """
 
 from .framing import Frame, FrameError, decode, encode
-from .protocol import Info, InferResult, Link
+from .protocol import InferResult, Info, Link
 
-__all__ = ["Frame", "FrameError", "decode", "encode", "Info", "InferResult", "Link"]
+__all__ = ["Frame", "FrameError", "InferResult", "Info", "Link", "decode", "encode"]

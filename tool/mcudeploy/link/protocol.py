@@ -20,6 +20,7 @@ import struct
 import time
 import zlib
 from dataclasses import dataclass, field
+from typing import Self
 
 import serial
 
@@ -101,7 +102,7 @@ class Link:
     def close(self) -> None:
         self.port.close()
 
-    def __enter__(self) -> Link:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -26,4 +26,4 @@ def open_target(board: Board, emulate: bool, port: str | None = None, probe: str
     return PyocdTarget(board, port=port, probe_id=probe)
 
 
-__all__ = ["Target", "QemuTarget", "PyocdTarget", "open_target"]
+__all__ = ["PyocdTarget", "QemuTarget", "Target", "open_target"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Self
 
 
 class Target(ABC):
@@ -26,7 +27,7 @@ class Target(ABC):
     def stop(self) -> None:
         """Release the board (stop the emulator, close the probe). Safe to call twice."""
 
-    def __enter__(self) -> Target:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

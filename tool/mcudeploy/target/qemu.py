@@ -104,7 +104,7 @@ class QemuTarget(Target):
 
     def _spawn(self, port: int) -> None:
         self.port = port
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(qemu_command(self.board, self.elf, port, self.qemu),
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
 
