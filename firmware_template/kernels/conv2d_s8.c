@@ -1,53 +1,160 @@
-/* Portable int8 convolution, HWC activations, OHWI weights, optional fused max-pool.
+/* int8 convolution (groups = 1), HWC activations, as im2col + a 2x2 register-blocked GEMM on
+ * packed 16-bit pairs (SMLAD: two MACs an instruction on M4/M7/M33), with an optional fused
+ * max-pool. Same C for every core: mcd_simd.h maps the SIMD helpers to the DSP instructions where
+ * they exist and to exact portable C elsewhere.
  *
- * acc = bias[o] + sum over the window of (in - in_zp) * w; padding contributes real zero.
- * With a fused pool, the pooled output takes the max accumulator of its window and is
- * requantized once: requantization is monotonic, so this equals pooling requantized values,
- * and the un-pooled map is never stored.
+ * Weights come from the generator as [O][K4]: K = k_h * k_w * C_in in (ky, kx, c) order, zero
+ * padded to K4 (a multiple of 4), each group of four stored (w0, w2, w1, w3) (see mcd_simd.h),
+ * rows interleaved in pairs (row0 group0, row1 group0, row0 group1, ...): one weight pointer.
+ * The im2col column of an output pixel holds (in - in_zp) as int16 in natural order, real zero
+ * for padding. acc = bias + col . w, exactly the reference's sum.
+ *
+ * Fused pool: for each pooled output the conv positions of its window are computed two at a
+ * time; the max accumulator per channel is requantized once (requantization is monotonic, so
+ * this equals pooling the requantized outputs) and the un-pooled map is never stored.
+ *
+ * Scratch (mcd_conv2d_s8_scratch_bytes): two int16 columns, two int32 accumulator rows, and a
+ * per-channel running max.
  */
 #include "mcd_kernels.h"
+#include "mcd_simd.h"
 
-static int32_t conv_at(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in, int32_t k_h,
-                       int32_t k_w, const int8_t *w, int32_t oy, int32_t ox)
+int32_t mcd_conv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int32_t c_out)
 {
-    const int32_t c = in_d->c;
-    int32_t acc = 0;
-    int32_t ky, kx, ci;
-    for (ky = 0; ky < k_h; ky++) {
-        const int32_t iy = oy * p->stride_h - p->pad_t + ky;
-        if (iy < 0 || iy >= in_d->h) continue;
-        for (kx = 0; kx < k_w; kx++) {
-            const int32_t ix = ox * p->stride_w - p->pad_l + kx;
-            const int8_t *src, *wk;
-            if (ix < 0 || ix >= in_d->w) continue;
-            src = in + (iy * in_d->w + ix) * c;
-            wk = w + (ky * k_w + kx) * c;
-            for (ci = 0; ci < c; ci++) acc += (src[ci] - p->in_zp) * wk[ci];
+    const int32_t k4 = (k_h * k_w * c_in + 3) & ~3;
+    return 2 * k4 * 2 + 3 * c_out * 4;
+}
+
+static void im2col(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in, int32_t k_h, int32_t k_w,
+                   int32_t k4, int32_t oy, int32_t ox, int16_t *col)
+{
+    const int32_t c = in_d->c, run = k_w * c;
+    const int32_t x0 = ox * p->stride_w - p->pad_l, y0 = oy * p->stride_h - p->pad_t;
+    const int32_t inside = x0 >= 0 && x0 + k_w <= in_d->w;
+    int16_t *dst = col;
+    int32_t ky, kx;
+    for (ky = 0; ky < k_h; ky++, dst += run) {
+        const int32_t iy = y0 + ky;
+        if (iy < 0 || iy >= in_d->h) {
+            mcd_zero16(dst, run);
+        } else if (inside) { /* the whole kernel row is inside: one contiguous run */
+            mcd_widen_s8(in + (iy * in_d->w + x0) * c, dst, run, -p->in_zp);
+        } else {
+            for (kx = 0; kx < k_w; kx++) {
+                const int32_t ix = x0 + kx;
+                if (ix < 0 || ix >= in_d->w)
+                    mcd_zero16(dst + kx * c, c);
+                else
+                    mcd_widen_s8(in + (iy * in_d->w + ix) * c, dst + kx * c, c, -p->in_zp);
+            }
         }
     }
-    return acc;
+    mcd_zero16(dst, k4 - k_h * run);
+}
+
+/* acc_a[o], acc_b[o] = bias[o] + col_a . w[o], col_b . w[o] for every output channel. */
+static void gemm_2col(const int16_t *col_a, const int16_t *col_b, const int8_t *w, const int32_t *bias, int32_t c_out,
+                      int32_t k4, int32_t *acc_a, int32_t *acc_b)
+{
+    int32_t o = 0;
+    for (; o + 2 <= c_out; o += 2) {
+        const int8_t *wp = w + o * k4;
+        const int16_t *a = col_a, *b = col_b, *aend = col_a + k4;
+        int32_t s00 = bias[o], s01 = bias[o + 1], s10 = bias[o], s11 = bias[o + 1];
+        while (a < aend) {
+            const uint32_t wa = mcd_ld32(wp), wb = mcd_ld32(wp + 4);
+            const uint32_t a01 = mcd_ld32(a), a23 = mcd_ld32(a + 2);
+            const uint32_t b01 = mcd_ld32(b), b23 = mcd_ld32(b + 2);
+            const uint32_t wa01 = mcd_sxtb16(wa), wa23 = mcd_sxtb16_ror8(wa);
+            const uint32_t wb01 = mcd_sxtb16(wb), wb23 = mcd_sxtb16_ror8(wb);
+            wp += 8;
+            a += 4;
+            b += 4;
+            s00 = mcd_smlad(a01, wa01, s00);
+            s00 = mcd_smlad(a23, wa23, s00);
+            s01 = mcd_smlad(a01, wb01, s01);
+            s01 = mcd_smlad(a23, wb23, s01);
+            s10 = mcd_smlad(b01, wa01, s10);
+            s10 = mcd_smlad(b23, wa23, s10);
+            s11 = mcd_smlad(b01, wb01, s11);
+            s11 = mcd_smlad(b23, wb23, s11);
+        }
+        acc_a[o] = s00;
+        acc_a[o + 1] = s01;
+        acc_b[o] = s10;
+        acc_b[o + 1] = s11;
+    }
+    for (; o < c_out; o++) {
+        const int8_t *w0 = w + o * k4;
+        const int16_t *a = col_a, *b = col_b;
+        int32_t sa = bias[o], sb = bias[o];
+        int32_t k = k4 >> 2;
+        while (k--) {
+            const uint32_t wa = mcd_ld32(w0);
+            const uint32_t wa01 = mcd_sxtb16(wa), wa23 = mcd_sxtb16_ror8(wa);
+            sa = mcd_smlad(mcd_ld32(a), wa01, sa);
+            sa = mcd_smlad(mcd_ld32(a + 2), wa23, sa);
+            sb = mcd_smlad(mcd_ld32(b), wa01, sb);
+            sb = mcd_smlad(mcd_ld32(b + 2), wa23, sb);
+            w0 += 4;
+            a += 4;
+            b += 4;
+        }
+        acc_a[o] = sa;
+        acc_b[o] = sb;
+    }
+}
+
+static void requant_row(const mcd_conv_params *p, const mcd_channel_quant *q, const int32_t *acc, int32_t c_out,
+                        int8_t *out)
+{
+    int32_t o;
+    for (o = 0; o < c_out; o++)
+        out[o] = mcd_clamp8(mcd_requant_fast(acc[o], q->mult[o], q->shift[o]) + p->out_zp, p->act_min, p->act_max);
 }
 
 void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                    const int8_t *in, int32_t k_h, int32_t k_w, const int8_t *w, const int32_t *bias,
-                   const mcd_dims *out_d, int8_t *out)
+                   const mcd_dims *out_d, int8_t *out, void *scratch)
 {
-    const int32_t wsize = k_h * k_w * in_d->c;
-    int32_t py, px, o, dy, dx;
+    const int32_t c_out = out_d->c, k4 = (k_h * k_w * in_d->c + 3) & ~3;
+    int16_t *col_a = (int16_t *)scratch, *col_b = col_a + k4;
+    int32_t *acc_a = (int32_t *)(col_b + k4), *acc_b = acc_a + c_out, *best = acc_b + c_out;
+    const int32_t pool = p->pool_h * p->pool_w;
+    int32_t py, px, i, o;
+
+    if (pool == 1) { /* plain conv: output pixels two at a time in raster order */
+        const int32_t n = out_d->h * out_d->w;
+        for (i = 0; i + 2 <= n; i += 2) {
+            im2col(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col_a);
+            im2col(p, in_d, in, k_h, k_w, k4, (i + 1) / out_d->w, (i + 1) % out_d->w, col_b);
+            gemm_2col(col_a, col_b, w, bias, c_out, k4, acc_a, acc_b);
+            requant_row(p, q, acc_a, c_out, out + i * c_out);
+            requant_row(p, q, acc_b, c_out, out + (i + 1) * c_out);
+        }
+        if (i < n) {
+            im2col(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col_a);
+            gemm_2col(col_a, col_a, w, bias, c_out, k4, acc_a, acc_b);
+            requant_row(p, q, acc_a, c_out, out + i * c_out);
+        }
+        return;
+    }
     for (py = 0; py < out_d->h; py++) {
         for (px = 0; px < out_d->w; px++) {
-            for (o = 0; o < out_d->c; o++) {
-                int32_t best = INT32_MIN;
-                for (dy = 0; dy < p->pool_h; dy++) {
-                    for (dx = 0; dx < p->pool_w; dx++) {
-                        const int32_t acc = conv_at(p, in_d, in, k_h, k_w, w + o * wsize,
-                                                    py * p->pool_sh + dy, px * p->pool_sw + dx);
-                        if (acc > best) best = acc;
-                    }
+            for (o = 0; o < c_out; o++) best[o] = INT32_MIN;
+            for (i = 0; i < pool; i += 2) { /* the window's conv positions, two at a time */
+                const int32_t j = i + 1 < pool ? i + 1 : i;
+                im2col(p, in_d, in, k_h, k_w, k4, py * p->pool_sh + i / p->pool_w, px * p->pool_sw + i % p->pool_w,
+                       col_a);
+                im2col(p, in_d, in, k_h, k_w, k4, py * p->pool_sh + j / p->pool_w, px * p->pool_sw + j % p->pool_w,
+                       col_b);
+                gemm_2col(col_a, col_b, w, bias, c_out, k4, acc_a, acc_b);
+                for (o = 0; o < c_out; o++) {
+                    const int32_t m = acc_a[o] > acc_b[o] ? acc_a[o] : acc_b[o];
+                    if (m > best[o]) best[o] = m;
                 }
-                *out++ = mcd_clamp8(mcd_requant(best + bias[o], q->mult[o], q->shift[o]) + p->out_zp,
-                                    p->act_min, p->act_max);
             }
+            requant_row(p, q, best, c_out, out + (py * out_d->w + px) * c_out);
         }
     }
 }

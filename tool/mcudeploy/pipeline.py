@@ -23,6 +23,7 @@ import torch
 from . import __version__, datasets, hostrun
 from . import reference as R
 from .codegen import emit_engine
+from .codegen.kernels import scratch_for
 from .errors import McdError
 from .frontend import capture, load_model, run_float, simplify
 from .ir import Graph
@@ -72,7 +73,7 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
             if err > 1e-3 * max(1.0, float(ref.abs().max())):
                 raise McdError(f"internal: the captured graph differs from the model by {err:.3g}")
     g = lower(fg, calib_x)
-    p = plan(g)
+    p = plan(g, scratch=scratch_for(g))
     check(g, p)
     model_hash = g.hash()
     g.meta.update(model_hash=model_hash)

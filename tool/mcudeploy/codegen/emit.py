@@ -16,6 +16,7 @@ import numpy as np
 from ..ir import Graph, Op
 from ..paths import KERNELS
 from ..plan import Plan
+from .kernels import kernel_weights
 
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                           trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
@@ -27,7 +28,7 @@ KERNEL_FILES = {
     "maxpool": ["maxpool_s8.c"], "avgpool": ["avgpool_s8.c"], "add": ["add_s8.c"],
     "concat": ["concat_s8.c"], "clamp": ["clamp_s8.c"], "to_chw": ["to_chw_s8.c"], "reshape": [],
 }
-HEADERS = ["mcd_common.h", "mcd_kernels.h"]
+HEADERS = ["mcd_common.h", "mcd_kernels.h", "mcd_simd.h"]
 
 
 def c_ident(name: str) -> str:
@@ -64,6 +65,8 @@ def _layer(g: Graph, p: Plan, op: Op, index: int) -> dict:
         d["k"] = list(w.shape[1:3]) if op.kind == "conv2d" else list(w.shape[:2])
         pool = a.get("pool") or {"k": [1, 1], "s": [1, 1]}
         d["pool"] = pool
+    scratch = p.where.get(f"scratch:{op.name}")
+    d["scratch"] = f"(MCD_ARENA + {scratch[1]})" if scratch else "0"
     if op.kind == "add":
         t2 = g.tensors[op.inputs[1]]
         d["zp2"] = t2.zero_point
@@ -100,7 +103,10 @@ def emit_engine(g: Graph, p: Plan, outdir: Path, model_hash: str) -> list[str]:
         layers.append(_layer(g, p, op, len(layers)))
     weights = []
     for op in g.ops:
-        for key, arr in sorted(op.arrays.items()):
+        arrays = dict(op.arrays)
+        if "weight" in arrays:
+            arrays["weight"] = kernel_weights(op)
+        for key, arr in sorted(arrays.items()):
             ctype = {"weight": "int8_t"}.get(key, "int32_t")
             weights.append({"decl": f"extern const {ctype} mcd_{c_ident(op.name)}_{key}[];",
                             "def": _carray(ctype, f"mcd_{c_ident(op.name)}_{key}", arr)})

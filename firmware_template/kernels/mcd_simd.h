@@ -1,0 +1,94 @@
+/* Packed 16-bit SIMD helpers: the Cortex-M DSP extension's SMLAD / SXTB16 when the target has it
+ * (-DMCD_USE_DSP and __ARM_FEATURE_DSP), and exact portable C equivalents otherwise, so the same
+ * kernel runs (and is tested) on the host, on M4/M7/M33 at full speed, and on M0+.
+ *
+ * Weight layout for the packed kernels: int8 weights in groups of four along the reduction axis,
+ * stored as (w0, w2, w1, w3). Then sxtb16(word) = (w0, w1) and sxtb16(ror8(word)) = (w2, w3): two
+ * instructions widen four weights into the two halfword pairs that SMLAD wants, with no repacking.
+ */
+#ifndef MCD_SIMD_H
+#define MCD_SIMD_H
+#include <stdint.h>
+#include <string.h>
+#include "mcd_common.h"
+
+#if defined(MCD_USE_DSP) && defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#define MCD_HAVE_DSP 1
+#else
+#define MCD_HAVE_DSP 0
+#endif
+
+static inline uint32_t mcd_ld32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4); /* one LDR on Cortex-M3+/M4/M7 (unaligned word loads are allowed) */
+    return v;
+}
+
+static inline void mcd_st32(void *p, uint32_t v) { memcpy(p, &v, 4); }
+
+#if MCD_HAVE_DSP
+static inline int32_t mcd_smlad(uint32_t a, uint32_t b, int32_t acc) { return __smlad(a, b, acc); }
+static inline uint32_t mcd_sxtb16(uint32_t x) { return __sxtb16(x); }
+static inline uint32_t mcd_sxtb16_ror8(uint32_t x)
+{
+    uint32_t r; /* one instruction; gcc 12's arm_acle.h has no __ror to fold into SXTB16 */
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+static inline uint32_t mcd_sxtab16(uint32_t a, uint32_t x) { return __sxtab16(a, x); }
+#else
+static inline int32_t mcd_smlad(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a & 0xFFFFu) * (int16_t)(b & 0xFFFFu)) +
+                     (uint32_t)((int32_t)(int16_t)(a >> 16) * (int16_t)(b >> 16)));
+}
+static inline uint32_t mcd_sxtb16(uint32_t x)
+{
+    return ((uint32_t)(uint16_t)(int16_t)(int8_t)(x & 0xFFu)) |
+           ((uint32_t)(uint16_t)(int16_t)(int8_t)((x >> 16) & 0xFFu) << 16);
+}
+static inline uint32_t mcd_sxtb16_ror8(uint32_t x) { return mcd_sxtb16((x >> 8) | (x << 24)); }
+/* a + sxtb16(x), lane by lane (16-bit wrap-around, as the instruction) */
+static inline uint32_t mcd_sxtab16(uint32_t a, uint32_t x)
+{
+    const uint32_t s = mcd_sxtb16(x);
+    return ((a + s) & 0xFFFFu) | (((a >> 16) + (s >> 16)) << 16);
+}
+#endif
+
+/* dst[i] = src[i] + off (int8 -> int16), four at a time: SXTAB16 widens bytes 0,2 and 1,3 and
+ * adds the offset to both lanes; the two halfword pairs are then put back in natural order. */
+static inline void mcd_widen_s8(const int8_t *src, int16_t *dst, int32_t n, int32_t off)
+{
+    const uint32_t off2 = ((uint32_t)(uint16_t)off) | ((uint32_t)(uint16_t)off << 16);
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint32_t x = mcd_ld32(src + i);
+        const uint32_t a = mcd_sxtab16(off2, x);                         /* (x0, x2) + off */
+        const uint32_t b = mcd_sxtab16(off2, (x >> 8) | (x << 24));      /* (x1, x3) + off */
+        mcd_st32(dst + i, (a & 0xFFFFu) | (b << 16));                    /* (x0, x1) */
+        mcd_st32(dst + i + 2, (b & 0xFFFF0000u) | (a >> 16));            /* (x2, x3) */
+    }
+    for (; i < n; i++) dst[i] = (int16_t)(src[i] + off);
+}
+
+static inline void mcd_zero16(int16_t *dst, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; i++) dst[i] = 0;
+}
+
+/* Requantize with the rule of mcd_common.h, faster when total shift >= 32 (the usual case):
+ * floor(v / 2^32) then an arithmetic shift equals floor(v / 2^total), so only the high word of
+ * the 64-bit product-plus-rounding is shifted. */
+static inline int32_t mcd_requant_fast(int32_t acc, int32_t mult, int32_t shift)
+{
+    if (shift >= 1) {
+        const int64_t v = (int64_t)acc * mult + ((int64_t)1 << (30 + shift));
+        return (int32_t)(v >> 32) >> (shift - 1);
+    }
+    return mcd_requant(acc, mult, shift);
+}
+#endif

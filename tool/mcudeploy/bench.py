@@ -1,0 +1,90 @@
+"""``mcudeploy bench``: per-layer MACs, instructions, estimated Cortex-M4 cycles and cycles/MAC.
+
+Usage::
+
+    rows = bench_project(Project("out/lenet"))        # builds the cycle harness, runs the estimator
+
+The engine is built, exactly as it goes into the firmware (-O3 -mcpu=cortex-m4, DSP kernels),
+into the bare-metal harness of firmware_template/bench/ with one real input, and run under the
+instruction timing model of ``cycles.py``. The output is checked byte for byte against the numpy
+reference on that input, so a figure never comes from a wrong engine.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from . import reference as R
+from .cycles import estimate
+from .errors import BuildError, McdError
+from .paths import FIRMWARE_TEMPLATE
+from .project import Project
+
+BENCH = FIRMWARE_TEMPLATE / "bench"
+CORE_FLAGS = {
+    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-DMCD_USE_DSP"],
+    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard", "-DMCD_USE_DSP"],
+    "cortex-m0plus": ["-mcpu=cortex-m0plus", "-mthumb"],
+}
+
+
+def build_harness(engine_dir: Path, input_bytes: np.ndarray, workdir: Path, core: str = "cortex-m4",
+                  extra: list[str] | None = None) -> Path:
+    gcc = shutil.which("arm-none-eabi-gcc")
+    if not gcc:
+        raise BuildError("arm-none-eabi-gcc not found (apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi)")
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    vals = ", ".join(str(int(v)) for v in np.asarray(input_bytes, dtype=np.int8).reshape(-1))
+    (workdir / "bench_input.h").write_text(
+        '#include <stdint.h>\n#include "model.h"\n'
+        f"static const int8_t bench_input[MCD_INPUT_BYTES] = {{{vals}}};\n")
+    elf = workdir / "bench.elf"
+    srcs = sorted(str(p) for p in Path(engine_dir).glob("*.c"))
+    cmd = [gcc, *CORE_FLAGS[core], "-O3", "-std=c99", "-ffunction-sections", "-fdata-sections",
+           "-DMCD_LAYER_HOOK", f"-I{engine_dir}", f"-I{workdir}", *(extra or []), *srcs,
+           str(BENCH / "bench_main.c"), str(BENCH / "bench_startup.c"), "-T", str(BENCH / "bench.ld"),
+           "-nostartfiles", "-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs", "-o", str(elf)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise BuildError(f"cycle harness build failed:\n{' '.join(cmd)}\n{res.stderr}")
+    return elf
+
+
+def bench_project(prj: Project, x: np.ndarray | None = None, workdir: Path | None = None,
+                  core: str = "cortex-m4") -> dict:
+    """Per-layer estimated cycles and instructions of one inference; checks the output first."""
+    g = prj.graph
+    if x is None:
+        xq = np.zeros((1, g.tensors[g.input].size), np.int8) + g.tensors[g.input].zero_point
+    else:
+        xq = R.prepare_input(g, x[:1])
+    workdir = Path(workdir or prj.path / "bench")
+    elf = build_harness(prj.engine_dir, xq[0], workdir, core)
+    run = estimate(elf)
+    want = R.run(g, xq)[0]
+    got = bytes.fromhex(run.output.strip() or "")
+    if run.stopped or np.frombuffer(got, np.int8).tolist() != want.tolist():
+        raise McdError(f"cycle harness output differs from the reference ({run.stopped or 'wrong bytes'}): "
+                       f"{got.hex()} vs {want.tobytes().hex()}")
+    names = prj.meta["layer_names"]
+    marks = {m[0]: m for m in run.marks}
+    macs = {op.name: op.macs for op in g.ops}
+    kinds = {op.name: op.kind + ("+maxpool" if op.attrs.get("pool") else "") for op in g.ops}
+    layers = []
+    for i, name in enumerate(names):
+        c = marks[i + 1][1] - marks[i][1]
+        n = marks[i + 1][2] - marks[i][2]
+        layers.append({"name": name, "op": kinds[name], "macs": macs[name], "instructions": n,
+                       "estimated_cycles": c, "cycles_per_mac": round(c / macs[name], 3) if macs[name] else None})
+    total_c = marks[len(names)][1] - marks[0][1]
+    total_n = marks[len(names)][2] - marks[0][2]
+    total_macs = sum(macs[n] for n in names)
+    return {"counter": "estimated_cycles", "core": core, "timing_model": "Cortex-M4 TRM table, zero-wait memory",
+            "macs": total_macs, "estimated_cycles": total_c, "instructions": total_n,
+            "cycles_per_mac": round(total_c / total_macs, 3) if total_macs else None, "layers": layers,
+            "bit_exact": True}

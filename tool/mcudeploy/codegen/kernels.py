@@ -1,0 +1,58 @@
+"""What each C kernel needs from the generator: its weight layout and its scratch bytes.
+
+These are the Python twins of the kernels' ``*_scratch_bytes`` functions and of the packed
+weight layout documented in firmware_template/kernels/mcd_simd.h; tests compile the C and
+compare the two.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Graph, Op
+
+
+def k4(k: int) -> int:
+    return (k + 3) & ~3
+
+
+def pack_rows(w2d: np.ndarray) -> np.ndarray:
+    """(O, K) int8 -> (O, K4): zero padded to a multiple of 4, each group of four as (w0, w2, w1, w3)."""
+    o, k = w2d.shape
+    out = np.zeros((o, k4(k)), np.int8)
+    out[:, :k] = w2d
+    return np.ascontiguousarray(out.reshape(o, -1, 4)[:, :, [0, 2, 1, 3]].reshape(o, -1))
+
+
+def interleave_rows(packed: np.ndarray, block: int) -> np.ndarray:
+    """Rows in blocks of ``block``: within a block, the four-weight groups of its rows alternate
+    (row0 g0, row1 g0, ..., row0 g1, ...), so the kernel walks one pointer through the block.
+    Rows past the last full block stay row-major. Row o's data still starts at byte o * K4."""
+    o, kk = packed.shape
+    nb = o // block
+    head = packed[:nb * block].reshape(nb, block, kk // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([head, packed[nb * block:].reshape(-1)]).astype(np.int8)
+
+
+ROW_BLOCK = {"conv2d": 2, "fc": 4}  # output channels per pass of the conv GEMM / fc kernel
+
+
+def kernel_weights(op: Op) -> np.ndarray:
+    """The weight array in the layout the op's kernel reads."""
+    w = op.arrays["weight"]
+    if op.kind in ROW_BLOCK:
+        return interleave_rows(pack_rows(w.reshape(w.shape[0], -1)), ROW_BLOCK[op.kind])  # OHWI -> [O][K4]
+    return w
+
+
+def scratch_bytes(g: Graph, op: Op) -> int:
+    if op.kind == "conv2d":
+        o, kh, kw, c = op.arrays["weight"].shape
+        return 2 * k4(kh * kw * c) * 2 + 3 * o * 4
+    if op.kind == "fc":
+        return k4(op.arrays["weight"].shape[1]) * 2
+    return 0
+
+
+def scratch_for(g: Graph) -> dict[str, int]:
+    return {op.name: s for op in g.ops if (s := scratch_bytes(g, op))}
