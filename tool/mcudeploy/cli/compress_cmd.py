@@ -1,0 +1,87 @@
+"""``mcudeploy compress``: thin wrapper over ``compress.compress_file``."""
+
+import click
+
+from ..compress import compress_file
+from ..errors import McdError
+from ..report import table, write_json
+
+
+@click.command("compress")
+@click.argument("model")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False),
+              help="state_dict file (torch.save) for a FILE.py:FACTORY model.")
+@click.option("--data", required=True, metavar="DATA",
+              help="built-in data set (digits, mnist, fashion-mnist: train split fine-tunes, test split "
+                   "measures) or an .npz with x and y to fine-tune on (then give --eval-data).")
+@click.option("--eval-data", metavar="DATA", help="held-out labelled samples (.npz or built-in name); "
+              "default: DATA's test split.")
+@click.option("--sparsity", type=click.FloatRange(0, 1, max_open=True),
+              help="fraction of conv/linear weights to zero; with --structured, of channels to remove "
+                   "from every prunable group.")
+@click.option("--max-accuracy-drop", type=click.FloatRange(0), metavar="POINTS",
+              help="instead of --sparsity: the highest sparsity whose top-1 loss stays within POINTS "
+                   "(percentage points), judged on half of the held-out data and reported on the other.")
+@click.option("--structured", is_flag=True,
+              help="remove whole filters/channels (the model really shrinks: fewer MACs and bytes) "
+                   "instead of zeroing single weights. Needs FILE.py:FACTORY, not a .pt2.")
+@click.option("--scope", type=click.Choice(["global", "layer"]),
+              help="one magnitude threshold over all layers (default unstructured) or the same "
+                   "fraction in every layer (default structured).")
+@click.option("--steps", default=3, show_default=True,
+              help="prune + fine-tune rounds to reach --sparsity (unstructured).")
+@click.option("--epochs", default=2, show_default=True, help="fine-tuning epochs per round (0: none).")
+@click.option("--lr", default=1e-3, show_default=True, help="fine-tuning learning rate (Adam, cosine).")
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--limit", type=int, help="use only the first N training samples.")
+@click.option("--eval-limit", type=int, help="use only the first N held-out samples.")
+@click.option("--finetune-hook", metavar="FILE.py:FUNC",
+              help="your own training code instead of the built-in loop: FUNC(model, masks) trains "
+                   "the model in place (masks stay applied: pruned weights are zeroed before every "
+                   "forward) and may return it.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="the pruned model, a torch.export archive (.pt2) for `mcudeploy compile`.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report here.")
+def compress_cmd(model, weights, data, eval_data, sparsity, max_accuracy_drop, structured, scope, steps,
+                 epochs, lr, batch_size, limit, eval_limit, finetune_hook, output, json_path):
+    """Prune MODEL and fine-tune it; write the pruned model as a .pt2 that `compile` accepts.
+
+    MODEL is FILE.py:FACTORY (with --weights) or a .pt2 archive. Unstructured pruning zeroes the
+    smallest conv and linear weights (stored sparse by the compiler); --structured removes whole
+    channels, following residual adds and concats so every layer stays consistent.
+    """
+    if (sparsity is None) == (max_accuracy_drop is None):
+        raise McdError("give exactly one of --sparsity or --max-accuracy-drop")
+    res = compress_file(model, weights, data, output, eval_data=eval_data, limit=limit,
+                        eval_limit=eval_limit, hook=finetune_hook, sparsity=sparsity,
+                        max_accuracy_drop=max_accuracy_drop, structured=structured, scope=scope,
+                        steps=steps, epochs=epochs, lr=lr, batch_size=batch_size,
+                        log=lambda s: click.echo(s, err=True))
+    r = res.report
+    rows = [dict(row, shape="x".join(map(str, row["shape"])), sparsity=f"{100 * row['sparsity']:.1f} %")
+            for row in r["layers"]]
+    cols = [("name", "layer"), ("shape", "weight shape"), ("params", "weights"),
+            ("nonzeros", "non-zeros"), ("sparsity", "sparsity")]
+    t = r["total"]
+    click.echo(table(rows, cols, footer={"name": "total", "params": t["params"], "nonzeros": t["nonzeros"],
+                                         "sparsity": f"{100 * t['sparsity']:.1f} %"}))
+    a = r["accuracy"]
+    if a.get("before") is not None:
+        click.echo(f"\ntop-1 accuracy (float, {r['test_samples']} held-out samples): {a['before']:.2f} % "
+                   f"-> {a['after']:.2f} % ({-a['drop_points']:+.2f} points)")
+    if "unseen_after" in a:
+        click.echo(f"  search judged on half of them; the other half, unseen by the search: "
+                   f"{a['unseen_before']:.2f} % -> {a['unseen_after']:.2f} %; chosen level "
+                   f"{r['search']['level']:.4f}")
+    if r.get("macs_nonzero"):
+        click.echo(f"MACs {r['macs_after']:,} dense, {r['macs_nonzero']:,} on non-zero weights")
+    elif r.get("macs_before"):
+        click.echo(f"MACs {r['macs_before']:,} -> {r['macs_after']:,} (-{100 * r['macs_reduction']:.1f} %), "
+                   f"params {r['params_before']:,} -> {r['params_after']:,} "
+                   f"(-{100 * r['params_reduction']:.1f} %)")
+    click.echo(f"wrote {output} in {r['seconds']:.1f} s; next: mcudeploy compile {output} --calib DATA -o DIR")
+    if json_path:
+        write_json(json_path, r)
+
+
+COMMANDS = [compress_cmd]
