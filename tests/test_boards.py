@@ -166,3 +166,14 @@ def test_uart_port_is_found_by_usb_id(monkeypatch):
     monkeypatch.setattr(pyocd_mod, "_comports", lambda: ports[:1])
     with pytest.raises(TargetError, match="--port"):
         _ = PyocdTarget(b).uart_url
+
+
+def test_boards_command_lists_every_board():
+    from click.testing import CliRunner
+    from mcudeploy.cli import cli
+
+    out = CliRunner().invoke(cli, ["boards"])
+    assert out.exit_code == 0, out.output
+    for name in list_boards():
+        assert name in out.output
+    assert "netduinoplus2" in out.output and "clock (MHz)" in out.output

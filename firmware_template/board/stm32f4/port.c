@@ -35,6 +35,7 @@
 static void clock_init(void)
 {
     RCC_APB1ENR |= 1u << 28;                         /* PWREN */
+    (void)RCC_APB1ENR;                               /* a read-back: the clock is on */
     PWR_CR |= 3u << 14;                              /* VOS: scale 1 */
     /* P = 2 (field 0), Q = 8 (USB clock unused), R = 2 (F446 only; reset value elsewhere) */
     RCC_PLLCFGR = PLL_M | (PLL_N << 6) | (0u << 16) | (8u << 24) | (2u << 28);
@@ -70,9 +71,12 @@ void port_init(void)
 
     clock_init();
     RCC_AHB1ENR |= (1u << MCD_UART_TX_PORT) | (1u << MCD_UART_RX_PORT);
+    (void)RCC_AHB1ENR;
     gpio_set_af(GPIO_BASE(MCD_UART_TX_PORT), MCD_UART_TX_PIN, MCD_UART_AF);
     gpio_set_af(GPIO_BASE(MCD_UART_RX_PORT), MCD_UART_RX_PIN, MCD_UART_AF);
     base = uart_enable(MCD_UART_INSTANCE);
+    (void)RCC_APB1ENR;
+    (void)RCC_APB2ENR;
     pclk = (MCD_UART_INSTANCE == 1 || MCD_UART_INSTANCE == 6) ? MCD_CLOCK_HZ / 2u : MCD_CLOCK_HZ / 4u;
     uart_init(base, pclk, MCD_UART_BAUD);
 }

@@ -57,6 +57,7 @@ static void caches_init(void)
 static void clock_init(void)
 {
     RCC_APB1ENR |= 1u << 28;                         /* PWREN */
+    (void)RCC_APB1ENR;                               /* a read-back: the clock is on */
     PWR_CR1 |= 3u << 14;                             /* VOS: scale 1 */
     RCC_PLLCFGR = PLL_M | (PLL_N << 6) | (0u << 16) | (9u << 24) | (2u << 28);
     RCC_CR |= 1u << 24;                              /* PLLON */
@@ -91,9 +92,12 @@ void port_init(void)
     caches_init();
     clock_init();
     RCC_AHB1ENR |= (1u << MCD_UART_TX_PORT) | (1u << MCD_UART_RX_PORT);
+    (void)RCC_AHB1ENR;
     gpio_set_af(GPIO_BASE(MCD_UART_TX_PORT), MCD_UART_TX_PIN, MCD_UART_AF);
     gpio_set_af(GPIO_BASE(MCD_UART_RX_PORT), MCD_UART_RX_PIN, MCD_UART_AF);
     base = uart_enable(MCD_UART_INSTANCE);
+    (void)RCC_APB1ENR;
+    (void)RCC_APB2ENR;
     pclk = (MCD_UART_INSTANCE == 1 || MCD_UART_INSTANCE == 6) ? MCD_CLOCK_HZ / 2u : MCD_CLOCK_HZ / 4u;
     uart_init(base, pclk, MCD_UART_BAUD);
 }

@@ -23,8 +23,9 @@
 
 static void clock_init(void)
 {
-    /* PLLSRC = HSI16 (2), M = 1 (0), N, R = 2 (1) with its output enabled (PLLREN) */
-    RCC_PLLCFGR = 2u | (0u << 4) | (PLL_N << 8) | (1u << 28) | (1u << 29);
+    /* PLLSRC = HSI16 (2), M = 1 (0), N, R = 2 (1) with its output enabled (PLLREN); P and Q
+     * stay disabled but get valid dividers (/2), since 0 is a reserved value for both. */
+    RCC_PLLCFGR = 2u | (0u << 4) | (PLL_N << 8) | (1u << 17) | (1u << 25) | (1u << 28) | (1u << 29);
     RCC_CR |= 1u << 24;                               /* PLLON */
     port_wait(&RCC_CR, 1u << 25, 1u << 25);           /* PLLRDY */
     FLASH_ACR = (FLASH_ACR & ~7u) | FLASH_WS | (1u << 8) | (1u << 9);  /* + prefetch, I-cache */
@@ -49,9 +50,12 @@ void port_init(void)
 
     clock_init();
     RCC_IOPENR |= (1u << MCD_UART_TX_PORT) | (1u << MCD_UART_RX_PORT);
+    (void)RCC_IOPENR;                                 /* a read-back: the clock is on */
     gpio_set_af(GPIO_BASE(MCD_UART_TX_PORT), MCD_UART_TX_PIN, MCD_UART_AF);
     gpio_set_af(GPIO_BASE(MCD_UART_RX_PORT), MCD_UART_RX_PIN, MCD_UART_AF);
     base = uart_enable(MCD_UART_INSTANCE);
+    (void)RCC_APBENR1;
+    (void)RCC_APBENR2;
     uart_init(base, MCD_CLOCK_HZ, MCD_UART_BAUD);
 }
 
