@@ -192,11 +192,14 @@ def test_link_resumes_after_the_host_drops_half_a_frame(dev):
 
 @pytest.mark.emulated
 def test_reset_restarts_the_firmware(dev):
+    x = np.arange(16, dtype=np.int8)
+    count = dev.infer(x.tobytes()).total_count
     before = dev.info(refresh=True).stack_high_water
     dev.reset()
     assert dev.info().stack_high_water <= before
-    x = np.arange(16, dtype=np.int8)
-    assert dev.infer(x.tobytes()).output == fc_model.run(x).tobytes()
+    r = dev.infer(x.tobytes())
+    assert r.output == fc_model.run(x).tobytes()
+    assert r.total_count == count  # a fresh QEMU counts the same instructions
 
 
 @pytest.mark.emulated
@@ -208,6 +211,23 @@ def test_qemu_is_stopped_on_exit(fc_project):
     assert proc.poll() is not None
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=0.5)
+
+
+# --- a real board (only with --board-hw) -----------------------------------------------------------
+@pytest.mark.hardware
+def test_fixture_on_hardware(request, fc_project):
+    board = request.config.getoption("--board-hw")
+    if not board:
+        pytest.skip("no physical board given (pytest --board-hw nucleo-f446re)")
+    need_toolchain()
+    with open_device(fc_project, board, emulate=False) as d:
+        info = d.info()
+        assert info.board == board and not info.emulated
+        assert info.counter == load_board(board).counter
+        x = np.arange(-8, 8, dtype=np.int8)
+        assert d.infer(x.tobytes()).output == fc_model.run(x).tobytes()
+        per_iter = (d.calibrate(100_001) - d.calibrate(1)) / 100_000
+        assert 2 <= per_iter <= 6  # subs + taken bne: 1 + 1..4 cycles depending on the core
 
 
 # --- a real compiled model ------------------------------------------------------------------------

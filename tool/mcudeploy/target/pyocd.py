@@ -8,6 +8,8 @@ string for both), unless a port is given.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 from ..boards import Board
@@ -62,9 +64,10 @@ class PyocdTarget(Target):
         ConnectHelper, _ = _pyocd()
         options = {"frequency": self.frequency} if self.frequency else {}
         try:
-            session = ConnectHelper.session_with_chosen_probe(
-                blocking=False, unique_id=self.probe_id, target_override=self.board.probe.pyocd_target,
-                options=options)
+            with contextlib.redirect_stdout(io.StringIO()):  # pyOCD prints "No connected debug probes"
+                session = ConnectHelper.session_with_chosen_probe(
+                    blocking=False, unique_id=self.probe_id, target_override=self.board.probe.pyocd_target,
+                    options=options)
         except Exception as exc:
             raise TargetError(self._explain(exc)) from exc
         if session is None:
