@@ -13,7 +13,7 @@ import click
 from ..errors import McdError
 
 # Modules that define commands; each exposes ``COMMANDS`` (a list of click commands).
-_COMMAND_MODULES = ["compile_cmd", "device_cmds", "demo_cmd", "compress_cmd", "bench_cmd"]
+_COMMAND_MODULES = ["compile_cmd", "compress_cmd", "device_cmds", "measure_cmds", "demo_cmd", "bench_cmd"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

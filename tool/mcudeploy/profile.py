@@ -1,0 +1,64 @@
+"""``mcudeploy profile``: per-layer cost on the board, and flash/RAM against its limits.
+
+Counts come from the device and carry its counter's unit: ``dwt_cycles`` on silicon,
+``emulated_instructions`` under QEMU. Where the cycle estimator can run (arm-none-eabi-gcc and
+unicorn present), the same engine's ``estimated_cycles`` per layer stand beside them, labelled
+as estimates from the Cortex-M4 timing model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import datasets
+from . import reference as R
+from .boards import load_board
+from .device import open_device
+from .errors import McdError
+from .project import Project
+
+
+def profile(project, board: str, emulate: bool, data: str | None = None, port: str | None = None,
+            estimate_cycles: bool = True) -> dict:
+    prj = Project(project)
+    g = prj.graph
+    if data:
+        x, _ = datasets.load_spec(data, split="test", limit=1)
+        xq = R.prepare_input(g, x)
+    else:
+        x, xq = None, np.full((1, g.tensors[g.input].size), g.tensors[g.input].zero_point, np.int8)
+    with open_device(prj.path, board, emulate=emulate, port=port) as dev:
+        runs = [dev.infer(xq[0].tobytes()) for _ in range(2)]
+        info = dev.info(refresh=True)
+        build = dev.build
+    if runs[0].output != R.run(g, xq)[0].tobytes():
+        raise McdError("the board's output differs from the reference: run `mcudeploy validate` to see where")
+    r = runs[-1]
+    ops = {op.name: op for op in g.ops}
+    total = r.total_count
+    layers = []
+    for name, count in zip(prj.meta["layer_names"], r.layer_counts):
+        op = ops[name]
+        layers.append({"name": name, "op": op.kind + ("+maxpool" if op.attrs.get("pool") else ""), "macs": op.macs,
+                       "count": int(count), "count_per_mac": round(count / op.macs, 3) if op.macs else None,
+                       "share": round(count / total, 4) if total else None})
+    rep = {"board": board, "emulated": emulate, "counter": r.counter, "total_count": int(total),
+           "deterministic": runs[0].total_count == runs[1].total_count, "macs": g.macs,
+           "count_per_mac": round(total / g.macs, 3) if g.macs else None, "layers": layers,
+           "flash_bytes": build.flash_bytes, "ram_bytes": build.ram_bytes, "board_flash_bytes": build.flash_limit,
+           "board_ram_bytes": build.ram_limit, "stack_peak_bytes": info.stack_high_water,
+           "arena_bytes": prj.meta["arena_bytes"], "engine_bytes": build.engine}
+    if estimate_cycles and load_board(board).core == "cortex-m4":  # the timing model is the M4's
+        try:
+            from .bench import bench_project
+
+            est = bench_project(prj, x)
+            by = {row["name"]: row["estimated_cycles"] for row in est["layers"]}
+            for row in layers:
+                row["estimated_cycles"] = by.get(row["name"])
+            rep["estimated_cycles"] = est["estimated_cycles"]
+            rep["estimated_cycles_model"] = est["timing_model"]
+        except (McdError, ImportError) as exc:
+            rep["estimated_cycles"] = None
+            rep["estimated_cycles_note"] = f"not estimated: {exc}"
+    return rep

@@ -1,0 +1,132 @@
+"""``mcudeploy validate``: stream real samples through the board and compare, as stedgeai does.
+
+Usage::
+
+    rep = validate("out/lenet", "nucleo-f446re", emulate=True, data="mnist", limit=500)
+    rep["bit_exact"] == rep["samples"]
+
+Three comparisons per sample: device vs the numpy integer reference (must be byte for byte
+equal: anything else is a bug), device vs the float model (agreement of top-1, rmse, mae, l2r,
+cos of the dequantized outputs), and device and float vs the labels. Results are appended to a
+results file one JSON line per sample, so an interrupted run resumes (``resume=True``) with
+every sample counted exactly once: the report is computed from the file, not from memory.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import datasets
+from . import reference as R
+from .device import open_device
+from .errors import McdError
+from .pipeline import run_module
+from .project import Project
+
+
+def _results_header(prj: Project, board: str, data: str, n: int) -> dict:
+    return {"kind": "mcudeploy-validate", "model_hash": prj.meta["model_hash"], "board": board,
+            "data": str(data), "samples": n}
+
+
+def _load_results(path: Path, header: dict) -> dict[int, dict]:
+    done: dict[int, dict] = {}
+    if not path.is_file():
+        return done
+    lines = path.read_text().splitlines()
+    if not lines:
+        return done
+    if json.loads(lines[0]) != header:
+        raise McdError(f"{path} holds results of another run (model, board, data or sample count differ); "
+                       "remove it or run without --resume")
+    for line in lines[1:]:
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by the interruption: that sample is redone
+            continue
+        done[int(rec["i"])] = rec
+    return done
+
+
+def _metrics(prj: Project, x, y, ref_q, float_out, dev_q, totals, layers) -> dict:
+    g = prj.graph
+    n = len(dev_q)
+    bit_exact = (dev_q == ref_q).all(axis=1)
+    dev_f = R.dequantize_output(g, dev_q).reshape(n, -1)
+    flo = float_out.reshape(n, -1)
+    diff = dev_f - flo
+    rep = {
+        "samples": n,
+        "bit_exact": int(bit_exact.sum()),
+        "bit_exact_first_mismatch": int(np.flatnonzero(~bit_exact)[0]) if not bit_exact.all() else None,
+        "agreement_float": float((dev_f.argmax(1) == flo.argmax(1)).mean()),
+        "rmse": float(np.sqrt((diff ** 2).mean())), "mae": float(np.abs(diff).mean()),
+        "l2r": float(np.linalg.norm(diff) / max(np.linalg.norm(flo), 1e-12)),
+        "cos": float((dev_f * flo).sum() / max(np.linalg.norm(dev_f) * np.linalg.norm(flo), 1e-12)),
+        "count_per_inference": int(np.median(totals)),
+        "count_per_inference_min": int(np.min(totals)), "count_per_inference_max": int(np.max(totals)),
+        "layers": [{"name": name, "count": int(np.median([row[i] for row in layers]))}
+                   for i, name in enumerate(prj.meta["layer_names"])],
+    }
+    if y is not None:
+        k = int(max(y.max(), dev_f.shape[1] - 1)) + 1
+        conf = np.zeros((k, k), np.int64)
+        np.add.at(conf, (y, dev_f.argmax(1)), 1)
+        rep.update(accuracy_device=float((dev_f.argmax(1) == y).mean()),
+                   accuracy_float=float((flo.argmax(1) == y).mean()),
+                   accuracy_reference=float((ref_q.argmax(1) == y).mean()),
+                   confusion_matrix=conf.tolist())
+    else:
+        rep.update(accuracy_device=None, accuracy_float=None, accuracy_reference=None, confusion_matrix=None)
+    return rep
+
+
+def validate(project, board: str, emulate: bool, data: str, limit: int | None = None, port: str | None = None,
+             results: Path | None = None, resume: bool = False, progress=None) -> dict:
+    prj = Project(project)
+    x, y = datasets.load_spec(data, split="test", limit=limit)
+    g = prj.graph
+    xq = R.prepare_input(g, x)
+    ref_q = R.run(g, xq)
+    float_out = run_module(prj.float_model(), torch.from_numpy(x)).numpy()
+
+    results = Path(results or prj.path / f"validate-{board}{'-emulated' if emulate else ''}.jsonl")
+    header = _results_header(prj, board, data, len(x))
+    done = _load_results(results, header) if resume else {}
+    if not resume or not results.is_file():
+        results.write_text(json.dumps(header) + "\n")
+    todo = [i for i in range(len(x)) if i not in done]
+    t0 = time.perf_counter()
+    with open_device(prj.path, board, emulate=emulate, port=port) as dev:
+        with open(results, "a") as f:
+            for k, i in enumerate(todo):
+                r = dev.infer(xq[i].tobytes())
+                rec = {"i": i, "out": r.output.hex(), "total": r.total_count, "layers": r.layer_counts}
+                f.write(json.dumps(rec) + "\n")
+                f.flush()
+                done[i] = rec
+                if progress:
+                    progress(k + 1, len(todo))
+        info = dev.info(refresh=True)
+        build = dev.build
+    seconds = time.perf_counter() - t0
+    order = sorted(done)
+    assert order == list(range(len(x))), "every sample exactly once"
+    dev_q = np.stack([np.frombuffer(bytes.fromhex(done[i]["out"]), np.int8) for i in order])
+    totals = [done[i]["total"] for i in order]
+    layers = [done[i]["layers"] for i in order]
+    rep = {"board": board, "emulated": emulate, "counter": info.counter, "data": str(data),
+           "model_hash": prj.meta["model_hash"]}
+    rep.update(_metrics(prj, x, y, ref_q, float_out, dev_q, totals, layers))
+    rep.update(flash_bytes=build.flash_bytes, ram_bytes=build.ram_bytes, board_flash_bytes=build.flash_limit,
+               board_ram_bytes=build.ram_limit, stack_peak_bytes=info.stack_high_water,
+               arena_bytes=prj.meta["arena_bytes"], results_file=str(results),
+               resumed_samples=len(x) - len(todo),
+               throughput={"samples": len(todo), "seconds": round(seconds, 3),
+                           "samples_per_s": round(len(todo) / seconds, 2) if seconds > 0 and todo else None})
+    return rep
