@@ -46,7 +46,9 @@ def train_classifier(model: nn.Module, x: np.ndarray | torch.Tensor, y: np.ndarr
     settled model instead of wherever the last noisy step left it.
 
     ``masks`` maps parameter names (as in ``named_parameters``) to 0/1 tensors of the same shape;
-    a 0 keeps that weight at exactly zero. ``callback(epoch, mean_loss, model)`` runs after each epoch.
+    a 0 keeps that weight at exactly zero. Fine-tuning a pruned model usually wants a smaller ``lr``
+    (e.g. 1e-3) and an epoch or two. ``callback(epoch, mean_loss, model)`` runs after each epoch.
+    Sets torch's (process-wide) thread count to 2.
     """
     torch.set_num_threads(2)
     x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
@@ -65,6 +67,8 @@ def train_classifier(model: nn.Module, x: np.ndarray | torch.Tensor, y: np.ndarr
     for epoch in range(epochs):
         total, count = 0.0, 0
         for idx in torch.randperm(len(y), generator=gen).split(batch_size):
+            if len(idx) < 2 and len(y) > 1:
+                continue  # a lone trailing sample: BatchNorm cannot train on a batch of one
             loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
