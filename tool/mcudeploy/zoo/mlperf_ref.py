@@ -15,6 +15,8 @@ All take and return the ports' layout: NCHW inputs, (N, classes) or (N, 640) out
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .keras_h5 import read_keras_h5
@@ -54,7 +56,9 @@ def litert_reference(name: str, x: np.ndarray, int8: bool = True) -> np.ndarray:
     if not int8:
         last = read_tflite(path).ops[-1]
         out_index = last.inputs[0].index if last.kind == "SOFTMAX" else last.outputs[0].index
-    it = Interpreter(model_path=str(path), num_threads=1, experimental_preserve_all_tensors=not int8)
+    with warnings.catch_warnings():  # preserving intermediates is "for debugging": that is the use here
+        warnings.simplefilter("ignore", UserWarning)
+        it = Interpreter(model_path=str(path), num_threads=1, experimental_preserve_all_tensors=not int8)
     it.allocate_tensors()
     din, dout = it.get_input_details()[0], it.get_output_details()[0]
     xs = _to_file_layout(np.asarray(x, dtype=np.float32))
