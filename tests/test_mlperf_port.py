@@ -136,3 +136,23 @@ def test_vww_reference_runs():
     x = mt.sample_inputs("vww_mobilenet", 8, seed=1)
     g = lower(simplify(capture(export_module(m, torch.from_numpy(x[:1])))), x)
     R.run(g, R.prepare_input(g, x[:1]))
+
+
+def test_layout_converters():
+    """Keras NHWC layouts -> torch NCHW: conv, depthwise (multiplier 2) and a dense after a Flatten."""
+    from mcudeploy.zoo.keras_h5 import conv_weight, dense_weight, depthwise_weight
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 5, 4, 3))  # N H W C
+    xt = torch.from_numpy(x.transpose(0, 3, 1, 2))
+    k = rng.standard_normal((3, 3, 3, 6))
+    win = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(1, 2))  # N OH OW C kh kw
+    want = np.einsum("nhwcij,ijco->nhwo", win, k).transpose(0, 3, 1, 2)
+    assert np.allclose(torch.nn.functional.conv2d(xt, torch.from_numpy(conv_weight(k))).numpy(), want)
+    kd = rng.standard_normal((3, 3, 3, 2))
+    want = np.einsum("nhwcij,ijcm->nhwcm", win, kd).reshape(2, 3, 2, 6).transpose(0, 3, 1, 2)
+    got = torch.nn.functional.conv2d(xt, torch.from_numpy(depthwise_weight(kd)), groups=3).numpy()
+    assert np.allclose(got, want)
+    kf = rng.standard_normal((5 * 4 * 3, 7))
+    got = xt.flatten(1).numpy() @ dense_weight(kf, flat_from_hwc=(5, 4, 3)).T
+    assert np.allclose(got, x.reshape(2, -1) @ kf)
