@@ -60,7 +60,7 @@ def test_port_equals_float_reference(port):
     x = mt.sample_inputs(name, 4, seed=0)
     got, want = _run(m, x), ref.float_reference(name, x)
     assert got.shape == (4,) + OUT[name]
-    tol = 1e-5 * max(1.0, float(np.abs(want).max()))
+    tol = 5e-5 * max(1.0, float(np.abs(want).max()))  # float32 rounding: ~1e-5 relative measured
     assert np.abs(got - want).max() <= tol, ref.compare(name, x, got, want)
     if name != "ad_autoencoder":
         assert np.array_equal(got.argmax(1), want.argmax(1))
