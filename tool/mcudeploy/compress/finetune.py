@@ -15,6 +15,7 @@ each optimizer step.
 from __future__ import annotations
 
 import contextlib
+import types
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -49,19 +50,54 @@ def masks_enforced(model: nn.Module, masks: dict[str, torch.Tensor]) -> Iterator
         apply_masks(model, masks)
 
 
+def allow_train_mode(model: nn.Module) -> nn.Module:
+    """Let ``model.train()`` / ``.eval()`` work on an ``ep.module()`` (which refuses them), so the
+    trainer and ``evaluate`` can toggle modes; the exported graph itself ignores the flag. Marks
+    the module ``_mcd_exported``."""
+    try:
+        model.train(model.training)
+    except NotImplementedError:
+        # bound methods, so that a deepcopy of the module rebinds them to the copy
+        model.train = types.MethodType(_flag_train, model)
+        model.eval = types.MethodType(_flag_eval, model)
+        model._mcd_exported = True
+    return model
+
+
+def _flag_train(self, mode: bool = True):
+    self.training = mode
+    return self
+
+
+def _flag_eval(self):
+    return _flag_train(self, False)
+
+
 class _ExportedTrainable(nn.Module):
     """``ep.module()`` refuses ``.train()``; this wrapper lets the trainer toggle a flag instead.
 
     The exported graph stays what it was exported as (eval-mode BatchNorm with frozen statistics,
-    no dropout), which is what fine-tuning a deployed graph should do anyway.
+    no dropout), which is what fine-tuning a deployed graph should do anyway. An archive exported
+    for batch 1 only (its guards reject other batch sizes) is run one sample at a time and the
+    outputs concatenated: slower, but autograd sees the same loss as a batched run.
     """
 
     def __init__(self, gm: nn.Module):
         super().__init__()
         self.gm = gm
+        self.batched: bool | None = None
 
     def forward(self, x):
-        return self.gm(x)
+        if self.batched is None:
+            try:
+                with torch.no_grad():
+                    self.gm(x[:2])
+                self.batched = True
+            except Exception:  # noqa: BLE001 - a guard failure is an AssertionError, shape errors vary
+                self.batched = len(x) < 2
+        if self.batched:
+            return self.gm(x)
+        return torch.cat([self.gm(x[i:i + 1]) for i in range(len(x))])
 
     def train(self, mode: bool = True):
         self.training = mode
@@ -90,23 +126,14 @@ class Finetuner:
             return apply_masks(model, masks)
         if self.epochs <= 0:
             return model
-        try:
-            model.train()
-            model.eval()
-            target, prefix = model, ""
-        except NotImplementedError:  # an ExportedProgram's module
+        allow_train_mode(model)
+        target, prefix = model, ""
+        if getattr(model, "_mcd_exported", False):  # an ExportedProgram's module: maybe batch 1 only
             target, prefix = _ExportedTrainable(model), "gm."
         cb = None
         if self.log:
             cb = lambda e, loss, m: self.log(f"  fine-tune epoch {e + 1}/{self.epochs}: loss {loss:.4f}")
-        try:
-            train_classifier(target, self.x, self.y, epochs=self.epochs, lr=self.lr,
-                             batch_size=self.batch_size, callback=cb, seed=self.seed,
-                             masks={prefix + n: m for n, m in masks.items()})
-        except RuntimeError as exc:
-            if prefix and "shape" in str(exc).lower():
-                raise McdError("this .pt2 was exported for batch 1 only and cannot be fine-tuned in "
-                               "batches; export it with a dynamic batch dimension or compress the "
-                               "FILE.py:FACTORY model") from exc
-            raise
+        train_classifier(target, self.x, self.y, epochs=self.epochs, lr=self.lr,
+                         batch_size=self.batch_size, callback=cb, seed=self.seed,
+                         masks={prefix + n: m for n, m in masks.items()})
         return model

@@ -29,7 +29,7 @@ from torch import nn
 from .. import datasets
 from ..errors import DataError, McdError, ModelLoadError
 from ..train import evaluate
-from .finetune import Finetuner, Hook
+from .finetune import Finetuner, Hook, allow_train_mode
 from .prune import halving_levels, masks_from_zeros, prune_to, search_level, sparsity_report
 from .structured import count_macs_params, prune_channels
 
@@ -76,6 +76,7 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
         ft = Finetuner(*(train if train is not None else (None, None)), epochs=epochs, lr=lr,
                        batch_size=batch_size, hook=hook, log=log)
     example = example[:1].float()
+    allow_train_mode(model)
     before_cost = count_macs_params(model, example) if structured else _dense_cost(model, example)
     before_sparsity = sparsity_report(model)
     acc = {"before": _acc(model, test)}
