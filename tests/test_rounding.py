@@ -87,3 +87,14 @@ def test_c_rule_matches_python(tmp_path):
     for (a, m, s), got in zip(cases, out):
         assert int(got) == int(Q.requantize(a, m, s)), f"acc={a} mult={m} shift={s}: C {got}"
     assert len(out) == len(cases)
+
+
+def test_dead_channels_get_a_bias_that_fits():
+    """A channel of ~zero weights with a real bias (MLPerf Tiny VWW has hundreds) must not overflow int32."""
+    w = np.array([[1e-30, -2e-30, 0.0], [0.5, -0.25, 0.1]])
+    b = np.array([0.3, 0.1])
+    q, scales, bq = Q.quantize_weights_and_bias(w, b, s_in=0.01)
+    assert np.all(np.abs(bq.astype(np.int64)) <= 2**30)
+    assert q[0].tolist() == [0, 0, 0]
+    assert q[1].tolist() == [127, -64, 25]  # a live channel keeps its max|w|/127 scale
+    assert abs(bq[1] * 0.01 * scales[1] - 0.1) < 0.01 * scales[1]

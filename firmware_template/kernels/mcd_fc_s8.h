@@ -4,13 +4,24 @@
  * Weights come packed from the generator: [out_n][K4], K4 = in_n rounded up to 4, zero padded,
  * groups of four stored (w0, w2, w1, w3), and rows interleaved by blocks of four (row0 group0,
  * row1 group0, row2 group0, row3 group0, row0 group1, ...) so one pointer walks a block: fewer
- * live registers, no spills in the inner loop. Scratch: mcd_fc_s8_scratch_bytes(in_n). */
+ * live registers, no spills in the inner loop. Scratch: mcd_fc_s8_scratch_bytes(in_n).
+ * Rows past the last block of four go two at a time, then one.
+ * Shape-specialised: static inline, included by the generated model.c, so each call site's
+ * constant sizes let the compiler drop the loop bookkeeping it does not need. */
+#ifndef MCD_FC_S8_H
+#define MCD_FC_S8_H
 #include "mcd_kernels.h"
 #include "mcd_simd.h"
 
-int32_t mcd_fc_s8_scratch_bytes(int32_t in_n) { return ((in_n + 3) & ~3) * 2; }
+static inline int32_t mcd_fc_s8_scratch_bytes(int32_t in_n) { return ((in_n + 3) & ~3) * 2; }
 
-void mcd_fc_s8(int32_t in_n, const int8_t *in, int32_t out_n, const int8_t *w, const int32_t *bias,
+static inline int8_t mcd_fc_out(int32_t acc, const mcd_channel_quant *q, int32_t o, int32_t out_zp, int32_t lo,
+                                int32_t hi)
+{
+    return mcd_clamp8(mcd_requant_fast(acc, q->mult[o], q->shift[o]) + out_zp, lo, hi);
+}
+
+static inline void mcd_fc_s8(int32_t in_n, const int8_t *in, int32_t out_n, const int8_t *w, const int32_t *bias,
                const mcd_channel_quant *q, int32_t in_zp, int32_t out_zp, int32_t act_min, int32_t act_max,
                int8_t *out, void *scratch)
 {
@@ -40,10 +51,28 @@ void mcd_fc_s8(int32_t in_n, const int8_t *in, int32_t out_n, const int8_t *w, c
             xp += 4;
             wp += 16;
         }
-        out[o] = mcd_clamp8(mcd_requant_fast(s0, q->mult[o], q->shift[o]) + out_zp, act_min, act_max);
-        out[o + 1] = mcd_clamp8(mcd_requant_fast(s1, q->mult[o + 1], q->shift[o + 1]) + out_zp, act_min, act_max);
-        out[o + 2] = mcd_clamp8(mcd_requant_fast(s2, q->mult[o + 2], q->shift[o + 2]) + out_zp, act_min, act_max);
-        out[o + 3] = mcd_clamp8(mcd_requant_fast(s3, q->mult[o + 3], q->shift[o + 3]) + out_zp, act_min, act_max);
+        out[o] = mcd_fc_out(s0, q, o, out_zp, act_min, act_max);
+        out[o + 1] = mcd_fc_out(s1, q, o + 1, out_zp, act_min, act_max);
+        out[o + 2] = mcd_fc_out(s2, q, o + 2, out_zp, act_min, act_max);
+        out[o + 3] = mcd_fc_out(s3, q, o + 3, out_zp, act_min, act_max);
+    }
+    for (; o + 2 <= out_n; o += 2) { /* rows o, o+1 are row-major here: not in a block of four */
+        const int8_t *w0 = w + o * k4, *w1 = w0 + k4;
+        const int16_t *xp = x, *xend = x + k4;
+        int32_t s0 = bias[o], s1 = bias[o + 1];
+        while (xp < xend) {
+            const uint32_t x01 = mcd_ld32(xp), x23 = mcd_ld32(xp + 2);
+            const uint32_t v0 = mcd_ld32(w0), v1 = mcd_ld32(w1);
+            s0 = mcd_smlad(x01, mcd_sxtb16(v0), s0);
+            s0 = mcd_smlad(x23, mcd_sxtb16_ror8(v0), s0);
+            s1 = mcd_smlad(x01, mcd_sxtb16(v1), s1);
+            s1 = mcd_smlad(x23, mcd_sxtb16_ror8(v1), s1);
+            xp += 4;
+            w0 += 4;
+            w1 += 4;
+        }
+        out[o] = mcd_fc_out(s0, q, o, out_zp, act_min, act_max);
+        out[o + 1] = mcd_fc_out(s1, q, o + 1, out_zp, act_min, act_max);
     }
     for (; o < out_n; o++) {
         const int8_t *w0 = w + o * k4;
@@ -53,6 +82,7 @@ void mcd_fc_s8(int32_t in_n, const int8_t *in, int32_t out_n, const int8_t *w, c
             s = mcd_smlad(mcd_ld32(x + k), mcd_sxtb16(v), s);
             s = mcd_smlad(mcd_ld32(x + k + 2), mcd_sxtb16_ror8(v), s);
         }
-        out[o] = mcd_clamp8(mcd_requant_fast(s, q->mult[o], q->shift[o]) + out_zp, act_min, act_max);
+        out[o] = mcd_fc_out(s, q, o, out_zp, act_min, act_max);
     }
 }
+#endif

@@ -19,17 +19,17 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
                    const mcd_dims *out_d, int8_t *out, void *scratch);
 int32_t mcd_conv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int32_t c_out);
 
+/* Convolution for few input channels (C_in <= 4) without im2col: static inline, shape-specialised
+ * at its call site; see mcd_conv2d_rows_s8.h. */
+#define MCD_ROWS_MAX_COUT 64
+
 /* Depthwise convolution, channel multiplier 1, weights (k_h, k_w, C); optional fused max-pool. */
 void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                      const int8_t *in, int32_t k_h, int32_t k_w, const int8_t *w, const int32_t *bias,
                      const mcd_dims *out_d, int8_t *out);
 
-/* Fully connected: out[o] = requant(bias[o] + sum_i (in[i] - in_zp) * w[o][i]); weights packed
- * [out_n][K4] (see fc_s8.c); needs mcd_fc_s8_scratch_bytes(in_n) of scratch. */
-void mcd_fc_s8(int32_t in_n, const int8_t *in, int32_t out_n, const int8_t *w, const int32_t *bias,
-               const mcd_channel_quant *q, int32_t in_zp, int32_t out_zp, int32_t act_min, int32_t act_max,
-               int8_t *out, void *scratch);
-int32_t mcd_fc_s8_scratch_bytes(int32_t in_n);
+/* Fully connected: out[o] = requant(bias[o] + sum_i (in[i] - in_zp) * w[o][i]): static inline,
+ * shape-specialised at its call site; see mcd_fc_s8.h. */
 
 /* Max-pool; in-place safe when no output pixel reads an input pixel before its own index. */
 void mcd_maxpool_s8(const mcd_pool_params *p, const mcd_dims *in_d, const int8_t *in,

@@ -71,9 +71,9 @@ def lower(fg: FloatGraph, calib_x: np.ndarray) -> Graph:
         kind = n.op
         if n.op in ("conv", "linear"):
             w = n.params["weight"].detach().double().numpy()
-            wq, sw = Q.quantize_weights_per_channel(w)
             b = n.params.get("bias")
-            arrays["bias"] = Q.quantize_bias(None if b is None else b.detach().double().numpy(), tin.scale, sw)
+            wq, sw, arrays["bias"] = Q.quantize_weights_and_bias(w, None if b is None else b.detach().double().numpy(),
+                                                                 tin.scale)
             arrays["mult"], arrays["shift"] = Q.channel_multipliers(tin.scale, sw, scale)
             attrs["act"] = _act_bounds(n.attrs.get("act"), scale, zp)
             if n.op == "conv":

@@ -90,6 +90,25 @@ def quantize_weights_per_channel(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return q.reshape(w.shape), scales
 
 
+def quantize_weights_and_bias(w: np.ndarray, b: np.ndarray | None, s_in: float):
+    """Per-channel weights and int32 bias, with every bias inside +-2^30.
+
+    A channel whose weights are all (nearly) zero gets a tiny scale max|w|/127, and its bias then
+    does not fit int32 (real models have such dead channels: MLPerf Tiny's VWW has hundreds). Such
+    a channel's weight scale is widened until the bias fits with headroom for the sum (TFLite
+    adjusts weight scales for the bias the same way); its near-zero weights quantize to 0.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    flat = w.reshape(w.shape[0], -1)
+    amax = np.abs(flat).max(axis=1)
+    scales = np.where(amax > 0, amax / 127.0, 1.0)
+    if b is not None:
+        need = np.abs(np.asarray(b, dtype=np.float64)) / (s_in * 2.0 ** 30)
+        scales = np.maximum(scales, need)
+    q = np.clip(np.round(flat / scales[:, None]), -127, 127).astype(np.int8)
+    return q.reshape(w.shape), scales, quantize_bias(b, s_in, scales)
+
+
 def quantize_bias(b: np.ndarray | None, s_in: float, s_w: np.ndarray) -> np.ndarray:
     if b is None:
         return np.zeros(len(s_w), dtype=np.int32)

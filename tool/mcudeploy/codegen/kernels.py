@@ -37,15 +37,46 @@ def interleave_rows(packed: np.ndarray, block: int) -> np.ndarray:
 ROW_BLOCK = {"conv2d": 2, "fc": 4}  # output channels per pass of the conv GEMM / fc kernel
 
 
+ROWS_MAX_C_IN, ROWS_MAX_C_OUT = 4, 64  # mcd_conv2d_rows_s8: first layers (MCD_ROWS_MAX_COUT)
+
+
+def variant(op: Op) -> str:
+    """Which C kernel runs the op: ``rows`` (no im2col) for convs on few input channels."""
+    if op.kind == "conv2d":
+        o, _kh, _kw, c = op.arrays["weight"].shape
+        if c <= ROWS_MAX_C_IN and o <= ROWS_MAX_C_OUT:
+            return "rows"
+    return "default"
+
+
+def conv_out_w(g: Graph, op: Op) -> int:
+    """Width of the conv output before any fused pool."""
+    w = g.tensors[op.inputs[0]].shape[1]
+    _t, left, _b, right = op.attrs["pad"]
+    kw = op.arrays["weight"].shape[2] if op.kind == "conv2d" else op.arrays["weight"].shape[1]
+    return (w + left + right - kw) // op.attrs["stride"][1] + 1
+
+
 def kernel_weights(op: Op) -> np.ndarray:
     """The weight array in the layout the op's kernel reads."""
     w = op.arrays["weight"]
+    if variant(op) == "rows":  # int16 [O][k_h][R2], R2 = k_w * C_in rounded up to even
+        o, kh, kw, c = w.shape
+        r = kw * c
+        out = np.zeros((o, kh, r + (r & 1)), np.int16)
+        out[:, :, :r] = w.reshape(o, kh, r)
+        return out
     if op.kind in ROW_BLOCK:
         return interleave_rows(pack_rows(w.reshape(w.shape[0], -1)), ROW_BLOCK[op.kind])  # OHWI -> [O][K4]
     return w
 
 
 def scratch_bytes(g: Graph, op: Op) -> int:
+    if variant(op) == "rows":
+        o, kh, kw, c = op.arrays["weight"].shape
+        row = ((conv_out_w(g, op) - 1) * op.attrs["stride"][1] + kw) * c + 2
+        pooled_w = g.tensors[op.output].shape[1] if op.attrs.get("pool") else 0
+        return ((kh * row * 2 + 3) & ~3) + pooled_w * o * 4
     if op.kind == "conv2d":
         o, kh, kw, c = op.arrays["weight"].shape
         return 2 * k4(kh * kw * c) * 2 + 3 * o * 4

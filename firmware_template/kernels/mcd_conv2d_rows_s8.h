@@ -1,0 +1,133 @@
+/* int8 convolution for few input channels (first layers: C_in <= 4), without im2col.
+ *
+ * Where C_in is small, building an im2col column per output pixel costs more than the MACs (a
+ * 5x5 kernel on one channel is 25 MACs per column). Here the k_h input rows a conv output row
+ * needs are widened once to int16 (minus the zero point; padding is real 0) into a row buffer;
+ * a kernel row of an output pixel is then k_w * C_in consecutive halfwords of that buffer, read
+ * directly in pairs by SMLAD against weights the generator stored pre-widened to int16:
+ * [O][k_h][R2] with R2 = k_w * C_in rounded up to even (the pad weight is 0, so the extra
+ * element read past a window never counts). Two output pixels share each weight load.
+ *
+ * Scratch (mcd_conv2d_rows_s8_scratch_bytes): the k_h widened rows, plus one int32 running max
+ * per pooled output and channel of a row when a max-pool is fused.
+ *
+ * Shape-specialised: the kernel is static inline in this header, included by the generated
+ * model.c, so each call site passes its layer's constants (kernel size, channels, strides from
+ * static const structs) and the compiler unrolls the short inner loops for that layer.
+ */
+#ifndef MCD_CONV2D_ROWS_S8_H
+#define MCD_CONV2D_ROWS_S8_H
+#include "mcd_kernels.h"
+#include "mcd_simd.h"
+
+static inline int32_t mcd_rows_row_halfwords(const mcd_conv_params *p, const mcd_dims *in_d, int32_t k_w, int32_t out_w_conv)
+{
+    /* every position any output pixel of a row reads, plus one for the odd-run pair */
+    return ((out_w_conv - 1) * p->stride_w + k_w) * in_d->c + 2;
+}
+
+static inline int32_t mcd_conv2d_rows_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int32_t c_out,
+                                                       int32_t stride_w, int32_t out_w_conv, int32_t pooled_w)
+{
+    const int32_t row = ((out_w_conv - 1) * stride_w + k_w) * c_in + 2;
+    return ((k_h * row * 2 + 3) & ~3) + pooled_w * c_out * 4;
+}
+
+/* rows[ky][i] = in[iy][x0 + i / C][i % C] - zp, or 0 outside the image */
+static inline void mcd_rows_widen(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in, int32_t k_h, int32_t oy,
+                       int32_t row_len, int16_t *rows)
+{
+    const int32_t c = in_d->c, x0 = -p->pad_l;
+    int32_t ky;
+    for (ky = 0; ky < k_h; ky++) {
+        int16_t *dst = rows + ky * row_len;
+        const int32_t iy = oy * p->stride_h - p->pad_t + ky;
+        int32_t lo, hi, n = row_len - 2;
+        if (iy < 0 || iy >= in_d->h) {
+            mcd_zero16(dst, row_len);
+            continue;
+        }
+        lo = (x0 < 0 ? -x0 : 0) * c;                  /* halfwords of left padding */
+        hi = (in_d->w - x0) * c;                       /* first halfword right of the image */
+        if (hi > n) hi = n;
+        mcd_zero16(dst, lo);
+        mcd_widen_s8(in + (iy * in_d->w + x0 + lo / c) * c, dst + lo, hi - lo, -p->in_zp);
+        mcd_zero16(dst + hi, row_len - hi);
+    }
+}
+
+/* conv outputs at (row buffer, x positions xa and xb) for every channel, bias included */
+static inline void mcd_rows_dot_pair(const mcd_conv_params *p, const int16_t *rows, int32_t row_len, int32_t k_h, int32_t r2,
+                     int32_t c_in, const int16_t *w, const int32_t *bias, int32_t c_out, int32_t xa, int32_t xb,
+                     int32_t *acc_a, int32_t *acc_b)
+{
+    const int32_t oa = xa * p->stride_w * c_in, ob = xb * p->stride_w * c_in, pairs = r2 >> 1;
+    int32_t o, ky, j;
+    for (o = 0; o < c_out; o++) {
+        int32_t sa = bias[o], sb = bias[o];
+        for (ky = 0; ky < k_h; ky++) {
+            const int16_t *ra = rows + ky * row_len + oa, *rb = rows + ky * row_len + ob;
+            for (j = 0; j < pairs; j++) {
+                const uint32_t wv = mcd_ld32(w + 2 * j);
+                sa = mcd_smlad(mcd_ld32(ra + 2 * j), wv, sa);
+                sb = mcd_smlad(mcd_ld32(rb + 2 * j), wv, sb);
+            }
+            w += r2;
+        }
+        acc_a[o] = sa;
+        acc_b[o] = sb;
+    }
+}
+
+static inline void mcd_conv2d_rows_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
+                        const int8_t *in, int32_t k_h, int32_t k_w, const int16_t *w, const int32_t *bias,
+                        const mcd_dims *out_d, int32_t out_w_conv, int8_t *out, void *scratch)
+{
+    const int32_t c_in = in_d->c, c_out = out_d->c, r2 = (k_w * c_in + 1) & ~1;
+    const int32_t row_len = mcd_rows_row_halfwords(p, in_d, k_w, out_w_conv);
+    int16_t *rows = (int16_t *)scratch;
+    int32_t *best = (int32_t *)((uint8_t *)scratch + ((k_h * row_len * 2 + 3) & ~3));
+    int32_t acc_a[MCD_ROWS_MAX_COUT], acc_b[MCD_ROWS_MAX_COUT];
+    int32_t oy, ox, py, px, dy, dx, o;
+
+    if (p->pool_h * p->pool_w == 1) {
+        for (oy = 0; oy < out_d->h; oy++) {
+            int8_t *dst = out + oy * out_d->w * c_out;
+            mcd_rows_widen(p, in_d, in, k_h, oy, row_len, rows);
+            for (ox = 0; ox < out_d->w; ox += 2) {
+                const int32_t xb = ox + 1 < out_d->w ? ox + 1 : ox;
+                mcd_rows_dot_pair(p, rows, row_len, k_h, r2, c_in, w, bias, c_out, ox, xb, acc_a, acc_b);
+                for (o = 0; o < c_out; o++) {
+                    dst[ox * c_out + o] = mcd_clamp8(mcd_requant_fast(acc_a[o], q->mult[o], q->shift[o]) + p->out_zp,
+                                                     p->act_min, p->act_max);
+                    dst[xb * c_out + o] = mcd_clamp8(mcd_requant_fast(acc_b[o], q->mult[o], q->shift[o]) + p->out_zp,
+                                                     p->act_min, p->act_max);
+                }
+            }
+        }
+        return;
+    }
+    for (py = 0; py < out_d->h; py++) {
+        for (o = 0; o < out_d->w * c_out; o++) best[o] = INT32_MIN;
+        for (dy = 0; dy < p->pool_h; dy++) {
+            mcd_rows_widen(p, in_d, in, k_h, py * p->pool_sh + dy, row_len, rows);
+            for (px = 0; px < out_d->w; px++) {
+                int32_t *bm = best + px * c_out;
+                for (dx = 0; dx < p->pool_w; dx += 2) {
+                    const int32_t xa = px * p->pool_sw + dx, xb = dx + 1 < p->pool_w ? xa + 1 : xa;
+                    mcd_rows_dot_pair(p, rows, row_len, k_h, r2, c_in, w, bias, c_out, xa, xb, acc_a, acc_b);
+                    for (o = 0; o < c_out; o++) {
+                        const int32_t m = acc_a[o] > acc_b[o] ? acc_a[o] : acc_b[o];
+                        if (m > bm[o]) bm[o] = m;
+                    }
+                }
+            }
+        }
+        for (o = 0; o < out_d->w * c_out; o++) {
+            const int32_t ch = o % c_out;
+            out[py * out_d->w * c_out + o] = mcd_clamp8(mcd_requant_fast(best[o], q->mult[ch], q->shift[ch]) + p->out_zp,
+                                                        p->act_min, p->act_max);
+        }
+    }
+}
+#endif
