@@ -58,8 +58,11 @@ def compress_cmd(model, weights, data, eval_data, sparsity, max_accuracy_drop, s
                         steps=steps, epochs=epochs, lr=lr, batch_size=batch_size,
                         log=lambda s: click.echo(s, err=True))
     r = res.report
-    rows = [dict(row, shape="x".join(map(str, row["shape"])), sparsity=f"{100 * row['sparsity']:.1f} %")
-            for row in r["layers"]]
+    def shape(row):
+        now = "x".join(map(str, row["shape"]))
+        return f"{'x'.join(map(str, row['shape_before']))} -> {now}" if "shape_before" in row else now
+
+    rows = [dict(row, shape=shape(row), sparsity=f"{100 * row['sparsity']:.1f} %") for row in r["layers"]]
     cols = [("name", "layer"), ("shape", "weight shape"), ("params", "weights"),
             ("nonzeros", "non-zeros"), ("sparsity", "sparsity")]
     t = r["total"]

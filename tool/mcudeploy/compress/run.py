@@ -75,6 +75,8 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
     if hook is not None or (train is not None and train[1] is not None and epochs > 0):
         ft = Finetuner(*(train if train is not None else (None, None)), epochs=epochs, lr=lr,
                        batch_size=batch_size, hook=hook, log=log)
+    if ft is None and epochs > 0:
+        say("no labelled training data and no hook: pruning without fine-tuning")
     example = example[:1].float()
     allow_train_mode(model)
     before_cost = count_macs_params(model, example) if structured else _dense_cost(model, example)

@@ -107,9 +107,6 @@ class _UF:
     def fix(self, ids) -> None:
         self.fixed.update(ids or [])
 
-    def is_fixed(self, root: int) -> bool:
-        return any(self.find(i) == root for i in self.fixed)
-
 
 def trace(model: nn.Module, example: torch.Tensor) -> fx.GraphModule:
     """Symbolically trace ``model`` and annotate every node with its shape (``meta['tensor_meta']``)."""
