@@ -45,8 +45,11 @@ typedef struct {
     int32_t act_min, act_max;
 } mcd_add_params;
 
-/* Element-wise add of two int8 tensors of n elements; in-place safe (out == a or b). */
-void mcd_add_s8(const mcd_add_params *p, int32_t n, const int8_t *a, const int8_t *b, int8_t *out);
+/* Element-wise add of two int8 tensors of n elements; in-place safe (out == a or b). scratch may
+ * be 0; with mcd_add_s8_scratch_bytes(n) bytes the rescale is tabulated (see add_s8.c). */
+#define MCD_ADD_LUT_MIN 256
+void mcd_add_s8(const mcd_add_params *p, int32_t n, const int8_t *a, const int8_t *b, int8_t *out, void *scratch);
+int32_t mcd_add_s8_scratch_bytes(int32_t n);
 
 /* One input of a channel concat: copies (or requantizes) in_c channels per pixel into out at
  * channel offset c_off of out_c. mult == 0 and copy != 0 means a plain copy. */

@@ -37,6 +37,7 @@ def interleave_rows(packed: np.ndarray, block: int) -> np.ndarray:
 ROW_BLOCK = {"conv2d": 2, "fc": 4}  # output channels per pass of the conv GEMM / fc kernel
 
 
+ADD_LUT_MIN = 256  # MCD_ADD_LUT_MIN: adds this large tabulate their input rescale
 ROWS_MAX_C_IN, ROWS_MAX_C_OUT = 4, 64  # mcd_conv2d_rows_s8: first layers (MCD_ROWS_MAX_COUT)
 
 
@@ -82,6 +83,8 @@ def scratch_bytes(g: Graph, op: Op) -> int:
         return 2 * k4(kh * kw * c) * 2 + 3 * o * 4
     if op.kind == "fc":
         return k4(op.arrays["weight"].shape[1]) * 2
+    if op.kind == "add" and g.tensors[op.output].size >= ADD_LUT_MIN:
+        return 2 * 256 * 4
     return 0
 
 
