@@ -31,6 +31,17 @@ void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const
 /* Fully connected: out[o] = requant(bias[o] + sum_i (in[i] - in_zp) * w[o][i]): static inline,
  * shape-specialised at its call site; see mcd_fc_s8.h. */
 
+/* Sparse weights (only non-zeros, one byte of index each): see conv2d_sparse_s8.c. */
+void mcd_conv2d_sparse_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
+                          const int8_t *in, int32_t pad_b, int32_t pad_r, const uint16_t *ptr, const uint8_t *delta,
+                          const int8_t *val, const int32_t *bias_adj, const mcd_dims *out_d, int8_t *out,
+                          void *scratch);
+int32_t mcd_conv2d_sparse_s8_scratch_bytes(const mcd_dims *in_d, int32_t pad_t, int32_t pad_l, int32_t pad_b,
+                                           int32_t pad_r);
+void mcd_fc_sparse_s8(int32_t out_n, const int8_t *in, const uint16_t *ptr, const uint8_t *delta, const int8_t *val,
+                      const int32_t *bias_adj, const mcd_channel_quant *q, int32_t out_zp, int32_t act_min,
+                      int32_t act_max, int8_t *out);
+
 /* Max-pool; in-place safe when no output pixel reads an input pixel before its own index. */
 void mcd_maxpool_s8(const mcd_pool_params *p, const mcd_dims *in_d, const int8_t *in,
                     const mcd_dims *out_d, int8_t *out);

@@ -23,7 +23,7 @@ import torch
 from . import __version__, datasets, hostrun
 from . import reference as R
 from .codegen import emit_engine
-from .codegen.kernels import scratch_for
+from .codegen.kernels import choose_format, layer_bytes, scratch_for
 from .errors import McdError
 from .frontend import capture, load_model, run_float, simplify
 from .ir import Graph
@@ -54,14 +54,21 @@ def _layer_rows(g: Graph, names: list[str]) -> list[dict]:
         if op.name not in names:
             continue
         t = g.tensors[op.output]
+        b = layer_bytes(g, op)
+        w = op.arrays.get("weight")
+        nz = int(np.count_nonzero(w)) if w is not None else 0
         rows.append({"name": op.name, "op": op.kind + ("+maxpool" if op.attrs.get("pool") else ""),
-                     "output_shape": list(t.shape), "macs": op.macs, "weight_bytes": op.weight_bytes,
-                     "params": int(sum(op.arrays[k].size for k in ("weight", "bias") if k in op.arrays))})
+                     "output_shape": list(t.shape), "macs": op.macs,
+                     "macs_done": int(round(op.macs * nz / w.size)) if w is not None and op.attrs.get("format") == "sparse"
+                     else op.macs,
+                     "params": int(sum(op.arrays[k].size for k in ("weight", "bias") if k in op.arrays)),
+                     "nonzeros": nz, "format": op.attrs.get("format", "-"), "weight_bytes": sum(b.values()),
+                     "bytes": b})
     return rows
 
 
 def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True,
-                  source: dict | None = None) -> CompileResult:
+                  source: dict | None = None, weights_format: str | dict = "auto") -> CompileResult:
     """Everything after loading: capture, quantize, plan, emit, self-check, write OUTDIR."""
     fg = simplify(capture(ep))
     with torch.no_grad():  # the captured graph must compute what the model computes
@@ -73,6 +80,10 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
             if err > 1e-3 * max(1.0, float(ref.abs().max())):
                 raise McdError(f"internal: the captured graph differs from the model by {err:.3g}")
     g = lower(fg, calib_x)
+    for op in g.ops:  # dense or sparse weights: a cost model, or the user's choice per layer
+        if op.kind in ("conv2d", "fc"):
+            mode = weights_format.get(op.name, "auto") if isinstance(weights_format, dict) else weights_format
+            op.attrs["format"] = choose_format(g, op, mode)
     p = plan(g, scratch=scratch_for(g))
     check(g, p)
     model_hash = g.hash()
@@ -90,13 +101,22 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
         tin, tout = g.tensors[g.input], g.tensors[g.output]
         float_params = sum(int(v.numel()) for k, v in ep.state_dict.items()
                            if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+        layers = _layer_rows(g, names)
+        weight_bytes = sum(r["weight_bytes"] for r in layers)
+        # float32 reference: float weights and the same activation plan in float (no kernel scratch)
+        float32_bytes = 4 * float_params + 4 * plan(g).arena_bytes
         report = {
-            "macs": g.macs, "params": g.params, "weight_bytes": g.weight_bytes,
+            "macs": g.macs, "params": g.params, "weight_bytes": weight_bytes,
+            "nonzeros": sum(r["nonzeros"] for r in layers),
+            "sparsity": round(1 - sum(r["nonzeros"] for r in layers) / max(1, sum(
+                int(op.arrays["weight"].size) for op in g.ops if "weight" in op.arrays)), 4),
             "float32_param_bytes": 4 * float_params,
+            "float32_bytes": float32_bytes, "footprint_bytes": weight_bytes + p.arena_bytes,
+            "compression_ratio": round(float32_bytes / (weight_bytes + p.arena_bytes), 2),
             "arena_bytes": p.arena_bytes, "arena_naive_bytes": p.naive_bytes,
             "arena_pingpong_bytes": p.pingpong_bytes,
             "input_bytes": tin.size, "output_bytes": tout.size,
-            "layers": _layer_rows(g, names),
+            "layers": layers,
         }
         if host_check and hostrun.have_cc():
             exe = hostrun.build_host(tmp / "engine", tmp / "host_build")
@@ -127,9 +147,9 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
 
 
 def compile_model(model: str, weights: str | None, calib: str, outdir, calib_limit: int = 500,
-                  host_check: bool = True) -> CompileResult:
+                  host_check: bool = True, weights_format: str | dict = "auto") -> CompileResult:
     x, _y = datasets.load_spec(calib, split="train", limit=calib_limit)
     ep = load_model(model, weights, example=torch.from_numpy(x[:1]))
     return build_project(ep, x, Path(outdir), host_check,
                          source={"model": str(model), "weights": weights, "calib": str(calib),
-                                 "calib_samples": int(len(x))})
+                                 "calib_samples": int(len(x))}, weights_format=weights_format)

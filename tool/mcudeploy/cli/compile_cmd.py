@@ -18,8 +18,14 @@ from ..report import table, write_json
 @click.option("--calib-limit", default=500, show_default=True, help="calibration samples to use.")
 @click.option("--no-host-check", is_flag=True, help="skip compiling the engine with the host C compiler "
               "and checking it against the numpy reference on 64 calibration samples.")
+@click.option("--weights-format", type=click.Choice(["auto", "dense", "sparse"]), default="auto", show_default=True,
+              help="how conv/linear weights are stored: auto picks per layer by a cost model (estimated "
+                   "cycles, then bytes); sparse keeps only non-zeros with one index byte each.")
+@click.option("--layer-format", multiple=True, metavar="LAYER=FORMAT",
+              help="override the format of one layer, e.g. --layer-format conv1=dense (repeatable).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report here.")
-def compile_cmd(model, weights, calib, outdir, calib_limit, no_host_check, json_path):
+def compile_cmd(model, weights, calib, outdir, calib_limit, no_host_check, json_path, weights_format="auto",
+                layer_format=()):
     """Compile MODEL to a standalone int8 C engine in a project directory.
 
     MODEL is FILE.py:FACTORY (a class or function returning an nn.Module; give --weights) or a
@@ -27,14 +33,27 @@ def compile_cmd(model, weights, calib, outdir, calib_limit, no_host_check, json_
     before them, weights quantized int8 per channel and activations int8 per tensor, calibrated
     on DATA. OUTDIR/engine/ compiles with any C99 compiler; OUTDIR/report.json has the figures.
     """
-    res = compile_model(model, weights, calib, outdir, calib_limit, not no_host_check)
+    fmt: str | dict = weights_format
+    if layer_format:
+        fmt = {}
+        for item in layer_format:
+            name, _, f = item.partition("=")
+            if f not in ("auto", "dense", "sparse"):
+                raise click.BadParameter(f"'{item}': expected LAYER=auto|dense|sparse", param_hint="--layer-format")
+            fmt[name] = f
+        fmt = _Formats(fmt, weights_format)
+    res = compile_model(model, weights, calib, outdir, calib_limit, not no_host_check, fmt)
     r = res.report
     rows = [dict(row, output_shape="x".join(map(str, row["output_shape"]))) for row in r["layers"]]
     click.echo(table(rows, [("name", "layer"), ("op", "op"), ("output_shape", "output (HxWxC)"),
-                            ("macs", "MACs"), ("weight_bytes", "weight bytes")],
-                     footer={"name": "total", "macs": r["macs"], "weight_bytes": r["weight_bytes"]}))
-    click.echo(f"\nparams {r['params']:,} | weights+bias+requant {r['weight_bytes']:,} B (float32 params "
-               f"{r['float32_param_bytes']:,} B)")
+                            ("macs", "MACs"), ("nonzeros", "non-zeros"), ("format", "format"),
+                            ("weight_bytes", "weight bytes")],
+                     footer={"name": "total", "macs": r["macs"], "nonzeros": r["nonzeros"],
+                             "weight_bytes": r["weight_bytes"]}))
+    click.echo(f"\nparams {r['params']:,} (sparsity {100 * r['sparsity']:.1f}%) | weights+indices+bias+requant "
+               f"{r['weight_bytes']:,} B (float32 params {r['float32_param_bytes']:,} B)")
+    click.echo(f"footprint {r['footprint_bytes']:,} B (weights + arena) vs float32 {r['float32_bytes']:,} B: "
+               f"{r['compression_ratio']}x smaller")
     click.echo(f"activation arena {r['arena_bytes']:,} B (no reuse: {r['arena_naive_bytes']:,} B; "
                f"two ping-pong buffers of the largest activation: {r['arena_pingpong_bytes']:,} B)")
     if "host_check" in r:
@@ -43,6 +62,17 @@ def compile_cmd(model, weights, calib, outdir, calib_limit, no_host_check, json_
     click.echo(f"wrote {res.outdir}/ (engine/, graph.json, report.json, model_float.pt2)")
     if json_path:
         write_json(json_path, r)
+
+
+class _Formats(dict):
+    """Per-layer formats with a default for the layers not named."""
+
+    def __init__(self, named: dict, default: str):
+        super().__init__(named)
+        self.default = default
+
+    def get(self, key, _default=None):
+        return super().get(key, self.default)
 
 
 COMMANDS = [compile_cmd]

@@ -16,7 +16,7 @@ import numpy as np
 from ..ir import Graph, Op
 from ..paths import KERNELS
 from ..plan import Plan
-from .kernels import conv_out_w, kernel_weights, variant
+from .kernels import conv_out_w, kernel_arrays, variant
 
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                           trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
@@ -24,7 +24,7 @@ _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent /
 
 # The kernel source each op kind needs; mcd_common.h and mcd_kernels.h always come along.
 KERNEL_FILES = {
-    "conv2d": ["conv2d_s8.c", "mcd_conv2d_rows_s8.h"], "dwconv2d": ["dwconv2d_s8.c"], "fc": ["mcd_fc_s8.h"],
+    "conv2d": ["conv2d_s8.c", "mcd_conv2d_rows_s8.h", "conv2d_sparse_s8.c"], "dwconv2d": ["dwconv2d_s8.c"], "fc": ["mcd_fc_s8.h", "fc_sparse_s8.c"],
     "maxpool": ["maxpool_s8.c"], "avgpool": ["avgpool_s8.c"], "add": ["add_s8.c"],
     "concat": ["concat_s8.c"], "clamp": ["clamp_s8.c"], "to_chw": ["to_chw_s8.c"], "reshape": [],
 }
@@ -65,8 +65,8 @@ def _layer(g: Graph, p: Plan, op: Op, index: int) -> dict:
         d["k"] = list(w.shape[1:3]) if op.kind == "conv2d" else list(w.shape[:2])
         pool = a.get("pool") or {"k": [1, 1], "s": [1, 1]}
         d["pool"] = pool
-        d["variant"] = variant(op)
         d["out_w_conv"] = conv_out_w(g, op)
+    d["variant"] = variant(op)
     scratch = p.where.get(f"scratch:{op.name}")
     d["scratch"] = f"(MCD_ARENA + {scratch[1]})" if scratch else "0"
     if op.kind == "add":
@@ -105,11 +105,9 @@ def emit_engine(g: Graph, p: Plan, outdir: Path, model_hash: str) -> list[str]:
         layers.append(_layer(g, p, op, len(layers)))
     weights = []
     for op in g.ops:
-        arrays = dict(op.arrays)
-        if "weight" in arrays:
-            arrays["weight"] = kernel_weights(op)
-        for key, arr in sorted(arrays.items()):
-            ctype = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t"}.get(np.asarray(arr).dtype, "int32_t")
+        for key, arr in sorted(kernel_arrays(g, op).items()):
+            ctype = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t", np.dtype(np.uint8): "uint8_t",
+                     np.dtype(np.uint16): "uint16_t"}.get(np.asarray(arr).dtype, "int32_t")
             weights.append({"decl": f"extern const {ctype} mcd_{c_ident(op.name)}_{key}[];",
                             "def": _carray(ctype, f"mcd_{c_ident(op.name)}_{key}", arr)})
     tin, tout = g.tensors[g.input], g.tensors[g.output]

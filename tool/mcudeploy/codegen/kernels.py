@@ -42,7 +42,10 @@ ROWS_MAX_C_IN, ROWS_MAX_C_OUT = 4, 64  # mcd_conv2d_rows_s8: first layers (MCD_R
 
 
 def variant(op: Op) -> str:
-    """Which C kernel runs the op: ``rows`` (no im2col) for convs on few input channels."""
+    """Which C kernel runs the op: ``sparse`` where the op's weights are stored sparse, ``rows``
+    (no im2col) for dense convs on few input channels."""
+    if op.attrs.get("format") == "sparse":
+        return "sparse"
     if op.kind == "conv2d":
         o, _kh, _kw, c = op.arrays["weight"].shape
         if c <= ROWS_MAX_C_IN and o <= ROWS_MAX_C_OUT:
@@ -72,7 +75,33 @@ def kernel_weights(op: Op) -> np.ndarray:
     return w
 
 
+def kernel_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
+    """Every constant array the op's kernel reads, in its layout (what weights.c holds)."""
+    arrays = dict(op.arrays)
+    if variant(op) == "sparse":
+        del arrays["weight"], arrays["bias"]
+        arrays.update(sparse_arrays(g, op))
+    elif "weight" in arrays:
+        arrays["weight"] = kernel_weights(op)
+    return arrays
+
+
+def layer_bytes(g: Graph, op: Op) -> dict[str, int]:
+    """Flash bytes of the op's constants: values, indices, requantization scales, bias."""
+    a = kernel_arrays(g, op)
+    return {"values": int(sum(a[k].nbytes for k in ("weight", "sp_val") if k in a)),
+            "indices": int(sum(a[k].nbytes for k in ("sp_ptr", "sp_delta") if k in a)),
+            "scales": int(sum(a[k].nbytes for k in ("mult", "shift") if k in a)),
+            "bias": int(sum(a[k].nbytes for k in ("bias", "bias_adj") if k in a))}
+
+
 def scratch_bytes(g: Graph, op: Op) -> int:
+    if variant(op) == "sparse":
+        if op.kind == "fc" or not any(op.attrs["pad"]):
+            return 0
+        h, w, c = g.tensors[op.inputs[0]].shape
+        t, left, b, r = op.attrs["pad"]
+        return (h + t + b) * (w + left + r) * c
     if variant(op) == "rows":
         o, kh, kw, c = op.arrays["weight"].shape
         row = ((conv_out_w(g, op) - 1) * op.attrs["stride"][1] + kw) * c + 2
@@ -90,3 +119,94 @@ def scratch_bytes(g: Graph, op: Op) -> int:
 
 def scratch_for(g: Graph) -> dict[str, int]:
     return {op.name: s for op in g.ops if (s := scratch_bytes(g, op))}
+
+
+# --- sparse storage ---------------------------------------------------------------------------
+# Per-layer choice between dense and sparse weights, by a cost model of estimated M4 cycles
+# (fitted on this repository's kernels with mcudeploy.cycles) and flash bytes.
+# Estimated M4 cycles per MAC (dense) or per non-zero MAC (sparse), measured on LeNet-5 and the
+# ResNet-style example with `mcudeploy bench` (benchmarks/kernels_vs_cmsis.py).
+DENSE_CYCLES_PER_MAC = {"conv2d": 2.2, "rows": 3.3, "fc": 2.0}
+SPARSE_CYCLES_PER_NZ = {"conv2d_pool4": 7.0, "conv2d": 12.0, "fc": 17.0}
+FORMATS = ("dense", "sparse")
+
+
+def window_offsets(g: Graph, op: Op) -> np.ndarray:
+    """Input offset of each reduction index k, as the sparse kernels walk it (increasing in k)."""
+    w = op.arrays["weight"]
+    if op.kind == "fc":
+        return np.arange(w.shape[1])
+    _o, kh, kw, c = w.shape
+    _t, left, _b, right = op.attrs["pad"]
+    wp = g.tensors[op.inputs[0]].shape[1] + left + right
+    ky, kx, ch = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(c), indexing="ij")
+    return ((ky * wp + kx) * c + ch).reshape(-1)
+
+
+def encode_sparse(rows: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
+    """(O, K) int8 -> ptr (uint16, O+1), delta (uint8), val (int8): see conv2d_sparse_s8.c."""
+    ptr, deltas, vals = [0], [], []
+    for row in rows:
+        prev = 0
+        for k in np.flatnonzero(row):
+            gap = int(offsets[k]) - prev
+            while gap > 255:  # filler: moves the pointer, multiplies by zero
+                deltas.append(255)
+                vals.append(0)
+                gap -= 255
+            deltas.append(gap)
+            vals.append(int(row[k]))
+            prev = int(offsets[k])
+        ptr.append(len(vals))
+    if ptr[-1] >= 1 << 16:
+        raise ValueError("too many non-zeros for 16-bit row pointers")
+    return {"sp_ptr": np.array(ptr, np.uint16), "sp_delta": np.array(deltas or [0], np.uint8),
+            "sp_val": np.array(vals or [0], np.int8)}
+
+
+def sparse_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
+    w = op.arrays["weight"]
+    rows = w.reshape(w.shape[0], -1)
+    zp = g.tensors[op.inputs[0]].zero_point
+    bias_adj = op.arrays["bias"].astype(np.int64) - zp * rows.astype(np.int64).sum(axis=1)
+    out = encode_sparse(rows, window_offsets(g, op))
+    out["bias_adj"] = bias_adj.astype(np.int32)
+    return out
+
+
+def sparse_ok(op: Op) -> bool:
+    if op.kind == "fc":
+        return True
+    return op.kind == "conv2d"
+
+
+def estimate(g: Graph, op: Op, fmt: str) -> tuple[float, int]:
+    """(estimated cycles, weight bytes) of the op in a format: the cost model behind 'auto'."""
+    w = op.arrays["weight"]
+    macs = op.macs
+    if fmt == "dense":
+        dense = Op(op.name, op.kind, op.inputs, op.output, {**op.attrs, "format": "dense"}, op.arrays)
+        key = "rows" if variant(dense) == "rows" else op.kind
+        return DENSE_CYCLES_PER_MAC[key] * macs, int(k4(w[0].size) * w.shape[0] + op.arrays["bias"].nbytes)
+    nz = int(np.count_nonzero(w))
+    density = nz / max(w.size, 1)
+    pool4 = op.kind == "conv2d" and (op.attrs.get("pool") or {}).get("k") == [2, 2]
+    key = "conv2d_pool4" if pool4 else op.kind
+    arrays = sparse_arrays(g, op)
+    return SPARSE_CYCLES_PER_NZ[key] * macs * density, int(sum(a.nbytes for a in arrays.values()))
+
+
+def choose_format(g: Graph, op: Op, mode: str = "auto") -> str:
+    """'dense' or 'sparse' for a conv/fc op. ``mode`` dense|sparse forces it; auto takes the
+    fewer estimated cycles (by 10%), else the fewer bytes at no more cycles."""
+    if op.kind not in ("conv2d", "fc") or not sparse_ok(op):
+        return "dense"
+    if mode in FORMATS:
+        return mode
+    cd, bd = estimate(g, op, "dense")
+    cs, bs = estimate(g, op, "sparse")
+    if cs < 0.9 * cd:
+        return "sparse"
+    if cs <= cd and bs < bd:
+        return "sparse"
+    return "dense"
