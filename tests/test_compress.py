@@ -290,3 +290,12 @@ def test_structured_needs_a_module_and_budget_search_runs(lenet_pt2, tmp_path):
     assert s["trials"] and res.report["accuracy"]["unseen_after"] is not None
     assert np.isclose(res.report["total"]["sparsity"], s["level"], atol=1e-4)
     assert (tmp_path / "o.pt2").is_file()
+
+
+def test_structured_budget_search_keeps_the_last_level_that_passed():
+    x, y = datasets.load("fashion-mnist", "test", limit=64)
+    m = _seeded("resnet_small")
+    res = compress_model(m, EX, test=(x, y), max_accuracy_drop=100.0, structured=True, epochs=0)
+    assert res.report["search"]["level"] == 0.7 and all(t["pass"] for t in res.report["search"]["trials"])
+    assert res.report["channel_groups"][0]["channels_after"] == 5  # 16 - round(0.7 * 16)
+    assert res.report["macs_after"] == count_macs_params(res.model, EX)["macs"]
