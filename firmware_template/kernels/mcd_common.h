@@ -24,7 +24,7 @@ typedef struct {
     int32_t act_min, act_max;
 } mcd_conv_params;
 
-typedef struct { const int32_t *mult; const int32_t *shift; } mcd_channel_quant;
+typedef struct { const int32_t *mult; const int8_t *shift; } mcd_channel_quant; /* shift: -30 .. 31 */
 
 typedef struct {
     int32_t k_h, k_w, stride_h, stride_w, pad_t, pad_l;

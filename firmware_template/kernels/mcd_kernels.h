@@ -23,9 +23,10 @@ int32_t mcd_conv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int3
  * at its call site; see mcd_conv2d_rows_s8.h. */
 #define MCD_ROWS_MAX_COUT 64
 
-/* Depthwise convolution, channel multiplier 1, weights (k_h, k_w, C); optional fused max-pool. */
+/* Depthwise convolution, channel multiplier 1, optional fused max-pool; weights int16 in lane
+ * order [k_h][k_w][C4] (see dwconv2d_s8.c). */
 void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
-                     const int8_t *in, int32_t k_h, int32_t k_w, const int8_t *w, const int32_t *bias,
+                     const int8_t *in, int32_t k_h, int32_t k_w, const int16_t *w, const int32_t *bias,
                      const mcd_dims *out_d, int8_t *out);
 
 /* Fully connected: out[o] = requant(bias[o] + sum_i (in[i] - in_zp) * w[o][i]): static inline,

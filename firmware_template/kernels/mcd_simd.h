@@ -85,10 +85,11 @@ static inline void mcd_zero16(int16_t *dst, int32_t n)
  * the 64-bit product-plus-rounding is shifted. */
 static inline int32_t mcd_requant_fast(int32_t acc, int32_t mult, int32_t shift)
 {
-    if (shift >= 1) {
-        const int64_t v = (int64_t)acc * mult + ((int64_t)1 << (30 + shift));
-        return (int32_t)(v >> 32) >> (shift - 1);
+    const int64_t v = (int64_t)acc * mult + ((int64_t)1 << (30 + shift));
+    if (shift >= 1) return (int32_t)(v >> 32) >> (shift - 1);
+    {   /* total = 31 + shift <= 31: the result is the low word of v >> total, unless it saturates */
+        const int64_t r = v >> (31 + shift);
+        return r > INT32_MAX ? INT32_MAX : (r < INT32_MIN ? INT32_MIN : (int32_t)r);
     }
-    return mcd_requant(acc, mult, shift);
 }
 #endif

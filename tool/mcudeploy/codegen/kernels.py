@@ -70,6 +70,12 @@ def kernel_weights(op: Op) -> np.ndarray:
         out = np.zeros((o, kh, r + (r & 1)), np.int16)
         out[:, :, :r] = w.reshape(o, kh, r)
         return out
+    if op.kind == "dwconv2d":  # int16 [k_h][k_w][C4], each group of four channels as lanes (c0, c2, c1, c3)
+        kh, kw, c = w.shape
+        c4 = k4(c)
+        out = np.zeros((kh, kw, c4), np.int16)
+        out[:, :, :c] = w
+        return np.ascontiguousarray(out.reshape(kh, kw, c4 // 4, 4)[..., [0, 2, 1, 3]].reshape(kh, kw, c4))
     if op.kind in ROW_BLOCK:
         return interleave_rows(pack_rows(w.reshape(w.shape[0], -1)), ROW_BLOCK[op.kind])  # OHWI -> [O][K4]
     return w
@@ -78,6 +84,8 @@ def kernel_weights(op: Op) -> np.ndarray:
 def kernel_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
     """Every constant array the op's kernel reads, in its layout (what weights.c holds)."""
     arrays = dict(op.arrays)
+    if "shift" in arrays:  # -30 .. 31: one byte a channel in flash
+        arrays["shift"] = arrays["shift"].astype(np.int8)
     if variant(op) == "sparse":
         del arrays["weight"], arrays["bias"]
         arrays.update(sparse_arrays(g, op))

@@ -77,9 +77,10 @@ def export_module(model: torch.nn.Module, example: torch.Tensor):
     runs batches), else with batch 1."""
     model = model.eval()
     x = example[:1].float()
-    try:
+    try:  # a batch-2 example: torch.export specialises a dimension of size 1, so it cannot be dynamic
         with torch.no_grad():
-            return torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim("batch", max=1 << 16)},))
+            return torch.export.export(model, (torch.cat([x, x]),),
+                                       dynamic_shapes=({0: torch.export.Dim("batch", max=1 << 16)},))
     except Exception:
         pass
     try:
