@@ -26,14 +26,17 @@ static inline int32_t mcd_rows_row_halfwords(const mcd_conv_params *p, const mcd
     return ((out_w_conv - 1) * p->stride_w + k_w) * in_d->c + 2;
 }
 
+/* Rows held at once: k_h, or k_h + stride_h for a fused 2x2 pool (both conv rows of a window). */
 static inline int32_t mcd_conv2d_rows_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int32_t c_out,
-                                                       int32_t stride_w, int32_t out_w_conv, int32_t pooled_w)
+                                                       int32_t stride_h, int32_t stride_w, int32_t out_w_conv,
+                                                       int32_t pool_2x2, int32_t pooled_w)
 {
     const int32_t row = ((out_w_conv - 1) * stride_w + k_w) * c_in + 2;
-    return ((k_h * row * 2 + 3) & ~3) + pooled_w * c_out * 4;
+    const int32_t n_rows = pool_2x2 ? k_h + stride_h : k_h;
+    return ((n_rows * row * 2 + 3) & ~3) + (pool_2x2 ? 0 : pooled_w * c_out * 4);
 }
 
-/* rows[ky][i] = in[iy][x0 + i / C][i % C] - zp, or 0 outside the image */
+/* rows[ky][i] = in[iy][x0 + i / C][i % C] - zp, or 0 outside the image, for k_h rows from conv row oy */
 static inline void mcd_rows_widen(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in, int32_t k_h, int32_t oy,
                        int32_t row_len, int16_t *rows)
 {
@@ -79,6 +82,29 @@ static inline void mcd_rows_dot_pair(const mcd_conv_params *p, const int16_t *ro
     }
 }
 
+static inline void mcd_rows_dot_quad(const int16_t *rows, int32_t row_len, int32_t k_h, int32_t r2, const int16_t *w,
+                                     int32_t bias, int32_t oa, int32_t ob, int32_t dy, int32_t *best)
+{
+    /* the four conv positions of a 2x2 pool window: columns oa/ob of rows ky and ky + dy */
+    const int32_t pairs = r2 >> 1;
+    int32_t s00 = bias, s01 = bias, s10 = bias, s11 = bias, ky, j, m;
+    for (ky = 0; ky < k_h; ky++) {
+        const int16_t *r0 = rows + ky * row_len, *r1 = r0 + dy;
+        for (j = 0; j < pairs; j++) {
+            const uint32_t wv = mcd_ld32(w + 2 * j);
+            s00 = mcd_smlad(mcd_ld32(r0 + oa + 2 * j), wv, s00);
+            s01 = mcd_smlad(mcd_ld32(r0 + ob + 2 * j), wv, s01);
+            s10 = mcd_smlad(mcd_ld32(r1 + oa + 2 * j), wv, s10);
+            s11 = mcd_smlad(mcd_ld32(r1 + ob + 2 * j), wv, s11);
+        }
+        w += r2;
+    }
+    m = s00 > s01 ? s00 : s01;
+    if (s10 > m) m = s10;
+    if (s11 > m) m = s11;
+    *best = m;
+}
+
 static inline void mcd_conv2d_rows_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                         const int8_t *in, int32_t k_h, int32_t k_w, const int16_t *w, const int32_t *bias,
                         const mcd_dims *out_d, int32_t out_w_conv, int8_t *out, void *scratch)
@@ -101,6 +127,23 @@ static inline void mcd_conv2d_rows_s8(const mcd_conv_params *p, const mcd_channe
                     dst[ox * c_out + o] = mcd_clamp8(mcd_requant_fast(acc_a[o], q->mult[o], q->shift[o]) + p->out_zp,
                                                      p->act_min, p->act_max);
                     dst[xb * c_out + o] = mcd_clamp8(mcd_requant_fast(acc_b[o], q->mult[o], q->shift[o]) + p->out_zp,
+                                                     p->act_min, p->act_max);
+                }
+            }
+        }
+        return;
+    }
+    if (p->pool_h == 2 && p->pool_w == 2) { /* both conv rows of each window widened together */
+        for (py = 0; py < out_d->h; py++) {
+            int8_t *dst = out + py * out_d->w * c_out;
+            mcd_rows_widen(p, in_d, in, k_h + p->stride_h, py * p->pool_sh, row_len, rows);
+            for (px = 0; px < out_d->w; px++) {
+                const int32_t oa = px * p->pool_sw * p->stride_w * c_in, ob = oa + p->stride_w * c_in;
+                const int16_t *wo = w;
+                for (o = 0; o < c_out; o++, wo += k_h * r2) {
+                    int32_t m;
+                    mcd_rows_dot_quad(rows, row_len, k_h, r2, wo, bias[o], oa, ob, p->stride_h * row_len, &m);
+                    dst[px * c_out + o] = mcd_clamp8(mcd_requant_fast(m, q->mult[o], q->shift[o]) + p->out_zp,
                                                      p->act_min, p->act_max);
                 }
             }

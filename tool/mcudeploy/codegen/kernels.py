@@ -110,11 +110,14 @@ def scratch_bytes(g: Graph, op: Op) -> int:
         h, w, c = g.tensors[op.inputs[0]].shape
         t, left, b, r = op.attrs["pad"]
         return (h + t + b) * (w + left + r) * c
-    if variant(op) == "rows":
+    if variant(op) == "rows":  # mcd_conv2d_rows_s8_scratch_bytes
         o, kh, kw, c = op.arrays["weight"].shape
         row = ((conv_out_w(g, op) - 1) * op.attrs["stride"][1] + kw) * c + 2
-        pooled_w = g.tensors[op.output].shape[1] if op.attrs.get("pool") else 0
-        return ((kh * row * 2 + 3) & ~3) + pooled_w * o * 4
+        pool = op.attrs.get("pool")
+        pool_2x2 = bool(pool) and pool["k"] == [2, 2]
+        pooled_w = g.tensors[op.output].shape[1] if pool else 0
+        n_rows = kh + op.attrs["stride"][0] if pool_2x2 else kh
+        return ((n_rows * row * 2 + 3) & ~3) + (0 if pool_2x2 else pooled_w * o * 4)
     if op.kind == "conv2d":
         o, kh, kw, c = op.arrays["weight"].shape
         return 2 * k4(kh * kw * c) * 2 + 3 * o * 4
