@@ -90,3 +90,14 @@ def test_sparse_index_gaps_over_255_use_fillers():
         if val:
             walk.append((pos, int(val)))
     assert walk == [(3, 5), (600, -7), (699, 9)]
+
+
+@pytest.mark.parametrize("flags", [["-O3", "-mcpu=cortex-m4"], ["-O3", "-mcpu=cortex-m4", "-mthumb", "-DMCD_USE_DSP"],
+                                   ["-O2", "-mcpu=cortex-m0plus", "-mthumb", "-DMCD_USE_DSP"]])
+def test_engine_stands_alone_for_arm_cores(lenet_project, tmp_path, flags):
+    """engine/ compiles for the core with these flags and nothing else (the DSP request is ignored
+    where the core has no DSP extension)."""
+    import subprocess
+
+    srcs = sorted(str(p) for p in (lenet_project.outdir / "engine").glob("*.c"))
+    subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-Wall", "-Werror", *flags, "-c", *srcs], cwd=tmp_path, check=True)

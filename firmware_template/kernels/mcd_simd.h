@@ -63,8 +63,9 @@ static inline uint32_t mcd_sxtab16(uint32_t a, uint32_t x)
 static inline void mcd_widen_s8(const int8_t *src, int16_t *dst, int32_t n, int32_t off)
 {
     const uint32_t off2 = ((uint32_t)(uint16_t)off) | ((uint32_t)(uint16_t)off << 16);
-    int32_t i = 0;
-    for (; i + 4 <= n; i += 4) {
+    const int32_t n4 = n & ~3;
+    int32_t i;
+    for (i = 0; i < n4; i += 4) {
         const uint32_t x = mcd_ld32(src + i);
         const uint32_t a = mcd_sxtab16(off2, x);                         /* (x0, x2) + off */
         const uint32_t b = mcd_sxtab16(off2, (x >> 8) | (x << 24));      /* (x1, x3) + off */
