@@ -13,9 +13,7 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
-
 from mcudeploy import datasets, hostrun
 from mcudeploy import reference as R
 from mcudeploy.bench import bench_project

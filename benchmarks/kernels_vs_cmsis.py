@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 
 import torch
-
 from mcudeploy import datasets
 from mcudeploy.bench import bench_project
 from mcudeploy.frontend import export_module

@@ -41,8 +41,8 @@ def lenet(mnist):
 
 @pytest.fixture(scope="session")
 def lenet_project(lenet, tmp_path_factory):
-    from mcudeploy.pipeline import compile_model
     from mcudeploy.paths import ROOT
+    from mcudeploy.pipeline import compile_model
 
     _model, weights = lenet
     out = tmp_path_factory.mktemp("prj") / "lenet"

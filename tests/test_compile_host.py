@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
+from conftest import compile_module, need_cc
 from mcudeploy import datasets, hostrun
 from mcudeploy import reference as R
 from mcudeploy.cli import cli
@@ -16,7 +16,6 @@ from mcudeploy.paths import ROOT
 from mcudeploy.pipeline import run_module
 from mcudeploy.project import Project
 from mcudeploy.train import cached_trained
-from conftest import compile_module, need_cc
 
 
 def host_vs_reference(res, x, tmp_path):

@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-
 from mcudeploy.errors import ModelLoadError, UnsupportedOpError
 from mcudeploy.frontend import capture, export_module, load_model, run_float, simplify
+from torch import nn
 
 
 class Mixed(nn.Module):

@@ -7,11 +7,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
-
+from conftest import compile_module
 from mcudeploy.bench import bench_project
 from mcudeploy.project import Project
-from conftest import compile_module
+from torch import nn
 
 pytestmark = pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc not installed")
 

@@ -1,7 +1,6 @@
 """The memory planner on its own, with synthetic graphs (no torch)."""
 
 import numpy as np
-
 from mcudeploy.ir import Graph, Op, Tensor
 from mcudeploy.plan import check, maxpool_in_place_ok, plan
 

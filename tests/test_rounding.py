@@ -7,10 +7,9 @@ from math import floor
 
 import numpy as np
 import pytest
-
+from conftest import need_cc
 from mcudeploy import quantize as Q
 from mcudeploy.paths import KERNELS
-from conftest import need_cc
 
 
 def exact(acc: int, mult: int, shift: int) -> int:

@@ -63,9 +63,7 @@ def _cost_table(md, cs, code: bytes, addr: int) -> tuple[int, int, bool]:
                 c += 2
         elif m in ("sdiv", "udiv"):
             c = 7
-        elif m in ("bl", "blx"):
-            c = 3
-        elif m in ("vmla", "vmls", "vfma", "vfms", "vnmla", "vnmls"):
+        elif m in ("bl", "blx") or m in ("vmla", "vmls", "vfma", "vfms", "vnmla", "vnmls"):
             c = 3
         elif m in ("vdiv", "vsqrt"):
             c = 14
@@ -87,7 +85,15 @@ def estimate(elf_path: Path, max_instructions: int = 2_000_000_000, ram_kb: int 
              per_function: bool = False) -> Run:
     import capstone as cs
     from elftools.elf.elffile import ELFFile
-    from unicorn import UC_ARCH_ARM, UC_HOOK_BLOCK, UC_HOOK_INTR, UC_HOOK_MEM_WRITE, UC_MODE_MCLASS, UC_MODE_THUMB, Uc
+    from unicorn import (
+        UC_ARCH_ARM,
+        UC_HOOK_BLOCK,
+        UC_HOOK_INTR,
+        UC_HOOK_MEM_WRITE,
+        UC_MODE_MCLASS,
+        UC_MODE_THUMB,
+        Uc,
+    )
     from unicorn import arm_const as A
 
     uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)

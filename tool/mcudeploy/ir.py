@@ -114,7 +114,7 @@ class Graph:
         np.savez(outdir / "graph.npz", **arrays)
 
     @classmethod
-    def load(cls, outdir: Path) -> "Graph":
+    def load(cls, outdir: Path) -> Graph:
         outdir = Path(outdir)
         doc = json.loads((outdir / "graph.json").read_text())
         npz = np.load(outdir / "graph.npz")

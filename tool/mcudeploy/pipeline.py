@@ -122,7 +122,7 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
             exe = hostrun.build_host(tmp / "engine", tmp / "host_build")
             xq = R.prepare_input(g, calib_x[:64])
             same = (hostrun.run_host(exe, xq, tout.size) == R.run(g, xq)).all(axis=1)
-            report["host_check"] = {"samples": int(len(xq)), "bit_exact": int(same.sum())}
+            report["host_check"] = {"samples": len(xq), "bit_exact": int(same.sum())}
             shutil.rmtree(tmp / "host_build", ignore_errors=True)
             if not same.all():
                 raise McdError(f"internal: host-compiled engine differs from the reference on "
@@ -152,4 +152,4 @@ def compile_model(model: str, weights: str | None, calib: str, outdir, calib_lim
     ep = load_model(model, weights, example=torch.from_numpy(x[:1]))
     return build_project(ep, x, Path(outdir), host_check,
                          source={"model": str(model), "weights": weights, "calib": str(calib),
-                                 "calib_samples": int(len(x))}, weights_format=weights_format)
+                                 "calib_samples": len(x)}, weights_format=weights_format)

@@ -80,7 +80,7 @@ def conv2d(op: Op, x, tin, tout):
 
 def dwconv2d(op: Op, x, tin, tout):
     w = op.arrays["weight"]  # (kh, kw, C)
-    kh, kw, c = w.shape
+    kh, kw, _c = w.shape
     win = _windows(x.astype(np.int64) - tin.zero_point, (kh, kw), op.attrs["stride"], op.attrs["pad"], 0)
     acc = np.einsum("nhwcij,ijc->nhwc", win, w.astype(np.int64)) + op.arrays["bias"]
     if op.attrs.get("pool"):

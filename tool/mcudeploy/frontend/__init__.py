@@ -13,4 +13,4 @@ from .fgraph import FloatGraph, FNode
 from .load import export_module, load_model
 from .passes import simplify
 
-__all__ = ["FloatGraph", "FNode", "capture", "run_float", "load_model", "export_module", "simplify"]
+__all__ = ["FNode", "FloatGraph", "capture", "export_module", "load_model", "run_float", "simplify"]

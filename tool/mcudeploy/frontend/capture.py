@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 import re
+
 import torch
 import torch.nn.functional as F
 
