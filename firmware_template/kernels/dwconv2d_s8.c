@@ -82,6 +82,34 @@ void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const
     const int32_t ch = out_d->c, c4 = (ch + 3) & ~3, full = ch & ~3, pool = p->pool_h * p->pool_w;
     const uint32_t off2 = ((uint32_t)(uint16_t)(-p->in_zp)) * 0x10001u;
     int32_t py, px, c, j, i;
+    if (pool == 1) { /* no fused pool: window bounds once per pixel, straight to requantization */
+        for (py = 0; py < out_d->h; py++) {
+            const int32_t y0 = py * p->stride_h - p->pad_t;
+            const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + k_h > in_d->h ? in_d->h - y0 : k_h;
+            for (px = 0; px < out_d->w; px++) {
+                const int32_t x0 = px * p->stride_w - p->pad_l;
+                const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + k_w > in_d->w ? in_d->w - x0 : k_w;
+                int8_t *dst = out + (py * out_d->w + px) * ch;
+                for (c = 0; c < full; c += 4) {
+                    int32_t acc[4];
+                    dw_group4(in, in_d->w, ch, off2, y0, x0, ky0, ky1, kx0, kx1, k_w, w, c4, c, bias, acc);
+                    dst[c] = mcd_clamp8(mcd_requant_fast(acc[0], q->mult[c], q->shift[c]) + p->out_zp, p->act_min,
+                                        p->act_max);
+                    dst[c + 1] = mcd_clamp8(mcd_requant_fast(acc[1], q->mult[c + 1], q->shift[c + 1]) + p->out_zp,
+                                            p->act_min, p->act_max);
+                    dst[c + 2] = mcd_clamp8(mcd_requant_fast(acc[2], q->mult[c + 2], q->shift[c + 2]) + p->out_zp,
+                                            p->act_min, p->act_max);
+                    dst[c + 3] = mcd_clamp8(mcd_requant_fast(acc[3], q->mult[c + 3], q->shift[c + 3]) + p->out_zp,
+                                            p->act_min, p->act_max);
+                }
+                for (; c < ch; c++)
+                    dst[c] = mcd_clamp8(mcd_requant_fast(dw_single(p, in_d, in, k_h, k_w, w, c4, c, py, px, bias[c]),
+                                                         q->mult[c], q->shift[c]) + p->out_zp,
+                                        p->act_min, p->act_max);
+            }
+        }
+        return;
+    }
     for (py = 0; py < out_d->h; py++) {
         for (px = 0; px < out_d->w; px++) {
             int8_t *dst = out + (py * out_d->w + px) * ch;
