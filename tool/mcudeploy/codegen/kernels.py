@@ -212,8 +212,15 @@ def choose_format(g: Graph, op: Op, mode: str = "auto") -> str:
     fewer estimated cycles (by 10%), else the fewer bytes at no more cycles."""
     if op.kind not in ("conv2d", "fc") or not sparse_ok(op):
         return "dense"
+    nz = int(np.count_nonzero(op.arrays["weight"]))
+    if nz >= (1 << 16) - (1 << 12):  # 16-bit row pointers (with room for fillers): dense it is
+        if mode == "sparse":
+            raise ValueError(f"{op.name}: {nz:,} non-zeros is too many for the sparse format (< 61,440)")
+        return "dense"
     if mode in FORMATS:
         return mode
+    if nz > op.arrays["weight"].size // 2:  # two bytes a non-zero cannot beat one byte a weight
+        return "dense"
     cd, bd = estimate(g, op, "dense")
     cs, bs = estimate(g, op, "sparse")
     if cs < 0.9 * cd:
