@@ -67,13 +67,18 @@ def firmware_dir(project_dir: str | Path, board: str | Board) -> Path:
     return Path(project_dir) / "firmware" / name
 
 
-def build_dir(project_dir: str | Path, board: str | Board, emulate: bool) -> Path:
-    return firmware_dir(project_dir, board) / ("build-emu" if emulate else "build")
+def build_dir(project_dir: str | Path, board: str | Board, emulate: bool, protocol: str = "mcd") -> Path:
+    name = ("build-emu" if emulate else "build") + ("" if protocol == "mcd" else f"-{protocol}")
+    return firmware_dir(project_dir, board) / name
 
 
 def build(project_dir: str | Path, board: str | Board, emulate: bool = False, jobs: int = 2,
-          verbose: bool = False) -> BuildResult:
-    """Prepare ``PROJECT/firmware/<board>/``, configure and build it, check the sizes."""
+          verbose: bool = False, protocol: str = "mcd", options: dict[str, str] | None = None) -> BuildResult:
+    """Prepare ``PROJECT/firmware/<board>/``, configure and build it, check the sizes.
+
+    ``protocol`` "mlperf" builds the MLPerf Tiny text-protocol firmware (src/mlperf_protocol.h)
+    into its own folder (``build-mlperf``, ``build-emu-mlperf``); ``options`` are further CMake
+    cache variables (e.g. ``MCD_MLPERF_MODEL``), applied at every configure."""
     b = board if isinstance(board, Board) else load_board(board)
     if emulate and b.emulator is None:
         raise BoardError(f"board {b.name} has no [emulator] section: it cannot be emulated")
@@ -82,11 +87,12 @@ def build(project_dir: str | Path, board: str | Board, emulate: bool = False, jo
         raise BuildError(f"missing build tools: {', '.join(missing)} (on Debian/Ubuntu: apt-get install "
                          "gcc-arm-none-eabi libnewlib-arm-none-eabi cmake)")
     src = prepare(project_dir, b)
-    out = build_dir(project_dir, b, emulate)
+    out = build_dir(project_dir, b, emulate, protocol)
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-    if not (out / "CMakeCache.txt").is_file():
+    defs = [f"-D{k}={v}" for k, v in {"MCD_PROTOCOL": protocol, **(options or {})}.items()]
+    if not (out / "CMakeCache.txt").is_file() or options:
         _run(["cmake", "-S", str(src), "-B", str(out), *generator,
-              f"-DMCD_EMULATED={'ON' if emulate else 'OFF'}"], b, verbose)
+              f"-DMCD_EMULATED={'ON' if emulate else 'OFF'}", *defs], b, verbose)
     _run(["cmake", "--build", str(out), "-j", str(jobs)], b, verbose)
     result = measure(out / "firmware.elf", b, emulate)
     (out / "build.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
