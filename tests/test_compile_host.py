@@ -104,3 +104,30 @@ def test_cli_compile_and_unsupported_op(tmp_path, lenet):
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "bad_out").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".bad_out")]
+
+
+class Varied(torch.nn.Module):
+    """'same' padding, asymmetric stride-2 padding, an average pool that excludes padding, a 1x1
+    conv, and a view on x.shape[0] (shape arithmetic in the exported graph)."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.a = nn.Conv2d(3, 8, 3, padding="same")
+        self.b = nn.Conv2d(8, 8, 4, stride=2, padding=(1, 2))
+        self.p = nn.AvgPool2d(3, 2, padding=1, count_include_pad=False)
+        self.c = nn.Conv2d(8, 4, 1)
+        self.fc = nn.Linear(4 * 4 * 5, 7)
+
+    def forward(self, x):
+        import torch.nn.functional as F
+
+        x = self.p(self.b(F.relu6(self.a(x))))
+        return self.fc(F.relu(self.c(x)).view(x.shape[0], -1))
+
+
+def test_varied_conv_shapes_bit_exact(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.random((300, 3, 16, 16)).astype(np.float32)
+    res = compile_module(Varied().eval(), x[:200], tmp_path / "v")
+    host_vs_reference(res, x[200:], tmp_path)

@@ -26,6 +26,8 @@ def _where(node) -> str:
         path, cls = list(stack.values())[-1]
         path = re.sub(r"^L\['self'\]\.?", "", str(path))
         cls = str(cls).rsplit(".", 1)[-1]
+        if path.startswith("_empty"):  # torch.export's placeholder for "no module"
+            path = ""
     src = ""
     trace = node.meta.get("stack_trace") or ""
     frames = re.findall(r'File "([^"]+)", line (\d+), in (\w+)\n\s*(.*)', trace)
@@ -84,6 +86,9 @@ def capture(ep) -> FloatGraph:
         if node.op != "call_function":
             raise UnsupportedOpError(f"graph node '{node.op}' ({node.target}) in {_where(node)} is not supported")
         target = node.target
+        val = node.meta.get("val")
+        if isinstance(val, (int, float, bool, torch.SymInt, torch.SymFloat, torch.SymBool)):
+            continue  # shape arithmetic (x.shape[0], x.size(1) * 4): used only by reshapes
         if target is operator.getitem:
             src, idx = node.args
             if idx != 0:
@@ -130,8 +135,8 @@ def _module_path(node) -> str:
     stack = node.meta.get("nn_module_stack") or {}
     if not stack:
         return ""
-    path = list(stack.values())[-1][0]
-    return re.sub(r"^L\['self'\]\.?", "", str(path))
+    path = re.sub(r"^L\['self'\]\.?", "", str(list(stack.values())[-1][0]))
+    return "" if path.startswith("_empty") else path
 
 
 def _readable_names(fg: FloatGraph) -> None:
