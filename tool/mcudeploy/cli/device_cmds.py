@@ -20,9 +20,20 @@ _board_opt = click.option("--board", "-b", default="nucleo-f446re", show_default
 @click.option("--emulate", is_flag=True, help="build for the board's QEMU machine")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the size report here")
 @click.option("--verbose", "-v", is_flag=True, help="show the CMake / compiler output")
-def build_cmd(project: str, board: str, emulate: bool, json_path: str | None, verbose: bool) -> None:
+@click.option("--protocol", type=click.Choice(["mcd", "mlperf"]), default="mcd", show_default=True,
+              help="mcd: mcudeploy's framed link; mlperf: the MLPerf Tiny performance-mode text protocol")
+@click.option("--mlperf-model", type=click.Choice(["ic_resnet8", "kws_dscnn", "vww_mobilenet", "ad_autoencoder"]),
+              help="mlperf: which reference model PROJECT is (profile% name, ad's anomaly score)")
+@click.option("--runner-input", is_flag=True, help="mlperf: db takes the runner's data format, not engine bytes")
+def build_cmd(project: str, board: str, emulate: bool, json_path: str | None, verbose: bool, protocol: str,
+              mlperf_model: str | None, runner_input: bool) -> None:
     """Build PROJECT's firmware for a board and check that it fits."""
-    r = build_firmware(project, board, emulate=emulate, verbose=verbose)
+    if protocol == "mlperf":
+        from ..mlperf_suite import build_mlperf
+
+        r = build_mlperf(project, board, emulate=emulate, name=mlperf_model, runner_input=runner_input)
+    else:
+        r = build_firmware(project, board, emulate=emulate, verbose=verbose)
     click.echo(f"{r.elf}  ({'emulated' if r.emulated else 'silicon'})")
     click.echo(f"{'region':<8}{'used (bytes)':>14}{'limit (bytes)':>15}{'used':>8}")
     for name, used, limit in (("flash", r.flash_bytes, r.flash_limit), ("ram", r.ram_bytes, r.ram_limit)):
