@@ -114,9 +114,9 @@ def test_c_framing_matches_python(frame_host):
               for s, t, n in [(0, 1, 0), (1, 2, 1), (2, 3, 253), (3, 4, 254), (4, 5, 255), (200, 6, 1024)]]
     wire = b"".join(encode(f) for f in frames)
     assert _run_c(frame_host, wire) == frames
-    # byte-exact: the C encoder produces what the Python encoder produces
+    # byte-exact: the C encoder produces what the Python encoder produces, plus the spare delimiter
     out = subprocess.run([str(frame_host)], input=wire, capture_output=True, check=True).stdout
-    assert out == wire
+    assert out == b"".join(encode(f) + b"\x00" for f in frames)
 
 
 def test_c_framing_reports_bad_frames_and_keeps_going(frame_host):

@@ -124,5 +124,8 @@ void mcd_frame_end(void)
                           (uint8_t)(tx.crc >> 24)};
     put_raw(c, 4);
     flush_block((uint8_t)(tx.n + 1u));  /* the final block; its implied zero is dropped */
+    /* Two delimiters: the second is an empty frame the host ignores, but if the line dropped the
+     * first, the frame still ends here (a CRC retry) instead of waiting for a timeout. */
+    uart_putc(0);
     uart_putc(0);
 }

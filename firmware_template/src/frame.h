@@ -1,6 +1,7 @@
 /* Link framing, firmware side (the host twin is mcudeploy/link/framing.py).
  *
- * A frame on the wire is COBS(body) followed by one 0x00 delimiter, where
+ * A frame on the wire is COBS(body) followed by a 0x00 delimiter (sent twice: an empty frame is
+ * ignored by both sides, and the spare ends the frame if the line drops the first), where
  *     body = version (1) | seq (1) | type (1) | payload (0..MCD_LINK_MAX_PAYLOAD) | crc32 (4, LE)
  * and crc32 is zlib's CRC-32 of everything before it. Responses echo the request's seq.
  *

@@ -5,17 +5,42 @@
     ...     r = link.infer(x_bytes)                            # set_input (chunked) + infer
     ...     r.output, r.total_count, r.layer_counts, r.counter
     (b'...', 10484, [5120, 5300], 'emulated_instructions')
+    >>> link.stats                                             # what the link survived
+    {'retries': 0, 'stale': 0, 'bad_frames': 0, 'timeouts': 0, 'reconnects': 0, 'resets': 0, ...}
 
-Every request carries a new sequence number and the reply must echo it; a reply with another
-number is a stale one (from a retried request) and is skipped. A lost, corrupted or timed-out
-exchange is retried after a resync (a lone delimiter), up to ``retries`` times; all requests are
-idempotent, so retrying is safe. ``infer`` also checks the CRC of the input the device actually
-used and, if it differs, sends the input again and re-runs: a run can be resumed after a hiccup.
+How it survives a bad line (a USB virtual COM port that drops bytes, a board that resets, a cable
+pulled out), in the order the failures are met:
+
+* Every request carries a new sequence number and the reply must echo it; a valid frame with
+  another number is a stale reply (to an attempt already given up on) and is skipped.
+* A damaged exchange (the device answers "your frame was damaged", or the reply fails its CRC)
+  is retried at once, after a resync: the host drops its half-received bytes and sends a lone
+  delimiter, which ends any half frame the device holds. All requests are idempotent (set_input
+  writes the same bytes at the same offset; infer re-runs on the same input), so a retry is safe.
+* Frames end with two delimiters, not one: the second is an empty frame both sides ignore, but
+  if a dropped byte was the first delimiter, the frame still ends, and a lost delimiter costs a
+  CRC retry instead of a timeout.
+* A lost exchange ends at the per-frame timeout: ``timeout`` plus twice the wire time of the
+  longest frame at ``baudrate``. For ``infer`` the first run may take up to ``infer_timeout``;
+  afterwards five times the slowest run seen (at least 1 s), so a lost reply costs seconds, not
+  minutes.
+* ``set_input`` chunks adapt to the line (link/chunking.py): on a clean line every chunk is as
+  large as a frame allows; on a line that damages 1% of bytes, a 1 KB frame would almost never
+  arrive whole (0.99^1030 = 3e-5) while a 48-byte one mostly does. A large chunk that fails twice
+  is sent again in the size the updated loss estimate calls for.
+* The port failing (socket closed, device unplugged) is followed by reopening the same URL for up
+  to ``reconnect_timeout`` seconds (a VCP re-enumerating, an emulator restarting), a new handshake
+  (``info``), and a check that the device still runs the same model; then the request is retried.
+* A device that reset lost its input: ``infer`` compares the CRC of the input the device actually
+  ran on (echoed in every result) with what was sent, and on a mismatch re-handshakes, sends the
+  input again and re-runs. Results are therefore never taken from an input other than the one sent.
+
 Message layouts are documented once, in firmware_template/src/protocol.h.
 """
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
 import zlib
@@ -25,7 +50,8 @@ from typing import Self
 import serial
 
 from ..errors import LinkError
-from .framing import MAX_PAYLOAD, Frame, FrameError, decode, encode
+from .chunking import SIZES, ChunkSizer
+from .framing import MAX_ENCODED, MAX_PAYLOAD, Frame, FrameError, decode, encode
 
 INFO, SET_INPUT, INFER, GET_OUTPUT, LAYER_NAME, CALIBRATE = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
 ERROR, REPLY = 0x7F, 0x80
@@ -82,22 +108,26 @@ class InferResult:
 class Link:
     """One open connection to a device speaking the mcudeploy protocol."""
 
-    def __init__(self, port: serial.SerialBase, timeout: float = 5.0, infer_timeout: float = 300.0,
-                 retries: int = 3):
-        self.port = port
+    def __init__(self, port: serial.SerialBase, timeout: float = 0.25, infer_timeout: float = 300.0,
+                 retries: int = 32, baudrate: int = 115200, url: str | None = None,
+                 reconnect_timeout: float = 10.0):
+        self.port, self.url, self.baudrate = port, url, baudrate
         self.timeout, self.infer_timeout, self.retries = timeout, infer_timeout, retries
+        self.reconnect_timeout = reconnect_timeout
         self._seq = 0
         self._rx = bytearray()
         self._info: Info | None = None
-        self.stats = {"retries": 0, "stale": 0, "bad_frames": 0}
+        self._sizer: ChunkSizer | None = None  # set_input chunk size (adapts to the line's error rate)
+        self._slowest_infer = 0.0  # seconds, the slowest INFER exchange seen
+        self._handshaking = False
+        self._need_handshake = False
+        self.stats = {"retries": 0, "stale": 0, "bad_frames": 0, "timeouts": 0, "reconnects": 0,
+                      "resets": 0, "bytes_out": 0, "bytes_in": 0}
 
     @classmethod
     def open(cls, url: str, baudrate: int = 115200, **kwargs) -> Link:
-        try:
-            port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise LinkError(f"cannot open {url}: {exc}") from None
-        return cls(port, **kwargs)
+        """Open any pyserial URL: a device path, ``socket://HOST:PORT``, ``rfc2217://HOST:PORT``."""
+        return cls(_open_port(url, baudrate), baudrate=baudrate, url=url, **kwargs)
 
     def close(self) -> None:
         self.port.close()
@@ -117,33 +147,63 @@ class Link:
         counter, _ = _string(rest)
         (ver, flags, maxp, mhash, clk, nin, nout, h, w, c, nl, isc, izp, osc, ozp, arena, stack,
          hw) = fixed
-        self._info = Info(ver, bool(flags & 1), maxp, mhash, clk, nin, nout, (h, w, c), nl, isc, izp,
-                          osc, ozp, arena, stack, hw, board, counter)
-        return self._info
+        info = Info(ver, bool(flags & 1), maxp, mhash, clk, nin, nout, (h, w, c), nl, isc, izp,
+                    osc, ozp, arena, stack, hw, board, counter)
+        if self._info is not None and info.model_hash != self._info.model_hash:
+            raise LinkError(f"the device now runs model {info.model_hash:#010x}, not "
+                            f"{self._info.model_hash:#010x}: it was reflashed during the run")
+        self._info = info
+        return info
 
     def set_input(self, data: bytes, chunk: int | None = None) -> None:
-        """Send the input tensor in chunks of at most ``chunk`` bytes (default: what fits a frame)."""
+        """Send the input tensor in chunks of at most ``chunk`` bytes (default: adaptive, see above)."""
         info = self._info or self.info()
         if len(data) != info.input_bytes:
             raise LinkError(f"input has {len(data)} bytes, the model takes {info.input_bytes}")
-        step = chunk or (info.max_payload - 4)
-        for off in range(0, len(data), step):
+        largest = info.max_payload - 4
+        if self._sizer is None or self._sizer.largest != largest:
+            self._sizer = ChunkSizer(largest)
+        off, cap = 0, largest  # cap: halved each time a chunk at `off` fails twice
+        while off < len(data):
+            step = chunk or min(self._sizer.size(), cap)
             part = data[off:off + step]
-            got = self.request(SET_INPUT, struct.pack("<I", off) + part)
+            # A chunk larger than the smallest gets two attempts, then at most half its size is
+            # tried; only the smallest size spends the whole retry budget.
+            small = bool(chunk) or step <= SIZES[0]
+            budget = self.retries if small else 1
+            before = self.stats["retries"]
+            try:
+                got = self.request(SET_INPUT, struct.pack("<I", off) + part, retries=budget)
+            except RetriesExhausted:
+                for _ in range(budget + 1):
+                    self._sizer.observe(len(part) + 40, ok=False)
+                if small:
+                    raise
+                self.stats["retries"] += 1
+                cap = max(SIZES[0], step // 2)
+                continue
+            for _ in range(self.stats["retries"] - before):
+                self._sizer.observe(len(part) + 40, ok=False)
+            self._sizer.observe(len(part) + 40, ok=True)
             if struct.unpack("<II", got) != (off, len(part)):
                 raise LinkError(f"device acknowledged {struct.unpack('<II', got)} for ({off}, {len(part)})")
+            off, cap = off + len(part), largest
 
     def infer(self, data: bytes | None = None) -> InferResult:
         """Run one inference (on ``data`` if given, else on the input already sent)."""
         info = self._info or self.info()
-        for attempt in range(2):
+        for _attempt in range(3):
             if data is not None:
                 self.set_input(data)
-            p = self.request(INFER, timeout=self.infer_timeout)
+            t0 = time.monotonic()
+            p = self.request(INFER, timeout=self._infer_deadline())
+            self._slowest_infer = max(self._slowest_infer, time.monotonic() - t0)
             total, in_crc, hw, nl, nout = _INFER.unpack_from(p)
             if data is None or in_crc == zlib.crc32(data):
                 break
-            self.stats["retries"] += 1  # the device ran on another input: send it again, re-run
+            # The device ran on another input: it reset (and lost what was sent) since set_input.
+            self.stats["resets"] += 1
+            info = self.info()  # the handshake again: same model?
         else:
             raise LinkError("the device keeps running on an input other than the one sent")
         off = _INFER.size
@@ -152,6 +212,11 @@ class Link:
         if nout == 0 and info.output_bytes:
             out = self.get_output(0, info.output_bytes)
         return InferResult(bytes(out), total, layers, info.counter, hw)
+
+    def _infer_deadline(self) -> float:
+        if self._slowest_infer == 0.0:
+            return self.infer_timeout
+        return min(self.infer_timeout, max(1.0, 5 * self._slowest_infer))
 
     def get_output(self, offset: int, n: int) -> bytes:
         step = (self._info.max_payload if self._info else MAX_PAYLOAD)
@@ -168,42 +233,71 @@ class Link:
         return n
 
     # --- transport ----------------------------------------------------------------------------
-    def request(self, type_: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
-        """Send one request and return the payload of its reply, retrying transport failures."""
+    def frame_timeout(self, request_bytes: int) -> float:
+        """Seconds to wait for a reply: the base timeout plus twice the wire time of both frames
+        (10 bits a byte at 8N1; the longest reply is assumed, since its length is not known)."""
+        return self.timeout + 2 * (request_bytes + MAX_ENCODED + 2) * 10 / self.baudrate
+
+    def request(self, type_: int, payload: bytes = b"", timeout: float | None = None,
+                retries: int | None = None) -> bytes:
+        """Send one request and return the payload of its reply, retrying transport failures
+        (``retries`` times, default ``self.retries``; then ``RetriesExhausted``)."""
+        retries = self.retries if retries is None else retries
+        if self._need_handshake and not self._handshaking:
+            self._handshake()
         last = "no reply"
-        for attempt in range(self.retries + 1):
+        tried: set[int] = set()  # sequence numbers of this request's earlier attempts
+        for attempt in range(retries + 1):
             if attempt:
                 self.stats["retries"] += 1
                 self._resync()
             self._seq = (self._seq + 1) & 0xFF
-            self.port.write(encode(Frame(self._seq, type_, payload)))
-            self.port.flush()
-            deadline = time.monotonic() + (timeout or self.timeout)
-            while True:
-                try:
-                    f = self._read_frame(deadline)
-                except FrameError as exc:
-                    self.stats["bad_frames"] += 1
-                    last = f"bad reply frame: {exc}"
-                    break
-                if f is None:
-                    last = f"no reply within {timeout or self.timeout:.1f} s"
-                    break
-                if f.type == ERROR:
-                    code, a0, a1 = struct.unpack_from("<BII", f.payload.ljust(9, b"\0"))
-                    if code in _TRANSPORT_ERRORS:
-                        last = f"device saw a damaged request: {_ERR_NAMES[code]}"
-                        break
-                    if f.seq == self._seq or code == ERR_FAULT:
-                        raise DeviceError(code, a0, a1, type_)
-                if f.seq != self._seq:
-                    self.stats["stale"] += 1
-                    continue
-                if f.type != (type_ | REPLY):
-                    raise LinkError(f"reply type 0x{f.type:02x} to request 0x{type_:02x}")
-                return f.payload
-        raise LinkError(f"request 0x{type_:02x} failed after {self.retries + 1} attempts: {last} "
-                        f"(port {self.port.name or self.port.portstr})")
+            tried.add(self._seq)
+            wire = encode(Frame(self._seq, type_, payload)) + b"\x00"  # 2nd delimiter: see above
+            wait = timeout or self.frame_timeout(len(wire))
+            try:
+                self._write(wire)
+                f = self._await_reply(type_, tried, wait)
+            except _PortLost as exc:
+                last = f"the port failed: {exc}"
+                self._reopen(exc)
+                continue
+            except FrameError as exc:
+                self.stats["bad_frames"] += 1
+                last = f"bad reply frame: {exc}"
+                continue
+            if isinstance(f, str):
+                last = f
+                continue
+            if self._need_handshake and not self._handshaking:
+                self._handshake()  # the port came back during this request: same device, same model?
+            return f.payload
+        raise RetriesExhausted(f"request 0x{type_:02x} failed after {retries + 1} attempts: {last} "
+                        f"(port {self.url or self.port.name or self.port.portstr})")
+
+    def _await_reply(self, type_: int, tried: set[int], wait: float) -> Frame | str:
+        """The reply to the current attempt, or a string saying why this attempt failed."""
+        deadline = time.monotonic() + wait
+        while True:
+            f = self._read_frame(deadline)
+            if f is None:
+                self.stats["timeouts"] += 1
+                return f"no reply within {wait:.2f} s"
+            if f.type == ERROR:
+                code, a0, a1 = struct.unpack_from("<BII", f.payload.ljust(9, b"\0"))
+                if code in _TRANSPORT_ERRORS:
+                    if f.seq in tried and f.seq != self._seq:  # about an attempt already retried
+                        self.stats["stale"] += 1
+                        continue
+                    return f"device saw a damaged request: {_ERR_NAMES[code]}"
+                if f.seq == self._seq or code == ERR_FAULT:
+                    raise DeviceError(code, a0, a1, type_)
+            if f.seq != self._seq:
+                self.stats["stale"] += 1
+                continue
+            if f.type != (type_ | REPLY):
+                raise LinkError(f"reply type 0x{f.type:02x} to request 0x{type_:02x}")
+            return f
 
     def _read_frame(self, deadline: float) -> Frame | None:
         """The next non-empty frame, or None at the deadline. Raises FrameError for a bad one."""
@@ -220,17 +314,75 @@ class Link:
             try:
                 chunk = self.port.read(max(1, self.port.in_waiting))
             except (serial.SerialException, OSError) as exc:
-                raise LinkError(f"serial port failed: {exc}") from None
+                raise _PortLost(str(exc)) from None
+            self.stats["bytes_in"] += len(chunk)
             self._rx += chunk
             if len(self._rx) > 1 << 20:  # a device streaming garbage with no delimiter
                 self._rx.clear()
 
+    def _write(self, data: bytes) -> None:
+        try:
+            self.port.write(data)
+            self.port.flush()
+        except (serial.SerialException, OSError) as exc:
+            raise _PortLost(str(exc)) from None
+        self.stats["bytes_out"] += len(data)
+
     def _resync(self) -> None:
-        """Drop what is buffered and end any half-received frame on the device."""
-        time.sleep(0.05)
+        """Drop what is buffered and end any half-received frame on the device.
+
+        No pause to let the line go quiet: whatever is still in flight carries an old sequence
+        number (skipped) or fails its CRC (one more retry at worst)."""
         self._rx.clear()
-        self.port.reset_input_buffer()
-        self.port.write(b"\x00")
+        try:
+            self.port.reset_input_buffer()
+            self._write(b"\x00")
+        except (_PortLost, serial.SerialException, OSError):
+            pass  # the next write reports it
+
+    def _reopen(self, exc: Exception) -> None:
+        """The port failed: open the same URL again until it answers or ``reconnect_timeout`` passes."""
+        if self.url is None:
+            raise LinkError(f"serial port failed: {exc}") from None
+        deadline = time.monotonic() + self.reconnect_timeout
+        with contextlib.suppress(Exception):
+            self.port.close()
+        while True:
+            try:
+                self.port = _open_port(self.url, self.baudrate)
+                break
+            except LinkError:
+                if time.monotonic() > deadline:
+                    raise LinkError(f"{self.url} failed ({exc}) and did not come back within "
+                                    f"{self.reconnect_timeout:g} s") from None
+                time.sleep(0.2)
+        self._rx.clear()
+        self.stats["reconnects"] += 1
+        self._need_handshake = True
+
+    def _handshake(self) -> None:
+        """After a reconnect: ask ``info`` again and check the device still runs the same model."""
+        self._handshaking = True
+        try:
+            self.info()
+            self._need_handshake = False
+        finally:
+            self._handshaking = False
+
+
+class RetriesExhausted(LinkError):
+    """Every attempt of a request failed (the link is too noisy, or the device stopped answering)."""
+
+
+class _PortLost(Exception):
+    """The serial port itself failed (closed socket, unplugged USB device)."""
+
+
+def _open_port(url: str, baudrate: int) -> serial.SerialBase:
+    try:
+        return serial.serial_for_url(url, baudrate=baudrate, timeout=0.05)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise LinkError(f"cannot open {url}: {exc}") from None
 
 
 def _string(b: bytes) -> tuple[str, bytes]:
