@@ -13,7 +13,7 @@ Which compiler flags a core needs is decided by the firmware's CMakeLists.txt, f
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import tomllib
@@ -50,6 +50,11 @@ class Uart:
     rx: Pin
     af: int
     baud: int
+    max_baud: int = 921_600  # the fastest rate the board's UART path is trusted with (TOML: max_baud)
+
+
+# Rates a host serial port and the STM32 USART both divide into within 1% at the boards' clocks
+STANDARD_BAUDS = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1000000, 2000000)
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,18 @@ class Board:
     def counter(self) -> str:
         """What the firmware counts on silicon (the emulated build counts instructions)."""
         return "systick_cycles" if self.core in ("cortex-m0", "cortex-m0plus") else "dwt_cycles"
+
+
+def with_baud(board: Board, baud: int | None) -> Board:
+    """``board`` with its UART at ``baud`` (``--baud``): the firmware is rebuilt for that rate."""
+    if baud is None or baud == board.uart.baud:
+        return board
+    if baud not in STANDARD_BAUDS:
+        raise BoardError(f"--baud {baud}: use a standard rate ({', '.join(map(str, STANDARD_BAUDS))})")
+    if baud > board.uart.max_baud:
+        raise BoardError(f"--baud {baud}: {board.name} allows at most {board.uart.max_baud} "
+                         f"([uart] max_baud in {board.path.name})")
+    return replace(board, uart=replace(board.uart, baud=baud))
 
 
 def list_boards() -> list[str]:
@@ -179,7 +196,8 @@ def _parse(data: dict, path: Path) -> Board:
     mem = f.table("memory")
     u = f.table("uart")
     uart = Uart(u.get("instance", int, minimum=1), u.pin("tx"), u.pin("rx"),
-                u.get("af", int, choices=range(16)), u.get("baud", int, minimum=1200))
+                u.get("af", int, choices=range(16)), u.get("baud", int, minimum=1200),
+                u.get("max_baud", int, choices=STANDARD_BAUDS, default=921_600))
     p = f.table("probe")
     probe = Probe(p.get("pyocd_target", str), p.get("usb_vid", int), p.get("usb_pid", int),
                   p.get("platformio_board", str, default=None))

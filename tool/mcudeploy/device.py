@@ -21,11 +21,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .boards import Board, load_board
+from .boards import Board, load_board, with_baud
 from .build import BuildResult, build
 from .errors import LinkError, TargetError
 from .link.protocol import InferResult, Info, Link
-from .target import Target, open_target
+from .target import AttachedTarget, Target, open_target
 
 
 class Device:
@@ -58,9 +58,11 @@ class Device:
 
     def reset(self) -> None:
         """Reset the board and reconnect (the input buffer and stack high-water start afresh)."""
+        opts = {"timeout": self.link.timeout, "retries": self.link.retries,
+                "reconnect_timeout": self.link.reconnect_timeout}
         self.link.close()
         self.target.reset()
-        self.link = _connect(self.target, self.board)
+        self.link = _connect(self.target, self.board, **opts)
         self._info = None
 
 
@@ -75,44 +77,59 @@ def model_hash(project_dir: str | Path) -> int:
 
 @contextmanager
 def open_device(project_dir: str | Path, board: str | Board, emulate: bool = True, port: str | None = None,
-                probe: str | None = None, jobs: int = 2) -> Iterator[Device]:
+                probe: str | None = None, jobs: int = 2, baud: int | None = None, keep_running: bool = False,
+                **link_options) -> Iterator[Device]:
     """Build (if needed), start QEMU or flash the board, connect, and check the model hash.
 
-    ``port`` overrides the serial port of a real board; ``probe`` picks a probe by unique id.
+    ``port`` overrides the serial port of a real board, or, as a URL (``socket://``,
+    ``rfc2217://``), attaches to a board that already runs (nothing is started or flashed; the
+    build, made or reused for the kind of board that answers, gives the sizes). ``probe`` picks a
+    probe by unique id; ``baud`` rebuilds the firmware for another rate; ``keep_running`` leaves
+    the emulator running on exit; ``link_options`` go to ``Link`` (retries, timeout, reconnect_timeout).
     """
-    b = board if isinstance(board, Board) else load_board(board)
-    result = build(project_dir, b, emulate=emulate, jobs=jobs)
+    b = with_baud(board if isinstance(board, Board) else load_board(board), baud)
     expected = model_hash(project_dir)
     target = open_target(b, emulate=emulate, port=port, probe=probe)
-    dev = None
+    attached = isinstance(target, AttachedTarget)
+    result = None if attached else build(project_dir, b, emulate=emulate, jobs=jobs)
+    link = None
     try:
-        target.start(result.elf)
-        dev = Device(b, target, _connect(target, b), result)
-        info = dev.info()
+        if result is not None:
+            target.start(result.elf)
+        link = _connect(target, b, **link_options)
+        info = link.info()
+        if result is None:
+            result = build(project_dir, b, emulate=info.emulated, jobs=jobs)
         if info.model_hash != expected:
             raise TargetError(f"{b.name} runs model {info.model_hash:#010x} but {project_dir} is "
                               f"{expected:#010x}: the firmware was not (re)flashed")
+        dev = Device(b, target, link, result)
+        dev._info = info
         yield dev
+        link = dev.link  # reset() may have replaced it
     finally:
-        if dev is not None:
-            dev.link.close()
-        target.stop()
+        if link is not None:
+            link.close()
+        if not keep_running:
+            target.stop()
 
 
-def _connect(target: Target, board: Board, attempts: int = 3) -> Link:
-    """Open the link and wait for the firmware to answer (it may still be booting)."""
+def _connect(target: Target, board: Board, attempts: int = 3, **link_options) -> Link:
+    """Open the link and wait for the firmware to answer (it may still be booting; the Link's own
+    retries cover that, so only opening the port is repeated: a VCP reappears after flashing)."""
     last: Exception | None = None
     for i in range(attempts):
         try:
-            link = Link.open(target.uart_url, baudrate=board.uart.baud)
-        except LinkError as exc:  # a VCP can take a moment to reappear after flashing
-            last = exc
-            time.sleep(0.5 * (i + 1))
-            continue
-        try:
-            link.info()
-            return link
+            link = Link.open(target.uart_url, baudrate=board.uart.baud, **link_options)
+            break
         except LinkError as exc:
             last = exc
-            link.close()
-    raise LinkError(f"{board.name} does not answer on {target.uart_url}: {last}")
+            time.sleep(0.5 * (i + 1))
+    else:
+        raise LinkError(f"cannot open {board.name}'s port {target.uart_url}: {last}")
+    try:
+        link.info()
+    except LinkError as exc:
+        link.close()
+        raise LinkError(f"{board.name} does not answer on {target.uart_url}: {exc}") from None
+    return link

@@ -8,22 +8,36 @@
     # t.stop() on exit
 
 Everything above this package (link, device, validate, profile) sees only ``uart_url``: the
-emulator and silicon share every line above the transport.
+emulator and silicon share every line above the transport. A ``port`` that is a pyserial URL
+(``socket://``, ``rfc2217://``) names a board that already runs (a detached emulator, a board
+shared with ser2net): it is attached to, never started or flashed.
 """
 
 from __future__ import annotations
 
 from ..boards import Board
+from ..errors import TargetError
+from .attached import AttachedTarget
 from .base import Target
 from .pyocd import PyocdTarget
 from .qemu import QemuTarget
 
 
+def is_url(port: str | None) -> bool:
+    return port is not None and "://" in port
+
+
 def open_target(board: Board, emulate: bool, port: str | None = None, probe: str | None = None) -> Target:
-    """The target for ``board``: QEMU if ``emulate``, else the probe (``probe`` = its unique id)."""
+    """The target for ``board``: attached if ``port`` is a URL, QEMU if ``emulate``, else the probe
+    (``probe`` = its unique id) with the board's virtual COM port (or ``port``)."""
+    if is_url(port):
+        return AttachedTarget(port)
     if emulate:
+        if port:
+            raise TargetError(f"--port {port} with --emulate: give the socket:// URL of a running emulator "
+                              "(`mcudeploy flash PROJECT --emulate --detach` prints it), or no --port")
         return QemuTarget(board)
     return PyocdTarget(board, port=port, probe_id=probe)
 
 
-__all__ = ["PyocdTarget", "QemuTarget", "Target", "open_target"]
+__all__ = ["AttachedTarget", "PyocdTarget", "QemuTarget", "Target", "is_url", "open_target"]

@@ -1,34 +1,76 @@
 """A real board: flash with pyOCD's Python API, talk over the probe's virtual COM port.
 
-pyOCD is used as a library (``ConnectHelper.session_with_chosen_probe`` + ``FileProgrammer``),
-never through its command line. The UART is found by the probe's USB VID/PID from the board file,
-preferring the port whose USB serial number is the probe's unique id (ST-LINK reports the same
-string for both), unless a port is given.
+    >>> t = PyocdTarget(load_board("nucleo-f446re"), probe_id=None)   # the only probe attached
+    >>> t.start(elf)        # choose probe, connect, check MCU + read protection, program, verify, run
+    >>> t.uart_url          # '/dev/ttyACM0': the VCP whose USB serial number is the probe's id
+
+pyOCD is used as a library (probe list, ``Session``, ``FileProgrammer``), never through its
+command line; everything it is asked goes through ``_pyocd()``, the one seam tests replace with a
+fake probe. Each failure a user can meet becomes one ``TargetError`` saying what to do:
+
+* no probe attached, or several and none chosen (``--probe UID``; the ids are listed);
+* pyOCD lacking the target's pack (``pyocd pack install ...``);
+* the probe connected to an MCU that is not the board's (DBGMCU device id read before flashing:
+  flashing an F446 image into another part "succeeds" and then never answers);
+* a read-protected chip (the STM32 RDP option byte: level 1 refuses flash access to the debugger,
+  level 2 refuses the debugger entirely, which shows as a failed connection);
+* a programmed image that does not read back as written (verify).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 from ..boards import Board
 from ..errors import TargetError
 from .base import Target
 
 
-def _pyocd():
-    """pyOCD's entry points, imported late (slow import) and patchable by tests."""
+def _pyocd() -> SimpleNamespace:
+    """pyOCD's entry points, imported late (slow import) and replaced by tests with fakes."""
+    from pyocd.core import exceptions
     from pyocd.core.helpers import ConnectHelper
+    from pyocd.core.session import Session
     from pyocd.flash.file_programmer import FileProgrammer
 
-    return ConnectHelper, FileProgrammer
+    return SimpleNamespace(list_probes=lambda unique_id=None: ConnectHelper.get_all_connected_probes(
+        blocking=False, unique_id=unique_id, print_wait_message=False), Session=Session,
+        FileProgrammer=FileProgrammer, exceptions=exceptions)
 
 
 def _comports():
     from serial.tools import list_ports
 
     return list_ports.comports()
+
+
+@dataclass(frozen=True)
+class Stm32Ids:
+    """Where an STM32 says what it is (DBGMCU_IDCODE.DEV_ID) and how it is protected (RDP byte)."""
+
+    idcode_address: int
+    dev_id: int
+    rdp_address: int
+    rdp_shift: int
+
+
+# Reference manuals: RM0390 (F446), RM0385 (F74x/75x), RM0444 (G0x1). Keyed by MCU name prefix.
+STM32 = {
+    "STM32F446": Stm32Ids(0xE0042000, 0x421, 0x40023C14, 8),  # FLASH_OPTCR[15:8]
+    "STM32F74": Stm32Ids(0xE0042000, 0x449, 0x40023C14, 8),
+    "STM32F75": Stm32Ids(0xE0042000, 0x449, 0x40023C14, 8),
+    "STM32G07": Stm32Ids(0x40015800, 0x460, 0x40022020, 0),  # FLASH_OPTR[7:0]
+    "STM32G08": Stm32Ids(0x40015800, 0x460, 0x40022020, 0),
+}
+RDP_LEVEL0, RDP_LEVEL2 = 0xAA, 0xCC  # any other value is level 1
+
+
+def stm32_ids(mcu: str) -> Stm32Ids | None:
+    return next((v for k, v in STM32.items() if mcu.upper().startswith(k)), None)
 
 
 class PyocdTarget(Target):
@@ -44,50 +86,122 @@ class PyocdTarget(Target):
         return self._url
 
     def start(self, elf: Path) -> None:
-        """Flash ``elf`` and reset the board into it."""
-        _, FileProgrammer = _pyocd()
-        with self._session() as session:
+        """Program ``elf``, verify it against the image, reset and let it run."""
+        api = _pyocd()
+        elf = Path(elf)
+        with self._session(api) as session:
+            target = session.target
+            self._check_mcu(api, target)
+            self._check_protection(api, target)
             try:
-                FileProgrammer(session).program(str(elf))
-                session.target.reset()
+                api.FileProgrammer(session, chip_erase="auto", smart_flash=True).program(str(elf))
             except Exception as exc:  # pyOCD raises many types; all mean the same to the user
                 raise TargetError(f"flashing {self.board.name} failed: {exc}") from exc
+            self._verify(api, target, elf.with_name("firmware.bin"))
+            target.reset()  # reset and run (pyOCD resumes unless told to halt)
 
     def reset(self) -> None:
-        with self._session() as session:
+        with self._session(_pyocd()) as session:
             session.target.reset()
 
     def stop(self) -> None:
         """Nothing to release: every operation opens and closes its own probe session."""
 
-    def _session(self):
-        ConnectHelper, _ = _pyocd()
-        options = {"frequency": self.frequency} if self.frequency else {}
+    # --- steps ------------------------------------------------------------------------------
+    def choose_probe(self, api):
+        """The probe to use: the one with ``probe_id``, or the only one attached."""
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # pyOCD prints "No connected debug probes"
-                session = ConnectHelper.session_with_chosen_probe(
-                    blocking=False, unique_id=self.probe_id, target_override=self.board.probe.pyocd_target,
-                    options=options)
+            probes = list(api.list_probes(unique_id=self.probe_id))
         except Exception as exc:
-            raise TargetError(self._explain(exc)) from exc
-        if session is None:
+            raise TargetError(f"pyOCD cannot list debug probes: {exc}") from exc
+        if self.probe_id:
+            probes = [p for p in probes if p.unique_id == self.probe_id] or probes
+        if not probes:
             vid, pid = self.board.probe.usb_vid, self.board.probe.usb_pid
             which = f"probe {self.probe_id}" if self.probe_id else f"debug probe (USB {vid:04x}:{pid:04x})"
-            raise TargetError(f"no {which} found for {self.board.name}: connect the board, "
-                              "or run on the emulated board with --emulate")
-        try:
-            session.open()
-        except Exception as exc:
-            raise TargetError(self._explain(exc)) from exc
-        self.probe_id = self.probe_id or session.probe.unique_id
-        return session
+            raise TargetError(f"no {which} found for {self.board.name}: connect the board (and check "
+                              "`mcudeploy devices`), or run on the emulated board with --emulate")
+        if len(probes) > 1:
+            ids = ", ".join(f"{p.unique_id} ({p.description})" for p in probes)
+            raise TargetError(f"{len(probes)} debug probes attached: choose one with --probe UID ({ids})")
+        return probes[0]
 
-    def _explain(self, exc: Exception) -> str:
+    @contextlib.contextmanager
+    def _session(self, api):
+        probe = self.choose_probe(api)
+        options = {"target_override": self.board.probe.pyocd_target}
+        if self.frequency:
+            options["frequency"] = self.frequency
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                session = api.Session(probe, auto_open=False, options=options)
+                session.open()
+        except Exception as exc:
+            raise TargetError(self._explain(api, exc)) from exc
+        self.probe_id = self.probe_id or probe.unique_id
+        try:
+            yield session
+        finally:
+            with contextlib.suppress(Exception):
+                session.close()
+
+    def _check_mcu(self, api, target) -> None:
+        ids = stm32_ids(self.board.mcu)
+        if ids is None:
+            return  # an MCU without a known id register: nothing to compare
+        try:
+            dev_id = target.read32(ids.idcode_address) & 0xFFF
+        except api.exceptions.TransferError:
+            return  # unreadable: the protection check below says why
+        if dev_id != ids.dev_id:
+            known = [k for k, v in STM32.items() if v.dev_id == dev_id]
+            what = f" (an {known[0]}...)" if known else ""
+            raise TargetError(f"the probe is connected to an MCU with device id {dev_id:#05x}{what}, not the "
+                              f"{self.board.mcu} of {self.board.name} ({ids.dev_id:#05x}): wrong board or "
+                              "wrong --board / --probe")
+
+    def _check_protection(self, api, target) -> None:
+        ids = stm32_ids(self.board.mcu)
+        if ids is None:
+            return
+        try:
+            rdp = (target.read32(ids.rdp_address) >> ids.rdp_shift) & 0xFF
+        except api.exceptions.TransferError as exc:
+            raise TargetError(self._locked(f"its option bytes cannot be read ({exc})")) from exc
+        if rdp != RDP_LEVEL0:
+            level = 2 if rdp == RDP_LEVEL2 else 1
+            raise TargetError(self._locked(f"read protection is at level {level} (RDP byte {rdp:#04x})"))
+
+    def _locked(self, why: str) -> str:
+        return (f"{self.board.name}'s {self.board.mcu} is locked: {why}. Level 1 can be removed by "
+                "setting RDP back to 0xAA (this mass-erases the chip), e.g. with STM32CubeProgrammer: "
+                "`STM32_Programmer_CLI -c port=SWD mode=UR -ob RDP=0xAA`; level 2 is permanent")
+
+    def _verify(self, api, target, image: Path) -> None:
+        """Read the flash back and compare it with the raw image the build wrote beside the ELF."""
+        if not image.is_file():
+            return
+        want = image.read_bytes()
+        try:
+            got = bytes(target.read_memory_block8(self.board.flash.origin, len(want)))
+        except api.exceptions.TransferError as exc:
+            raise TargetError(self._locked(f"flash cannot be read back ({exc})")) from exc
+        if got != want:
+            at = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)
+            raise TargetError(f"verify failed: flash at {self.board.flash.origin + at:#010x} reads "
+                              f"{got[at]:#04x}, the image has {want[at]:#04x}; flash again, or erase the "
+                              "chip (pyocd erase --chip)")
+
+    def _explain(self, api, exc: Exception) -> str:
         msg = str(exc)
-        if "not recognized" in msg or "target type" in msg.lower():
+        if isinstance(exc, api.exceptions.TargetSupportError) or "not recognized" in msg:
             part = self.board.mcu.lower()
-            return (f"pyOCD does not know target '{self.board.probe.pyocd_target}': "
-                    f"run `pyocd pack install {part}` once ({msg})")
+            return (f"pyOCD does not know target '{self.board.probe.pyocd_target}': install its pack once "
+                    f"with `pyocd pack install {part}` ({msg})")
+        if isinstance(exc, api.exceptions.TransferError | api.exceptions.ProbeError):
+            return (f"the probe does not reach {self.board.name}'s MCU ({msg}): check the board is "
+                    "powered and its ST-LINK jumpers are on; a chip at read protection level 2 "
+                    "refuses every debugger for good")
         return f"cannot connect to {self.board.name} through pyOCD: {msg}"
 
     def _find_port(self) -> str:

@@ -48,10 +48,16 @@ def qemu_command(board: Board, elf: Path, port: int, qemu: str = QEMU) -> list[s
 
 
 class QemuTarget(Target):
-    def __init__(self, board: Board, qemu: str = QEMU, startup_timeout: float = 10.0):
+    """QEMU running the board's machine. ``log`` (a path) keeps QEMU's output in a file instead of
+    a temporary one, and ``detach`` starts it in its own session, so that it outlives this process
+    (``mcudeploy flash --emulate --detach``; see target/detached.py)."""
+
+    def __init__(self, board: Board, qemu: str = QEMU, startup_timeout: float = 10.0,
+                 log: Path | None = None, detach: bool = False):
         if board.emulator is None:
             raise TargetError(f"board {board.name} cannot be emulated (no [emulator] section)")
         self.board, self.qemu, self.startup_timeout = board, qemu, startup_timeout
+        self.log_path, self.detach = log, detach
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.elf: Path | None = None
@@ -102,11 +108,21 @@ class QemuTarget(Target):
             self._log.close()
             self._log = None
 
+    def kill(self) -> None:
+        """Kill QEMU at once (SIGKILL), as a crash would: tests of the link's fault paths use it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def _spawn(self, port: int) -> None:
         self.port = port
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
+        if self.log_path is not None:
+            self._log = open(self.log_path, "w+b")  # noqa: SIM115 - lives as long as the process
+        else:
+            self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(qemu_command(self.board, self.elf, port, self.qemu),
-                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
+                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+                                     start_new_session=self.detach)
 
     def _wait_listening(self) -> bool:
         """True once QEMU accepts connections on the port; False if it exited."""
