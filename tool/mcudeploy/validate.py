@@ -24,7 +24,7 @@ import torch
 from . import datasets
 from . import reference as R
 from .device import open_device
-from .errors import McdError
+from .errors import LinkError, McdError, TargetError
 from .pipeline import run_module
 from .project import Project
 
@@ -35,6 +35,8 @@ def _results_header(prj: Project, board: str, data: str, n: int) -> dict:
 
 
 def _load_results(path: Path, header: dict) -> dict[int, dict]:
+    """The samples a results file holds, by index; the file is rewritten without a line the
+    interruption cut short (else the next record would be glued onto it and lost)."""
     done: dict[int, dict] = {}
     if not path.is_file():
         return done
@@ -50,7 +52,14 @@ def _load_results(path: Path, header: dict) -> dict[int, dict]:
         except json.JSONDecodeError:  # a line cut short by the interruption: that sample is redone
             continue
         done[int(rec["i"])] = rec
+    path.write_text("".join(json.dumps(r) + "\n" for r in [header, *(done[i] for i in sorted(done))]))
     return done
+
+
+class ValidationInterrupted(McdError):
+    """The board or the link went away mid-run; the results so far are saved for ``--resume``."""
+
+    exit_code = 3
 
 
 def _metrics(prj: Project, x, y, ref_q, float_out, dev_q, totals, layers) -> dict:
@@ -87,7 +96,13 @@ def _metrics(prj: Project, x, y, ref_q, float_out, dev_q, totals, layers) -> dic
 
 
 def validate(project, board: str, emulate: bool, data: str, limit: int | None = None, port: str | None = None,
-             results: Path | None = None, resume: bool = False, progress=None) -> dict:
+             results: Path | None = None, resume: bool = False, progress=None, baud: int | None = None,
+             **link_options) -> dict:
+    """Validate ``data`` on the board; ``link_options`` (retries, timeout, reconnect_timeout) go to the Link.
+
+    If the board or the link fails for good mid-run, ``ValidationInterrupted`` says how many
+    samples are saved and how to resume; the report of the resumed run equals an uninterrupted one
+    (apart from ``throughput``, ``link``, ``results_file`` and ``resumed_samples``)."""
     prj = Project(project)
     x, y = datasets.load_spec(data, split="test", limit=limit)
     g = prj.graph
@@ -102,31 +117,58 @@ def validate(project, board: str, emulate: bool, data: str, limit: int | None = 
         results.write_text(json.dumps(header) + "\n")
     todo = [i for i in range(len(x)) if i not in done]
     t0 = time.perf_counter()
-    with open_device(prj.path, board, emulate=emulate, port=port) as dev:
-        with open(results, "a") as f:
-            for k, i in enumerate(todo):
-                r = dev.infer(xq[i].tobytes())
-                rec = {"i": i, "out": r.output.hex(), "total": r.total_count, "layers": r.layer_counts}
-                f.write(json.dumps(rec) + "\n")
-                f.flush()
-                done[i] = rec
-                if progress:
-                    progress(k + 1, len(todo))
-        info = dev.info(refresh=True)
-        build = dev.build
+    try:
+        with open_device(prj.path, board, emulate=emulate, port=port, baud=baud, **link_options) as dev:
+            with open(results, "a") as f:
+                for k, i in enumerate(todo):
+                    r = dev.infer(xq[i].tobytes())
+                    rec = {"i": i, "out": r.output.hex(), "total": r.total_count, "layers": r.layer_counts,
+                           "stack": r.stack_high_water}
+                    f.write(json.dumps(rec) + "\n")
+                    f.flush()
+                    done[i] = rec
+                    if progress:
+                        progress(k + 1, len(todo))
+            info = dev.info()
+            build, emulated, stats, bps = dev.build, dev.emulated, dict(dev.link.stats), dev.board.uart.baud
+    except (LinkError, TargetError) as exc:
+        raise ValidationInterrupted(
+            f"validation stopped after {len(done)} of {len(x)} samples: {exc}\n"
+            f"The {len(done)} results so far are saved in {results}; once the board answers again, run the "
+            "same command with --resume to validate the remaining samples (each is counted once)") from exc
     seconds = time.perf_counter() - t0
     order = sorted(done)
     assert order == list(range(len(x))), "every sample exactly once"
     dev_q = np.stack([np.frombuffer(bytes.fromhex(done[i]["out"]), np.int8) for i in order])
     totals = [done[i]["total"] for i in order]
     layers = [done[i]["layers"] for i in order]
-    rep = {"board": board, "emulated": emulate, "counter": info.counter, "data": str(data),
+    rep = {"board": board, "emulated": emulated, "counter": info.counter, "data": str(data),
            "model_hash": prj.meta["model_hash"]}
     rep.update(_metrics(prj, x, y, ref_q, float_out, dev_q, totals, layers))
+    # the deepest stack any sample reached (each result carries the high-water mark since boot),
+    # so a board reset or a resumed run reports what an uninterrupted one does
+    stack = max((done[i].get("stack", 0) for i in order), default=0) or info.stack_high_water
     rep.update(flash_bytes=build.flash_bytes, ram_bytes=build.ram_bytes, board_flash_bytes=build.flash_limit,
-               board_ram_bytes=build.ram_limit, stack_peak_bytes=info.stack_high_water,
+               board_ram_bytes=build.ram_limit, stack_peak_bytes=stack,
                arena_bytes=prj.meta["arena_bytes"], results_file=str(results),
                resumed_samples=len(x) - len(todo),
-               throughput={"samples": len(todo), "seconds": round(seconds, 3),
-                           "samples_per_s": round(len(todo) / seconds, 2) if seconds > 0 and todo else None})
+               throughput=_throughput(len(todo), seconds, stats, bps, emulated),
+               link={k: stats[k] for k in ("retries", "bad_frames", "stale", "timeouts", "reconnects", "resets")})
     return rep
+
+
+def _throughput(samples: int, seconds: float, stats: dict, baud: int, emulated: bool) -> dict:
+    """Samples and wire bytes per second, against what the UART could carry at most: ``baud / 10``
+    bytes/s each way (8N1: a start and a stop bit per byte). The busier direction (host to board:
+    the inputs) is the bound. Under QEMU the UART is not paced by its baud rate, so the fraction
+    can exceed 1 there; on silicon it says how much of the line the protocol keeps busy."""
+    busy = max(stats["bytes_out"], stats["bytes_in"])
+    bound = baud / 10
+    ok = seconds > 0 and samples > 0
+    return {"samples": samples, "seconds": round(seconds, 3),
+            "samples_per_s": round(samples / seconds, 2) if ok else None,
+            "bytes_to_device": stats["bytes_out"], "bytes_from_device": stats["bytes_in"],
+            "bytes_per_s": round(busy / seconds, 1) if ok else None,
+            "baud": baud, "baud_bound_bytes_per_s": bound,
+            "fraction_of_bound": round(busy / seconds / bound, 3) if ok else None,
+            "paced_by_baud": not emulated}
