@@ -15,6 +15,9 @@ command -v cmake >/dev/null || need_apt+=(cmake)
 command -v cc >/dev/null || need_apt+=(gcc)
 [ -d /usr/share/datasets/fashion-mnist ] || need_apt+=(dataset-fashion-mnist)
 command -v npm >/dev/null || need_apt+=(npm)
+# clang with libFuzzer's runtime, for the firmware frame-parser fuzz test (tests/test_fuzz.py)
+command -v clang >/dev/null || need_apt+=(clang)
+compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" >/dev/null || need_apt+=(libclang-rt-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== apt: ${need_apt[*]}"
   $SUDO apt-get update -qq
