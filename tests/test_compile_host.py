@@ -131,3 +131,13 @@ def test_varied_conv_shapes_bit_exact(tmp_path):
     x = rng.random((300, 3, 16, 16)).astype(np.float32)
     res = compile_module(Varied().eval(), x[:200], tmp_path / "v")
     host_vs_reference(res, x[200:], tmp_path)
+
+
+@pytest.mark.parametrize("scale, literal", [(1.0, "1.0f"), (256.0, "256.0f"), (0.00392156886, "0.00392156886f"),
+                                            (1e-10, "1.00000001e-10f")])
+def test_scales_print_as_c_float_literals(scale, literal):
+    """A scale of exactly 1 (raw 0..255 pixels) once printed as ``1f``, which is not C."""
+    from mcudeploy.codegen.emit import c_float
+
+    assert c_float(scale) == literal
+    assert np.float32(float(literal[:-1])) == np.float32(scale)

@@ -35,7 +35,7 @@ def projects(tmp_path_factory):
     # the session's base temp: test_mlperf_suite.py compiles into the same folder, and
     # compile_model reuses a project compiled there with the same recipe
     root = tmp_path_factory.getbasetemp() / "mlperf_tiny"
-    return {n: S.compile_model(n, root / n)[0] for n in ("kws_dscnn", "ad_autoencoder")}
+    return {n: S.compile_model(n, root / n) for n in ("kws_dscnn", "ad_autoencoder")}
 
 
 def _session(elf):

@@ -20,7 +20,6 @@ unchanged, so a second run only builds and runs.
 from __future__ import annotations
 
 import json
-import re
 import time
 from itertools import combinations
 from pathlib import Path
@@ -46,10 +45,8 @@ def _recipe(name: str, calib: int) -> dict:
     return {"zoo": name, "calib_samples": calib, "calib_seed": CALIB_SEED, "mcudeploy_version": __version__}
 
 
-def compile_model(name: str, outdir: str | Path, calib: int = CALIB_SAMPLES, force: bool = False) -> tuple[Project, list[str]]:
-    """Compile the port of ``name`` into ``outdir`` (reused if compiled with the same recipe).
-
-    Returns the project and the workarounds applied (empty when the compiler needed none)."""
+def compile_model(name: str, outdir: str | Path, calib: int = CALIB_SAMPLES, force: bool = False) -> Project:
+    """Compile the port of ``name`` into ``outdir`` (reused if compiled with the same recipe)."""
     from .frontend import export_module
     from .pipeline import build_project
     from .zoo import mlperf_tiny as mt
@@ -60,35 +57,12 @@ def compile_model(name: str, outdir: str | Path, calib: int = CALIB_SAMPLES, for
     if not force and done.is_file() and (outdir / "project.json").is_file():
         saved = json.loads(done.read_text())
         if saved.get("recipe") == recipe:
-            return Project(outdir), saved.get("workarounds", [])
+            return Project(outdir)
     x = mt.sample_inputs(name, calib, seed=CALIB_SEED)
     ep = export_module(mt.load(name), torch.from_numpy(x[:1]))
-    workarounds = []
-    try:
-        build_project(ep, x, outdir, source=recipe)
-    except ValueError as exc:
-        # codegen.kernels.choose_format('auto') prices the sparse format by encoding it, and the
-        # encoder refuses rows past 65,535 non-zeros (16-bit row pointers) instead of the cost
-        # model answering 'dense': ad_autoencoder's 640x128 / 128x640 layers have 81,920 weights.
-        if "16-bit row pointers" not in str(exc):
-            raise
-        build_project(ep, x, outdir, source=recipe, weights_format="dense")
-        workarounds.append(f"weights_format=dense: auto format choice failed ({exc})")
-    workarounds += _fix_unit_scale(outdir)
-    done.write_text(json.dumps({"recipe": recipe, "workarounds": workarounds}, indent=1))
-    return Project(outdir), workarounds
-
-
-def _fix_unit_scale(outdir: Path) -> list[str]:
-    """model.h.j2 prints scales with ``%.9g`` + ``f``: a scale of exactly 1 (ic: raw 0..255 pixels)
-    becomes ``1f``, which is not C, and the firmware does not compile. Rewrite it as ``1.0f``."""
-    h = outdir / "engine" / "model.h"
-    text = h.read_text()
-    fixed = re.sub(r"(#define MCD_(?:IN|OUT)PUT_SCALE\s+)(-?\d+)f\b", r"\1\2.0f", text)
-    if fixed == text:
-        return []
-    h.write_text(fixed)
-    return ["engine/model.h: integer scale literal 'Nf' rewritten as 'N.0f' (codegen prints %.9g)"]
+    build_project(ep, x, outdir, source=recipe)
+    done.write_text(json.dumps({"recipe": recipe}, indent=1))
+    return Project(outdir)
 
 
 def anomaly_scores(x: np.ndarray, recon: np.ndarray) -> np.ndarray:
@@ -169,12 +143,11 @@ def run_suite(workdir: str | Path, samples: int = 3, names: list[str] | None = N
             raise McdError(f"unknown MLPerf Tiny model '{name}'; choose from {', '.join(MODELS)}")
         if progress:
             progress(f"{name}: compile")
-        prj, workarounds = compile_model(name, workdir / name)
+        prj = compile_model(name, workdir / name)
         if progress:
             progress(f"{name}: build and run {samples} sample(s) on {board}{' (emulated)' if emulate else ''}")
         m = run_model(name, prj, board, samples, emulate, port, cycles)
         m["project"] = str(prj.path)
-        m["workarounds"] = workarounds
         models.append(m)
     return {"suite": "mlperf-tiny", "board": board, "emulated": emulate,
             "counter": models[0]["counter"] if models else None, "data": DATA_NOTE,

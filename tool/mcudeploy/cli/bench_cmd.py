@@ -82,9 +82,6 @@ def _suite(samples, models, board, emulate, port, workdir, cycles, json_path):
     click.echo(f"\n{unit}: " + ("QEMU -icount instruction count, not cycles" if rep["emulated"] else "measured on the board")
                + ("; estimated_cycles: Cortex-M4 timing model (zero-wait memory), not a measurement" if cycles else "")
                + f"\nRAM includes the reserved minimum stack; inputs: {rep['data']}")
-    for m in rep["models"]:
-        for w in m["workarounds"]:
-            click.secho(f"{m['name']}: workaround: {w}", fg="yellow", err=True)
     if json_path:
         write_json(json_path, rep)
     bad = [m["name"] for m in rep["models"] if m["bit_exact"] != m["samples"]]

@@ -22,6 +22,20 @@ _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent /
                           trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True)
 
+
+def c_float(x: float) -> str:
+    """A C float literal that reads back as the same float32: ``0.00392156886f``, ``1.0f``
+    (``%.9g`` alone prints ``1``, and ``1f`` is not C)."""
+    s = "%.9g" % float(np.float32(x))
+    if not np.isfinite(x):
+        raise ValueError(f"non-finite quantization scale {x}")
+    if not any(c in s for c in ".en"):
+        s += ".0"
+    return s + "f"
+
+
+_ENV.filters["c_float"] = c_float
+
 # The kernel source each op kind needs; mcd_common.h and mcd_kernels.h always come along.
 KERNEL_FILES = {
     "conv2d": ["conv2d_s8.c", "mcd_conv2d_rows_s8.h", "conv2d_sparse_s8.c"], "dwconv2d": ["dwconv2d_s8.c"], "fc": ["mcd_fc_s8.h", "fc_sparse_s8.c"],
