@@ -80,6 +80,14 @@ def test_bad_frames_are_rejected_with_a_reason():
         decode(b"\x01" * (framing.MAX_ENCODED + 1))
     with pytest.raises(ValueError):
         encode(Frame(0, 1, bytes(framing.MAX_PAYLOAD + 1)))
+    with pytest.raises(FrameError, match="payload of 1025 bytes exceeds 1024"):
+        decode(_oversized(framing.MAX_PAYLOAD + 1)[:-1])
+
+
+def _oversized(n: int) -> bytes:
+    """A frame with a valid CRC and an n-byte payload, which encode() refuses to make."""
+    body = bytes([framing.VERSION, 3, 1]) + bytes(range(1, 256)) * (n // 255) + bytes(range(1, n % 255 + 1))
+    return cobs_encode(body + struct.pack("<I", zlib.crc32(body))) + b"\x00"
 
 
 def test_frames_survive_a_loop_port():
@@ -126,9 +134,10 @@ def test_c_framing_reports_bad_frames_and_keeps_going(frame_host):
     too_long = b"\x01" * (framing.MAX_ENCODED + 50) + b"\x00"
     short = cobs_encode(b"\x01\x02") + b"\x00"
     bad_version = cobs_encode(b"\x02\x05\x01" + struct.pack("<I", zlib.crc32(b"\x02\x05\x01"))) + b"\x00"
-    got = _run_c(frame_host, b"\x00\x00" + bytes(bad_crc) + too_long + short + bad_version + good)
+    over_payload = _oversized(framing.MAX_PAYLOAD + 1)  # fits the encoded bound, not the payload's
+    got = _run_c(frame_host, b"\x00\x00" + bytes(bad_crc) + too_long + short + bad_version + over_payload + good)
     assert [(f.type, f.payload[:1]) for f in got] == [(0x7F, b"\x01"), (0x7F, b"\x02"), (0x7F, b"\x02"),
-                                                       (0x7F, b"\x04"), (1, b"o")]
+                                                       (0x7F, b"\x04"), (0x7F, b"\x02"), (1, b"o")]
     assert got[-1] == Frame(9, 1, b"ok")
 
 

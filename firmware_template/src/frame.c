@@ -63,7 +63,7 @@ int mcd_frame_receive(mcd_frame *f)
     len = cobs_decode(rx, n);
     if (len < 0) return MCD_ERR_COBS;
     if (len >= 2) f->seq = rx[1];
-    if ((uint32_t)len < MCD_FRAME_OVERHEAD) return MCD_ERR_LENGTH;
+    if ((uint32_t)len < MCD_FRAME_OVERHEAD || (uint32_t)len > MAX_BODY) return MCD_ERR_LENGTH;
     crc = (uint32_t)rx[len - 4] | ((uint32_t)rx[len - 3] << 8) | ((uint32_t)rx[len - 2] << 16) |
           ((uint32_t)rx[len - 1] << 24);
     if (mcd_crc32(0, rx, (uint32_t)len - 4u) != crc) return MCD_ERR_CRC;

@@ -25,8 +25,7 @@ from .boards import Board, load_board, with_baud
 from .build import BuildResult, build
 from .errors import LinkError, TargetError
 from .link.protocol import InferResult, Info, Link
-from .target import AttachedTarget, Target, open_target
-
+from .target import AttachedTarget, PyocdTarget, Target, open_target
 
 class Device:
     """A connected board (or emulator) running a project's firmware."""
@@ -91,6 +90,8 @@ def open_device(project_dir: str | Path, board: str | Board, emulate: bool = Tru
     expected = model_hash(project_dir)
     target = open_target(b, emulate=emulate, port=port, probe=probe)
     attached = isinstance(target, AttachedTarget)
+    if isinstance(target, PyocdTarget):
+        target.check_probe()  # no board attached: say so now, not after a minute-long build
     result = None if attached else build(project_dir, b, emulate=emulate, jobs=jobs)
     link = None
     try:

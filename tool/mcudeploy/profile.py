@@ -19,7 +19,10 @@ from .project import Project
 
 
 def profile(project, board: str, emulate: bool, data: str | None = None, port: str | None = None,
-            estimate_cycles: bool = True) -> dict:
+            estimate_cycles: bool = True, probe: str | None = None, baud: int | None = None,
+            **link_options) -> dict:
+    """Per-layer counts of one inference on the board; ``probe``, ``baud`` and ``link_options``
+    (retries, timeout, reconnect_timeout) as for ``open_device``."""
     prj = Project(project)
     g = prj.graph
     if data:
@@ -27,10 +30,10 @@ def profile(project, board: str, emulate: bool, data: str | None = None, port: s
         xq = R.prepare_input(g, x)
     else:
         x, xq = None, np.full((1, g.tensors[g.input].size), g.tensors[g.input].zero_point, np.int8)
-    with open_device(prj.path, board, emulate=emulate, port=port) as dev:
+    with open_device(prj.path, board, emulate=emulate, port=port, probe=probe, baud=baud, **link_options) as dev:
         runs = [dev.infer(xq[0].tobytes()) for _ in range(2)]
         info = dev.info(refresh=True)
-        build = dev.build
+        build, emulated = dev.build, dev.emulated
     if runs[0].output != R.run(g, xq)[0].tobytes():
         raise McdError("the board's output differs from the reference: run `mcudeploy validate` to see where")
     r = runs[-1]
@@ -42,7 +45,7 @@ def profile(project, board: str, emulate: bool, data: str | None = None, port: s
         layers.append({"name": name, "op": op.kind + ("+maxpool" if op.attrs.get("pool") else ""), "macs": op.macs,
                        "count": int(count), "count_per_mac": round(count / op.macs, 3) if op.macs else None,
                        "share": round(count / total, 4) if total else None})
-    rep = {"board": board, "emulated": emulate, "counter": r.counter, "total_count": int(total),
+    rep = {"board": board, "emulated": emulated, "counter": r.counter, "total_count": int(total),
            "deterministic": runs[0].total_count == runs[1].total_count, "macs": g.macs,
            "count_per_mac": round(total / g.macs, 3) if g.macs else None, "layers": layers,
            "flash_bytes": build.flash_bytes, "ram_bytes": build.ram_bytes, "board_flash_bytes": build.flash_limit,

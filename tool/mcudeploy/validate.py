@@ -95,10 +95,16 @@ def _metrics(prj: Project, x, y, ref_q, float_out, dev_q, totals, layers) -> dic
     return rep
 
 
+def results_path(project, board: str, emulate: bool) -> Path:
+    """Where ``validate`` keeps its per-sample results unless told otherwise."""
+    return Path(project) / f"validate-{board}{'-emulated' if emulate else ''}.jsonl"
+
+
 def validate(project, board: str, emulate: bool, data: str, limit: int | None = None, port: str | None = None,
              results: Path | None = None, resume: bool = False, progress=None, baud: int | None = None,
-             **link_options) -> dict:
-    """Validate ``data`` on the board; ``link_options`` (retries, timeout, reconnect_timeout) go to the Link.
+             probe: str | None = None, **link_options) -> dict:
+    """Validate ``data`` on the board; ``probe`` picks a debug probe by unique id, ``baud`` the UART
+    rate; ``link_options`` (retries, timeout, reconnect_timeout) go to the Link.
 
     If the board or the link fails for good mid-run, ``ValidationInterrupted`` says how many
     samples are saved and how to resume; the report of the resumed run equals an uninterrupted one
@@ -110,7 +116,7 @@ def validate(project, board: str, emulate: bool, data: str, limit: int | None = 
     ref_q = R.run(g, xq)
     float_out = run_module(prj.float_model(), torch.from_numpy(x)).numpy()
 
-    results = Path(results or prj.path / f"validate-{board}{'-emulated' if emulate else ''}.jsonl")
+    results = Path(results or results_path(prj.path, board, emulate))
     header = _results_header(prj, board, data, len(x))
     done = _load_results(results, header) if resume else {}
     if not resume or not results.is_file():
@@ -118,7 +124,8 @@ def validate(project, board: str, emulate: bool, data: str, limit: int | None = 
     todo = [i for i in range(len(x)) if i not in done]
     t0 = time.perf_counter()
     try:
-        with open_device(prj.path, board, emulate=emulate, port=port, baud=baud, **link_options) as dev:
+        with open_device(prj.path, board, emulate=emulate, port=port, probe=probe, baud=baud,
+                         **link_options) as dev:
             with open(results, "a") as f:
                 for k, i in enumerate(todo):
                     r = dev.infer(xq[i].tobytes())

@@ -1,14 +1,19 @@
-"""``mcudeploy build``, ``flash`` and ``boards``: thin wrappers over build.py, target/ and boards.py."""
+"""``mcudeploy build``, ``flash``, ``devices`` and ``boards``: thin wrappers over build.py, target/
+and boards.py. The connection options shared with ``validate`` and ``profile`` are defined here."""
 
 from __future__ import annotations
 
 import json
+import shlex
 
 import click
 
-from ..boards import list_boards, load_board
+from ..boards import list_boards, load_board, with_baud
 from ..build import build as build_firmware
 from ..device import open_device
+from ..errors import BoardError
+from ..report import table, write_json
+from ..target import is_url
 
 _board_opt = click.option("--board", "-b", default="nucleo-f446re", show_default=True,
                           help="board name (see `mcudeploy boards`)")
@@ -45,19 +50,149 @@ def build_cmd(project: str, board: str, emulate: bool, json_path: str | None, ve
             json.dump(r.to_json(), f, indent=2)
 
 
+# --- options shared by the commands that talk to a board -----------------------------------------
+port_option = click.option(
+    "--port", metavar="PORT|URL",
+    help="the board's UART: a serial device (/dev/ttyACM0, COM5) or any pyserial URL. A URL "
+         "(socket://HOST:PORT printed by `flash --emulate --detach`, rfc2217://HOST:PORT of a board "
+         "shared with ser2net) attaches to a board that already runs: nothing is started or flashed. "
+         "Default: the virtual COM port of the board's probe, found by USB id (`mcudeploy devices`).")
+probe_option = click.option(
+    "--probe", metavar="UID",
+    help="unique id of the debug probe to use when several are attached (listed by `mcudeploy devices`).")
+baud_option = click.option(
+    "--baud", type=int, metavar="N",
+    help="UART baud rate (default: the board file's, 115200); the firmware is rebuilt for it. A standard "
+         "rate up to the board's [uart] max_baud, e.g. 921600 on nucleo-f446re.")
+
+
+def board_with_baud(board: str, baud: int | None):
+    """The board at ``baud``, or a usage error naming --baud (checked before anything is built)."""
+    try:
+        return with_baud(load_board(board), baud)
+    except BoardError as exc:
+        if baud is None:
+            raise
+        raise click.BadParameter(str(exc).removeprefix(f"--baud {baud}: "), param_hint="--baud") from None
+
+
 @click.command("flash")
 @click.argument("project", type=click.Path(exists=True, file_okay=False))
 @_board_opt
-@click.option("--emulate", is_flag=True, help="start the emulated board instead and check it answers")
-@click.option("--port", help="serial port of the board (default: found by the probe's USB id)")
-@click.option("--probe", help="unique id of the debug probe, if several are connected")
-def flash_cmd(project: str, board: str, emulate: bool, port: str | None, probe: str | None) -> None:
-    """Build if needed, flash PROJECT's firmware and check the board answers with the right model."""
-    with open_device(project, board, emulate=emulate, port=port, probe=probe) as dev:
+@click.option("--emulate", is_flag=True,
+              help="the emulated board (QEMU) instead of a real one: build its firmware, start it, check it "
+                   "answers with PROJECT's model, stop it (unless --detach)")
+@click.option("--detach", is_flag=True,
+              help="with --emulate: leave the emulator running after this command and print its UART URL, "
+                   "for `validate`/`profile --port URL`; stop it with --stop")
+@click.option("--stop", is_flag=True,
+              help="with --emulate: stop the emulator that --detach left running for PROJECT and --board")
+@port_option
+@probe_option
+@baud_option
+def flash_cmd(project: str, board: str, emulate: bool, detach: bool, stop: bool, port: str | None,
+              probe: str | None, baud: int | None) -> None:
+    """Build if needed, flash PROJECT's firmware and check the board answers with the right model.
+
+    \b
+    A real board is flashed through pyOCD (program, verify, reset, run):
+      mcudeploy flash out/lenet --board nucleo-f446re [--probe UID]
+    The emulated board can be left running for other commands:
+      mcudeploy flash out/lenet --board nucleo-f446re --emulate --detach
+      mcudeploy validate out/lenet --board nucleo-f446re --port socket://127.0.0.1:PORT --data mnist
+      mcudeploy flash out/lenet --board nucleo-f446re --emulate --stop
+    """
+    if detach and stop:
+        raise click.UsageError("give --detach (start and leave running) or --stop, not both")
+    if detach and not emulate:
+        raise click.UsageError("--detach is for the emulated board: add --emulate (a real board keeps running "
+                               "its firmware after `flash` anyway)")
+    if stop and not emulate:
+        raise click.UsageError("--stop stops an emulator that `--emulate --detach` left running: add --emulate")
+    if stop:
+        return _stop_detached(project, board)
+    b = board_with_baud(board, baud)
+    if is_url(port):
+        raise click.UsageError(f"--port {port} names a board that already runs: `flash` cannot program "
+                               "through a UART URL (flash a ser2net-shared board on the machine it is "
+                               "attached to; an emulator with --emulate)")
+    if detach:
+        if port:
+            raise click.UsageError("--emulate --detach chooses its own socket: no --port")
+        return _start_detached(project, b)
+    with open_device(project, b, emulate=emulate, port=port, probe=probe) as dev:
         i = dev.info()
-        click.echo(f"{i.board} runs model {i.model_hash:#010x} on {dev.target.uart_url}: "
-                   f"{i.input_bytes} bytes in, {i.output_bytes} bytes out, {i.num_layers} layers, "
-                   f"arena {i.arena_bytes:,} bytes, counter {i.counter}")
+        click.echo(f"{i.board}{' (emulated)' if i.emulated else ''} runs model {i.model_hash:#010x} on "
+                   f"{dev.target.uart_url} at {b.uart.baud} baud: {i.input_bytes} bytes in, {i.output_bytes} "
+                   f"bytes out, {i.num_layers} layers, arena {i.arena_bytes:,} bytes, counter {i.counter}")
+
+
+def _start_detached(project: str, b) -> None:
+    from ..target.detached import start_detached, stop_detached
+
+    result = build_firmware(project, b, emulate=True)
+    target = start_detached(project, b, result.elf)
+    url = target.uart_url
+    try:  # the same checks as any command: it answers, and with PROJECT's model
+        with open_device(project, b, emulate=True, port=url) as dev:
+            i = dev.info()
+    except BaseException:
+        stop_detached(project, b)
+        raise
+    q = shlex.quote(project)
+    click.echo(f"{b.name} (emulated) runs model {i.model_hash:#010x}, left running (pid {target.proc.pid}); "
+               f"its UART: {url}")
+    click.echo(f"  validate: mcudeploy validate {q} --board {b.name} --port {url} --data DATA")
+    click.echo(f"  profile:  mcudeploy profile {q} --board {b.name} --port {url}")
+    click.echo(f"  stop:     mcudeploy flash {q} --board {b.name} --emulate --stop")
+
+
+def _stop_detached(project: str, board: str) -> None:
+    from ..target.detached import running, stop_detached
+
+    b = load_board(board)
+    state = running(project, b)
+    if stop_detached(project, b):
+        click.echo(f"stopped the emulated {b.name} of {project} (pid {state['pid']}, {state['url']})")
+    else:
+        click.echo(f"no emulated {b.name} of {project} was running (nothing to stop)")
+
+
+@click.command("devices")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False),
+              help="also write what was found (probes, ports, matched boards) here as JSON")
+def devices_cmd(json_path: str | None) -> None:
+    """List attached debug probes (pyOCD) and serial ports (pyserial), matched to board files.
+
+    A port matches a board when its USB VID:PID is the board file's probe; a probe when pyOCD
+    recognises the board behind it. `flash`, `validate` and `profile` find the port the same way,
+    so --port is only needed when several candidates match.
+    """
+    from ..target.discover import discover
+
+    found = discover()
+    click.secho("debug probes (pyOCD)", bold=True)
+    if found["probe_error"]:
+        click.echo(f"  {found['probe_error']}")
+    elif not found["probes"]:
+        click.echo("  no probes attached")
+    else:
+        rows = [{**p, "boards": ", ".join(p["boards"]) or "-", "port": p["port"] or "-",
+                 "board_name": p["board_name"] or "-"} for p in found["probes"]]
+        click.echo(table(rows, [("unique_id", "unique id (--probe)"), ("description", "probe"),
+                                ("board_name", "board (pyOCD)"), ("boards", "board files"), ("port", "port")]))
+    click.secho("\nserial ports (pyserial)", bold=True)
+    if not found["ports"]:
+        click.echo("  no serial ports")
+    else:
+        rows = [{**p, "usb": p["usb"] or "-", "serial_number": p["serial_number"] or "-",
+                 "boards": ", ".join(p["boards"]) or "-", "probe": p["probe"] or "-"} for p in found["ports"]]
+        click.echo(table(rows, [("device", "port (--port)"), ("usb", "USB id"), ("serial_number", "serial"),
+                                ("description", "description"), ("boards", "board files"), ("probe", "probe")]))
+    if not found["probes"] and not any(p["boards"] for p in found["ports"]):
+        click.echo("\nno board found: connect one over USB, or use the emulated board with --emulate")
+    if json_path:
+        write_json(json_path, found)
 
 
 @click.command("boards")
@@ -71,4 +206,4 @@ def boards_cmd() -> None:
                    f"{b.flash.size // 1024:>12}{b.ram.size // 1024:>10}  {emu}")
 
 
-COMMANDS = [build_cmd, flash_cmd, boards_cmd]
+COMMANDS = [build_cmd, flash_cmd, devices_cmd, boards_cmd]

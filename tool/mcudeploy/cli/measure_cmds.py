@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -9,11 +10,31 @@ import click
 from ..html_report import render
 from ..profile import profile as run_profile
 from ..report import table, write_json
+from ..validate import ValidationInterrupted, results_path
 from ..validate import validate as run_validate
+from .device_cmds import baud_option, board_with_baud, port_option, probe_option
 
 _board = click.option("--board", "-b", default="nucleo-f446re", show_default=True, help="board (see `mcudeploy boards`)")
 _emulate = click.option("--emulate", is_flag=True, help="run on the board's emulator (QEMU) instead of hardware")
-_port = click.option("--port", help="serial port or pyserial URL of the board (default: found by USB id)")
+
+
+def _link_options(f):
+    """--retries, --timeout, --reconnect-timeout: how hard the link tries before giving up."""
+    f = click.option("--reconnect-timeout", type=click.FloatRange(0), metavar="S",
+                     help="seconds to wait for a port that failed (board unplugged, emulator restarted) to "
+                          "come back before stopping [default: 10]")(f)
+    f = click.option("--timeout", type=click.FloatRange(0, min_open=True), metavar="S",
+                     help="seconds a reply frame may take beyond its wire time at the baud rate, before the "
+                          "request is retried [default: 0.25]; raise it for a slow remote port (rfc2217)")(f)
+    f = click.option("--retries", type=click.IntRange(0), metavar="N",
+                     help="attempts per request after the first, on a damaged or lost frame, with "
+                          "resynchronisation [default: 32]")(f)
+    return f
+
+
+def _links(retries, timeout, reconnect_timeout) -> dict:
+    opts = {"retries": retries, "timeout": timeout, "reconnect_timeout": reconnect_timeout}
+    return {k: v for k, v in opts.items() if v is not None}
 
 
 def _fmt_count(v, counter):
@@ -24,33 +45,76 @@ def _fmt_count(v, counter):
 @click.argument("project", type=click.Path(exists=True, file_okay=False))
 @_board
 @_emulate
-@_port
+@port_option
+@probe_option
+@baud_option
 @click.option("--data", required=True, help="an .npz with 'x' (and optional 'y'), or digits / mnist / fashion-mnist "
               "(their held-out test split)")
 @click.option("--limit", type=int, help="validate the first N samples only")
-@click.option("--results", type=click.Path(dir_okay=False), help="per-sample results file (JSON lines); "
-              "default PROJECT/validate-BOARD.jsonl")
-@click.option("--resume", is_flag=True, help="continue an interrupted run from its results file")
+@click.option("--results", type=click.Path(dir_okay=False), help="per-sample results file (JSON lines, appended "
+              "as each sample completes); default PROJECT/validate-BOARD[-emulated].jsonl")
+@click.option("--resume", is_flag=True, help="continue an interrupted run (Ctrl-C, board unplugged, emulator "
+              "killed) from its results file: only the missing samples are run, each is counted once")
+@_link_options
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the JSON report here")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="write an HTML report with plots here")
-def validate_cmd(project, board, emulate, port, data, limit, results, resume, json_path, html_path):
+def validate_cmd(project, board, emulate, port, probe, baud, data, limit, results, resume, retries, timeout,
+                 reconnect_timeout, json_path, html_path):
     """Run DATA through the board and compare its outputs with the numpy reference (bit-exact),
-    the float model and the labels."""
-    with click.progressbar(length=1, label="samples", show_pos=True, file=None) as bar:
-        def progress(k, n):
-            bar.length = n
-            bar.update(k - bar.pos)
+    the float model and the labels.
 
-        rep = run_validate(project, board, emulate, data, limit, port, Path(results) if results else None, resume,
-                           progress)
+    The link retries damaged or lost frames and reconnects to a port that comes back. If the board
+    goes away for good, the command stops with exit code 3 and the results so far saved; the same
+    command with --resume then runs only the remaining samples.
+    """
+    board_with_baud(board, baud)  # a bad --baud is a usage error, before any work
+    results = Path(results) if results else None
+    try:
+        with click.progressbar(length=1, label="samples", show_pos=True, file=None) as bar:
+            def progress(k, n):
+                bar.length = n
+                bar.update(k - bar.pos)
+
+            rep = run_validate(project, board, emulate, data, limit, port, results, resume, progress, baud=baud,
+                               probe=probe, **_links(retries, timeout, reconnect_timeout))
+    except ValidationInterrupted as exc:
+        click.secho(f"\ninterrupted: {exc}", fg="yellow", err=True)
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        path = results or results_path(project, board, emulate)
+        click.secho(f"\ninterrupted (Ctrl-C): {_saved(path)}; run the same command with --resume to validate "
+                    "the remaining samples (each is counted once)", fg="yellow", err=True)
+        raise SystemExit(130) from None
+    click.echo("\n".join(_validate_lines(rep)))
+    if json_path:
+        write_json(json_path, rep)
+    if html_path:
+        Path(html_path).write_text(render(f"mcudeploy validate: {project}", rep, rep["layers"], rep["counter"],
+                                          rep["confusion_matrix"]))
+    n = rep["samples"]
+    if rep["bit_exact"] != n:
+        raise click.ClickException(f"{n - rep['bit_exact']} samples differ from the reference "
+                                   f"(first: sample {rep['bit_exact_first_mismatch']})")
+
+
+def _saved(path: Path) -> str:
+    try:
+        lines = path.read_text().splitlines()
+        total = json.loads(lines[0])["samples"]
+    except (OSError, IndexError, ValueError, KeyError):
+        return f"results so far in {path}"
+    return f"{len(lines) - 1} of {total} results saved in {path}"
+
+
+def _validate_lines(rep: dict) -> list[str]:
     c = rep["counter"]
     n = rep["samples"]
     lines = [
         f"board            {rep['board']}{' (emulated)' if rep['emulated'] else ''}",
         f"samples          {n}" + (f" ({rep['resumed_samples']} from an earlier run)" if rep["resumed_samples"] else ""),
         f"bit-exact        {rep['bit_exact']}/{n} vs the numpy reference",
-        f"top-1 agreement  {100 * rep['agreement_float']:.2f}% vs the float model "
-        f"(rmse {rep['rmse']:.4g}, mae {rep['mae']:.4g}, l2r {rep['l2r']:.4g}, cos {rep['cos']:.6f})",
+        (f"top-1 agreement  {100 * rep['agreement_float']:.2f}% vs the float model "
+         f"(rmse {rep['rmse']:.4g}, mae {rep['mae']:.4g}, l2r {rep['l2r']:.4g}, cos {rep['cos']:.6f})"),
     ]
     if rep["accuracy_device"] is not None:
         lines.append(f"accuracy         device {100 * rep['accuracy_device']:.2f}% | float "
@@ -58,33 +122,41 @@ def validate_cmd(project, board, emulate, port, data, limit, results, resume, js
     lines += [
         f"per inference    {_fmt_count(rep['count_per_inference'], c)} (median)",
         f"flash            {rep['flash_bytes']:,} / {rep['board_flash_bytes']:,} bytes",
-        f"ram              {rep['ram_bytes']:,} / {rep['board_ram_bytes']:,} bytes (stack peak "
-        f"{rep['stack_peak_bytes']:,} bytes, arena {rep['arena_bytes']:,} bytes)",
+        (f"ram              {rep['ram_bytes']:,} / {rep['board_ram_bytes']:,} bytes (stack peak "
+         f"{rep['stack_peak_bytes']:,} bytes, arena {rep['arena_bytes']:,} bytes)"),
     ]
-    if rep["throughput"]["samples_per_s"]:
-        lines.append(f"throughput       {rep['throughput']['samples_per_s']} samples/s")
-    click.echo("\n".join(lines))
-    if json_path:
-        write_json(json_path, rep)
-    if html_path:
-        Path(html_path).write_text(render(f"mcudeploy validate: {project}", rep, rep["layers"], c,
-                                          rep["confusion_matrix"]))
-    if rep["bit_exact"] != n:
-        raise click.ClickException(f"{n - rep['bit_exact']} samples differ from the reference "
-                                   f"(first: sample {rep['bit_exact_first_mismatch']})")
+    t = rep["throughput"]
+    if t["samples_per_s"]:
+        run = f" (this run: {t['samples']} samples in {t['seconds']:g} s)" if rep["resumed_samples"] else ""
+        lines.append(f"throughput       {t['samples_per_s']:g} samples/s{run}")
+        pace = "" if t["paced_by_baud"] else "; not paced by baud under QEMU"
+        lines.append(f"wire             {t['bytes_per_s']:,.0f} bytes/s (busier direction) = "
+                     f"{100 * t['fraction_of_bound']:.1f}% of the {t['baud_bound_bytes_per_s']:,.0f} bytes/s "
+                     f"a {t['baud']}-baud 8N1 UART carries{pace}")
+    lk = rep.get("link")
+    if lk:
+        lines.append(f"link             {lk['retries']} retries, {lk['bad_frames']} bad frames, {lk['stale']} stale, "
+                     f"{lk['timeouts']} timeouts, {lk['reconnects']} reconnects, {lk['resets']} device resets")
+    return lines
 
 
 @click.command("profile")
 @click.argument("project", type=click.Path(exists=True, file_okay=False))
 @_board
 @_emulate
-@_port
+@port_option
+@probe_option
+@baud_option
+@_link_options
 @click.option("--data", help="profile on the first sample of DATA (default: an all-zero input)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the JSON report here")
 @click.option("--no-estimate", is_flag=True, help="skip the Cortex-M4 cycle estimate beside the board's counts")
-def profile_cmd(project, board, emulate, port, data, json_path, no_estimate):
+def profile_cmd(project, board, emulate, port, probe, baud, retries, timeout, reconnect_timeout, data, json_path,
+                no_estimate):
     """Per-layer cost on the board (name, op, MACs, count, count/MAC, share), with flash and RAM."""
-    rep = run_profile(project, board, emulate, data, port, not no_estimate)
+    board_with_baud(board, baud)
+    rep = run_profile(project, board, emulate, data, port, not no_estimate, probe=probe, baud=baud,
+                      **_links(retries, timeout, reconnect_timeout))
     c = rep["counter"]
     cols = [("name", "layer"), ("op", "op"), ("macs", "MACs"), ("count", c), ("count_per_mac", f"{c}/MAC"),
             ("share", "share")]

@@ -86,6 +86,8 @@ def decode(wire: bytes) -> Frame:
     body = cobs_decode(wire)
     if len(body) < OVERHEAD:
         raise FrameError(f"frame of {len(body)} bytes is shorter than its {OVERHEAD}-byte header+crc")
+    if len(body) > MAX_BODY:  # the encoded bound leaves COBS slack: bound the payload itself
+        raise FrameError(f"payload of {len(body) - OVERHEAD} bytes exceeds {MAX_PAYLOAD}")
     (crc,) = struct.unpack("<I", body[-4:])
     if zlib.crc32(body[:-4]) != crc:
         raise FrameError("CRC mismatch")

@@ -54,7 +54,7 @@ def list_probes() -> tuple[list[dict], str | None]:
         api = P._pyocd()
         with contextlib.redirect_stdout(io.StringIO()):
             probes = list(api.list_probes())
-    except Exception as exc:  # no libusb, no permission: say so, still list the serial ports
+    except Exception as exc:  # noqa: BLE001 - no libusb, no permission: say so, list the ports
         return [], f"pyOCD could not list probes: {exc}"
     out = []
     for p in probes:

@@ -32,10 +32,14 @@ from .base import Target
 
 def _pyocd() -> SimpleNamespace:
     """pyOCD's entry points, imported late (slow import) and replaced by tests with fakes."""
-    from pyocd.core import exceptions
-    from pyocd.core.helpers import ConnectHelper
-    from pyocd.core.session import Session
-    from pyocd.flash.file_programmer import FileProgrammer
+    try:
+        from pyocd.core import exceptions
+        from pyocd.core.helpers import ConnectHelper
+        from pyocd.core.session import Session
+        from pyocd.flash.file_programmer import FileProgrammer
+    except ImportError as exc:
+        raise TargetError(f"flashing a board needs pyOCD ({exc}): `pip install pyocd`, or run on the "
+                          "emulated board with --emulate") from exc
 
     return SimpleNamespace(list_probes=lambda unique_id=None: ConnectHelper.get_all_connected_probes(
         blocking=False, unique_id=unique_id, print_wait_message=False), Session=Session,
@@ -89,6 +93,10 @@ class PyocdTarget(Target):
         """Program ``elf``, verify it against the image, reset and let it run."""
         api = _pyocd()
         elf = Path(elf)
+        image = elf.with_name("firmware.bin")
+        if not image.is_file():  # checked before anything is erased: no flashing without verifying
+            raise TargetError(f"{image} is missing: the build writes it beside {elf.name} to verify the "
+                              "flash against; build again (`mcudeploy build`)")
         with self._session(api) as session:
             target = session.target
             self._check_mcu(api, target)
@@ -97,7 +105,7 @@ class PyocdTarget(Target):
                 api.FileProgrammer(session, chip_erase="auto", smart_flash=True).program(str(elf))
             except Exception as exc:  # pyOCD raises many types; all mean the same to the user
                 raise TargetError(f"flashing {self.board.name} failed: {exc}") from exc
-            self._verify(api, target, elf.with_name("firmware.bin"))
+            self._verify(api, target, image)
             target.reset()  # reset and run (pyOCD resumes unless told to halt)
 
     def reset(self) -> None:
@@ -107,13 +115,18 @@ class PyocdTarget(Target):
     def stop(self) -> None:
         """Nothing to release: every operation opens and closes its own probe session."""
 
+    def check_probe(self) -> None:
+        """Fail early (before building) when no probe, or several and none chosen, is attached."""
+        self.choose_probe(_pyocd())
+
     # --- steps ------------------------------------------------------------------------------
     def choose_probe(self, api):
         """The probe to use: the one with ``probe_id``, or the only one attached."""
         try:
             probes = list(api.list_probes(unique_id=self.probe_id))
-        except Exception as exc:
-            raise TargetError(f"pyOCD cannot list debug probes: {exc}") from exc
+        except Exception as exc:  # no libusb, no USB permission (udev rules)
+            raise TargetError(f"pyOCD cannot list debug probes: {exc}; check the USB permissions (pyOCD's "
+                              "udev rules), or run on the emulated board with --emulate") from exc
         if self.probe_id:
             probes = [p for p in probes if p.unique_id == self.probe_id] or probes
         if not probes:
@@ -135,8 +148,14 @@ class PyocdTarget(Target):
         try:
             with contextlib.redirect_stdout(io.StringIO()):
                 session = api.Session(probe, auto_open=False, options=options)
-                session.open()
         except Exception as exc:
+            raise TargetError(self._explain(api, exc)) from exc
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                session.open()
+        except Exception as exc:  # release the probe a half-open session holds (as pyOCD's own with-block)
+            with contextlib.suppress(Exception):
+                session.close()
             raise TargetError(self._explain(api, exc)) from exc
         self.probe_id = self.probe_id or probe.unique_id
         try:
@@ -179,13 +198,13 @@ class PyocdTarget(Target):
 
     def _verify(self, api, target, image: Path) -> None:
         """Read the flash back and compare it with the raw image the build wrote beside the ELF."""
-        if not image.is_file():
-            return
         want = image.read_bytes()
         try:
             got = bytes(target.read_memory_block8(self.board.flash.origin, len(want)))
         except api.exceptions.TransferError as exc:
             raise TargetError(self._locked(f"flash cannot be read back ({exc})")) from exc
+        if len(got) != len(want):
+            raise TargetError(f"verify failed: reading {len(want)} bytes of flash back gave {len(got)}")
         if got != want:
             at = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)
             raise TargetError(f"verify failed: flash at {self.board.flash.origin + at:#010x} reads "
