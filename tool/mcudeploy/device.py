@@ -27,6 +27,7 @@ from .errors import LinkError, TargetError
 from .link.protocol import InferResult, Info, Link
 from .target import AttachedTarget, PyocdTarget, Target, open_target
 
+
 class Device:
     """A connected board (or emulator) running a project's firmware."""
 
