@@ -92,7 +92,9 @@ def test_sparse_index_gaps_over_255_use_fillers():
 
 
 @pytest.mark.parametrize("flags", [["-O3", "-mcpu=cortex-m4"], ["-O3", "-mcpu=cortex-m4", "-mthumb", "-DMCD_USE_DSP"],
-                                   ["-O2", "-mcpu=cortex-m0plus", "-mthumb", "-DMCD_USE_DSP"]])
+                                   ["-O2", "-mcpu=cortex-m0plus", "-mthumb", "-DMCD_USE_DSP"],
+                                   ["-O0", "-mcpu=cortex-m4", "-mthumb", "-DMCD_USE_DSP"],  # a debug build
+                                   ["-Os", "-mcpu=cortex-m4", "-mthumb", "-DMCD_USE_DSP"]])
 def test_engine_stands_alone_for_arm_cores(lenet_project, tmp_path, flags):
     """engine/ compiles for the core with these flags and nothing else (the DSP request is ignored
     where the core has no DSP extension)."""
@@ -100,3 +102,74 @@ def test_engine_stands_alone_for_arm_cores(lenet_project, tmp_path, flags):
 
     srcs = sorted(str(p) for p in (lenet_project.outdir / "engine").glob("*.c"))
     subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-Wall", "-Werror", *flags, "-c", *srcs], cwd=tmp_path, check=True)
+
+
+def _tile_net(rng: np.random.Generator, seed: int) -> tuple[nn.Module, tuple[int, int, int]]:
+    """Stride-1 convs for the 2 x 4 tile kernel: odd sizes, padding borders, with and without a
+    pool, few and many input channels (strips of one tile and of a whole row)."""
+    c, hw, k, pad, pool = [(1, 13, 5, 2, True), (3, 9, 3, 1, False), (6, 11, 5, 0, True), (16, 7, 5, 2, False),
+                           (2, 6, 1, 0, False), (5, 10, 3, 0, True)][seed]
+    o = int(rng.integers(3, 11))
+    layers = [nn.Conv2d(c, o, k, 1, pad), nn.ReLU()]
+    out = hw + 2 * pad - k + 1
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+        out //= 2
+    layers += [nn.Conv2d(o, 4, 3, 1, 1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * out * out, 7)]
+    return nn.Sequential(*layers).eval(), (c, hw, hw)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sparse_tile_conv_edge_cases_bit_exact_on_host_and_cortex_m4(seed, tmp_path):
+    """The tile kernel (sparse_tile) and the record fc on the host and the M4, against the
+    reference: all-zero filters, single non-zeros, gaps bridged by fillers, odd non-zero counts,
+    partial tiles at the right and bottom edges, padding, C_in = 1 .. 16."""
+    from conftest import need_cc
+    from mcudeploy import hostrun
+    from mcudeploy import reference as R
+    from mcudeploy.codegen.kernels import variant
+    from mcudeploy.frontend import export_module
+    from mcudeploy.pipeline import build_project
+
+    need_cc()
+    rng = np.random.default_rng(300 + seed)
+    torch.manual_seed(seed)
+    net, shape = _tile_net(rng, seed)
+    net = pruned(net, rng, keep=float([0.3, 0.05, 0.5, 0.1, 0.6, 0.2][seed]))
+    with torch.no_grad():
+        w = net[0].weight
+        w[0].zero_()                        # an empty filter: only the bias
+        if w.shape[0] > 2:
+            w[1].zero_()
+            w[1].view(-1)[-1] = 0.5         # one non-zero, at the far end of the window (fillers)
+        if w.shape[0] > 3:
+            w[2].zero_()
+            w[2].view(-1)[0] = -0.4
+            w[2].view(-1)[-1] = 0.3         # first and last: the longest gap
+    x = rng.standard_normal((32,) + shape).astype(np.float32)
+    res = build_project(export_module(net, torch.from_numpy(x[:1])), x, tmp_path / "p", weights_format="sparse")
+    g = res.graph
+    assert [variant(op) for op in g.ops if op.kind == "conv2d"] == ["sparse_tile", "sparse_tile"]
+    exe = hostrun.build_host(res.outdir / "engine", tmp_path / "hb")
+    xq = R.prepare_input(g, x)
+    assert (hostrun.run_host(exe, xq, g.tensors[g.output].size) == R.run(g, xq)).all()
+    assert bench_project(Project(res.outdir), x[:1])["bit_exact"]
+
+
+def test_tile_records_pack_two_non_zeros_with_fillers_and_pads():
+    from mcudeploy.codegen.kernels import encode_tile
+
+    rows = np.zeros((3, 200), np.int8)
+    rows[0, [2, 5, 150]] = [7, -3, 100]    # 150 - 5 = 145 words = 580 bytes: two fillers of 252
+    rows[2, [0]] = [-128]
+    enc = encode_tile(rows, np.arange(200))
+    def unpack(rec):
+        b = rec.view(np.uint8).reshape(-1, 4)  # little-endian records: d0 w0 d1 w1
+        return [(int(r[2 * h]), int(np.int8(r[2 * h + 1]))) for r in b for h in (0, 1)]
+
+    slots = unpack(enc["sp_rec"])
+    assert enc["sp_ptr"].tolist() == [0, 3, 3, 4]   # row 0: 5 slots + pad = 3 records; row 1 empty
+    assert slots[:6] == [(8, 7), (12, -3), (252, 0), (252, 0), (76, 100), (0, 0)]
+    assert slots[6:8] == [(0, -128), (0, 0)]
+    fc = encode_tile(rows[:1], np.arange(200), unit=1, max_step=255)
+    assert unpack(fc["sp_rec"]) == [(2, 7), (3, -3), (145, 100), (0, 0)]

@@ -61,7 +61,7 @@ static void gemm_2col(const int16_t *col_a, const int16_t *col_b, const int8_t *
         const int8_t *wp = w + o * k4;
         const int16_t *a = col_a, *b = col_b, *aend = col_a + k4;
         int32_t s00 = bias[o], s01 = bias[o + 1], s10 = bias[o], s11 = bias[o + 1];
-#if MCD_HAVE_DSP
+#if MCD_HAVE_DSP && defined(__OPTIMIZE__) /* 14 registers: not without optimisation (frame pointer) */
         /* Hand-scheduled for the M4: 4 accumulators, 3 pointers, the end and 6 temporaries fit the
          * 14 allocatable registers exactly (gcc spills accumulators here); loads are grouped so
          * they pipeline (1 cycle after the first). Per 16 MACs: 6 loads, 4 SXTB16, 8 SMLAD. */

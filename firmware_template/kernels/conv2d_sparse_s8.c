@@ -48,7 +48,7 @@ static void dot4(const int8_t *x, int32_t o1, int32_t o2, int32_t o3, const uint
                  int32_t *acc)
 {
     int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
-#if defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_8M_MAIN__)
+#if (defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_8M_MAIN__)) && defined(__OPTIMIZE__)
     /* Hand-scheduled (Thumb-2): the four positions are two rows (x, x + o2) of two columns
      * (+0, +o1), so two row pointers, one column stride and two temporaries cover them; loads
      * are paired so they pipeline. o3 == o2 + o1 by construction. */

@@ -23,11 +23,22 @@ int32_t mcd_conv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int3
  * at its call site; see mcd_conv2d_rows_s8.h. */
 #define MCD_ROWS_MAX_COUT 64
 
-/* Depthwise convolution, channel multiplier 1, optional fused max-pool; weights int16 in lane
- * order [k_h][k_w][C4] (see dwconv2d_s8.c). */
-void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
-                     const int8_t *in, int32_t k_h, int32_t k_w, const int16_t *w, const int32_t *bias,
-                     const mcd_dims *out_d, int8_t *out);
+/* Depthwise convolution, channel multiplier 1, optional fused max-pool; weights int16
+ * [C4/4][k_h][k_w][4], each group of four channels in lanes (c0, c2, c1, c3). The fast path,
+ * mcd_dwconv2d_s8(), is static inline in mcd_dwconv2d_s8.h (shape-specialised at its call site,
+ * needs mcd_dwconv2d_s8_scratch_bytes() of scratch); this generic kernel (dwconv2d_s8.c) takes a
+ * fused pool and any kernel size, with no scratch. */
+void mcd_dwconv2d_s8_any(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
+                         const int8_t *in, int32_t k_h, int32_t k_w, const int16_t *w, const int32_t *bias,
+                         const mcd_dims *out_d, int8_t *out);
+
+/* Pointwise convolution (1x1, stride 1, no padding, no pool): a GEMM over the HWC pixels with no
+ * im2col; weights as conv2d ([O][K4] packed, rows interleaved in pairs), per-channel records rq
+ * int32 [O][4] = (bias_adj, mult, cz, s) (see pwconv2d_s8.c, mcd_dwconv2d_s8.h). Needs
+ * mcd_pwconv2d_s8_scratch_bytes() of scratch. */
+void mcd_pwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d, const int8_t *in,
+                     const int8_t *w, const int32_t *rq, const mcd_dims *out_d, int8_t *out, void *scratch);
+int32_t mcd_pwconv2d_s8_scratch_bytes(int32_t c_in);
 
 /* Fully connected: out[o] = requant(bias[o] + sum_i (in[i] - in_zp) * w[o][i]): static inline,
  * shape-specialised at its call site; see mcd_fc_s8.h. */
@@ -39,7 +50,14 @@ void mcd_conv2d_sparse_s8(const mcd_conv_params *p, const mcd_channel_quant *q, 
                           void *scratch);
 int32_t mcd_conv2d_sparse_s8_scratch_bytes(const mcd_dims *in_d, int32_t pad_t, int32_t pad_l, int32_t pad_b,
                                            int32_t pad_r);
-void mcd_fc_sparse_s8(int32_t out_n, const int8_t *in, const uint16_t *ptr, const uint8_t *delta, const int8_t *val,
+/* Sparse weights, stride-1 convs (optionally with a fused 2x2/2 max-pool): weight-stationary over
+ * 2 x 4 output tiles, two non-zeros per 32-bit record. The driver, mcd_conv2d_sparse_tile_s8(), is
+ * static inline in mcd_conv2d_sparse_tile_s8.h; this is its inner loop (conv2d_sparse_tile_s8.c):
+ * for n_out channels, the tile's 8 accumulators (pool: the two 2x2 maxima) into acc. */
+void mcd_spt_tile_2x4(const uint32_t *z, const uint32_t *rec, const uint16_t *ptr, int32_t n_out, int32_t *acc,
+                      int32_t pool);
+/* Sparse fully connected: two non-zeros per 32-bit record (see fc_sparse_s8.c). */
+void mcd_fc_sparse_s8(int32_t out_n, const int8_t *in, const uint16_t *ptr, const int32_t *rec,
                       const int32_t *bias_adj, const mcd_channel_quant *q, int32_t out_zp, int32_t act_min,
                       int32_t act_max, int8_t *out);
 

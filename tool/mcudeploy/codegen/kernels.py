@@ -39,17 +39,21 @@ ROW_BLOCK = {"conv2d": 2, "fc": 4}  # output channels per pass of the conv GEMM 
 
 ADD_LUT_MIN = 256  # MCD_ADD_LUT_MIN: adds this large tabulate their input rescale
 ROWS_MAX_C_IN, ROWS_MAX_C_OUT = 4, 64  # mcd_conv2d_rows_s8: first layers (MCD_ROWS_MAX_COUT)
+DW_MAX_KH = 8  # MCD_DW_MAX_KH: taller depthwise kernels (and fused pools) take the generic kernel
 
 
 def variant(op: Op) -> str:
     """Which C kernel runs the op: ``sparse`` where the op's weights are stored sparse, ``rows``
     (no im2col) for dense convs on few input channels."""
     if op.attrs.get("format") == "sparse":
-        return "sparse"
+        return "sparse_tile" if tile_ok(op) else "sparse"
     if op.kind == "conv2d":
-        o, _kh, _kw, c = op.arrays["weight"].shape
+        o, kh, kw, c = op.arrays["weight"].shape
         if c <= ROWS_MAX_C_IN and o <= ROWS_MAX_C_OUT:
             return "rows"
+        if (kh, kw) == (1, 1) and list(op.attrs["stride"]) == [1, 1] and not any(op.attrs["pad"]) \
+                and not op.attrs.get("pool"):
+            return "pointwise"  # mcd_pwconv2d_s8: GEMM over the HWC pixels, no im2col
     return "default"
 
 
@@ -70,12 +74,12 @@ def kernel_weights(op: Op) -> np.ndarray:
         out = np.zeros((o, kh, r + (r & 1)), np.int16)
         out[:, :, :r] = w.reshape(o, kh, r)
         return out
-    if op.kind == "dwconv2d":  # int16 [k_h][k_w][C4], each group of four channels as lanes (c0, c2, c1, c3)
+    if op.kind == "dwconv2d":  # int16 [C4/4][k_h][k_w][4], each group of four channels as lanes (c0, c2, c1, c3)
         kh, kw, c = w.shape
         c4 = k4(c)
         out = np.zeros((kh, kw, c4), np.int16)
         out[:, :, :c] = w
-        return np.ascontiguousarray(out.reshape(kh, kw, c4 // 4, 4)[..., [0, 2, 1, 3]].reshape(kh, kw, c4))
+        return np.ascontiguousarray(out.reshape(kh, kw, c4 // 4, 4)[..., [0, 2, 1, 3]].transpose(2, 0, 1, 3))
     if op.kind in ROW_BLOCK:
         return interleave_rows(pack_rows(w.reshape(w.shape[0], -1)), ROW_BLOCK[op.kind])  # OHWI -> [O][K4]
     return w
@@ -86,24 +90,69 @@ def kernel_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
     arrays = dict(op.arrays)
     if "shift" in arrays:  # -30 .. 31: one byte a channel in flash
         arrays["shift"] = arrays["shift"].astype(np.int8)
-    if variant(op) == "sparse":
+    if variant(op) in ("sparse", "sparse_tile"):
         del arrays["weight"], arrays["bias"]
         arrays.update(sparse_arrays(g, op))
     elif "weight" in arrays:
         arrays["weight"] = kernel_weights(op)
+    if op.kind == "dwconv2d":
+        arrays["rq"] = dw_records(g, op)
+    elif variant(op) == "pointwise":  # [O][4] (bias_adj, mult, cz, s)
+        w = op.arrays["weight"]
+        arrays["rq"] = rq_records(g, op, w.reshape(w.shape[0], -1)).reshape(-1)
     return arrays
+
+
+RQ_SHIFT_MAX = 23  # records hold shifts 2 .. 23 (mcd_rq_out: |H + cz| < 2^31)
+
+
+def rq_records(g: Graph, op: Op, w2d: np.ndarray) -> np.ndarray:
+    """(C, 4) int32 per output channel: bias_adj = bias - zp_in * sum(w), mult, cz, s (see
+    mcd_rq_out in mcd_dwconv2d_s8.h): requantization plus output zero point as one SMMLA(R) and
+    one shift. s = -1 in every row when some shift is outside 2 .. RQ_SHIFT_MAX."""
+    zp_in = g.tensors[op.inputs[0]].zero_point
+    zp_out = g.tensors[op.output].zero_point
+    bias = op.arrays["bias"].astype(np.int64)
+    mult = op.arrays["mult"].astype(np.int64)
+    shift = op.arrays["shift"].astype(np.int64)
+    bias_adj = bias - zp_in * w2d.astype(np.int64).sum(axis=1)
+    s = shift - 1
+    cz = np.where(s >= 1, np.left_shift(1, np.maximum(s - 1, 0)), 0) + zp_out * np.left_shift(1, np.maximum(s, 0))
+    if ((shift < 2) | (shift > RQ_SHIFT_MAX)).any():
+        s = np.full_like(s, -1)
+        cz = np.zeros_like(cz)
+    rec = np.stack([bias_adj, mult, cz, s], axis=1)
+    return ((rec + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)  # bias_adj wraps as the C sum does
+
+
+def dw_records(g: Graph, op: Op) -> np.ndarray:
+    """Depthwise: the records of rq_records as [C4/4][4 fields][4 lanes] (natural channel order,
+    zero past C) so a group's four bias_adj, mults, ... are consecutive words."""
+    kh, kw, c = op.arrays["weight"].shape
+    rec = rq_records(g, op, op.arrays["weight"].reshape(kh * kw, c).T)
+    c4 = k4(c)
+    out = np.zeros((c4, 4), np.int32)
+    out[:c] = rec
+    out[c:, 3] = rec[0, 3]  # padding lanes: same s flag
+    return np.ascontiguousarray(out.reshape(c4 // 4, 4, 4).transpose(0, 2, 1)).reshape(-1)
 
 
 def layer_bytes(g: Graph, op: Op) -> dict[str, int]:
     """Flash bytes of the op's constants: values, indices, requantization scales, bias."""
     a = kernel_arrays(g, op)
-    return {"values": int(sum(a[k].nbytes for k in ("weight", "sp_val") if k in a)),
-            "indices": int(sum(a[k].nbytes for k in ("sp_ptr", "sp_delta") if k in a)),
+    rec = a["sp_rec"].nbytes // 2 if "sp_rec" in a else 0  # records: a value byte and an index byte a slot
+    return {"values": int(sum(a[k].nbytes for k in ("weight", "sp_val") if k in a)) + rec,
+            "indices": int(sum(a[k].nbytes for k in ("sp_ptr", "sp_delta") if k in a)) + rec,
             "scales": int(sum(a[k].nbytes for k in ("mult", "shift") if k in a)),
             "bias": int(sum(a[k].nbytes for k in ("bias", "bias_adj") if k in a))}
 
 
 def scratch_bytes(g: Graph, op: Op) -> int:
+    if variant(op) == "sparse_tile":  # mcd_conv2d_sparse_tile_s8_scratch_bytes
+        o, kh, _kw, c = op.arrays["weight"].shape
+        pool = bool(op.attrs.get("pool"))
+        chunk = o if pool else min(o, TILE_CHUNK_NOPOOL)
+        return c * kh * tile_geometry(g, op)[1] * 4 + chunk * (2 if pool else 8) * 4
     if variant(op) == "sparse":
         if op.kind == "fc" or not any(op.attrs["pad"]):
             return 0
@@ -118,11 +167,19 @@ def scratch_bytes(g: Graph, op: Op) -> int:
         pooled_w = g.tensors[op.output].shape[1] if pool else 0
         n_rows = kh + op.attrs["stride"][0] if pool_2x2 else kh
         return ((n_rows * row * 2 + 3) & ~3) + (0 if pool_2x2 else pooled_w * o * 4)
+    if variant(op) == "pointwise":  # mcd_pwconv2d_s8_scratch_bytes: two int16 pixel columns
+        return (2 * k4(op.arrays["weight"].shape[3]) + 4) * 2
     if op.kind == "conv2d":
         o, kh, kw, c = op.arrays["weight"].shape
         return 2 * k4(kh * kw * c) * 2 + 3 * o * 4
     if op.kind == "fc":
         return k4(op.arrays["weight"].shape[1]) * 2
+    if op.kind == "dwconv2d":  # mcd_dwconv2d_s8_scratch_bytes: a mirrored ring of k_h padded rows
+        kh, kw, c = op.arrays["weight"].shape
+        if op.attrs.get("pool") or kh > DW_MAX_KH:
+            return 0
+        span = (conv_out_w(g, op) - 1) * op.attrs["stride"][1] + kw
+        return 2 * kh * k4(c) * span
     if op.kind == "add" and g.tensors[op.output].size >= ADD_LUT_MIN:
         return 2 * 256 * 4
     return 0
@@ -137,7 +194,7 @@ def scratch_for(g: Graph) -> dict[str, int]:
 # (fitted on this repository's kernels with mcudeploy.cycles) and flash bytes.
 # Estimated M4 cycles per MAC (dense) or per non-zero MAC (sparse), measured on LeNet-5 and the
 # ResNet-style example with `mcudeploy bench` (benchmarks/kernels_vs_cmsis.py).
-DENSE_CYCLES_PER_MAC = {"conv2d": 2.2, "rows": 3.3, "fc": 2.0}
+DENSE_CYCLES_PER_MAC = {"conv2d": 2.2, "rows": 2.55, "fc": 2.0}
 SPARSE_CYCLES_PER_NZ = {"conv2d_pool4": 7.0, "conv2d": 12.0, "fc": 17.0}
 FORMATS = ("dense", "sparse")
 
@@ -175,14 +232,104 @@ def encode_sparse(rows: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray
             "sp_val": np.array(vals or [0], np.int8)}
 
 
+TILE_CHUNK_NOPOOL = 8      # MCD_SPT_CHUNK_NOPOOL (mcd_conv2d_sparse_tile_s8.h)
+TILE_STRIP_BYTES = 1024    # MCD_SPT_STRIP_BYTES
+TILE_MAX_STEP = 252        # largest byte step of one tile record (63 words)
+
+
+def tile_ok(op: Op) -> bool:
+    """Sparse convs the 2 x 4 tile kernel takes: stride 1, no pool or a 2x2 stride-2 max-pool."""
+    if op.kind != "conv2d" or list(op.attrs["stride"]) != [1, 1]:
+        return False
+    pool = op.attrs.get("pool")
+    return not pool or (list(pool["k"]) == [2, 2] and list(pool["s"]) == [2, 2])
+
+
+def tile_geometry(g: Graph, op: Op) -> tuple[int, int]:
+    """(tiles per strip, strip width Wz) of the tile kernel: mcd_spt_group's twin."""
+    _o, kh, kw, c = op.arrays["weight"].shape
+    if op.attrs.get("pool"):
+        n_tx = (g.tensors[op.output].shape[1] + 1) // 2
+    else:
+        n_tx = (conv_out_w(g, op) + 3) // 4
+    grp = n_tx
+    while grp > 1 and c * kh * (4 * grp + kw - 1) * 4 > TILE_STRIP_BYTES:
+        grp -= 1
+    return grp, 4 * grp + kw - 1
+
+
+def tile_offsets(g: Graph, op: Op) -> np.ndarray:
+    """Word offset in the row-pair strip of each reduction index k = (ky, kx, c) (OHWI order):
+    (c * k_h + ky) * Wz + kx, see conv2d_sparse_tile_s8.c."""
+    _o, kh, kw, c = op.arrays["weight"].shape
+    wz = tile_geometry(g, op)[1]
+    ky, kx, ch = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(c), indexing="ij")
+    return ((ch * kh + ky) * wz + kx).reshape(-1)
+
+
+def encode_tile(rows: np.ndarray, offsets: np.ndarray, unit: int = 4,
+                max_step: int = TILE_MAX_STEP) -> dict[str, np.ndarray]:
+    """(O, K) int8 -> ptr (uint16, O+1, in records), rec (int32): per row, non-zeros in increasing
+    offset as (byte step = unit * offset step, value) slots, two a 32-bit record (d0, w0, d1, w1);
+    steps over ``max_step`` bytes are bridged by fillers (max_step, 0), odd counts padded with
+    (0, 0). The tile conv walks words (unit 4, steps <= 252), the sparse fc bytes (unit 1, 255)."""
+    ptr, slots = [0], []
+    for row in rows:
+        prev, mine = 0, []
+        ks = np.flatnonzero(row)
+        for k in ks[np.argsort(offsets[ks], kind="stable")]:
+            step = unit * (int(offsets[k]) - prev)
+            while step > max_step:
+                mine.append((max_step, 0))
+                step -= max_step
+            mine.append((step, int(row[k])))
+            prev = int(offsets[k])
+        if len(mine) & 1:
+            mine.append((0, 0))
+        slots += mine
+        ptr.append(len(slots) // 2)
+    if ptr[-1] >= 1 << 16:
+        raise ValueError("too many non-zeros for 16-bit record pointers")
+    b = np.array(slots or [(0, 0), (0, 0)], np.int64).reshape(-1, 4)  # d0 w0 d1 w1
+    b = (b & 0xFF).astype(np.uint8)
+    rec = np.ascontiguousarray(b).view("<u4").reshape(-1).view(np.int32)
+    return {"sp_ptr": np.array(ptr, np.uint16), "sp_rec": rec}
+
+
 def sparse_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
     w = op.arrays["weight"]
     rows = w.reshape(w.shape[0], -1)
     zp = g.tensors[op.inputs[0]].zero_point
     bias_adj = op.arrays["bias"].astype(np.int64) - zp * rows.astype(np.int64).sum(axis=1)
-    out = encode_sparse(rows, window_offsets(g, op))
+    if op.kind == "fc":
+        out = encode_tile(rows, np.arange(rows.shape[1]), unit=1, max_step=255)
+    elif tile_ok(op):
+        out = encode_tile(rows, tile_offsets(g, op))
+    else:
+        out = encode_sparse(rows, window_offsets(g, op))
     out["bias_adj"] = bias_adj.astype(np.int32)
     return out
+
+
+# The tile kernel (conv2d_sparse_tile_s8.c), in estimated M4 cycles: per 32-bit record (two
+# non-zeros, 16 MACs) per tile, per output channel per tile (set-up, pool max, store), per output
+# value (bias, requantization), per strip word filled. Fitted on LeNet-5's conv1/conv2.
+TILE_CYCLES = {"record": 36, "channel": 42, "output": 40, "strip_word": 6}
+
+
+def tile_cycles(g: Graph, op: Op, records: int) -> float:
+    """Estimated cycles of the tile kernel for an op whose channels hold ``records`` records."""
+    o, kh, _kw, c = op.arrays["weight"].shape
+    oh, ow, _ = g.tensors[op.output].shape
+    if op.attrs.get("pool"):
+        n_ty, n_tx = oh, (ow + 1) // 2
+    else:
+        n_ty, n_tx = (oh + 1) // 2, (conv_out_w(g, op) + 3) // 4
+    grp, wz = tile_geometry(g, op)
+    fills = n_ty * -(-n_tx // grp)
+    t = TILE_CYCLES
+    return (n_ty * n_tx * (t["record"] * records + t["channel"] * o) + t["output"] * oh * ow * o
+            + t["strip_word"] * fills * c * kh * wz)
 
 
 def sparse_ok(op: Op) -> bool:
@@ -199,6 +346,9 @@ def estimate(g: Graph, op: Op, fmt: str) -> tuple[float, int]:
         dense = Op(op.name, op.kind, op.inputs, op.output, {**op.attrs, "format": "dense"}, op.arrays)
         key = "rows" if variant(dense) == "rows" else op.kind
         return DENSE_CYCLES_PER_MAC[key] * macs, int(k4(w[0].size) * w.shape[0] + op.arrays["bias"].nbytes)
+    if tile_ok(op):
+        arrays = sparse_arrays(g, op)
+        return tile_cycles(g, op, int(arrays["sp_ptr"][-1])), int(sum(a.nbytes for a in arrays.values()))
     nz = int(np.count_nonzero(w))
     density = nz / max(w.size, 1)
     pool4 = op.kind == "conv2d" and (op.attrs.get("pool") or {}).get("k") == [2, 2]
@@ -217,7 +367,7 @@ def choose_format(g: Graph, op: Op, mode: str = "auto") -> str:
         return "dense"
     if mode in FORMATS:
         return mode
-    if nz > op.arrays["weight"].size // 2:  # two bytes a non-zero cannot beat one byte a weight
+    if nz > op.arrays["weight"].size // 2 and not tile_ok(op):  # two bytes a non-zero vs one a weight
         return "dense"
     cd, bd = estimate(g, op, "dense")
     cs, bs = estimate(g, op, "sparse")

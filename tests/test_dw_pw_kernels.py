@@ -1,0 +1,92 @@
+"""Depthwise (mcd_dwconv2d_s8.h) and pointwise (pwconv2d_s8.c) kernels: bit-exact with the numpy
+reference on the host (portable C) and on the Cortex-M4 (DSP path, Unicorn), over channels not a
+multiple of 4 or 2, stride 1 and 2, padded borders (symmetric and not), and fused ReLU / ReLU6."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from conftest import compile_module, need_cc
+from mcudeploy import hostrun
+from mcudeploy import reference as R
+from mcudeploy.bench import bench_project
+from mcudeploy.codegen.kernels import rq_records, variant
+from mcudeploy.project import Project
+from torch import nn
+
+CASES = [  # (c_in, c_mid, c_out, hw, dw stride, dw padding, activation)
+    (3, 5, 7, 9, 1, 1, nn.ReLU),
+    (4, 6, 3, 10, 2, 1, nn.ReLU6),
+    (2, 8, 9, 11, 2, 0, nn.ReLU),
+    (5, 13, 16, 7, 1, 2, nn.ReLU6),
+    (3, 1, 5, 6, 1, 1, nn.Identity),
+    (6, 64, 10, 5, 1, 1, nn.ReLU),
+]
+
+
+def dw_pw_net(c_in, c_mid, c_out, hw, s, pad, act):
+    return nn.Sequential(nn.Conv2d(c_in, c_mid, 3, 1, 1), nn.ReLU(),
+                         nn.Conv2d(c_mid, c_mid, 3, s, pad, groups=c_mid), act(),
+                         nn.Conv2d(c_mid, c_out, 1), act(),
+                         nn.Conv2d(c_out, c_out, 3, 2, (0, 1), groups=c_out), act(),  # asymmetric pads
+                         nn.Flatten()).eval()
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_dw_pw_bit_exact_host_and_m4(case, tmp_path):
+    need_cc()
+    c_in, c_mid, c_out, hw, s, pad, act = CASES[case]
+    torch.manual_seed(case)
+    rng = np.random.default_rng(case)
+    net = dw_pw_net(c_in, c_mid, c_out, hw, s, pad, act)
+    with torch.no_grad():  # non-trivial biases, so zero points and bias_adj matter
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                m.bias.normal_(0, 0.3)
+    x = rng.standard_normal((32, c_in, hw, hw)).astype(np.float32)
+    res = compile_module(net, x, tmp_path / "p")
+    g = res.graph
+    kinds = [(op.kind, variant(op)) for op in g.ops]
+    assert ("dwconv2d", "default") in kinds
+    if c_mid > 4:
+        assert ("conv2d", "pointwise") in kinds
+    exe = hostrun.build_host(res.outdir / "engine", tmp_path / "hb")
+    xq = R.prepare_input(g, x)
+    assert (hostrun.run_host(exe, xq, g.tensors[g.output].size) == R.run(g, xq)).all()
+    if shutil.which("arm-none-eabi-gcc"):
+        for i in range(3):
+            assert bench_project(Project(res.outdir), x[i:i + 1], workdir=tmp_path / f"b{i}")["bit_exact"]
+
+
+def test_rq_records_match_the_rounding_rule():
+    """sat8(SMMLA(acc, mult, cz) >> s) == clamp(requant(acc) + zp) on edge cases, in Python."""
+    from mcudeploy.quantize import requantize
+
+    rng = np.random.default_rng(0)
+
+    class T:
+        def __init__(self, zp):
+            self.zero_point = zp
+
+    class G:
+        tensors = {"i": T(-3), "o": T(-128)}
+
+    for shift in (2, 3, 9, 17, 23, 1, 24):
+        mult = np.array([1 << 30, (1 << 31) - 1, 1518500250], np.int64)
+
+        class O:
+            inputs, output = ["i"], "o"
+            arrays = {"bias": np.zeros(3, np.int32), "mult": mult.astype(np.int32),
+                      "shift": np.full(3, shift, np.int8)}
+
+        rec = rq_records(G, O, np.zeros((3, 1), np.int8)).astype(np.int64)
+        if shift in (1, 24):
+            assert (rec[:, 3] == -1).all()
+            continue
+        accs = np.concatenate([rng.integers(-(1 << 31), 1 << 31, 2000), [0, 1, -1, (1 << 31) - 1, -(1 << 31)],
+                               (np.arange(-8, 8) << (shift + 1)) + (1 << shift)])  # ties
+        for c in range(3):
+            got = np.clip(((accs * rec[c, 1]) >> 32) + rec[c, 2] >> rec[c, 3], -128, 127)
+            want = np.clip(requantize(accs, int(mult[c]), shift) - 128, -128, 127)
+            assert (got == want).all(), (shift, c)
