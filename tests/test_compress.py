@@ -69,6 +69,31 @@ def test_layer_scope_dict_and_monotone_masks():
         magnitude_masks(m, {"nope": 0.5})
 
 
+def test_per_layer_fractions_with_a_global_total():
+    """--layer-sparsity: named layers get their fraction, the rest one threshold that keeps the
+    total at the target; the ramp (prune_to) ends exactly there; bad names are refused."""
+    from mcudeploy.compress.prune import prune_to
+
+    m = _seeded("lenet5")
+    masks = magnitude_masks(m, 0.9, per_layer={"conv1": 0.7, "conv2.weight": 0.85})
+    zeros = {n: int((v == 0).sum()) for n, v in masks.items()}
+    sizes = {n: v.numel() for n, v in masks.items()}
+    assert zeros["conv1.weight"] == round(0.7 * 150) and zeros["conv2.weight"] == round(0.85 * 2400)
+    assert abs(sum(zeros.values()) - 0.9 * sum(sizes.values())) <= 2
+    rest = ("fc1.weight", "fc2.weight", "fc3.weight")
+    w = prunable_weights(m)
+    kept = torch.cat([w[n].detach().abs().flatten()[masks[n].flatten() == 1] for n in rest])
+    gone = torch.cat([w[n].detach().abs().flatten()[masks[n].flatten() == 0] for n in rest])
+    assert gone.max() <= kept.min()  # one threshold over the layers not named
+    m2, final = prune_to(_seeded("lenet5"), 0.9, None, steps=3, per_layer={"conv1": 0.7})
+    assert int((final["conv1.weight"] == 0).sum()) == 105
+    total = sum(v.numel() for v in final.values())  # earlier rounds' zeros do not skew the total
+    assert abs(sum(int((v == 0).sum()) for v in final.values()) - 0.9 * total) <= 2
+    assert float((m2.conv1.weight == 0).float().mean()) == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="no prunable weight"):
+        magnitude_masks(m, 0.9, per_layer={"conv9": 0.5})
+
+
 def test_apply_masks_writes_positive_zero_and_report_counts():
     m = _seeded("lenet5")
     apply_masks(m, magnitude_masks(m, 0.8))

@@ -75,7 +75,7 @@ def test_frame_parser_survives_a_million_fuzz_executions(fuzzer, tmp_path):
         _seeds(corpus)
         procs.append(subprocess.Popen(
             [str(fuzzer), f"-runs={RUNS_PER_WORKER}", f"-seed={w + 1}", "-max_len=4096", "-timeout=10",
-             f"-rss_limit_mb={rss_limit_mb}", "-print_final_stats=1", str(corpus)],
+             f"-rss_limit_mb={rss_limit_mb}", "-print_final_stats=1", f"-artifact_prefix={tmp_path}/", str(corpus)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     logs = [p.communicate(timeout=900)[0] for p in procs]
     seconds = time.monotonic() - t0

@@ -19,6 +19,10 @@ from ..report import table, write_json
 @click.option("--sparsity", type=click.FloatRange(0, 1, max_open=True),
               help="fraction of conv/linear weights to zero; with --structured, of channels to remove "
                    "from every prunable group.")
+@click.option("--layer-sparsity", multiple=True, metavar="LAYER=S",
+              help="with --sparsity (unstructured): prune LAYER to fraction S (repeatable, e.g. "
+                   "--layer-sparsity conv1=0.7 to prune where the cycles are); the other layers "
+                   "share the global threshold that keeps the total at --sparsity.")
 @click.option("--max-accuracy-drop", type=click.FloatRange(0), metavar="POINTS",
               help="instead of --sparsity: the highest sparsity whose top-1 loss stays within POINTS "
                    "(percentage points), judged on half of the held-out data and reported on the other.")
@@ -42,8 +46,8 @@ from ..report import table, write_json
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="the pruned model, a torch.export archive (.pt2) for `mcudeploy compile`.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report here.")
-def compress_cmd(model, weights, data, eval_data, sparsity, max_accuracy_drop, structured, scope, steps,
-                 epochs, lr, batch_size, limit, eval_limit, finetune_hook, output, json_path):
+def compress_cmd(model, weights, data, eval_data, sparsity, layer_sparsity, max_accuracy_drop, structured, scope,
+                 steps, epochs, lr, batch_size, limit, eval_limit, finetune_hook, output, json_path):
     """Prune MODEL and fine-tune it; write the pruned model as a .pt2 that `compile` accepts.
 
     MODEL is FILE.py:FACTORY (with --weights) or a .pt2 archive. Unstructured pruning zeroes the
@@ -52,10 +56,19 @@ def compress_cmd(model, weights, data, eval_data, sparsity, max_accuracy_drop, s
     """
     if (sparsity is None) == (max_accuracy_drop is None):
         raise McdError("give exactly one of --sparsity or --max-accuracy-drop")
+    per_layer = {}
+    for item in layer_sparsity:
+        name, sep, val = item.partition("=")
+        try:
+            per_layer[name.strip()] = float(val)
+        except ValueError:
+            sep = ""
+        if not sep or not 0 <= per_layer.get(name.strip(), -1) < 1:
+            raise click.BadParameter(f"'{item}': expected LAYER=S with 0 <= S < 1", param_hint="--layer-sparsity")
     res = compress_file(model, weights, data, output, eval_data=eval_data, limit=limit,
                         eval_limit=eval_limit, hook=finetune_hook, sparsity=sparsity,
                         max_accuracy_drop=max_accuracy_drop, structured=structured, scope=scope,
-                        steps=steps, epochs=epochs, lr=lr, batch_size=batch_size,
+                        steps=steps, epochs=epochs, lr=lr, batch_size=batch_size, layer_sparsity=per_layer or None,
                         log=lambda s: click.echo(s, err=True))
     r = res.report
     def shape(row):

@@ -45,16 +45,44 @@ def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:
     return {n: p for n, p in model.named_parameters() if p.ndim >= 2}
 
 
+def layer_key(weights, name: str) -> str:
+    """``conv1`` or ``conv1.weight`` -> the prunable weight's name; ValueError if unknown."""
+    for cand in (name, f"{name}.weight"):
+        if cand in weights:
+            return cand
+    raise ValueError(f"no prunable weight named '{name}'; prunable: {sorted(weights)}")
+
+
 def magnitude_masks(model: nn.Module, sparsity: float | dict[str, float], scope: str = "global",
                     masks: dict[str, torch.Tensor] | None = None,
-                    exclude: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+                    exclude: tuple[str, ...] = (),
+                    per_layer: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
     """0/1 float masks (1 = keep) zeroing the smallest-magnitude weights.
 
     ``sparsity`` is the fraction of weights to zero: over all prunable weights together
     (``scope="global"``), in every layer (``scope="layer"``), or a dict of per-layer fractions
     (layers not named stay as they are). ``masks`` are earlier masks that stay pruned; names in
-    ``exclude`` are never pruned.
+    ``exclude`` are never pruned. ``per_layer`` (with a float ``sparsity``) fixes the fraction of
+    the layers it names (``conv1`` or ``conv1.weight``); with ``scope="global"`` the other layers
+    then share one threshold chosen so that the total still reaches ``sparsity`` (as near as the
+    fixed layers allow), with ``scope="layer"`` each of them takes ``sparsity``.
     """
+    if per_layer:
+        allw = {n: p for n, p in prunable_weights(model).items() if n not in exclude}
+        fixed = {layer_key(allw, k): float(v) for k, v in per_layer.items()}
+        if isinstance(sparsity, dict):
+            raise ValueError("per_layer goes with a float sparsity")
+        out = magnitude_masks(model, fixed, masks=masks, exclude=exclude)
+        rest = tuple(exclude) + tuple(fixed)
+        if scope == "global":
+            total = sum(p.numel() for p in allw.values())
+            fixed_zeros = sum(int((out[n] == 0).sum()) for n in fixed)
+            rest_n = total - sum(allw[n].numel() for n in fixed)
+            level = min(max((sparsity * total - fixed_zeros) / max(rest_n, 1), 0.0), 1.0)
+        else:
+            level = float(sparsity)
+        out.update(magnitude_masks(model, level, scope, masks=masks, exclude=rest))
+        return out
     weights = {n: p.detach() for n, p in prunable_weights(model).items() if n not in exclude}
     masks = masks or {}
     score = {}
@@ -135,11 +163,15 @@ def schedule(target: float, steps: int) -> list[float]:
 
 def prune_to(model: nn.Module, sparsity: float, finetune: Callable[[nn.Module, dict], nn.Module] | None,
              scope: str = "global", steps: int = 1, masks: dict | None = None,
-             exclude: tuple[str, ...] = ()) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+             exclude: tuple[str, ...] = (), per_layer: dict[str, float] | None = None
+             ) -> tuple[nn.Module, dict[str, torch.Tensor]]:
     """Prune ``model`` in place to ``sparsity`` in ``steps`` rounds, calling ``finetune(model, masks)``
-    after each (``None``: prune only). Returns the model and its final masks."""
-    for level in schedule(sparsity, steps):
-        masks = magnitude_masks(model, level, scope, masks=masks, exclude=exclude)
+    after each (``None``: prune only). ``per_layer`` fractions (see ``magnitude_masks``) ramp on the
+    same schedule. Returns the model and its final masks."""
+    ramps = {n: schedule(v, steps) for n, v in (per_layer or {}).items()}
+    for i, level in enumerate(schedule(sparsity, steps)):
+        fixed = {n: r[i] for n, r in ramps.items()} or None
+        masks = magnitude_masks(model, level, scope, masks=masks, exclude=exclude, per_layer=fixed)
         apply_masks(model, masks)
         if finetune is not None:
             model = finetune(model, masks) or model

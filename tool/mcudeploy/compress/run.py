@@ -55,17 +55,22 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
                    max_accuracy_drop: float | None = None, structured: bool = False,
                    scope: str | None = None, steps: int = 3, epochs: int = 2, lr: float = 1e-3,
                    batch_size: int = 64, hook: Hook | None = None,
-                   log: Callable[[str], None] | None = None) -> CompressResult:
+                   log: Callable[[str], None] | None = None,
+                   layer_sparsity: dict[str, float] | None = None) -> CompressResult:
     """Prune ``model`` (a copy for structured pruning, in place otherwise) and fine-tune it.
 
     ``sparsity``: fraction of conv/linear weights zeroed (unstructured) or of channels removed per
     group (structured). ``max_accuracy_drop``: instead, the highest level whose accuracy (points
     of top-1 %) stays within that budget. ``steps``: unstructured pruning to a fixed sparsity is
     done in that many prune + fine-tune rounds. ``hook(model, masks)`` replaces the built-in
-    fine-tuning loop (``train`` then may be None).
+    fine-tuning loop (``train`` then may be None). ``layer_sparsity``: fixed fractions for the
+    layers it names (unstructured, with ``sparsity``; e.g. prune the layers where the cycles are
+    harder), the others share the global threshold that keeps the total at ``sparsity``.
     """
     if (sparsity is None) == (max_accuracy_drop is None):
         raise McdError("give exactly one of a target sparsity or a maximum accuracy drop")
+    if layer_sparsity and (structured or sparsity is None):
+        raise McdError("per-layer sparsity goes with unstructured pruning to a fixed --sparsity")
     if max_accuracy_drop is not None and (test is None or test[1] is None):
         raise DataError("the accuracy-budget search needs labelled held-out data")
     t0 = time.perf_counter()
@@ -103,7 +108,7 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
             model, plan, search = res.model, res.extra, res
     else:
         if sparsity is not None:
-            model, masks = prune_to(model, sparsity, ft, scope, steps)
+            model, masks = prune_to(model, sparsity, ft, scope, steps, per_layer=layer_sparsity)
         else:
             def trial(base, level):
                 return prune_to(base, level, ft, scope, 1, masks=masks_from_zeros(base))
@@ -120,7 +125,8 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
     rep = sparsity_report(model)
     report = {
         "mode": "structured" if structured else "unstructured",
-        "settings": {"sparsity": sparsity, "max_accuracy_drop": max_accuracy_drop, "scope": scope,
+        "settings": {"sparsity": sparsity, "layer_sparsity": layer_sparsity or None,
+                     "max_accuracy_drop": max_accuracy_drop, "scope": scope,
                      "steps": steps, "finetune": ("hook" if hook else f"{epochs} epochs, lr {lr}, "
                                                   f"batch {batch_size}") if ft else "none"},
         "accuracy": acc,
