@@ -11,7 +11,6 @@ import shutil
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from mcudeploy import mlperf_suite as S
 
 HAVE_EMU = bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc"))

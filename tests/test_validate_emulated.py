@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-
 from mcudeploy.cli import cli
 from mcudeploy.profile import profile
 from mcudeploy.validate import validate

@@ -13,10 +13,9 @@ Which compiler flags a core needs is decided by the firmware's CMakeLists.txt, f
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import tomllib
 
 from . import paths
 from .errors import BoardError

@@ -26,9 +26,9 @@ _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent /
 def c_float(x: float) -> str:
     """A C float literal that reads back as the same float32: ``0.00392156886f``, ``1.0f``
     (``%.9g`` alone prints ``1``, and ``1f`` is not C)."""
-    s = "%.9g" % float(np.float32(x))
     if not np.isfinite(x):
         raise ValueError(f"non-finite quantization scale {x}")
+    s = f"{float(np.float32(x)):.9g}"
     if not any(c in s for c in ".en"):
         s += ".0"
     return s + "f"
