@@ -51,7 +51,7 @@ def test_interrupted_validation_resumes_with_each_sample_once(lenet_project, tmp
     assert resumed["resumed_samples"] == 10
     lines = res.read_text().splitlines()[1:]
     assert sorted(json.loads(x)["i"] for x in lines) == list(range(24))
-    timing = {"throughput", "results_file", "resumed_samples"}
+    timing = {"throughput", "link", "results_file", "resumed_samples"}  # timing and transport counts
     assert {k: v for k, v in resumed.items() if k not in timing} == {k: v for k, v in full.items() if k not in timing}
 
 
