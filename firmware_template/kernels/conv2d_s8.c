@@ -17,6 +17,7 @@
  * per-channel running max.
  */
 #include "mcd_kernels.h"
+#include "mcd_gemm_s8.h"
 #include "mcd_simd.h"
 
 int32_t mcd_conv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int32_t c_out)
@@ -58,67 +59,14 @@ static void gemm_2col(const int16_t *col_a, const int16_t *col_b, const int8_t *
 {
     int32_t o = 0;
     for (; o + 2 <= c_out; o += 2) {
-        const int8_t *wp = w + o * k4;
-        const int16_t *a = col_a, *b = col_b, *aend = col_a + k4;
-        int32_t s00 = bias[o], s01 = bias[o + 1], s10 = bias[o], s11 = bias[o + 1];
-#if MCD_HAVE_DSP && defined(__OPTIMIZE__) /* 14 registers: not without optimisation (frame pointer) */
-        /* Hand-scheduled for the M4: 4 accumulators, 3 pointers, the end and 6 temporaries fit the
-         * 14 allocatable registers exactly (gcc spills accumulators here); loads are grouped so
-         * they pipeline (1 cycle after the first). Per 16 MACs: 6 loads, 4 SXTB16, 8 SMLAD. */
-        {
-            uint32_t t0, t1, t2, t3, t4, t5;
-            __asm__ volatile(
-                "1:\n\t"
-                "ldr %[t0], [%[a]], #4\n\t"
-                "ldr %[t1], [%[a]], #4\n\t"
-                "ldr %[t2], [%[b]], #4\n\t"
-                "ldr %[t3], [%[b]], #4\n\t"
-                "ldr %[t4], [%[w]], #4\n\t"
-                "sxtb16 %[t5], %[t4]\n\t"
-                "sxtb16 %[t4], %[t4], ror #8\n\t"
-                "smlad %[s00], %[t0], %[t5], %[s00]\n\t"
-                "smlad %[s10], %[t2], %[t5], %[s10]\n\t"
-                "smlad %[s00], %[t1], %[t4], %[s00]\n\t"
-                "smlad %[s10], %[t3], %[t4], %[s10]\n\t"
-                "ldr %[t4], [%[w]], #4\n\t"
-                "sxtb16 %[t5], %[t4]\n\t"
-                "sxtb16 %[t4], %[t4], ror #8\n\t"
-                "smlad %[s01], %[t0], %[t5], %[s01]\n\t"
-                "smlad %[s11], %[t2], %[t5], %[s11]\n\t"
-                "smlad %[s01], %[t1], %[t4], %[s01]\n\t"
-                "smlad %[s11], %[t3], %[t4], %[s11]\n\t"
-                "cmp %[a], %[end]\n\t"
-                "bne 1b\n\t"
-                : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [a] "+r"(a), [b] "+r"(b),
-                  [w] "+r"(wp), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4),
-                  [t5] "=&r"(t5)
-                : [end] "r"(aend)
-                : "cc", "memory");
-        }
-#else
-        while (a < aend) {
-            const uint32_t wa = mcd_ld32(wp), wb = mcd_ld32(wp + 4);
-            const uint32_t a01 = mcd_ld32(a), a23 = mcd_ld32(a + 2);
-            const uint32_t b01 = mcd_ld32(b), b23 = mcd_ld32(b + 2);
-            const uint32_t wa01 = mcd_sxtb16(wa), wa23 = mcd_sxtb16_ror8(wa);
-            const uint32_t wb01 = mcd_sxtb16(wb), wb23 = mcd_sxtb16_ror8(wb);
-            s00 = mcd_smlad(a01, wa01, s00);
-            s00 = mcd_smlad(a23, wa23, s00);
-            s01 = mcd_smlad(a01, wb01, s01);
-            s01 = mcd_smlad(a23, wb23, s01);
-            s10 = mcd_smlad(b01, wa01, s10);
-            s10 = mcd_smlad(b23, wa23, s10);
-            s11 = mcd_smlad(b01, wb01, s11);
-            s11 = mcd_smlad(b23, wb23, s11);
-            wp += 8;
-            a += 4;
-            b += 4;
-        }
-#endif
-        acc_a[o] = s00;
-        acc_a[o + 1] = s01;
-        acc_b[o] = s10;
-        acc_b[o + 1] = s11;
+        int32_t s[4];
+        s[0] = s[2] = bias[o];
+        s[1] = s[3] = bias[o + 1];
+        mcd_dot2x2(col_a, col_b, w + o * k4, k4, s);
+        acc_a[o] = s[0];
+        acc_a[o + 1] = s[1];
+        acc_b[o] = s[2];
+        acc_b[o + 1] = s[3];
     }
     for (; o < c_out; o++) {
         const int8_t *w0 = w + o * k4;

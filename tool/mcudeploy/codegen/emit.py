@@ -42,7 +42,7 @@ KERNEL_FILES = {
     "maxpool": ["maxpool_s8.c"], "avgpool": ["avgpool_s8.c"], "add": ["add_s8.c"],
     "concat": ["concat_s8.c"], "clamp": ["clamp_s8.c"], "to_chw": ["to_chw_s8.c"], "reshape": [],
 }
-HEADERS = ["mcd_common.h", "mcd_kernels.h", "mcd_simd.h"]
+HEADERS = ["mcd_common.h", "mcd_kernels.h", "mcd_simd.h", "mcd_gemm_s8.h"]
 
 
 def c_ident(name: str) -> str:
