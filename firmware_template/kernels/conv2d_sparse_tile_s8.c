@@ -34,6 +34,39 @@
  * pool, stores max(row 0/1 of columns 0, 1) and max(columns 2, 3): 2 int32 a channel; else the 8
  * accumulators (row 0 columns 0..3, row 1 columns 0..3). */
 #if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__OPTIMIZE__)
+/* One record (two non-zeros) applied to the 2 x 4 tile: all but its last four MACs, and those
+ * four (split so the second copy in the loop can schedule the end-pointer reload between). */
+#define MCD_SPT_RECORD_HEAD \
+    "ldr r2, [r1], #4\n\t" \
+    "sxtb16 r3, r2, ror #8\n\t" \
+    "uxtab r0, r0, r2\n\t" \
+    "ldr r12, [r0]\n\t" \
+    "ldr lr, [r0, #4]\n\t" \
+    "smlabb r4, r12, r3, r4\n\t" \
+    "smlatb r8, r12, r3, r8\n\t" \
+    "smlabb r5, lr, r3, r5\n\t" \
+    "smlatb r9, lr, r3, r9\n\t" \
+    "ldr r12, [r0, #8]\n\t" \
+    "ldr lr, [r0, #12]\n\t" \
+    "smlabb r6, r12, r3, r6\n\t" \
+    "smlatb r10, r12, r3, r10\n\t" \
+    "smlabb r7, lr, r3, r7\n\t" \
+    "smlatb r11, lr, r3, r11\n\t" \
+    "uxtab r0, r0, r2, ror #16\n\t" \
+    "ldr r12, [r0]\n\t" \
+    "ldr lr, [r0, #4]\n\t" \
+    "smlabt r4, r12, r3, r4\n\t" \
+    "smlatt r8, r12, r3, r8\n\t" \
+    "smlabt r5, lr, r3, r5\n\t" \
+    "smlatt r9, lr, r3, r9\n\t" \
+    "ldr r12, [r0, #8]\n\t" \
+    "ldr lr, [r0, #12]\n\t"
+#define MCD_SPT_RECORD_TAIL \
+    "smlabt r6, r12, r3, r6\n\t" \
+    "smlatt r10, r12, r3, r10\n\t" \
+    "smlabt r7, lr, r3, r7\n\t" \
+    "smlatt r11, lr, r3, r11\n\t"
+
 __attribute__((naked, noinline)) void mcd_spt_tile_2x4(const uint32_t *z, const uint32_t *rec, const uint16_t *ptr,
                                                       int32_t n_out, int32_t *acc, int32_t pool)
 {
@@ -78,64 +111,11 @@ __attribute__((naked, noinline)) void mcd_spt_tile_2x4(const uint32_t *z, const 
         "tst r3, #4\n\t"
         "bne 3f\n"
         "2:\n\t"
-        "ldr r2, [r1], #4\n\t"
-        "sxtb16 r3, r2, ror #8\n\t"
-        "uxtab r0, r0, r2\n\t"
-        "ldr r12, [r0]\n\t"
-        "ldr lr, [r0, #4]\n\t"
-        "smlabb r4, r12, r3, r4\n\t"
-        "smlatb r8, r12, r3, r8\n\t"
-        "smlabb r5, lr, r3, r5\n\t"
-        "smlatb r9, lr, r3, r9\n\t"
-        "ldr r12, [r0, #8]\n\t"
-        "ldr lr, [r0, #12]\n\t"
-        "smlabb r6, r12, r3, r6\n\t"
-        "smlatb r10, r12, r3, r10\n\t"
-        "smlabb r7, lr, r3, r7\n\t"
-        "smlatb r11, lr, r3, r11\n\t"
-        "uxtab r0, r0, r2, ror #16\n\t"
-        "ldr r12, [r0]\n\t"
-        "ldr lr, [r0, #4]\n\t"
-        "smlabt r4, r12, r3, r4\n\t"
-        "smlatt r8, r12, r3, r8\n\t"
-        "smlabt r5, lr, r3, r5\n\t"
-        "smlatt r9, lr, r3, r9\n\t"
-        "ldr r12, [r0, #8]\n\t"
-        "ldr lr, [r0, #12]\n\t"
-        "smlabt r6, r12, r3, r6\n\t"
-        "smlatt r10, r12, r3, r10\n\t"
-        "smlabt r7, lr, r3, r7\n\t"
-        "smlatt r11, lr, r3, r11\n"
+        MCD_SPT_RECORD_HEAD MCD_SPT_RECORD_TAIL
         "3:\n\t"
-        "ldr r2, [r1], #4\n\t"
-        "sxtb16 r3, r2, ror #8\n\t"
-        "uxtab r0, r0, r2\n\t"
-        "ldr r12, [r0]\n\t"
-        "ldr lr, [r0, #4]\n\t"
-        "smlabb r4, r12, r3, r4\n\t"
-        "smlatb r8, r12, r3, r8\n\t"
-        "smlabb r5, lr, r3, r5\n\t"
-        "smlatb r9, lr, r3, r9\n\t"
-        "ldr r12, [r0, #8]\n\t"
-        "ldr lr, [r0, #12]\n\t"
-        "smlabb r6, r12, r3, r6\n\t"
-        "smlatb r10, r12, r3, r10\n\t"
-        "smlabb r7, lr, r3, r7\n\t"
-        "smlatb r11, lr, r3, r11\n\t"
-        "uxtab r0, r0, r2, ror #16\n\t"
-        "ldr r12, [r0]\n\t"
-        "ldr lr, [r0, #4]\n\t"
-        "smlabt r4, r12, r3, r4\n\t"
-        "smlatt r8, r12, r3, r8\n\t"
-        "smlabt r5, lr, r3, r5\n\t"
-        "smlatt r9, lr, r3, r9\n\t"
-        "ldr r12, [r0, #8]\n\t"
-        "ldr lr, [r0, #12]\n\t"
+        MCD_SPT_RECORD_HEAD
         "ldr r2, [sp, #24]\n\t"
-        "smlabt r6, r12, r3, r6\n\t"
-        "smlatt r10, r12, r3, r10\n\t"
-        "smlabt r7, lr, r3, r7\n\t"
-        "smlatt r11, lr, r3, r11\n\t"
+        MCD_SPT_RECORD_TAIL
         "cmp r1, r2\n\t"
         "bne 2b\n"
         "5:\n\t"
