@@ -90,3 +90,46 @@ def test_rq_records_match_the_rounding_rule():
             got = np.clip(((accs * rec[c, 1]) >> 32) + rec[c, 2] >> rec[c, 3], -128, 127)
             want = np.clip(requantize(accs, int(mult[c]), shift) - 128, -128, 127)
             assert (got == want).all(), (shift, c)
+
+
+DW_SHAPES = [  # (channels, kernel, stride, padding, input h x w, records hold the shifts)
+    (6, (5, 5), 1, 2, (9, 11), True),     # C pair/quad path, k_w odd > 3
+    (5, (2, 4), 2, (1, 1), (8, 13), True),  # k_w even, stride 2, odd output width
+    (4, (1, 3), 1, (0, 1), (5, 9), True),
+    (9, (3, 3), 1, (2, 1), (6, 10), False),  # 3x3 asm path, generic requantization rule
+    (8, (3, 3), 3, 1, (11, 11), True),     # stride 3: the generic kernel
+    (3, (9, 3), 1, (4, 1), (10, 6), True),  # taller than MCD_DW_MAX_KH: the generic kernel
+]
+
+
+@pytest.mark.parametrize("case", range(len(DW_SHAPES)))
+def test_depthwise_shapes_bit_exact_host_and_m4(case, tmp_path, monkeypatch):
+    """Kernel sizes other than 3x3, even kernel widths, strides 1-3, and layers whose shifts the
+    requantization records cannot hold (forced here by narrowing the records' range)."""
+    need_cc()
+    from mcudeploy.codegen import kernels as K
+
+    c, k, s, pad, (h, w), fits = DW_SHAPES[case]
+    if not fits:
+        monkeypatch.setattr(K, "RQ_SHIFT_MAX", 1)
+    torch.manual_seed(100 + case)
+    rng = np.random.default_rng(case)
+    net = nn.Sequential(nn.Conv2d(2, c, 3, 1, 1), nn.ReLU(),
+                        nn.Conv2d(c, c, k, s, pad, groups=c), nn.ReLU(), nn.Flatten()).eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                m.bias.normal_(0, 0.3)
+    x = rng.standard_normal((16, 2, h, w)).astype(np.float32)
+    res = compile_module(net, x, tmp_path / "p")
+    g = res.graph
+    dw = next(op for op in g.ops if op.kind == "dwconv2d")
+    assert K.rq_fits(dw) == fits
+    model_c = (res.outdir / "engine" / "model.c").read_text()
+    assert f"mcd_{dw.name}_rq, {int(fits)}, " in model_c
+    exe = hostrun.build_host(res.outdir / "engine", tmp_path / "hb")
+    xq = R.prepare_input(g, x)
+    assert (hostrun.run_host(exe, xq, g.tensors[g.output].size) == R.run(g, xq)).all()
+    if shutil.which("arm-none-eabi-gcc"):
+        for i in range(2):
+            assert bench_project(Project(res.outdir), x[i:i + 1], workdir=tmp_path / f"b{i}")["bit_exact"]

@@ -1,20 +1,20 @@
 /* int8 depthwise convolution (channel multiplier 1), HWC: the generic kernel, for what the
- * shape-specialised fast path of mcd_dwconv2d_s8.h does not take (a fused max-pool, kernels
- * taller than MCD_DW_MAX_KH). Plain exact C, per channel; padding is real zero (skipped taps).
+ * shape-specialised fast path of mcd_dwconv2d_s8.h does not take (a fused max-pool, strides
+ * other than 1 and 2 across, kernels larger than MCD_DW_MAX_KH x MCD_DW_MAX_KW). Plain exact C,
+ * per channel; padding is real zero (skipped taps).
  *
- * Weights: int16 [C4/4][k_h][k_w][4], each group of four channels in lanes (c0, c2, c1, c3)
- * (C4: C rounded up to 4, zero weights past C), the layout of the fast path.
+ * Weights: int16 [C][k_h][KW2], KW2 = k_w rounded up to even (a zero tap past k_w), the layout of
+ * the fast path.
  *
  * Fused pool: the max accumulator of the window is requantized once (requantization is
  * monotonic, so this equals pooling the requantized outputs); the un-pooled map is never stored.
  */
 #include "mcd_kernels.h"
 
-/* Weight of channel ch at tap t (= ky * k_w + kx) in the grouped lane-ordered layout. */
-static int32_t dw_weight(const int16_t *w, int32_t kk, int32_t t, int32_t ch)
+/* Weight of channel ch at tap (ky, kx). */
+static int32_t dw_weight(const int16_t *w, int32_t k_h, int32_t k_w, int32_t ch, int32_t ky, int32_t kx)
 {
-    static const int8_t lane[4] = {0, 2, 1, 3};
-    return w[((ch >> 2) * kk + t) * 4 + lane[ch & 3]];
+    return w[(ch * k_h + ky) * ((k_w + 1) & ~1) + kx];
 }
 
 static int32_t dw_acc(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in, int32_t k_h, int32_t k_w,
@@ -27,7 +27,7 @@ static int32_t dw_acc(const mcd_conv_params *p, const mcd_dims *in_d, const int8
         for (kx = 0; kx < k_w; kx++) {
             const int32_t ix = ox * p->stride_w - p->pad_l + kx;
             if (ix < 0 || ix >= in_d->w) continue;
-            acc += (in[(iy * in_d->w + ix) * in_d->c + ch] - p->in_zp) * dw_weight(w, k_h * k_w, ky * k_w + kx, ch);
+            acc += (in[(iy * in_d->w + ix) * in_d->c + ch] - p->in_zp) * dw_weight(w, k_h, k_w, ch, ky, kx);
         }
     }
     return acc;

@@ -2,28 +2,34 @@
  *
  * Why it is built this way (estimated Cortex-M4 cycles, see tool/mcudeploy/cycles.py):
  *
- * - Borders cost as much as the interior. A depthwise layer of a small map is mostly border (KWS
- *   25x5: 40 % of the output pixels touch the padding), so there is no separate border code: the
- *   k_h input rows an output row reads are copied once into a ring of padded row buffers (the
- *   scratch), the padding filled with the input zero point (which is real zero: x - zp = 0), and
- *   rows above/below the image point at one row of zero points. Every output pixel then runs the
- *   same unrolled k_h x k_w loop, with no bounds tests. Each input row is copied once (the ring
- *   keeps rows that the next output row reuses), one word per load/store.
- * - Four channels a pass: one word load brings channels c..c+3 of a tap; SXTAB16 widens them
- *   minus the zero point into lanes (c0, c2) and, with ROR #8, (c1, c3); the generator stores the
- *   weights pre-widened in the same lane order, so SMLABB / SMLATT feed four accumulators with no
- *   repacking. Weights are grouped per four channels ([C4/4][k_h][k_w][4] int16), so a group's
- *   taps are at constant offsets from one pointer.
- * - Shape-specialised: static inline, included by the generated model.c whose call site passes
- *   literal sizes, so every tap offset (kx * C) is an immediate and the tap loops unroll.
- * - Requantization with the rule of mcd_common.h, shift >= 1 done as one SMLAL on a rounding
- *   constant built from the shift (two shifts), then one arithmetic shift; the ReLU clamp is a
- *   single SSAT where the activation range is the whole int8 range (a compile-time test).
+ * - A depthwise MAC has no reduction over channels, so SMLAD (two MACs a cycle) must pair two
+ *   TAPS of one channel. The input is therefore widened once to int16 rows in channel-major
+ *   order (row buffer [C][span]: one channel's padded row is contiguous), so that one word load
+ *   holds two horizontally adjacent input values of a channel, and the weights are stored per
+ *   channel as pairs of taps ([C][k_h][KW2], KW2 = k_w rounded up to even, a zero tap past k_w).
+ * - Adjacent outputs share every weight word: with the words x[j] = (in[2j], in[2j+1]) of the
+ *   window's row, output 0 takes SMLAD(x[j], w[j]); output 1 takes, at stride 2,
+ *   SMLAD(x[j+1], w[j]), and at stride 1 SMLADX on (x[j+1].lo, x[j].hi), which one PKHBT builds.
+ *   3x3 runs four outputs a pass in hand-scheduled asm (a kernel row: 3 input loads, 2 weight
+ *   loads, 2 packs, 8 dual MACs for 12 MACs); other sizes two a pass in C; an odd last one alone.
+ *   (Keeping a channel's 6 weight words in registers instead spills: measured slower.)
+ * - Borders cost as much as the interior (KWS 25x5: 40 % of the output pixels touch the padding),
+ *   so there is no border code: the padded rows hold the input zero point (the generator folds
+ *   -zp * sum(w) into the bias, so a padded tap adds nothing), rows above and below the image are
+ *   all zero point, and every output runs the same unrolled loop with no bounds tests.
+ * - Each input row is widened once: the scratch is a ring of k_h rows per channel, every row
+ *   stored twice (slots s and s + k_h) so that the k_h rows of any window are consecutive, at
+ *   constant (immediate) offsets from one pointer. Widening takes two pixels x four channels a
+ *   step: 2 loads, 4 SXTB16, 4 PKHBT/PKHTB, 8 stores.
+ * - Shape-specialised: forced inline (MCD_SPECIALISED) into the generated model.c, whose call
+ *   site passes literal sizes, so the tap loops unroll and every offset is an immediate. Left to
+ *   itself, gcc gave VWW's 13 depthwise layers one shared unspecialised copy, ~1.8x slower.
+ * - Requantization with the rule of mcd_common.h as one SMMLA on a per-channel record and one
+ *   shift (mcd_rq_out); the ReLU clamp is a single SSAT when the activation range is all of int8.
  *
- * A partial last group of channels (C not a multiple of 4) runs the same code: its padding lanes
- * have zero weights and read bytes inside the row buffer (4 spare bytes); only valid lanes are
- * stored. Fused max-pool and kernels taller than MCD_DW_MAX_KH go to the generic (out-of-line)
- * kernel of dwconv2d_s8.c, which reads the same weight layout.
+ * Fused max-pool, strides other than 1 and 2 across, and kernels larger than MCD_DW_MAX_KH x
+ * MCD_DW_MAX_KW go to the generic (out-of-line) kernel of dwconv2d_s8.c, which reads the same
+ * weight layout.
  */
 #ifndef MCD_DWCONV2D_S8_H
 #define MCD_DWCONV2D_S8_H
@@ -31,27 +37,11 @@
 #include "mcd_simd.h"
 
 #define MCD_DW_MAX_KH 8
+#define MCD_DW_MAX_KW 8
 
 #if MCD_HAVE_DSP
-static inline int32_t mcd_dw_smlabb(uint32_t a, uint32_t b, int32_t acc) { return __smlabb(a, b, acc); }
-static inline int32_t mcd_dw_smlatt(uint32_t a, uint32_t b, int32_t acc) { return __smlatt(a, b, acc); }
-static inline uint32_t mcd_dw_sxtab16_ror8(uint32_t a, uint32_t x)
-{
-    uint32_t r;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
-    return r;
-}
 static inline int32_t mcd_dw_sat8(int32_t v) { return __ssat(v, 8); }
 #else
-static inline int32_t mcd_dw_smlabb(uint32_t a, uint32_t b, int32_t acc)
-{
-    return acc + (int32_t)(int16_t)(a & 0xFFFFu) * (int16_t)(b & 0xFFFFu);
-}
-static inline int32_t mcd_dw_smlatt(uint32_t a, uint32_t b, int32_t acc)
-{
-    return acc + (int32_t)(int16_t)(a >> 16) * (int16_t)(b >> 16);
-}
-static inline uint32_t mcd_dw_sxtab16_ror8(uint32_t a, uint32_t x) { return mcd_sxtab16(a, (x >> 8) | (x << 24)); }
 static inline int32_t mcd_dw_sat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
 #endif
 
@@ -88,175 +78,250 @@ static inline int8_t mcd_dw_out(int32_t acc, int32_t mult, int32_t shift, int32_
     return mcd_clamp8(mcd_requant_fast(acc, mult, shift) + zp, lo, hi);
 }
 
-/* Words of one row buffer: [C4/4][span], span = every input column an output row reads. */
-static inline int32_t mcd_dw_row_words(int32_t k_w, int32_t c, int32_t stride_w, int32_t out_w)
+/* Output of channel c: the record's rule, or the generic one when the layer's shifts do not fit
+ * the record (fast = 0 for every channel of the layer). */
+MCD_SPECIALISED int8_t mcd_dw_req(int32_t acc, const int32_t *rc, const mcd_channel_quant *q, int32_t c,
+                                  const mcd_conv_params *p, int32_t fast)
 {
-    return ((c + 3) >> 2) * ((out_w - 1) * stride_w + k_w);
+    return fast ? mcd_rq_out(acc, rc[1], rc[2], rc[3], p->act_min, p->act_max)
+                : mcd_dw_out(acc, q->mult[c], q->shift[c], p->out_zp, p->act_min, p->act_max);
 }
 
-/* 2 * k_h row buffers: a ring of k_h rows, each stored twice (slot s and s + k_h) so that the
- * k_h rows of any window are consecutive buffers. */
+/* int16 columns of one row buffer: every padded input column an output row reads, plus the
+ * spare columns that the paired word loads touch past the last output's window (even: rows stay
+ * word-aligned). */
+static inline int32_t mcd_dw_span(int32_t k_w, int32_t stride_w, int32_t out_w)
+{
+    return ((out_w - 1) * stride_w + k_w + 3) & ~1;
+}
+
+static inline int32_t mcd_dw_fast(int32_t k_h, int32_t k_w, int32_t stride_w, int32_t pooled)
+{
+    return !pooled && k_h <= MCD_DW_MAX_KH && k_w <= MCD_DW_MAX_KW && stride_w >= 1 && stride_w <= 2;
+}
+
+/* A ring of k_h rows per channel, each stored twice (int16 [C][2 k_h][span]), then one pixel of
+ * zero points (C bytes, rounded up to 4). */
 static inline int32_t mcd_dwconv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c, int32_t stride_w,
                                                     int32_t out_w, int32_t pooled)
 {
-    if (pooled || k_h > MCD_DW_MAX_KH) return 0;
-    return 2 * k_h * 4 * mcd_dw_row_words(k_w, c, stride_w, out_w);
+    if (!mcd_dw_fast(k_h, k_w, stride_w, pooled)) return 0;
+    return 2 * k_h * c * mcd_dw_span(k_w, stride_w, out_w) * 2 + ((c + 3) & ~3);
 }
 
-/* Row buffer(s) of input row iy (outside the image: zero points): word [g][x] holds channels
- * 4g .. 4g+3 of padded column x (x - pad_l in the image), zero points outside the image and past
- * C. Written to dst and to dst + off (the ring's mirror). */
-static inline void mcd_dw_load_row(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in, int32_t iy,
-                                   int32_t span, uint32_t *dst, int32_t off)
+/* Widen padded input row iy into ring slot `slot` of every channel: buf[(c * 2 k_h + s) * span + x]
+ * and its mirror at slot s + k_h hold in[iy][x - pad_l][c] (raw). Only the columns of the image are
+ * written (zero points for a row outside it), in word-aligned pairs; a pair that straddles the
+ * image's left or right edge takes its other pixel from zpix (C zero points). The padding columns
+ * hold zero points from mcd_dw_fill, and nothing else writes them. */
+MCD_SPECIALISED void mcd_dw_load_row(const mcd_dims *in_d, const int8_t *in, int32_t iy, int32_t lead, int32_t n,
+                                     int32_t span, int32_t k_h, int16_t *slot, const int8_t *zpix)
 {
-    const int32_t c = in_d->c, groups = (c + 3) >> 2, full = c >> 2;
-    const uint32_t zp4 = (uint32_t)(uint8_t)p->in_zp * 0x01010101u;
-    int32_t lead = p->pad_l < span ? p->pad_l : span, n = in_d->w, x, g;
-    if (lead + n > span) n = span - lead;
-    if (iy < 0 || iy >= in_d->h) n = 0;
-    for (g = 0; g < groups; g++) {
-        uint32_t *d = dst + g * span;
-        const int8_t *src = in + iy * in_d->w * c + 4 * g;
-        for (x = 0; x < lead; x++) d[x] = d[x + off] = zp4;
-        d += lead;
-        if (g < full) {
-            for (x = 0; x + 2 <= n; x += 2, src += 2 * c) {
-                const uint32_t v0 = mcd_ld32(src), v1 = mcd_ld32(src + c);
-                d[x] = v0;
-                d[x + 1] = v1;
-                d[x + off] = v0;
-                d[x + 1 + off] = v1;
-            }
-            if (x < n) d[x] = d[x + off] = mcd_ld32(src);
-        } else { /* partial last group: the valid bytes, zero points after */
-            for (x = 0; x < n; x++, src += c) {
-                uint32_t v = zp4;
-                int32_t i;
-                for (i = 0; i < c - 4 * full; i++)
-                    v = (v & ~(0xFFu << (8 * i))) | ((uint32_t)(uint8_t)src[i] << (8 * i));
-                d[x] = d[x + off] = v;
-            }
+    const int32_t c_n = in_d->c, c4 = c_n & ~3, cs = 2 * k_h * span, mir = k_h * span;
+    const int32_t inside = iy >= 0 && iy < in_d->h;
+    const int8_t *row = inside ? in + iy * in_d->w * c_n : zpix;
+    const int32_t step = inside ? c_n : 0; /* bytes from one pixel to the next */
+    int32_t x, c;
+    for (x = lead & ~1; x < lead + n; x += 2) { /* padded columns x, x + 1 */
+        const int8_t *s0 = x >= lead ? row + (x - lead) * step : zpix;
+        const int8_t *s1 = x + 1 < lead + n ? row + (x + 1 - lead) * step : zpix;
+        int16_t *dx = slot + x;
+        for (c = 0; c < c4; c += 4) {
+            const uint32_t a = mcd_ld32(s0 + c), b = mcd_ld32(s1 + c);
+            const uint32_t a02 = mcd_sxtb16(a), b02 = mcd_sxtb16(b);
+            const uint32_t a13 = mcd_sxtb16_ror8(a), b13 = mcd_sxtb16_ror8(b);
+            const uint32_t v0 = mcd_pack_lo(a02, b02), v1 = mcd_pack_lo(a13, b13);
+            const uint32_t v2 = mcd_pack_hi(a02, b02), v3 = mcd_pack_hi(a13, b13);
+            int16_t *dc = dx + c * cs;
+            mcd_st32(dc, v0);
+            mcd_st32(dc + mir, v0);
+            mcd_st32(dc + cs, v1);
+            mcd_st32(dc + cs + mir, v1);
+            mcd_st32(dc + 2 * cs, v2);
+            mcd_st32(dc + 2 * cs + mir, v2);
+            mcd_st32(dc + 3 * cs, v3);
+            mcd_st32(dc + 3 * cs + mir, v3);
         }
-        for (x = n; x < span - lead; x++) d[x] = d[x + off] = zp4;
+        for (c = c4; c < c_n; c++) {
+            const uint32_t v = mcd_pack_lo((uint32_t)(int32_t)s0[c], (uint32_t)(int32_t)s1[c]);
+            mcd_st32(dx + c * cs, v);
+            mcd_st32(dx + c * cs + mir, v);
+        }
     }
 }
 
+/* Every row of the ring (n halfwords, a multiple of 2) to zero points, and the zero-point pixel. */
+MCD_SPECIALISED void mcd_dw_fill(int16_t *buf, int32_t n, int8_t *zpix, int32_t c_n, int32_t zp)
+{
+    const uint32_t zp2 = (uint32_t)(uint16_t)(int16_t)zp * 0x00010001u;
+    int16_t *d = buf, *const end = buf + n;
+    int32_t i;
+    for (; end - d >= 8; d += 8) {
+        mcd_st32(d, zp2);
+        mcd_st32(d + 2, zp2);
+        mcd_st32(d + 4, zp2);
+        mcd_st32(d + 6, zp2);
+    }
+    for (; d < end; d += 2) mcd_st32(d, zp2);
+    for (i = 0; i < c_n; i++) zpix[i] = (int8_t)zp;
+}
+
 #if MCD_HAVE_DSP && defined(__OPTIMIZE__)
-/* One kernel row of three taps: 5 loads in a burst, then SXTB16 / SMLABB / SMLATT. */
-#define MCD_DW_ROW3(WO)                                                                                       \
+/* One 3-tap kernel row for four outputs, wa = (w0, w1), wb = (w2, 0) at byte WO of the channel's
+ * weights, input words from r. Stride 1: x0 = (in0, in1), x1 = (in2, in3), x2 = (in4, in5);
+ * outputs 0 and 2 take SMLAD + SMLABB on aligned words, outputs 1 and 3 (windows starting at an
+ * odd column) SMLADX on PKHBT(x1, x0) = (in2, in1), resp. (in4, in3), then SMLATB for the third
+ * tap. 3 loads + 2 weight loads + 2 packs + 8 dual MACs for 12 MACs. */
+#define MCD_DW_QUAD3_S1(WO)                                                                                   \
     "ldr %[x0], [%[r]]\n\t"                                                                                  \
     "ldr %[x1], [%[r], #4]\n\t"                                                                              \
     "ldr %[x2], [%[r], #8]\n\t"                                                                              \
     "ldr %[wa], [%[w], #" #WO "]\n\t"                                                                        \
     "ldr %[wb], [%[w], #" #WO "+4]\n\t"                                                                      \
-    "sxtb16 %[t], %[x0]\n\t"                                                                                 \
-    "smlabb %[a0], %[t], %[wa], %[a0]\n\t"                                                                   \
-    "smlatt %[a2], %[t], %[wa], %[a2]\n\t"                                                                   \
-    "sxtb16 %[t], %[x0], ror #8\n\t"                                                                         \
-    "smlabb %[a1], %[t], %[wb], %[a1]\n\t"                                                                   \
-    "smlatt %[a3], %[t], %[wb], %[a3]\n\t"                                                                   \
-    "ldr %[wa], [%[w], #" #WO "+8]\n\t"                                                                      \
-    "ldr %[wb], [%[w], #" #WO "+12]\n\t"                                                                     \
-    "sxtb16 %[t], %[x1]\n\t"                                                                                 \
-    "smlabb %[a0], %[t], %[wa], %[a0]\n\t"                                                                   \
-    "smlatt %[a2], %[t], %[wa], %[a2]\n\t"                                                                   \
-    "sxtb16 %[t], %[x1], ror #8\n\t"                                                                         \
-    "smlabb %[a1], %[t], %[wb], %[a1]\n\t"                                                                   \
-    "smlatt %[a3], %[t], %[wb], %[a3]\n\t"                                                                   \
-    "ldr %[wa], [%[w], #" #WO "+16]\n\t"                                                                     \
-    "ldr %[wb], [%[w], #" #WO "+20]\n\t"                                                                     \
-    "sxtb16 %[t], %[x2]\n\t"                                                                                 \
-    "smlabb %[a0], %[t], %[wa], %[a0]\n\t"                                                                   \
-    "smlatt %[a2], %[t], %[wa], %[a2]\n\t"                                                                   \
-    "sxtb16 %[t], %[x2], ror #8\n\t"                                                                         \
-    "smlabb %[a1], %[t], %[wb], %[a1]\n\t"                                                                   \
-    "smlatt %[a3], %[t], %[wb], %[a3]\n\t"
+    "smlad %[a0], %[x0], %[wa], %[a0]\n\t"                                                                   \
+    "smlabb %[a0], %[x1], %[wb], %[a0]\n\t"                                                                  \
+    "pkhbt %[x0], %[x1], %[x0]\n\t"                                                                          \
+    "smladx %[a1], %[x0], %[wa], %[a1]\n\t"                                                                  \
+    "smlatb %[a1], %[x1], %[wb], %[a1]\n\t"                                                                  \
+    "smlad %[a2], %[x1], %[wa], %[a2]\n\t"                                                                   \
+    "smlabb %[a2], %[x2], %[wb], %[a2]\n\t"                                                                  \
+    "pkhbt %[x1], %[x2], %[x1]\n\t"                                                                          \
+    "smladx %[a3], %[x1], %[wa], %[a3]\n\t"                                                                  \
+    "smlatb %[a3], %[x2], %[wb], %[a3]\n\t"
+/* Stride 2: output k reads (in 2k, in 2k+1, in 2k+2) = word k and the low half of word k + 1. */
+#define MCD_DW_QUAD3_S2(WO)                                                                                   \
+    "ldr %[wa], [%[w], #" #WO "]\n\t"                                                                        \
+    "ldr %[wb], [%[w], #" #WO "+4]\n\t"                                                                      \
+    "ldr %[x0], [%[r]]\n\t"                                                                                  \
+    "ldr %[x1], [%[r], #4]\n\t"                                                                              \
+    "ldr %[x2], [%[r], #8]\n\t"                                                                              \
+    "smlad %[a0], %[x0], %[wa], %[a0]\n\t"                                                                   \
+    "smlabb %[a0], %[x1], %[wb], %[a0]\n\t"                                                                  \
+    "smlad %[a1], %[x1], %[wa], %[a1]\n\t"                                                                   \
+    "smlabb %[a1], %[x2], %[wb], %[a1]\n\t"                                                                  \
+    "ldr %[x0], [%[r], #12]\n\t"                                                                             \
+    "ldr %[x1], [%[r], #16]\n\t"                                                                             \
+    "smlad %[a2], %[x2], %[wa], %[a2]\n\t"                                                                   \
+    "smlabb %[a2], %[x0], %[wb], %[a2]\n\t"                                                                  \
+    "smlad %[a3], %[x0], %[wa], %[a3]\n\t"                                                                   \
+    "smlabb %[a3], %[x1], %[wb], %[a3]\n\t"
 #define MCD_DW_ASM3 1
 #else
 #define MCD_DW_ASM3 0
 #endif
 
-/* Same arguments as the other conv kernels, plus the per-channel records rq (int32
- * [C4/4][4][4]: per group of four channels, four lanes of bias_adj = bias - zp_in * sum(w), then
- * mult, cz, s; see mcd_rq_out) and mcd_dwconv2d_s8_scratch_bytes() of scratch.
- * Weights int16 [C4/4][k_h][k_w][4], each group of four channels in lanes (c0, c2, c1, c3). */
-static inline void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
-                                   const int8_t *in, int32_t k_h, int32_t k_w, const int16_t *w, const int32_t *bias,
-                                   const int32_t *rq, const mcd_dims *out_d, int8_t *out, void *scratch)
+/* Accumulate two adjacent outputs of one channel from the word-aligned window at r (kernel rows
+ * span apart): output 0 takes SMLAD(x[j], w[j]) over the words x[j] = (in 2j, in 2j+1) of each
+ * row, output 1 SMLAD(x[j+1], w[j]) at stride 2 and SMLADX((x[j+1].lo, x[j].hi), w[j]) at
+ * stride 1. */
+MCD_SPECIALISED void mcd_dw_pair(const int16_t *r, const int16_t *wc, int32_t k_h, int32_t k_w, int32_t span,
+                                 int32_t sw, int32_t *acc0, int32_t *acc1)
 {
-    const int32_t c = in_d->c, kk = k_h * k_w, span = (out_d->w - 1) * p->stride_w + k_w;
-    const int32_t rw = mcd_dw_row_words(k_w, c, p->stride_w, out_d->w);
-    const int32_t sw = p->stride_w, ow = out_d->w, lo = p->act_min, hi = p->act_max;
-    const int32_t fast_rq = rq[12] >= 0;
-    uint32_t *slots = (uint32_t *)scratch;
+    const int32_t nw = (k_w + 1) >> 1; /* weight words per kernel row */
+    int32_t a0 = *acc0, a1 = *acc1, ky, j;
+    for (ky = 0; ky < k_h; ky++, r += span) {
+        uint32_t x = mcd_ld32(r);
+        for (j = 0; j < nw; j++) {
+            const uint32_t wt = mcd_ld32(wc + (ky * nw + j) * 2), xn = mcd_ld32(r + 2 * j + 2);
+            a0 = mcd_smlad(x, wt, a0);
+            a1 = sw == 1 ? mcd_smladx(mcd_pack_lo_hi(xn, x), wt, a1) : mcd_smlad(xn, wt, a1);
+            x = xn;
+        }
+    }
+    *acc0 = a0;
+    *acc1 = a1;
+}
+
+/* Four adjacent outputs: 3x3 in hand-scheduled asm, else two pairs. */
+MCD_SPECIALISED void mcd_dw_quad(const int16_t *r, const int16_t *wc, int32_t k_h, int32_t k_w, int32_t span,
+                                 int32_t sw, int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3)
+{
+#if MCD_DW_ASM3
+    if (k_h == 3 && k_w == 3) {
+        int32_t b0 = *a0, b1 = *a1, b2 = *a2, b3 = *a3;
+        uint32_t x0, x1, x2, wa, wb;
+        if (sw == 1)
+            __asm__(MCD_DW_QUAD3_S1(0) "add %[r], %[r], %[rb]\n\t" MCD_DW_QUAD3_S1(8)
+                    "add %[r], %[r], %[rb]\n\t" MCD_DW_QUAD3_S1(16)
+                    : [a0] "+r"(b0), [a1] "+r"(b1), [a2] "+r"(b2), [a3] "+r"(b3), [r] "+r"(r), [x0] "=&r"(x0),
+                      [x1] "=&r"(x1), [x2] "=&r"(x2), [wa] "=&r"(wa), [wb] "=&r"(wb)
+                    : [w] "r"(wc), [rb] "r"(span * 2)
+                    : "memory");
+        else
+            __asm__(MCD_DW_QUAD3_S2(0) "add %[r], %[r], %[rb]\n\t" MCD_DW_QUAD3_S2(8)
+                    "add %[r], %[r], %[rb]\n\t" MCD_DW_QUAD3_S2(16)
+                    : [a0] "+r"(b0), [a1] "+r"(b1), [a2] "+r"(b2), [a3] "+r"(b3), [r] "+r"(r), [x0] "=&r"(x0),
+                      [x1] "=&r"(x1), [x2] "=&r"(x2), [wa] "=&r"(wa), [wb] "=&r"(wb)
+                    : [w] "r"(wc), [rb] "r"(span * 2)
+                    : "memory");
+        *a0 = b0, *a1 = b1, *a2 = b2, *a3 = b3;
+        return;
+    }
+#endif
+    mcd_dw_pair(r, wc, k_h, k_w, span, sw, a0, a1);
+    mcd_dw_pair(r + 2 * sw, wc, k_h, k_w, span, sw, a2, a3);
+}
+
+/* Same arguments as the other conv kernels, plus the per-channel records rq (int32 [C][4]:
+ * bias_adj = bias - zp_in * sum(w), mult, cz, s; see mcd_rq_out), fast_rq (a literal from the
+ * generator: 1 when the records hold every shift of the layer, else the generic rule from q) and
+ * mcd_dwconv2d_s8_scratch_bytes() of scratch. Weights int16 [C][k_h][KW2]. */
+MCD_SPECIALISED void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
+                                     const int8_t *in, int32_t k_h, int32_t k_w, const int16_t *w, const int32_t *bias,
+                                     const int32_t *rq, int32_t fast_rq, const mcd_dims *out_d, int8_t *out,
+                                     void *scratch)
+{
+    const int32_t c_n = in_d->c, sw = p->stride_w, ow = out_d->w;
+    const int32_t nw = (k_w + 1) >> 1; /* weight words per kernel row */
+    const int32_t span = mcd_dw_span(k_w, sw, ow), cs = 2 * k_h * span;
+    const int32_t lead = p->pad_l < span ? p->pad_l : span;
+    const int32_t n_in = in_d->w < span - lead ? in_d->w : span - lead; /* image columns in a row buffer */
+    int16_t *buf = (int16_t *)scratch;
+    int8_t *zpix = (int8_t *)(buf + c_n * cs);
     int32_t tag[MCD_DW_MAX_KH];
-    int32_t oy, ox, ky, kx, g;
-    if (p->pool_h * p->pool_w != 1 || k_h > MCD_DW_MAX_KH) {
+    int32_t oy, ox, ky, j, c;
+    if (!mcd_dw_fast(k_h, k_w, sw, p->pool_h * p->pool_w != 1)) {
         mcd_dwconv2d_s8_any(p, q, in_d, in, k_h, k_w, w, bias, out_d, out);
         return;
     }
+    mcd_dw_fill(buf, c_n * cs, zpix, c_n, p->in_zp);
     for (ky = 0; ky < k_h; ky++) tag[ky] = -1;
     for (oy = 0; oy < out_d->h; oy++) {
         const int32_t j0 = oy * p->stride_h; /* padded row index of the window's top row */
-        const uint32_t *win = slots + (j0 % k_h) * rw;
-        int8_t *orow = out + oy * ow * c;
         for (ky = 0; ky < k_h; ky++) {
-            const int32_t j = j0 + ky, s = j % k_h;
-            if (tag[s] != j) {
-                mcd_dw_load_row(p, in_d, in, j - p->pad_t, span, slots + s * rw, k_h * rw);
-                tag[s] = j;
+            const int32_t jr = j0 + ky, s = jr % k_h;
+            if (tag[s] != jr) {
+                mcd_dw_load_row(in_d, in, jr - p->pad_t, lead, n_in, span, k_h, buf + s * span, zpix);
+                tag[s] = jr;
             }
         }
-        for (g = 0; g < c; g += 4) {
-            const int16_t *wg = w + (g >> 2) * kk * 4;
-            const int32_t *rg = rq + 4 * g; /* this group's record: bias_adj[4], mult[4], cz[4], s[4] */
-            const int32_t nv = c - g < 4 ? c - g : 4;
-            const uint32_t *r = win + (g >> 2) * span;
-            int8_t *dst = orow + g;
-            for (ox = 0; ox < ow; ox++, dst += c, r += sw) {
-                /* the zero point is folded into bias_adj: x is raw, and the padding holds zp, so a
-                 * padded tap adds zp * w - zp * w = 0 overall */
-                int32_t a0 = rg[0], a1 = rg[1], a2 = rg[2], a3 = rg[3];
-#if MCD_DW_ASM3
-                if (k_h == 3 && k_w == 3) {
-                    const uint32_t *rr = r;
-                    uint32_t x0, x1, x2, wa, wb, t;
-                    __asm__ volatile(MCD_DW_ROW3(0) "add %[r], %[r], %[rb]\n\t" MCD_DW_ROW3(24)
-                                     "add %[r], %[r], %[rb]\n\t" MCD_DW_ROW3(48)
-                                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [r] "+r"(rr),
-                                       [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [wa] "=&r"(wa),
-                                       [wb] "=&r"(wb), [t] "=&r"(t)
-                                     : [w] "r"(wg), [rb] "r"(rw * 4)
-                                     : "memory");
-                } else
-#endif
-                {
-                    for (ky = 0; ky < k_h; ky++) {
-                        const uint32_t *src = r + ky * rw;
-                        const int16_t *wk = wg + ky * k_w * 4;
-                        for (kx = 0; kx < k_w; kx++) {
-                            const uint32_t x = src[kx];
-                            const uint32_t x02 = mcd_sxtb16(x), x13 = mcd_sxtb16_ror8(x);
-                            const uint32_t w02 = mcd_ld32(wk + kx * 4), w13 = mcd_ld32(wk + kx * 4 + 2);
-                            a0 = mcd_dw_smlabb(x02, w02, a0);
-                            a2 = mcd_dw_smlatt(x02, w02, a2);
-                            a1 = mcd_dw_smlabb(x13, w13, a1);
-                            a3 = mcd_dw_smlatt(x13, w13, a3);
-                        }
-                    }
-                }
-                if (fast_rq && nv == 4) {
-                    dst[0] = mcd_rq_out(a0, rg[4], rg[8], rg[12], lo, hi);
-                    dst[1] = mcd_rq_out(a1, rg[5], rg[9], rg[13], lo, hi);
-                    dst[2] = mcd_rq_out(a2, rg[6], rg[10], rg[14], lo, hi);
-                    dst[3] = mcd_rq_out(a3, rg[7], rg[11], rg[15], lo, hi);
-                } else {
-                    const int32_t acc[4] = {a0, a1, a2, a3};
-                    int32_t i;
-                    for (i = 0; i < nv; i++)
-                        dst[i] = fast_rq ? mcd_rq_out(acc[i], rg[4 + i], rg[8 + i], rg[12 + i], lo, hi)
-                                         : mcd_dw_out(acc[i], q->mult[g + i], q->shift[g + i], p->out_zp, lo, hi);
-                }
+        for (c = 0; c < c_n; c++) {
+            const int16_t *win = buf + c * cs + (j0 % k_h) * span;
+            const int16_t *wc = w + c * k_h * nw * 2;
+            const int32_t *rc = rq + 4 * c;
+            const int32_t b = rc[0];
+            int8_t *dst = out + oy * ow * c_n + c;
+            for (ox = 0; ox + 4 <= ow; ox += 4, win += 4 * sw, dst += 4 * c_n) {
+                int32_t a0 = b, a1 = b, a2 = b, a3 = b;
+                mcd_dw_quad(win, wc, k_h, k_w, span, sw, &a0, &a1, &a2, &a3);
+                dst[0] = mcd_dw_req(a0, rc, q, c, p, fast_rq);
+                dst[c_n] = mcd_dw_req(a1, rc, q, c, p, fast_rq);
+                dst[2 * c_n] = mcd_dw_req(a2, rc, q, c, p, fast_rq);
+                dst[3 * c_n] = mcd_dw_req(a3, rc, q, c, p, fast_rq);
+            }
+            if (ox + 2 <= ow) {
+                int32_t a0 = b, a1 = b;
+                mcd_dw_pair(win, wc, k_h, k_w, span, sw, &a0, &a1);
+                dst[0] = mcd_dw_req(a0, rc, q, c, p, fast_rq);
+                dst[c_n] = mcd_dw_req(a1, rc, q, c, p, fast_rq);
+                ox += 2, win += 2 * sw, dst += 2 * c_n;
+            }
+            if (ox < ow) { /* the last output of an odd row */
+                int32_t a0 = b;
+                for (ky = 0; ky < k_h; ky++)
+                    for (j = 0; j < nw; j++)
+                        a0 = mcd_smlad(mcd_ld32(win + ky * span + 2 * j), mcd_ld32(wc + (ky * nw + j) * 2), a0);
+                *dst = mcd_dw_req(a0, rc, q, c, p, fast_rq);
             }
         }
     }

@@ -24,10 +24,10 @@ int32_t mcd_conv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int3
 #define MCD_ROWS_MAX_COUT 64
 
 /* Depthwise convolution, channel multiplier 1, optional fused max-pool; weights int16
- * [C4/4][k_h][k_w][4], each group of four channels in lanes (c0, c2, c1, c3). The fast path,
+ * [C][k_h][KW2], KW2 = k_w rounded up to even (taps in pairs, a zero tap past k_w). The fast path,
  * mcd_dwconv2d_s8(), is static inline in mcd_dwconv2d_s8.h (shape-specialised at its call site,
  * needs mcd_dwconv2d_s8_scratch_bytes() of scratch); this generic kernel (dwconv2d_s8.c) takes a
- * fused pool and any kernel size, with no scratch. */
+ * fused pool, any stride and any kernel size, with no scratch. */
 void mcd_dwconv2d_s8_any(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                          const int8_t *in, int32_t k_h, int32_t k_w, const int16_t *w, const int32_t *bias,
                          const mcd_dims *out_d, int8_t *out);

@@ -38,6 +38,7 @@ static inline uint32_t mcd_sxtb16_ror8(uint32_t x)
     return r;
 }
 static inline uint32_t mcd_sxtab16(uint32_t a, uint32_t x) { return __sxtab16(a, x); }
+static inline int32_t mcd_smladx(uint32_t a, uint32_t b, int32_t acc) { return __smladx(a, b, acc); }
 #else
 static inline int32_t mcd_smlad(uint32_t a, uint32_t b, int32_t acc)
 {
@@ -50,12 +51,41 @@ static inline uint32_t mcd_sxtb16(uint32_t x)
            ((uint32_t)(uint16_t)(int16_t)(int8_t)((x >> 16) & 0xFFu) << 16);
 }
 static inline uint32_t mcd_sxtb16_ror8(uint32_t x) { return mcd_sxtb16((x >> 8) | (x << 24)); }
+/* acc + a.lo * b.hi + a.hi * b.lo */
+static inline int32_t mcd_smladx(uint32_t a, uint32_t b, int32_t acc) { return mcd_smlad(a, (b >> 16) | (b << 16), acc); }
 /* a + sxtb16(x), lane by lane (16-bit wrap-around, as the instruction) */
 static inline uint32_t mcd_sxtab16(uint32_t a, uint32_t x)
 {
     const uint32_t s = mcd_sxtb16(x);
     return ((a + s) & 0xFFFFu) | (((a >> 16) + (s >> 16)) << 16);
 }
+#endif
+
+/* Halfword packing, one PKHBT / PKHTB each with the DSP extension (gcc 12 does not find them in
+ * the C expressions): (a.lo, b.lo), (a.hi, b.hi) and (a.lo, b.hi), low halfword first. */
+#if MCD_HAVE_DSP
+static inline uint32_t mcd_pack_lo(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline uint32_t mcd_pack_hi(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline uint32_t mcd_pack_lo_hi(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+#else
+static inline uint32_t mcd_pack_lo(uint32_t a, uint32_t b) { return (a & 0xFFFFu) | (b << 16); }
+static inline uint32_t mcd_pack_hi(uint32_t a, uint32_t b) { return (a >> 16) | (b & 0xFFFF0000u); }
+static inline uint32_t mcd_pack_lo_hi(uint32_t a, uint32_t b) { return (a & 0xFFFFu) | (b & 0xFFFF0000u); }
 #endif
 
 /* dst[i] = src[i] + off (int8 -> int16), four at a time: SXTAB16 widens bytes 0,2 and 1,3 and

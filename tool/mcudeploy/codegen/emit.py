@@ -16,7 +16,7 @@ import numpy as np
 from ..ir import Graph, Op
 from ..paths import KERNELS
 from ..plan import Plan
-from .kernels import conv_out_w, kernel_arrays, variant
+from .kernels import conv_out_w, kernel_arrays, rq_fits, variant
 
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                           trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
@@ -80,6 +80,8 @@ def _layer(g: Graph, p: Plan, op: Op, index: int) -> dict:
         pool = a.get("pool") or {"k": [1, 1], "s": [1, 1]}
         d["pool"] = pool
         d["out_w_conv"] = conv_out_w(g, op)
+    if op.kind == "dwconv2d":
+        d["rq_fast"] = int(rq_fits(op))
     d["variant"] = variant(op)
     scratch = p.where.get(f"scratch:{op.name}")
     d["scratch"] = f"(MCD_ARENA + {scratch[1]})" if scratch else "0"

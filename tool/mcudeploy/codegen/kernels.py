@@ -39,7 +39,7 @@ ROW_BLOCK = {"conv2d": 2, "fc": 4}  # output channels per pass of the conv GEMM 
 
 ADD_LUT_MIN = 256  # MCD_ADD_LUT_MIN: adds this large tabulate their input rescale
 ROWS_MAX_C_IN, ROWS_MAX_C_OUT = 4, 64  # mcd_conv2d_rows_s8: first layers (MCD_ROWS_MAX_COUT)
-DW_MAX_KH = 8  # MCD_DW_MAX_KH: taller depthwise kernels (and fused pools) take the generic kernel
+DW_MAX_K = 8  # MCD_DW_MAX_KH, MCD_DW_MAX_KW: larger depthwise kernels (fused pools, strides > 2) take the generic kernel
 
 
 def variant(op: Op) -> str:
@@ -74,12 +74,11 @@ def kernel_weights(op: Op) -> np.ndarray:
         out = np.zeros((o, kh, r + (r & 1)), np.int16)
         out[:, :, :r] = w.reshape(o, kh, r)
         return out
-    if op.kind == "dwconv2d":  # int16 [C4/4][k_h][k_w][4], each group of four channels as lanes (c0, c2, c1, c3)
+    if op.kind == "dwconv2d":  # int16 [C][k_h][KW2]: taps in pairs, KW2 = k_w rounded up to even
         kh, kw, c = w.shape
-        c4 = k4(c)
-        out = np.zeros((kh, kw, c4), np.int16)
-        out[:, :, :c] = w
-        return np.ascontiguousarray(out.reshape(kh, kw, c4 // 4, 4)[..., [0, 2, 1, 3]].transpose(2, 0, 1, 3))
+        out = np.zeros((c, kh, kw + (kw & 1)), np.int16)
+        out[:, :, :kw] = w.transpose(2, 0, 1)
+        return out
     if op.kind in ROW_BLOCK:
         return interleave_rows(pack_rows(w.reshape(w.shape[0], -1)), ROW_BLOCK[op.kind])  # OHWI -> [O][K4]
     return w
@@ -95,8 +94,9 @@ def kernel_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
         arrays.update(sparse_arrays(g, op))
     elif "weight" in arrays:
         arrays["weight"] = kernel_weights(op)
-    if op.kind == "dwconv2d":
-        arrays["rq"] = dw_records(g, op)
+    if op.kind == "dwconv2d":  # [C][4] (bias_adj, mult, cz, s)
+        kh, kw, c = op.arrays["weight"].shape
+        arrays["rq"] = rq_records(g, op, op.arrays["weight"].reshape(kh * kw, c).T).reshape(-1)
     elif variant(op) == "pointwise":  # [O][4] (bias_adj, mult, cz, s)
         w = op.arrays["weight"]
         arrays["rq"] = rq_records(g, op, w.reshape(w.shape[0], -1)).reshape(-1)
@@ -104,6 +104,12 @@ def kernel_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
 
 
 RQ_SHIFT_MAX = 23  # records hold shifts 2 .. 23 (mcd_rq_out: |H + cz| < 2^31)
+
+
+def rq_fits(op: Op) -> bool:
+    """Whether every shift of the op fits the requantization records (else s = -1 in all rows)."""
+    shift = op.arrays["shift"].astype(np.int64)
+    return bool(((shift >= 2) & (shift <= RQ_SHIFT_MAX)).all())
 
 
 def rq_records(g: Graph, op: Op, w2d: np.ndarray) -> np.ndarray:
@@ -118,23 +124,11 @@ def rq_records(g: Graph, op: Op, w2d: np.ndarray) -> np.ndarray:
     bias_adj = bias - zp_in * w2d.astype(np.int64).sum(axis=1)
     s = shift - 1
     cz = np.where(s >= 1, np.left_shift(1, np.maximum(s - 1, 0)), 0) + zp_out * np.left_shift(1, np.maximum(s, 0))
-    if ((shift < 2) | (shift > RQ_SHIFT_MAX)).any():
+    if not rq_fits(op):
         s = np.full_like(s, -1)
         cz = np.zeros_like(cz)
     rec = np.stack([bias_adj, mult, cz, s], axis=1)
     return ((rec + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)  # bias_adj wraps as the C sum does
-
-
-def dw_records(g: Graph, op: Op) -> np.ndarray:
-    """Depthwise: the records of rq_records as [C4/4][4 fields][4 lanes] (natural channel order,
-    zero past C) so a group's four bias_adj, mults, ... are consecutive words."""
-    kh, kw, c = op.arrays["weight"].shape
-    rec = rq_records(g, op, op.arrays["weight"].reshape(kh * kw, c).T)
-    c4 = k4(c)
-    out = np.zeros((c4, 4), np.int32)
-    out[:c] = rec
-    out[c:, 3] = rec[0, 3]  # padding lanes: same s flag
-    return np.ascontiguousarray(out.reshape(c4 // 4, 4, 4).transpose(0, 2, 1)).reshape(-1)
 
 
 def layer_bytes(g: Graph, op: Op) -> dict[str, int]:
@@ -174,12 +168,13 @@ def scratch_bytes(g: Graph, op: Op) -> int:
         return 2 * k4(kh * kw * c) * 2 + 3 * o * 4
     if op.kind == "fc":
         return k4(op.arrays["weight"].shape[1]) * 2
-    if op.kind == "dwconv2d":  # mcd_dwconv2d_s8_scratch_bytes: a mirrored ring of k_h padded rows
+    if op.kind == "dwconv2d":  # mcd_dwconv2d_s8_scratch_bytes: per channel a mirrored ring of k_h int16 rows
         kh, kw, c = op.arrays["weight"].shape
-        if op.attrs.get("pool") or kh > DW_MAX_KH:
+        sw = op.attrs["stride"][1]
+        if op.attrs.get("pool") or kh > DW_MAX_K or kw > DW_MAX_K or sw > 2:
             return 0
-        span = (conv_out_w(g, op) - 1) * op.attrs["stride"][1] + kw
-        return 2 * kh * k4(c) * span
+        span = ((conv_out_w(g, op) - 1) * sw + kw + 3) & ~1  # mcd_dw_span
+        return 2 * kh * c * span * 2 + k4(c)  # + one pixel of zero points
     if op.kind == "add" and g.tensors[op.output].size >= ADD_LUT_MIN:
         return 2 * 256 * 4
     return 0
