@@ -3,6 +3,7 @@ reference on the host (portable C) and on the Cortex-M4 (DSP path, Unicorn), ove
 multiple of 4 or 2, stride 1 and 2, padded borders (symmetric and not), and fused ReLU / ReLU6."""
 
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -65,20 +66,14 @@ def test_rq_records_match_the_rounding_rule():
 
     rng = np.random.default_rng(0)
 
-    class T:
-        def __init__(self, zp):
-            self.zero_point = zp
-
-    class G:
-        tensors = {"i": T(-3), "o": T(-128)}
+    G = SimpleNamespace(tensors={"i": SimpleNamespace(zero_point=-3), "o": SimpleNamespace(zero_point=-128)})
 
     for shift in (2, 3, 9, 17, 23, 1, 24):
         mult = np.array([1 << 30, (1 << 31) - 1, 1518500250], np.int64)
 
-        class O:
-            inputs, output = ["i"], "o"
-            arrays = {"bias": np.zeros(3, np.int32), "mult": mult.astype(np.int32),
-                      "shift": np.full(3, shift, np.int8)}
+        O = SimpleNamespace(inputs=["i"], output="o",
+                            arrays={"bias": np.zeros(3, np.int32), "mult": mult.astype(np.int32),
+                                    "shift": np.full(3, shift, np.int8)})
 
         rec = rq_records(G, O, np.zeros((3, 1), np.int8)).astype(np.int64)
         if shift in (1, 24):

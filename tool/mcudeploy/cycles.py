@@ -93,6 +93,7 @@ def estimate(elf_path: Path, max_instructions: int = 2_000_000_000, ram_kb: int 
         UC_MODE_MCLASS,
         UC_MODE_THUMB,
         Uc,
+        UcError,
     )
     from unicorn import arm_const as A
 
@@ -153,7 +154,7 @@ def estimate(elf_path: Path, max_instructions: int = 2_000_000_000, ram_kb: int 
     uc.hook_add(UC_HOOK_INTR, on_intr)
     try:
         uc.emu_start(pc | 1, 0xFFFFFFFF)
-    except Exception as exc:  # a fault ends the run; report where
+    except UcError as exc:  # a fault ends the run; report where
         run.stopped = f"{exc} at pc={uc.reg_read(A.UC_ARM_REG_PC):#x}"
     run.output = "".join(out)
     return run

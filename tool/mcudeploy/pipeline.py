@@ -36,7 +36,7 @@ def run_module(module, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         try:
             return module(x)
-        except Exception:
+        except Exception:  # noqa: BLE001 -- exported for batch 1: guards fail with assorted errors
             return torch.cat([module(x[i:i + 1]) for i in range(len(x))])
 
 
@@ -59,7 +59,7 @@ def _layer_rows(g: Graph, names: list[str]) -> list[dict]:
         nz = int(np.count_nonzero(w)) if w is not None else 0
         rows.append({"name": op.name, "op": op.kind + ("+maxpool" if op.attrs.get("pool") else ""),
                      "output_shape": list(t.shape), "macs": op.macs,
-                     "macs_done": int(round(op.macs * nz / w.size)) if w is not None and op.attrs.get("format") == "sparse"
+                     "macs_done": round(op.macs * nz / w.size) if w is not None and op.attrs.get("format") == "sparse"
                      else op.macs,
                      "params": int(sum(op.arrays[k].size for k in ("weight", "bias") if k in op.arrays)),
                      "nonzeros": nz, "format": op.attrs.get("format", "-"), "weight_bytes": sum(b.values()),

@@ -40,7 +40,7 @@ class Plan:
 
 def maxpool_in_place_ok(in_shape, out_shape, k, stride, pad) -> bool:
     """True when, walking outputs in order, no output pixel reads an input pixel already overwritten."""
-    h, w, _ = in_shape
+    _, w, _ = in_shape
     oh, ow, _ = out_shape
     oy, ox = np.meshgrid(np.arange(oh), np.arange(ow), indexing="ij")
     iy0 = np.maximum(oy * stride[0] - pad[0], 0)
@@ -52,9 +52,7 @@ def _can_overwrite(g: Graph, op: Op, src: str, idx: int, last_use: dict[str, int
     root = roots[src]
     if root == g.input or last_use.get(root, -1) != idx:
         return False
-    if op.output == g.output and g.tensors[src].size != g.tensors[op.output].size:
-        return False
-    return True
+    return not (op.output == g.output and g.tensors[src].size != g.tensors[op.output].size)
 
 
 def plan(g: Graph, scratch: dict[str, int] | None = None) -> Plan:

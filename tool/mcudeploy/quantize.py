@@ -37,7 +37,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if real == 0:
         return 0, 0
     m, e = math.frexp(real)  # real = m * 2^e, 0.5 <= m < 1
-    mult = int(round(m * (1 << 31)))
+    mult = round(m * (1 << 31))
     if mult == 1 << 31:  # m rounded up to 1.0
         mult //= 2
         e += 1
@@ -66,7 +66,7 @@ def choose_qparams(lo: float, hi: float) -> tuple[float, int]:
     if hi - lo < 1e-8:
         hi = lo + 1e-8
     scale = (hi - lo) / 255.0
-    zp = int(round(INT8_MIN - lo / scale))
+    zp = round(INT8_MIN - lo / scale)
     return scale, int(np.clip(zp, INT8_MIN, INT8_MAX))
 
 
