@@ -23,7 +23,7 @@
  *   step: 2 loads, 4 SXTB16, 4 PKHBT/PKHTB, 8 stores.
  * - Shape-specialised: forced inline (MCD_SPECIALISED) into the generated model.c, whose call
  *   site passes literal sizes, so the tap loops unroll and every offset is an immediate. Left to
- *   itself, gcc gave VWW's 13 depthwise layers one shared unspecialised copy, ~1.8x slower.
+ *   itself, gcc gave VWW's 13 depthwise layers one shared unspecialised copy, ~2x slower.
  * - Requantization with the rule of mcd_common.h as one SMMLA on a per-channel record and one
  *   shift (mcd_rq_out); the ReLU clamp is a single SSAT when the activation range is all of int8.
  *
