@@ -1,4 +1,4 @@
-"""Depthwise (mcd_dwconv2d_s8.h) and pointwise (pwconv2d_s8.c) kernels: bit-exact with the numpy
+"""Depthwise (mcd_dwconv2d_s8.h) and pointwise (mcd_pwconv2d_s8.h) kernels: bit-exact with the numpy
 reference on the host (portable C) and on the Cortex-M4 (DSP path, Unicorn), over channels not a
 multiple of 4 or 2, stride 1 and 2, padded borders (symmetric and not), and fused ReLU / ReLU6."""
 

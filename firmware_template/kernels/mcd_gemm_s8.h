@@ -1,5 +1,5 @@
 /* The 2x2 register-blocked int8 x int16 dot product shared by the convolution GEMM (conv2d_s8.c)
- * and the pointwise kernel (pwconv2d_s8.c).
+ * and the pointwise kernel (mcd_pwconv2d_s8.h).
  *
  *     mcd_dot2x2(a, b, w, k4, s);
  *     // s[0] += a . w0   s[1] += a . w1   s[2] += b . w0   s[3] += b . w1
@@ -14,42 +14,49 @@
 
 #include "mcd_simd.h"
 
+#if MCD_HAVE_DSP && defined(__OPTIMIZE__) /* 14 registers: not without optimisation (frame pointer) */
+/* One step of 16 MACs (four values of each column against four of each weight row), hand-scheduled
+ * for the M4: 4 accumulators, 3 pointers, the end and 6 temporaries fit the 14 allocatable
+ * registers exactly (gcc spills accumulators here); loads are grouped so they pipeline (1 cycle
+ * after the first). 6 loads, 4 SXTB16, 8 SMLAD. */
+#define MCD_DOT2X2_STEP                                                                                       \
+    "ldr %[t0], [%[a]], #4\n\t"                                                                              \
+    "ldr %[t1], [%[a]], #4\n\t"                                                                              \
+    "ldr %[t2], [%[b]], #4\n\t"                                                                              \
+    "ldr %[t3], [%[b]], #4\n\t"                                                                              \
+    "ldr %[t4], [%[w]], #4\n\t"                                                                              \
+    "sxtb16 %[t5], %[t4]\n\t"                                                                                \
+    "sxtb16 %[t4], %[t4], ror #8\n\t"                                                                        \
+    "smlad %[s00], %[t0], %[t5], %[s00]\n\t"                                                                 \
+    "smlad %[s10], %[t2], %[t5], %[s10]\n\t"                                                                 \
+    "smlad %[s00], %[t1], %[t4], %[s00]\n\t"                                                                 \
+    "smlad %[s10], %[t3], %[t4], %[s10]\n\t"                                                                 \
+    "ldr %[t4], [%[w]], #4\n\t"                                                                              \
+    "sxtb16 %[t5], %[t4]\n\t"                                                                                \
+    "sxtb16 %[t4], %[t4], ror #8\n\t"                                                                        \
+    "smlad %[s01], %[t0], %[t5], %[s01]\n\t"                                                                 \
+    "smlad %[s11], %[t2], %[t5], %[s11]\n\t"                                                                 \
+    "smlad %[s01], %[t1], %[t4], %[s01]\n\t"                                                                 \
+    "smlad %[s11], %[t3], %[t4], %[s11]\n\t"
+#define MCD_DOT2X2_OPERANDS                                                                                   \
+    : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [a] "+r"(a), [b] "+r"(b),         \
+      [w] "+r"(w), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4),           \
+      [t5] "=&r"(t5)                                                                                         \
+    : [end] "r"(aend)                                                                                        \
+    : "cc", "memory"
+#endif
+
 static inline void mcd_dot2x2(const int16_t *a, const int16_t *b, const int8_t *w, int32_t k4, int32_t s[4])
 {
     const int16_t *aend = a + k4;
     int32_t s00 = s[0], s01 = s[1], s10 = s[2], s11 = s[3];
-#if MCD_HAVE_DSP && defined(__OPTIMIZE__) /* 14 registers: not without optimisation (frame pointer) */
-    /* Hand-scheduled for the M4: 4 accumulators, 3 pointers, the end and 6 temporaries fit the
-     * 14 allocatable registers exactly (gcc spills accumulators here); loads are grouped so
-     * they pipeline (1 cycle after the first). Per 16 MACs: 6 loads, 4 SXTB16, 8 SMLAD. */
+#if MCD_HAVE_DSP && defined(__OPTIMIZE__)
+    /* Two steps a loop pass (the compare and the taken branch cost 4 cycles: 18 % of a step);
+     * an odd step first. */
     uint32_t t0, t1, t2, t3, t4, t5;
-    __asm__ volatile(
-        "1:\n\t"
-        "ldr %[t0], [%[a]], #4\n\t"
-        "ldr %[t1], [%[a]], #4\n\t"
-        "ldr %[t2], [%[b]], #4\n\t"
-        "ldr %[t3], [%[b]], #4\n\t"
-        "ldr %[t4], [%[w]], #4\n\t"
-        "sxtb16 %[t5], %[t4]\n\t"
-        "sxtb16 %[t4], %[t4], ror #8\n\t"
-        "smlad %[s00], %[t0], %[t5], %[s00]\n\t"
-        "smlad %[s10], %[t2], %[t5], %[s10]\n\t"
-        "smlad %[s00], %[t1], %[t4], %[s00]\n\t"
-        "smlad %[s10], %[t3], %[t4], %[s10]\n\t"
-        "ldr %[t4], [%[w]], #4\n\t"
-        "sxtb16 %[t5], %[t4]\n\t"
-        "sxtb16 %[t4], %[t4], ror #8\n\t"
-        "smlad %[s01], %[t0], %[t5], %[s01]\n\t"
-        "smlad %[s11], %[t2], %[t5], %[s11]\n\t"
-        "smlad %[s01], %[t1], %[t4], %[s01]\n\t"
-        "smlad %[s11], %[t3], %[t4], %[s11]\n\t"
-        "cmp %[a], %[end]\n\t"
-        "bne 1b\n\t"
-        : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [a] "+r"(a), [b] "+r"(b),
-          [w] "+r"(w), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4),
-          [t5] "=&r"(t5)
-        : [end] "r"(aend)
-        : "cc", "memory");
+    if (k4 & 4) __asm__ volatile(MCD_DOT2X2_STEP MCD_DOT2X2_OPERANDS);
+    if (a < aend) __asm__ volatile("1:\n\t" MCD_DOT2X2_STEP MCD_DOT2X2_STEP "cmp %[a], %[end]\n\tbne 1b\n\t"
+                                   MCD_DOT2X2_OPERANDS);
 #else
     while (a < aend) {
         const uint32_t wa = mcd_ld32(w), wb = mcd_ld32(w + 4);

@@ -33,12 +33,7 @@ void mcd_dwconv2d_s8_any(const mcd_conv_params *p, const mcd_channel_quant *q, c
                          const mcd_dims *out_d, int8_t *out);
 
 /* Pointwise convolution (1x1, stride 1, no padding, no pool): a GEMM over the HWC pixels with no
- * im2col; weights as conv2d ([O][K4] packed, rows interleaved in pairs), per-channel records rq
- * int32 [O][4] = (bias_adj, mult, cz, s) (see pwconv2d_s8.c, mcd_dwconv2d_s8.h). Needs
- * mcd_pwconv2d_s8_scratch_bytes() of scratch. */
-void mcd_pwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d, const int8_t *in,
-                     const int8_t *w, const int32_t *rq, const mcd_dims *out_d, int8_t *out, void *scratch);
-int32_t mcd_pwconv2d_s8_scratch_bytes(int32_t c_in);
+ * im2col: static inline, shape-specialised at its call site; see mcd_pwconv2d_s8.h. */
 
 /* Fully connected: out[o] = requant(bias[o] + sum_i (in[i] - in_zp) * w[o][i]): static inline,
  * shape-specialised at its call site; see mcd_fc_s8.h. */

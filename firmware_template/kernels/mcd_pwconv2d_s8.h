@@ -10,51 +10,58 @@
  *   [O][K4] layout, rows interleaved in pairs, widened by SXTB16 in the loop);
  * - each 2x2 block is requantized as soon as it is done, from the generator's per-channel
  *   records rq = (bias_adj, mult, cz, s): one SMMLA and one shift per output (mcd_rq_out).
+ * - shape-specialised: forced inline (MCD_SPECIALISED) at each call site of the generated model.c,
+ *   whose literal sizes and activation range become constants (per layer: the loop bounds, the
+ *   clamp folded into SSAT, and the choice of requantization rule, a literal from the generator).
  * Scratch: two int16 columns of K4, 8 bytes apart (mcd_pwconv2d_s8_scratch_bytes).
  */
+#ifndef MCD_PWCONV2D_S8_H
+#define MCD_PWCONV2D_S8_H
 #include "mcd_kernels.h"
 #include "mcd_dwconv2d_s8.h"
 #include "mcd_gemm_s8.h"
 
 /* col_b does not start where col_a ends: the loop's end pointer must not equal b's start, or
  * the compiler may give the two asm operands one register. */
-int32_t mcd_pwconv2d_s8_scratch_bytes(int32_t c_in) { return (2 * ((c_in + 3) & ~3) + 4) * 2; }
+static inline int32_t mcd_pwconv2d_s8_scratch_bytes(int32_t c_in) { return (2 * ((c_in + 3) & ~3) + 4) * 2; }
 
-static void widen_raw(const int8_t *src, int16_t *dst, int32_t k, int32_t k4)
+MCD_SPECIALISED void mcd_pw_widen(const int8_t *src, int16_t *dst, int32_t k, int32_t k4)
 {
     mcd_widen_s8(src, dst, k, 0);
     mcd_zero16(dst + k, k4 - k);
 }
 
-static inline int8_t pw_out(const mcd_conv_params *p, const mcd_channel_quant *q, const int32_t *rq, int32_t o,
-                            int32_t acc, int32_t fast)
+MCD_SPECIALISED int8_t mcd_pw_out(const mcd_conv_params *p, const mcd_channel_quant *q, const int32_t *rq,
+                                  int32_t o, int32_t acc, int32_t fast)
 {
     if (fast) return mcd_rq_out(acc, rq[4 * o + 1], rq[4 * o + 2], rq[4 * o + 3], p->act_min, p->act_max);
     return mcd_dw_out(acc, q->mult[o], q->shift[o], p->out_zp, p->act_min, p->act_max);
 }
 
-void mcd_pwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d, const int8_t *in,
-                     const int8_t *w, const int32_t *rq, const mcd_dims *out_d, int8_t *out, void *scratch)
+/* Weights int8 [O][K4] as conv2d's, records rq int32 [O][4] = (bias_adj, mult, cz, s); fast: 1 when
+ * the records hold every shift of the layer (else the generic rule from q). */
+MCD_SPECIALISED void mcd_pwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
+                                     const int8_t *in, const int8_t *w, const int32_t *rq, int32_t fast,
+                                     const mcd_dims *out_d, int8_t *out, void *scratch)
 {
     const int32_t k = in_d->c, k4 = (k + 3) & ~3, c_out = out_d->c, n = out_d->h * out_d->w;
-    const int32_t fast = rq[3] >= 0;
     int16_t *col_a = (int16_t *)scratch, *col_b = col_a + k4 + 4;
     int32_t i, o;
     for (i = 0; i < n; i += 2) {
         const int32_t two = i + 1 < n;
         int8_t *da = out + i * c_out, *db = da + c_out;
-        widen_raw(in + i * k, col_a, k, k4);
-        widen_raw(in + (two ? i + 1 : i) * k, col_b, k, k4);
+        mcd_pw_widen(in + i * k, col_a, k, k4);
+        mcd_pw_widen(in + (two ? i + 1 : i) * k, col_b, k, k4);
         for (o = 0; o + 2 <= c_out; o += 2) {
             int32_t s[4];
             s[0] = s[2] = rq[4 * o];
             s[1] = s[3] = rq[4 * o + 4];
             mcd_dot2x2(col_a, col_b, w + o * k4, k4, s);
-            da[o] = pw_out(p, q, rq, o, s[0], fast);
-            da[o + 1] = pw_out(p, q, rq, o + 1, s[1], fast);
+            da[o] = mcd_pw_out(p, q, rq, o, s[0], fast);
+            da[o + 1] = mcd_pw_out(p, q, rq, o + 1, s[1], fast);
             if (two) {
-                db[o] = pw_out(p, q, rq, o, s[2], fast);
-                db[o + 1] = pw_out(p, q, rq, o + 1, s[3], fast);
+                db[o] = mcd_pw_out(p, q, rq, o, s[2], fast);
+                db[o + 1] = mcd_pw_out(p, q, rq, o + 1, s[3], fast);
             }
         }
         if (o < c_out) { /* odd last channel (its row is not interleaved) */
@@ -66,8 +73,9 @@ void mcd_pwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const
                 sa = mcd_smlad(mcd_ld32(col_a + j + 2), wa23, mcd_smlad(mcd_ld32(col_a + j), wa01, sa));
                 sb = mcd_smlad(mcd_ld32(col_b + j + 2), wa23, mcd_smlad(mcd_ld32(col_b + j), wa01, sb));
             }
-            da[o] = pw_out(p, q, rq, o, sa, fast);
-            if (two) db[o] = pw_out(p, q, rq, o, sb, fast);
+            da[o] = mcd_pw_out(p, q, rq, o, sa, fast);
+            if (two) db[o] = mcd_pw_out(p, q, rq, o, sb, fast);
         }
     }
 }
+#endif
