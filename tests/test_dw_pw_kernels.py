@@ -128,3 +128,22 @@ def test_depthwise_shapes_bit_exact_host_and_m4(case, tmp_path, monkeypatch):
     if shutil.which("arm-none-eabi-gcc"):
         for i in range(2):
             assert bench_project(Project(res.outdir), x[i:i + 1], workdir=tmp_path / f"b{i}")["bit_exact"]
+
+
+@pytest.mark.parametrize("stride", [(2, 2), (1, 2), (3, 1)])
+def test_strided_pointwise_bit_exact_host_and_m4(stride, tmp_path):
+    """A 1x1 convolution with a stride (ResNet shortcuts) takes the pointwise kernel, reading every
+    stride-th pixel, odd sizes included."""
+    need_cc()
+    torch.manual_seed(sum(stride))
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, 1, 1), nn.ReLU(), nn.Conv2d(6, 9, 1, stride), nn.ReLU(),
+                        nn.Flatten()).eval()
+    x = np.random.default_rng(1).standard_normal((16, 3, 9, 7)).astype(np.float32)
+    res = compile_module(net, x, tmp_path / "p")
+    g = res.graph
+    assert [variant(op) for op in g.ops if op.kind == "conv2d"][-1] == "pointwise"
+    exe = hostrun.build_host(res.outdir / "engine", tmp_path / "hb")
+    xq = R.prepare_input(g, x)
+    assert (hostrun.run_host(exe, xq, g.tensors[g.output].size) == R.run(g, xq)).all()
+    if shutil.which("arm-none-eabi-gcc"):
+        assert bench_project(Project(res.outdir), x[:1], workdir=tmp_path / "b")["bit_exact"]

@@ -32,7 +32,7 @@ void mcd_dwconv2d_s8_any(const mcd_conv_params *p, const mcd_channel_quant *q, c
                          const int8_t *in, int32_t k_h, int32_t k_w, const int16_t *w, const int32_t *bias,
                          const mcd_dims *out_d, int8_t *out);
 
-/* Pointwise convolution (1x1, stride 1, no padding, no pool): a GEMM over the HWC pixels with no
+/* Pointwise convolution (1x1, any stride, no padding, no pool): a GEMM over the HWC pixels with no
  * im2col: static inline, shape-specialised at its call site; see mcd_pwconv2d_s8.h. */
 
 /* Fully connected: out[o] = requant(bias[o] + sum_i (in[i] - in_zp) * w[o][i]): static inline,

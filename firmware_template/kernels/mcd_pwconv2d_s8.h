@@ -1,4 +1,4 @@
-/* int8 pointwise (1x1, stride 1, no padding, no pool) convolution, HWC: a GEMM straight over the
+/* int8 pointwise (1x1, any stride, no padding, no pool) convolution, HWC: a GEMM straight over the
  * input pixels, out[p][o] = requant(bias[o] + sum_c (in[p][c] - zp) * w[o][c]).
  *
  * Why a separate kernel: a 1x1 conv needs no im2col (a pixel's channels ARE its column), and
@@ -38,6 +38,14 @@ MCD_SPECIALISED int8_t mcd_pw_out(const mcd_conv_params *p, const mcd_channel_qu
     return mcd_dw_out(acc, q->mult[o], q->shift[o], p->out_zp, p->act_min, p->act_max);
 }
 
+/* The input pixel under output pixel i (a strided 1x1 conv reads every stride-th pixel). */
+MCD_SPECIALISED const int8_t *mcd_pw_pixel(const mcd_conv_params *p, const mcd_dims *in_d, const mcd_dims *out_d,
+                                           const int8_t *in, int32_t i)
+{
+    if (p->stride_h == 1 && p->stride_w == 1) return in + i * in_d->c;
+    return in + ((i / out_d->w) * p->stride_h * in_d->w + (i % out_d->w) * p->stride_w) * in_d->c;
+}
+
 /* Weights int8 [O][K4] as conv2d's, records rq int32 [O][4] = (bias_adj, mult, cz, s); fast: 1 when
  * the records hold every shift of the layer (else the generic rule from q). */
 MCD_SPECIALISED void mcd_pwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
@@ -50,8 +58,8 @@ MCD_SPECIALISED void mcd_pwconv2d_s8(const mcd_conv_params *p, const mcd_channel
     for (i = 0; i < n; i += 2) {
         const int32_t two = i + 1 < n;
         int8_t *da = out + i * c_out, *db = da + c_out;
-        mcd_pw_widen(in + i * k, col_a, k, k4);
-        mcd_pw_widen(in + (two ? i + 1 : i) * k, col_b, k, k4);
+        mcd_pw_widen(mcd_pw_pixel(p, in_d, out_d, in, i), col_a, k, k4);
+        mcd_pw_widen(mcd_pw_pixel(p, in_d, out_d, in, two ? i + 1 : i), col_b, k, k4);
         for (o = 0; o + 2 <= c_out; o += 2) {
             int32_t s[4];
             s[0] = s[2] = rq[4 * o];

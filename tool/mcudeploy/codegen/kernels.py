@@ -51,9 +51,8 @@ def variant(op: Op) -> str:
         o, kh, kw, c = op.arrays["weight"].shape
         if c <= ROWS_MAX_C_IN and o <= ROWS_MAX_C_OUT:
             return "rows"
-        if (kh, kw) == (1, 1) and list(op.attrs["stride"]) == [1, 1] and not any(op.attrs["pad"]) \
-                and not op.attrs.get("pool"):
-            return "pointwise"  # mcd_pwconv2d_s8: GEMM over the HWC pixels, no im2col
+        if (kh, kw) == (1, 1) and not any(op.attrs["pad"]) and not op.attrs.get("pool"):
+            return "pointwise"  # mcd_pwconv2d_s8: GEMM over the HWC pixels (any stride), no im2col
     return "default"
 
 
