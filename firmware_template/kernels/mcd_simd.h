@@ -38,6 +38,12 @@ static inline uint32_t mcd_sxtb16_ror8(uint32_t x)
     return r;
 }
 static inline uint32_t mcd_sxtab16(uint32_t a, uint32_t x) { return __sxtab16(a, x); }
+static inline uint32_t mcd_sxtab16_ror8(uint32_t a, uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
 static inline int32_t mcd_smladx(uint32_t a, uint32_t b, int32_t acc) { return __smladx(a, b, acc); }
 #else
 static inline int32_t mcd_smlad(uint32_t a, uint32_t b, int32_t acc)
@@ -59,6 +65,7 @@ static inline uint32_t mcd_sxtab16(uint32_t a, uint32_t x)
     const uint32_t s = mcd_sxtb16(x);
     return ((a + s) & 0xFFFFu) | (((a >> 16) + (s >> 16)) << 16);
 }
+static inline uint32_t mcd_sxtab16_ror8(uint32_t a, uint32_t x) { return mcd_sxtab16(a, (x >> 8) | (x << 24)); }
 #endif
 
 /* Halfword packing, one PKHBT / PKHTB each with the DSP extension (gcc 12 does not find them in
@@ -98,9 +105,9 @@ static inline void mcd_widen_s8(const int8_t *src, int16_t *dst, int32_t n, int3
     for (i = 0; i < n4; i += 4) {
         const uint32_t x = mcd_ld32(src + i);
         const uint32_t a = mcd_sxtab16(off2, x);                         /* (x0, x2) + off */
-        const uint32_t b = mcd_sxtab16(off2, (x >> 8) | (x << 24));      /* (x1, x3) + off */
-        mcd_st32(dst + i, (a & 0xFFFFu) | (b << 16));                    /* (x0, x1) */
-        mcd_st32(dst + i + 2, (b & 0xFFFF0000u) | (a >> 16));            /* (x2, x3) */
+        const uint32_t b = mcd_sxtab16_ror8(off2, x);                    /* (x1, x3) + off */
+        mcd_st32(dst + i, mcd_pack_lo(a, b));                            /* (x0, x1) */
+        mcd_st32(dst + i + 2, mcd_pack_hi(a, b));                        /* (x2, x3) */
     }
     for (; i < n; i++) dst[i] = (int16_t)(src[i] + off);
 }
