@@ -147,3 +147,38 @@ def test_strided_pointwise_bit_exact_host_and_m4(stride, tmp_path):
     assert (hostrun.run_host(exe, xq, g.tensors[g.output].size) == R.run(g, xq)).all()
     if shutil.which("arm-none-eabi-gcc"):
         assert bench_project(Project(res.outdir), x[:1], workdir=tmp_path / "b")["bit_exact"]
+
+
+@pytest.mark.parametrize("fits", [True, False])
+def test_conv_and_pointwise_requantization_rules_bit_exact(fits, tmp_path, monkeypatch):
+    """The im2col convolution (plain and with a fused pool) and the pointwise kernel with the
+    records' requantization and with the generic rule (forced by narrowing the records' range)."""
+    need_cc()
+    from mcudeploy.codegen import kernels as K
+
+    if not fits:
+        monkeypatch.setattr(K, "RQ_SHIFT_MAX", 1)
+    torch.manual_seed(7)
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, 1, 1), nn.ReLU(),
+                        nn.Conv2d(6, 8, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(8, 5, 3, 2, 1), nn.ReLU6(),
+                        nn.Conv2d(5, 7, 1), nn.Flatten()).eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                m.bias.normal_(0, 0.3)
+    x = np.random.default_rng(3).standard_normal((16, 3, 11, 10)).astype(np.float32)
+    res = compile_module(net, x, tmp_path / "p")
+    g = res.graph
+    convs = [op for op in g.ops if op.kind == "conv2d"]
+    assert [variant(op) for op in convs[1:]] == ["default", "default", "pointwise"]
+    assert all(K.rq_fits(op) == fits for op in convs[1:])
+    model_c = (res.outdir / "engine" / "model.c").read_text()
+    for op in convs[1:]:
+        assert f"mcd_{op.name}_rq, {int(fits)}, " in model_c
+    exe = hostrun.build_host(res.outdir / "engine", tmp_path / "hb")
+    xq = R.prepare_input(g, x)
+    assert (hostrun.run_host(exe, xq, g.tensors[g.output].size) == R.run(g, xq)).all()
+    if shutil.which("arm-none-eabi-gcc"):
+        for i in range(2):
+            assert bench_project(Project(res.outdir), x[i:i + 1], workdir=tmp_path / f"b{i}")["bit_exact"]

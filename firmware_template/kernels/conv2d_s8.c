@@ -6,8 +6,12 @@
  * Weights come from the generator as [O][K4]: K = k_h * k_w * C_in in (ky, kx, c) order, zero
  * padded to K4 (a multiple of 4), each group of four stored (w0, w2, w1, w3) (see mcd_simd.h),
  * rows interleaved in pairs (row0 group0, row1 group0, row0 group1, ...): one weight pointer.
- * The im2col column of an output pixel holds (in - in_zp) as int16 in natural order, real zero
- * for padding. acc = bias + col . w, exactly the reference's sum.
+ * The im2col column of an output pixel holds the raw int8 inputs as int16 in natural order, the
+ * input zero point for padding; the generator folds -in_zp * sum(w) into the records' bias_adj,
+ * so acc = bias_adj + col . w is exactly the reference's bias + sum((in - in_zp) * w).
+ * Requantization from the per-channel records rq = (bias_adj, mult, cz, s) (mcd_rq_out: one SMMLA
+ * and one shift), or with the generic rule from q when the layer's shifts do not fit the records
+ * (fast = 0, a literal from the generator).
  *
  * Fused pool: for each pooled output the conv positions of its window are computed two at a
  * time; the max accumulator per channel is requantized once (requantization is monotonic, so
@@ -17,6 +21,7 @@
  * per-channel running max.
  */
 #include "mcd_kernels.h"
+#include "mcd_dwconv2d_s8.h"
 #include "mcd_gemm_s8.h"
 #include "mcd_simd.h"
 
@@ -24,6 +29,12 @@ int32_t mcd_conv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int3
 {
     const int32_t k4 = (k_h * k_w * c_in + 3) & ~3;
     return 2 * k4 * 2 + 3 * c_out * 4;
+}
+
+static void fill16(int16_t *dst, int32_t n, int32_t v)
+{
+    int32_t i;
+    for (i = 0; i < n; i++) dst[i] = (int16_t)v;
 }
 
 static void im2col(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in, int32_t k_h, int32_t k_w,
@@ -37,31 +48,31 @@ static void im2col(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t 
     for (ky = 0; ky < k_h; ky++, dst += run) {
         const int32_t iy = y0 + ky;
         if (iy < 0 || iy >= in_d->h) {
-            mcd_zero16(dst, run);
+            fill16(dst, run, p->in_zp);
         } else if (inside) { /* the whole kernel row is inside: one contiguous run */
-            mcd_widen_s8(in + (iy * in_d->w + x0) * c, dst, run, -p->in_zp);
+            mcd_widen_s8(in + (iy * in_d->w + x0) * c, dst, run, 0);
         } else {
             for (kx = 0; kx < k_w; kx++) {
                 const int32_t ix = x0 + kx;
                 if (ix < 0 || ix >= in_d->w)
-                    mcd_zero16(dst + kx * c, c);
+                    fill16(dst + kx * c, c, p->in_zp);
                 else
-                    mcd_widen_s8(in + (iy * in_d->w + ix) * c, dst + kx * c, c, -p->in_zp);
+                    mcd_widen_s8(in + (iy * in_d->w + ix) * c, dst + kx * c, c, 0);
             }
         }
     }
-    mcd_zero16(dst, k4 - k_h * run);
+    mcd_zero16(dst, k4 - k_h * run); /* past K: zero weights, any value would do */
 }
 
-/* acc_a[o], acc_b[o] = bias[o] + col_a . w[o], col_b . w[o] for every output channel. */
-static void gemm_2col(const int16_t *col_a, const int16_t *col_b, const int8_t *w, const int32_t *bias, int32_t c_out,
+/* acc_a[o], acc_b[o] = bias_adj[o] + col_a . w[o], col_b . w[o] for every output channel. */
+static void gemm_2col(const int16_t *col_a, const int16_t *col_b, const int8_t *w, const int32_t *rq, int32_t c_out,
                       int32_t k4, int32_t *acc_a, int32_t *acc_b)
 {
     int32_t o = 0;
     for (; o + 2 <= c_out; o += 2) {
         int32_t s[4];
-        s[0] = s[2] = bias[o];
-        s[1] = s[3] = bias[o + 1];
+        s[0] = s[2] = rq[4 * o];
+        s[1] = s[3] = rq[4 * o + 4];
         mcd_dot2x2(col_a, col_b, w + o * k4, k4, s);
         acc_a[o] = s[0];
         acc_a[o + 1] = s[1];
@@ -71,7 +82,7 @@ static void gemm_2col(const int16_t *col_a, const int16_t *col_b, const int8_t *
     for (; o < c_out; o++) {
         const int8_t *w0 = w + o * k4;
         const int16_t *a = col_a, *b = col_b;
-        int32_t sa = bias[o], sb = bias[o];
+        int32_t sa = rq[4 * o], sb = sa;
         int32_t k = k4 >> 2;
         while (k--) {
             const uint32_t wa = mcd_ld32(w0);
@@ -89,16 +100,19 @@ static void gemm_2col(const int16_t *col_a, const int16_t *col_b, const int8_t *
     }
 }
 
-static void requant_row(const mcd_conv_params *p, const mcd_channel_quant *q, const int32_t *acc, int32_t c_out,
-                        int8_t *out)
+static void requant_row(const mcd_conv_params *p, const mcd_channel_quant *q, const int32_t *rq, int32_t fast,
+                        const int32_t *acc, int32_t c_out, int8_t *out)
 {
+    const int32_t lo = p->act_min, hi = p->act_max;
     int32_t o;
-    for (o = 0; o < c_out; o++)
-        out[o] = mcd_clamp8(mcd_requant_fast(acc[o], q->mult[o], q->shift[o]) + p->out_zp, p->act_min, p->act_max);
+    if (fast)
+        for (o = 0; o < c_out; o++) out[o] = mcd_rq_out(acc[o], rq[4 * o + 1], rq[4 * o + 2], rq[4 * o + 3], lo, hi);
+    else
+        for (o = 0; o < c_out; o++) out[o] = mcd_dw_out(acc[o], q->mult[o], q->shift[o], p->out_zp, lo, hi);
 }
 
 void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
-                   const int8_t *in, int32_t k_h, int32_t k_w, const int8_t *w, const int32_t *bias,
+                   const int8_t *in, int32_t k_h, int32_t k_w, const int8_t *w, const int32_t *rq, int32_t fast,
                    const mcd_dims *out_d, int8_t *out, void *scratch)
 {
     const int32_t c_out = out_d->c, k4 = (k_h * k_w * in_d->c + 3) & ~3;
@@ -112,14 +126,14 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
         for (i = 0; i + 2 <= n; i += 2) {
             im2col(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col_a);
             im2col(p, in_d, in, k_h, k_w, k4, (i + 1) / out_d->w, (i + 1) % out_d->w, col_b);
-            gemm_2col(col_a, col_b, w, bias, c_out, k4, acc_a, acc_b);
-            requant_row(p, q, acc_a, c_out, out + i * c_out);
-            requant_row(p, q, acc_b, c_out, out + (i + 1) * c_out);
+            gemm_2col(col_a, col_b, w, rq, c_out, k4, acc_a, acc_b);
+            requant_row(p, q, rq, fast, acc_a, c_out, out + i * c_out);
+            requant_row(p, q, rq, fast, acc_b, c_out, out + (i + 1) * c_out);
         }
         if (i < n) {
             im2col(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col_a);
-            gemm_2col(col_a, col_a, w, bias, c_out, k4, acc_a, acc_b);
-            requant_row(p, q, acc_a, c_out, out + i * c_out);
+            gemm_2col(col_a, col_a, w, rq, c_out, k4, acc_a, acc_b);
+            requant_row(p, q, rq, fast, acc_a, c_out, out + i * c_out);
         }
         return;
     }
@@ -132,13 +146,13 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
                        col_a);
                 im2col(p, in_d, in, k_h, k_w, k4, py * p->pool_sh + j / p->pool_w, px * p->pool_sw + j % p->pool_w,
                        col_b);
-                gemm_2col(col_a, col_b, w, bias, c_out, k4, acc_a, acc_b);
+                gemm_2col(col_a, col_b, w, rq, c_out, k4, acc_a, acc_b);
                 for (o = 0; o < c_out; o++) {
                     const int32_t m = acc_a[o] > acc_b[o] ? acc_a[o] : acc_b[o];
                     if (m > best[o]) best[o] = m;
                 }
             }
-            requant_row(p, q, best, c_out, out + (py * out_d->w + px) * c_out);
+            requant_row(p, q, rq, fast, best, c_out, out + (py * out_d->w + px) * c_out);
         }
     }
 }

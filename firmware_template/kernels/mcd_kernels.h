@@ -4,7 +4,7 @@
  *   static const mcd_conv_params p = {1, 1, 2, 2, 2, 2, 2, 2, -128, -128, -128, 127};
  *   static const mcd_channel_quant q = {conv1_mult, conv1_shift};
  *   static const mcd_dims in_d = {28, 28, 1}, out_d = {14, 14, 6};
- *   mcd_conv2d_s8(&p, &q, &in_d, input, 5, 5, conv1_w, conv1_b, &out_d, arena + 0);
+ *   mcd_conv2d_s8(&p, &q, &in_d, input, 5, 5, conv1_w, conv1_rq, 1, &out_d, arena + 0, arena + 1176);
  * Kernels never allocate; the caller's memory plan gives every buffer. Kernels documented as
  * in-place safe may be called with out == in.
  */
@@ -13,9 +13,11 @@
 #include "mcd_common.h"
 
 /* Convolution (groups = 1), optional fused max-pool; out_d is the pooled output. Weights packed
- * by the generator: [O][K4], see conv2d_s8.c. Needs mcd_conv2d_s8_scratch_bytes() of scratch. */
+ * by the generator: [O][K4]; per-channel requantization records rq [O][4] = (bias_adj, mult, cz,
+ * s), fast = whether the records hold the layer's shifts (see conv2d_s8.c). Needs
+ * mcd_conv2d_s8_scratch_bytes() of scratch. */
 void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
-                   const int8_t *in, int32_t k_h, int32_t k_w, const int8_t *w, const int32_t *bias,
+                   const int8_t *in, int32_t k_h, int32_t k_w, const int8_t *w, const int32_t *rq, int32_t fast,
                    const mcd_dims *out_d, int8_t *out, void *scratch);
 int32_t mcd_conv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int32_t c_out);
 

@@ -81,7 +81,7 @@ def _layer(g: Graph, p: Plan, op: Op, index: int) -> dict:
         d["pool"] = pool
         d["out_w_conv"] = conv_out_w(g, op)
     d["variant"] = variant(op)
-    if op.kind == "dwconv2d" or d["variant"] == "pointwise":
+    if op.kind in ("conv2d", "dwconv2d") and d["variant"] in ("default", "pointwise"):
         d["rq_fast"] = int(rq_fits(op))
     scratch = p.where.get(f"scratch:{op.name}")
     d["scratch"] = f"(MCD_ARENA + {scratch[1]})" if scratch else "0"

@@ -96,9 +96,10 @@ def kernel_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
     if op.kind == "dwconv2d":  # [C][4] (bias_adj, mult, cz, s)
         kh, kw, c = op.arrays["weight"].shape
         arrays["rq"] = rq_records(g, op, op.arrays["weight"].reshape(kh * kw, c).T).reshape(-1)
-    elif variant(op) == "pointwise":  # [O][4] (bias_adj, mult, cz, s)
+    elif op.kind == "conv2d" and variant(op) in ("pointwise", "default"):  # [O][4] (bias_adj, mult, cz, s)
         w = op.arrays["weight"]
         arrays["rq"] = rq_records(g, op, w.reshape(w.shape[0], -1)).reshape(-1)
+        del arrays["bias"]  # folded into bias_adj: these kernels read raw inputs
     return arrays
 
 
@@ -134,10 +135,11 @@ def layer_bytes(g: Graph, op: Op) -> dict[str, int]:
     """Flash bytes of the op's constants: values, indices, requantization scales, bias."""
     a = kernel_arrays(g, op)
     rec = a["sp_rec"].nbytes // 2 if "sp_rec" in a else 0  # records: a value byte and an index byte a slot
+    rq = a["rq"].nbytes // 4 if "rq" in a else 0  # requantization records: bias_adj + 3 scale words
     return {"values": int(sum(a[k].nbytes for k in ("weight", "sp_val") if k in a)) + rec,
             "indices": int(sum(a[k].nbytes for k in ("sp_ptr", "sp_delta") if k in a)) + rec,
-            "scales": int(sum(a[k].nbytes for k in ("mult", "shift") if k in a)),
-            "bias": int(sum(a[k].nbytes for k in ("bias", "bias_adj") if k in a))}
+            "scales": int(sum(a[k].nbytes for k in ("mult", "shift") if k in a)) + 3 * rq,
+            "bias": int(sum(a[k].nbytes for k in ("bias", "bias_adj") if k in a)) + rq}
 
 
 def scratch_bytes(g: Graph, op: Op) -> int:
