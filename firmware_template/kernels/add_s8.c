@@ -21,9 +21,21 @@ void mcd_add_s8(const mcd_add_params *p, int32_t n, const int8_t *a, const int8_
             ta[i] = mcd_requant((i - p->zp1) * scale, p->mult1, p->shift1);
             tb[i] = mcd_requant((i - p->zp2) * scale, p->mult2, p->shift2);
         }
-        for (i = 0; i < n; i++)
-            out[i] = mcd_clamp8(mcd_requant_fast(ta[a[i]] + tb[b[i]], p->out_mult, p->out_shift) + p->out_zp,
-                                p->act_min, p->act_max);
+        {   /* the output rescale with its constants in locals (an int8 store may alias *p, so
+             * reading p in the loop reloads it) and the rounding term hoisted; same rule */
+            const int32_t mult = p->out_mult, shift = p->out_shift, zp = p->out_zp;
+            const int32_t lo = p->act_min, hi = p->act_max;
+            if (shift >= 1) { /* total shift >= 32: only the high word is shifted (mcd_requant_fast) */
+                const int64_t rnd = (int64_t)1 << (30 + shift);
+                const int32_t s = shift - 1;
+                for (i = 0; i < n; i++) {
+                    const int32_t y = (int32_t)(((int64_t)(ta[a[i]] + tb[b[i]]) * mult + rnd) >> 32) >> s;
+                    out[i] = mcd_clamp8(y + zp, lo, hi);
+                }
+            } else {
+                for (i = 0; i < n; i++) out[i] = mcd_clamp8(mcd_requant(ta[a[i]] + tb[b[i]], mult, shift) + zp, lo, hi);
+            }
+        }
         return;
     }
     for (i = 0; i < n; i++) {
