@@ -12,7 +12,7 @@ demo: setup
 	mcudeploy demo
 
 test: setup
-	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+	MCUDEPLOY_REQUIRE_ALL=1 $(PYTHON) -m pytest -q $(PYTEST_ARGS)
 
 test-fast: setup
 	$(PYTHON) -m pytest -q -m "not emulated and not slow" $(PYTEST_ARGS)

@@ -299,13 +299,17 @@ def test_unknown_probe_id_is_named(monkeypatch, firmware):
         PyocdTarget(F446, probe_id="NOPE").start(firmware)
 
 
+def assert_not_flashed_and_closed(fake) -> None:
+    assert not any(isinstance(e, tuple) and e[0] == "program" for e in fake.log)
+    assert fake.log[-1] == "close"
+
+
 def test_wrong_mcu_is_refused_before_flashing(monkeypatch, firmware):
     fake = _fake_pyocd(monkeypatch, dev_id=0x449)  # an F74x/F75x behind the probe
     with pytest.raises(TargetError, match=r"device id 0x449 \(an STM32F74\.\.\.\), not the STM32F446RE of "
                                           r"nucleo-f446re \(0x421\).*--board / --probe"):
         PyocdTarget(F446).start(firmware)
-    assert not any(isinstance(e, tuple) and e[0] == "program" for e in fake.log)
-    assert fake.log[-1] == "close"
+    assert_not_flashed_and_closed(fake)
 
 
 def test_unknown_device_id_is_refused_too(monkeypatch, firmware):
@@ -320,8 +324,7 @@ def test_read_protected_chip_is_refused_before_flashing(monkeypatch, firmware, r
     with pytest.raises(TargetError, match=rf"nucleo-f446re's STM32F446RE is locked: read protection is at "
                                           rf"level {level} \(RDP byte {rdp:#04x}\).*mass-erases.*RDP=0xAA"):
         PyocdTarget(F446).start(firmware)
-    assert not any(isinstance(e, tuple) and e[0] == "program" for e in fake.log)
-    assert fake.log[-1] == "close"
+    assert_not_flashed_and_closed(fake)
 
 
 def test_unreadable_option_bytes_are_reported_as_locked(monkeypatch, firmware):

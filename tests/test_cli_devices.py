@@ -13,11 +13,9 @@ import re
 import shutil
 import signal
 import socket
-import sys
 import threading
 import time
 import types
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -28,10 +26,6 @@ from mcudeploy.cli import cli, measure_cmds
 from mcudeploy.errors import TargetError
 from mcudeploy.target import detached
 from mcudeploy.target import pyocd as pyocd_mod
-
-FIXTURES = Path(__file__).parent / "fixtures"
-sys.path.insert(0, str(FIXTURES))
-from digits_mlp import compile_digits
 
 BOARD = "nucleo-f446re"
 HAVE_EMU = bool(shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc"))
@@ -44,10 +38,8 @@ def run(*args):
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cli") / "mlp"
-    compile_digits(out)
-    return out
+def project(digits_project):
+    return digits_project
 
 
 @pytest.fixture

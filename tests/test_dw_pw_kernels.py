@@ -34,6 +34,26 @@ def dw_pw_net(c_in, c_mid, c_out, hw, s, pad, act):
                          nn.Flatten()).eval()
 
 
+def random_biases(net: nn.Module) -> None:
+    """Non-trivial conv biases, so that zero points and bias_adj matter."""
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                m.bias.normal_(0, 0.3)
+
+
+def assert_bit_exact_host_and_m4(res, x: np.ndarray, tmp_path, m4_samples: int) -> None:
+    """Every sample of x on the host build (portable C), the first m4_samples on the Cortex-M4
+    (DSP path, Unicorn), against the numpy reference."""
+    g = res.graph
+    exe = hostrun.build_host(res.outdir / "engine", tmp_path / "hb")
+    xq = R.prepare_input(g, x)
+    assert (hostrun.run_host(exe, xq, g.tensors[g.output].size) == R.run(g, xq)).all()
+    if shutil.which("arm-none-eabi-gcc"):
+        for i in range(m4_samples):
+            assert bench_project(Project(res.outdir), x[i:i + 1], workdir=tmp_path / f"b{i}")["bit_exact"]
+
+
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_dw_pw_bit_exact_host_and_m4(case, tmp_path):
     need_cc()
@@ -41,10 +61,7 @@ def test_dw_pw_bit_exact_host_and_m4(case, tmp_path):
     torch.manual_seed(case)
     rng = np.random.default_rng(case)
     net = dw_pw_net(c_in, c_mid, c_out, hw, s, pad, act)
-    with torch.no_grad():  # non-trivial biases, so zero points and bias_adj matter
-        for m in net.modules():
-            if isinstance(m, nn.Conv2d):
-                m.bias.normal_(0, 0.3)
+    random_biases(net)
     x = rng.standard_normal((32, c_in, hw, hw)).astype(np.float32)
     res = compile_module(net, x, tmp_path / "p")
     g = res.graph
@@ -52,12 +69,7 @@ def test_dw_pw_bit_exact_host_and_m4(case, tmp_path):
     assert ("dwconv2d", "default") in kinds
     if c_mid > 4:
         assert ("conv2d", "pointwise") in kinds
-    exe = hostrun.build_host(res.outdir / "engine", tmp_path / "hb")
-    xq = R.prepare_input(g, x)
-    assert (hostrun.run_host(exe, xq, g.tensors[g.output].size) == R.run(g, xq)).all()
-    if shutil.which("arm-none-eabi-gcc"):
-        for i in range(3):
-            assert bench_project(Project(res.outdir), x[i:i + 1], workdir=tmp_path / f"b{i}")["bit_exact"]
+    assert_bit_exact_host_and_m4(res, x, tmp_path, 3)
 
 
 def test_rq_records_match_the_rounding_rule():
@@ -111,10 +123,7 @@ def test_depthwise_shapes_bit_exact_host_and_m4(case, tmp_path, monkeypatch):
     rng = np.random.default_rng(case)
     net = nn.Sequential(nn.Conv2d(2, c, 3, 1, 1), nn.ReLU(),
                         nn.Conv2d(c, c, k, s, pad, groups=c), nn.ReLU(), nn.Flatten()).eval()
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.Conv2d):
-                m.bias.normal_(0, 0.3)
+    random_biases(net)
     x = rng.standard_normal((16, 2, h, w)).astype(np.float32)
     res = compile_module(net, x, tmp_path / "p")
     g = res.graph
@@ -122,12 +131,7 @@ def test_depthwise_shapes_bit_exact_host_and_m4(case, tmp_path, monkeypatch):
     assert K.rq_fits(dw) == fits
     model_c = (res.outdir / "engine" / "model.c").read_text()
     assert f"mcd_{dw.name}_rq, {int(fits)}, " in model_c
-    exe = hostrun.build_host(res.outdir / "engine", tmp_path / "hb")
-    xq = R.prepare_input(g, x)
-    assert (hostrun.run_host(exe, xq, g.tensors[g.output].size) == R.run(g, xq)).all()
-    if shutil.which("arm-none-eabi-gcc"):
-        for i in range(2):
-            assert bench_project(Project(res.outdir), x[i:i + 1], workdir=tmp_path / f"b{i}")["bit_exact"]
+    assert_bit_exact_host_and_m4(res, x, tmp_path, 2)
 
 
 @pytest.mark.parametrize("stride", [(2, 2), (1, 2), (3, 1)])
@@ -142,11 +146,7 @@ def test_strided_pointwise_bit_exact_host_and_m4(stride, tmp_path):
     res = compile_module(net, x, tmp_path / "p")
     g = res.graph
     assert [variant(op) for op in g.ops if op.kind == "conv2d"][-1] == "pointwise"
-    exe = hostrun.build_host(res.outdir / "engine", tmp_path / "hb")
-    xq = R.prepare_input(g, x)
-    assert (hostrun.run_host(exe, xq, g.tensors[g.output].size) == R.run(g, xq)).all()
-    if shutil.which("arm-none-eabi-gcc"):
-        assert bench_project(Project(res.outdir), x[:1], workdir=tmp_path / "b")["bit_exact"]
+    assert_bit_exact_host_and_m4(res, x, tmp_path, 1)
 
 
 @pytest.mark.parametrize("fits", [True, False])
@@ -163,10 +163,7 @@ def test_conv_and_pointwise_requantization_rules_bit_exact(fits, tmp_path, monke
                         nn.Conv2d(6, 8, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Conv2d(8, 5, 3, 2, 1), nn.ReLU6(),
                         nn.Conv2d(5, 7, 1), nn.Flatten()).eval()
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.Conv2d):
-                m.bias.normal_(0, 0.3)
+    random_biases(net)
     x = np.random.default_rng(3).standard_normal((16, 3, 11, 10)).astype(np.float32)
     res = compile_module(net, x, tmp_path / "p")
     g = res.graph
@@ -176,9 +173,4 @@ def test_conv_and_pointwise_requantization_rules_bit_exact(fits, tmp_path, monke
     model_c = (res.outdir / "engine" / "model.c").read_text()
     for op in convs[1:]:
         assert f"mcd_{op.name}_rq, {int(fits)}, " in model_c
-    exe = hostrun.build_host(res.outdir / "engine", tmp_path / "hb")
-    xq = R.prepare_input(g, x)
-    assert (hostrun.run_host(exe, xq, g.tensors[g.output].size) == R.run(g, xq)).all()
-    if shutil.which("arm-none-eabi-gcc"):
-        for i in range(2):
-            assert bench_project(Project(res.outdir), x[i:i + 1], workdir=tmp_path / f"b{i}")["bit_exact"]
+    assert_bit_exact_host_and_m4(res, x, tmp_path, 2)

@@ -25,7 +25,6 @@ from mcudeploy.validate import ValidationInterrupted, validate
 
 FIXTURES = Path(__file__).parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
-from digits_mlp import compile_digits
 from fault_proxy import FaultProxy
 
 pytestmark = [pytest.mark.emulated,
@@ -41,13 +40,6 @@ def _same(a: dict, b: dict) -> dict:
 
 def _indices(results: Path) -> list[int]:
     return [json.loads(line)["i"] for line in results.read_text().splitlines()[1:]]
-
-
-@pytest.fixture(scope="module")
-def digits_project(tmp_path_factory):
-    out = tmp_path_factory.mktemp("digits") / "mlp"
-    compile_digits(out)
-    return out
 
 
 @pytest.fixture

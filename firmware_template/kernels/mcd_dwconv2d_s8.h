@@ -240,20 +240,18 @@ MCD_SPECIALISED void mcd_dw_quad(const int16_t *r, const int16_t *wc, int32_t k_
     if (k_h == 3 && k_w == 3) {
         int32_t b0 = *a0, b1 = *a1, b2 = *a2, b3 = *a3;
         uint32_t x0, x1, x2, wa, wb;
+#define MCD_DW_QUAD3_OPERANDS                                                                                 \
+    : [a0] "+r"(b0), [a1] "+r"(b1), [a2] "+r"(b2), [a3] "+r"(b3), [r] "+r"(r), [x0] "=&r"(x0), [x1] "=&r"(x1), \
+      [x2] "=&r"(x2), [wa] "=&r"(wa), [wb] "=&r"(wb)                                                         \
+    : [w] "r"(wc), [rb] "r"(span * 2)                                                                        \
+    : "memory"
         if (sw == 1)
             __asm__(MCD_DW_QUAD3_S1(0) "add %[r], %[r], %[rb]\n\t" MCD_DW_QUAD3_S1(8)
-                    "add %[r], %[r], %[rb]\n\t" MCD_DW_QUAD3_S1(16)
-                    : [a0] "+r"(b0), [a1] "+r"(b1), [a2] "+r"(b2), [a3] "+r"(b3), [r] "+r"(r), [x0] "=&r"(x0),
-                      [x1] "=&r"(x1), [x2] "=&r"(x2), [wa] "=&r"(wa), [wb] "=&r"(wb)
-                    : [w] "r"(wc), [rb] "r"(span * 2)
-                    : "memory");
+                    "add %[r], %[r], %[rb]\n\t" MCD_DW_QUAD3_S1(16) MCD_DW_QUAD3_OPERANDS);
         else
             __asm__(MCD_DW_QUAD3_S2(0) "add %[r], %[r], %[rb]\n\t" MCD_DW_QUAD3_S2(8)
-                    "add %[r], %[r], %[rb]\n\t" MCD_DW_QUAD3_S2(16)
-                    : [a0] "+r"(b0), [a1] "+r"(b1), [a2] "+r"(b2), [a3] "+r"(b3), [r] "+r"(r), [x0] "=&r"(x0),
-                      [x1] "=&r"(x1), [x2] "=&r"(x2), [wa] "=&r"(wa), [wb] "=&r"(wb)
-                    : [w] "r"(wc), [rb] "r"(span * 2)
-                    : "memory");
+                    "add %[r], %[r], %[rb]\n\t" MCD_DW_QUAD3_S2(16) MCD_DW_QUAD3_OPERANDS);
+#undef MCD_DW_QUAD3_OPERANDS
         *a0 = b0, *a1 = b1, *a2 = b2, *a3 = b3;
         return;
     }
