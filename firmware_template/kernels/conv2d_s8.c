@@ -21,7 +21,6 @@
  * per-channel running max.
  */
 #include "mcd_kernels.h"
-#include "mcd_dwconv2d_s8.h"
 #include "mcd_gemm_s8.h"
 #include "mcd_simd.h"
 
@@ -29,12 +28,6 @@ int32_t mcd_conv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int3
 {
     const int32_t k4 = (k_h * k_w * c_in + 3) & ~3;
     return 2 * k4 * 2 + 3 * c_out * 4;
-}
-
-static void fill16(int16_t *dst, int32_t n, int32_t v)
-{
-    int32_t i;
-    for (i = 0; i < n; i++) dst[i] = (int16_t)v;
 }
 
 static void im2col(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in, int32_t k_h, int32_t k_w,
@@ -48,14 +41,14 @@ static void im2col(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t 
     for (ky = 0; ky < k_h; ky++, dst += run) {
         const int32_t iy = y0 + ky;
         if (iy < 0 || iy >= in_d->h) {
-            fill16(dst, run, p->in_zp);
+            mcd_fill16(dst, run, p->in_zp);
         } else if (inside) { /* the whole kernel row is inside: one contiguous run */
             mcd_widen_s8(in + (iy * in_d->w + x0) * c, dst, run, 0);
         } else {
             for (kx = 0; kx < k_w; kx++) {
                 const int32_t ix = x0 + kx;
                 if (ix < 0 || ix >= in_d->w)
-                    fill16(dst + kx * c, c, p->in_zp);
+                    mcd_fill16(dst + kx * c, c, p->in_zp);
                 else
                     mcd_widen_s8(in + (iy * in_d->w + ix) * c, dst + kx * c, c, 0);
             }
@@ -103,12 +96,14 @@ static void gemm_2col(const int16_t *col_a, const int16_t *col_b, const int8_t *
 static void requant_row(const mcd_conv_params *p, const mcd_channel_quant *q, const int32_t *rq, int32_t fast,
                         const int32_t *acc, int32_t c_out, int8_t *out)
 {
+    /* not mcd_rq_channel: here p is a run-time pointer that every int8 store may alias, so the
+     * activation range goes to locals and the choice of rule out of the loop */
     const int32_t lo = p->act_min, hi = p->act_max;
     int32_t o;
     if (fast)
         for (o = 0; o < c_out; o++) out[o] = mcd_rq_out(acc[o], rq[4 * o + 1], rq[4 * o + 2], rq[4 * o + 3], lo, hi);
     else
-        for (o = 0; o < c_out; o++) out[o] = mcd_dw_out(acc[o], q->mult[o], q->shift[o], p->out_zp, lo, hi);
+        for (o = 0; o < c_out; o++) out[o] = mcd_rq_out_generic(acc[o], q->mult[o], q->shift[o], p->out_zp, lo, hi);
 }
 
 void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,

@@ -39,54 +39,6 @@
 #define MCD_DW_MAX_KH 8
 #define MCD_DW_MAX_KW 8
 
-#if MCD_HAVE_DSP
-static inline int32_t mcd_dw_sat8(int32_t v) { return __ssat(v, 8); }
-#else
-static inline int32_t mcd_dw_sat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
-#endif
-
-/* Requantization from the generator's per-channel record (docs/contracts.md, `rq`):
- * (mult, cz, s) with s = shift - 1 and the output zero point folded in, so that mcd_common.h's
- * rule plus the zero point is ONE multiply-accumulate of the high word and one shift:
- *   y = SMMLA(acc, mult, cz) >> s,   cz = 2^(s-1) + zp * 2^s,   s >= 1
- * (floor((H + frac + 2^(s-1)) / 2^s) = floor((H + 2^(s-1)) / 2^s) for the high word H of
- * acc * mult: the low word never changes the result when shift >= 2; |H + cz| < 2^31 for
- * s <= 22.) The generator writes s = -1 when a layer's shifts do not fit (shift < 2 or > 23);
- * the kernel then uses mcd_dw_out. */
-#if MCD_HAVE_DSP
-static inline int32_t mcd_smmla(int32_t a, int32_t b, int32_t c)
-{
-    int32_t r;
-    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
-    return r;
-}
-#else
-static inline int32_t mcd_smmla(int32_t a, int32_t b, int32_t c) { return c + (int32_t)(((int64_t)a * b) >> 32); }
-#endif
-
-static inline int8_t mcd_rq_out(int32_t acc, int32_t mult, int32_t cz, int32_t s, int32_t lo, int32_t hi)
-{
-    const int32_t y = mcd_dw_sat8(mcd_smmla(acc, mult, cz) >> s);
-    if (lo <= -128 && hi >= 127) return (int8_t)y;
-    return (int8_t)(y < lo ? lo : (y > hi ? hi : y));
-}
-
-/* The generic rule (mcd_common.h) + zero point + clamp, for layers whose shifts the record
- * cannot hold. */
-static inline int8_t mcd_dw_out(int32_t acc, int32_t mult, int32_t shift, int32_t zp, int32_t lo, int32_t hi)
-{
-    return mcd_clamp8(mcd_requant_fast(acc, mult, shift) + zp, lo, hi);
-}
-
-/* Output of channel c: the record's rule, or the generic one when the layer's shifts do not fit
- * the record (fast = 0 for every channel of the layer). */
-MCD_SPECIALISED int8_t mcd_dw_req(int32_t acc, const int32_t *rc, const mcd_channel_quant *q, int32_t c,
-                                  const mcd_conv_params *p, int32_t fast)
-{
-    return fast ? mcd_rq_out(acc, rc[1], rc[2], rc[3], p->act_min, p->act_max)
-                : mcd_dw_out(acc, q->mult[c], q->shift[c], p->out_zp, p->act_min, p->act_max);
-}
-
 /* int16 columns of one row buffer: every padded input column an output row reads, plus the
  * spare columns that the paired word loads touch past the last output's window (even: rows stay
  * word-aligned). */
@@ -113,7 +65,7 @@ static inline int32_t mcd_dwconv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, in
  * and its mirror at slot s + k_h hold in[iy][x - pad_l][c] (raw). Only the columns of the image are
  * written (zero points for a row outside it), in word-aligned pairs; a pair that straddles the
  * image's left or right edge takes its other pixel from zpix (C zero points). The padding columns
- * hold zero points from mcd_dw_fill, and nothing else writes them. */
+ * hold zero points from the fill at the start, and nothing else writes them. */
 MCD_SPECIALISED void mcd_dw_load_row(const mcd_dims *in_d, const int8_t *in, int32_t iy, int32_t lead, int32_t n,
                                      int32_t span, int32_t k_h, int16_t *slot, const int8_t *zpix)
 {
@@ -148,22 +100,6 @@ MCD_SPECIALISED void mcd_dw_load_row(const mcd_dims *in_d, const int8_t *in, int
             mcd_st32(dx + c * cs + mir, v);
         }
     }
-}
-
-/* Every row of the ring (n halfwords, a multiple of 2) to zero points, and the zero-point pixel. */
-MCD_SPECIALISED void mcd_dw_fill(int16_t *buf, int32_t n, int8_t *zpix, int32_t c_n, int32_t zp)
-{
-    const uint32_t zp2 = (uint32_t)(uint16_t)(int16_t)zp * 0x00010001u;
-    int16_t *d = buf, *const end = buf + n;
-    int32_t i;
-    for (; end - d >= 8; d += 8) {
-        mcd_st32(d, zp2);
-        mcd_st32(d + 2, zp2);
-        mcd_st32(d + 4, zp2);
-        mcd_st32(d + 6, zp2);
-    }
-    for (; d < end; d += 2) mcd_st32(d, zp2);
-    for (i = 0; i < c_n; i++) zpix[i] = (int8_t)zp;
 }
 
 #if MCD_HAVE_DSP && defined(__OPTIMIZE__)
@@ -282,7 +218,8 @@ MCD_SPECIALISED void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel
         mcd_dwconv2d_s8_any(p, q, in_d, in, k_h, k_w, w, bias, out_d, out);
         return;
     }
-    mcd_dw_fill(buf, c_n * cs, zpix, c_n, p->in_zp);
+    mcd_fill16(buf, c_n * cs, p->in_zp); /* every row of the ring, then the zero-point pixel */
+    for (c = 0; c < c_n; c++) zpix[c] = (int8_t)p->in_zp;
     for (ky = 0; ky < k_h; ky++) tag[ky] = -1;
     for (oy = 0; oy < out_d->h; oy++) {
         const int32_t j0 = oy * p->stride_h; /* padded row index of the window's top row */
@@ -302,16 +239,16 @@ MCD_SPECIALISED void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel
             for (ox = 0; ox + 4 <= ow; ox += 4, win += 4 * sw, dst += 4 * c_n) {
                 int32_t a0 = b, a1 = b, a2 = b, a3 = b;
                 mcd_dw_quad(win, wc, k_h, k_w, span, sw, &a0, &a1, &a2, &a3);
-                dst[0] = mcd_dw_req(a0, rc, q, c, p, fast_rq);
-                dst[c_n] = mcd_dw_req(a1, rc, q, c, p, fast_rq);
-                dst[2 * c_n] = mcd_dw_req(a2, rc, q, c, p, fast_rq);
-                dst[3 * c_n] = mcd_dw_req(a3, rc, q, c, p, fast_rq);
+                dst[0] = mcd_rq_channel(a0, rq, c, q, p, fast_rq);
+                dst[c_n] = mcd_rq_channel(a1, rq, c, q, p, fast_rq);
+                dst[2 * c_n] = mcd_rq_channel(a2, rq, c, q, p, fast_rq);
+                dst[3 * c_n] = mcd_rq_channel(a3, rq, c, q, p, fast_rq);
             }
             if (ox + 2 <= ow) {
                 int32_t a0 = b, a1 = b;
                 mcd_dw_pair(win, wc, k_h, k_w, span, sw, &a0, &a1);
-                dst[0] = mcd_dw_req(a0, rc, q, c, p, fast_rq);
-                dst[c_n] = mcd_dw_req(a1, rc, q, c, p, fast_rq);
+                dst[0] = mcd_rq_channel(a0, rq, c, q, p, fast_rq);
+                dst[c_n] = mcd_rq_channel(a1, rq, c, q, p, fast_rq);
                 ox += 2, win += 2 * sw, dst += 2 * c_n;
             }
             if (ox < ow) { /* the last output of an odd row */
@@ -319,7 +256,7 @@ MCD_SPECIALISED void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel
                 for (ky = 0; ky < k_h; ky++)
                     for (j = 0; j < nw; j++)
                         a0 = mcd_smlad(mcd_ld32(win + ky * span + 2 * j), mcd_ld32(wc + (ky * nw + j) * 2), a0);
-                *dst = mcd_dw_req(a0, rc, q, c, p, fast_rq);
+                *dst = mcd_rq_channel(a0, rq, c, q, p, fast_rq);
             }
         }
     }

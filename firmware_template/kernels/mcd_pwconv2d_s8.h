@@ -18,7 +18,7 @@
 #ifndef MCD_PWCONV2D_S8_H
 #define MCD_PWCONV2D_S8_H
 #include "mcd_kernels.h"
-#include "mcd_dwconv2d_s8.h"
+#include "mcd_simd.h"
 #include "mcd_gemm_s8.h"
 
 /* col_b does not start where col_a ends: the loop's end pointer must not equal b's start, or
@@ -29,13 +29,6 @@ MCD_SPECIALISED void mcd_pw_widen(const int8_t *src, int16_t *dst, int32_t k, in
 {
     mcd_widen_s8(src, dst, k, 0);
     mcd_zero16(dst + k, k4 - k);
-}
-
-MCD_SPECIALISED int8_t mcd_pw_out(const mcd_conv_params *p, const mcd_channel_quant *q, const int32_t *rq,
-                                  int32_t o, int32_t acc, int32_t fast)
-{
-    if (fast) return mcd_rq_out(acc, rq[4 * o + 1], rq[4 * o + 2], rq[4 * o + 3], p->act_min, p->act_max);
-    return mcd_dw_out(acc, q->mult[o], q->shift[o], p->out_zp, p->act_min, p->act_max);
 }
 
 /* The input pixel under output pixel i (a strided 1x1 conv reads every stride-th pixel). */
@@ -65,11 +58,11 @@ MCD_SPECIALISED void mcd_pwconv2d_s8(const mcd_conv_params *p, const mcd_channel
             s[0] = s[2] = rq[4 * o];
             s[1] = s[3] = rq[4 * o + 4];
             mcd_dot2x2(col_a, col_b, w + o * k4, k4, s);
-            da[o] = mcd_pw_out(p, q, rq, o, s[0], fast);
-            da[o + 1] = mcd_pw_out(p, q, rq, o + 1, s[1], fast);
+            da[o] = mcd_rq_channel(s[0], rq, o, q, p, fast);
+            da[o + 1] = mcd_rq_channel(s[1], rq, o + 1, q, p, fast);
             if (two) {
-                db[o] = mcd_pw_out(p, q, rq, o, s[2], fast);
-                db[o + 1] = mcd_pw_out(p, q, rq, o + 1, s[3], fast);
+                db[o] = mcd_rq_channel(s[2], rq, o, q, p, fast);
+                db[o + 1] = mcd_rq_channel(s[3], rq, o + 1, q, p, fast);
             }
         }
         if (o < c_out) { /* odd last channel (its row is not interleaved) */
@@ -81,8 +74,8 @@ MCD_SPECIALISED void mcd_pwconv2d_s8(const mcd_conv_params *p, const mcd_channel
                 sa = mcd_smlad(mcd_ld32(col_a + j + 2), wa23, mcd_smlad(mcd_ld32(col_a + j), wa01, sa));
                 sb = mcd_smlad(mcd_ld32(col_b + j + 2), wa23, mcd_smlad(mcd_ld32(col_b + j), wa01, sb));
             }
-            da[o] = mcd_pw_out(p, q, rq, o, sa, fast);
-            if (two) db[o] = mcd_pw_out(p, q, rq, o, sb, fast);
+            da[o] = mcd_rq_channel(sa, rq, o, q, p, fast);
+            if (two) db[o] = mcd_rq_channel(sb, rq, o, q, p, fast);
         }
     }
 }

@@ -112,11 +112,23 @@ static inline void mcd_widen_s8(const int8_t *src, int16_t *dst, int32_t n, int3
     for (; i < n; i++) dst[i] = (int16_t)(src[i] + off);
 }
 
-static inline void mcd_zero16(int16_t *dst, int32_t n)
+/* dst[0 .. n) = v, a word (two values) a store where dst allows. */
+static inline void mcd_fill16(int16_t *dst, int32_t n, int32_t v)
 {
-    int32_t i;
-    for (i = 0; i < n; i++) dst[i] = 0;
+    const uint32_t v2 = (uint32_t)(uint16_t)(int16_t)v * 0x00010001u;
+    int16_t *const end = dst + n;
+    if (n > 0 && ((uintptr_t)dst & 2)) *dst++ = (int16_t)v;
+    for (; end - dst >= 8; dst += 8) {
+        mcd_st32(dst, v2);
+        mcd_st32(dst + 2, v2);
+        mcd_st32(dst + 4, v2);
+        mcd_st32(dst + 6, v2);
+    }
+    for (; end - dst >= 2; dst += 2) mcd_st32(dst, v2);
+    if (dst < end) *dst = (int16_t)v;
 }
+
+static inline void mcd_zero16(int16_t *dst, int32_t n) { mcd_fill16(dst, n, 0); }
 
 /* Requantize with the rule of mcd_common.h, faster when total shift >= 32 (the usual case):
  * floor(v / 2^32) then an arithmetic shift equals floor(v / 2^total), so only the high word of
@@ -129,5 +141,50 @@ static inline int32_t mcd_requant_fast(int32_t acc, int32_t mult, int32_t shift)
         const int64_t r = v >> (31 + shift);
         return r > INT32_MAX ? INT32_MAX : (r < INT32_MIN ? INT32_MIN : (int32_t)r);
     }
+}
+
+/* Requantization records (docs/contracts.md, `rq`; the generator's codegen/kernels.py:
+ * rq_records), shared by the convolution, pointwise and depthwise kernels: per output channel
+ * (bias_adj, mult, cz, s) with s = shift - 1 and the output zero point folded in, so that
+ * mcd_common.h's rule plus the zero point is ONE multiply-accumulate of the high word and one shift:
+ *   y = SMMLA(acc, mult, cz) >> s,   cz = 2^(s-1) + zp * 2^s,   s >= 1
+ * (floor((H + frac + 2^(s-1)) / 2^s) = floor((H + 2^(s-1)) / 2^s) for the high word H of
+ * acc * mult: the low word never changes the result when shift >= 2; |H + cz| < 2^31 for
+ * s <= 22.) The generator writes s = -1 when a layer's shifts do not fit (shift < 2 or > 23) and
+ * passes the kernels fast = 0; they then use the generic rule (mcd_rq_out_generic). */
+#if MCD_HAVE_DSP
+static inline int32_t mcd_sat8(int32_t v) { return __ssat(v, 8); }
+static inline int32_t mcd_smmla(int32_t a, int32_t b, int32_t c)
+{
+    int32_t r;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
+}
+#else
+static inline int32_t mcd_sat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
+static inline int32_t mcd_smmla(int32_t a, int32_t b, int32_t c) { return c + (int32_t)(((int64_t)a * b) >> 32); }
+#endif
+
+static inline int8_t mcd_rq_out(int32_t acc, int32_t mult, int32_t cz, int32_t s, int32_t lo, int32_t hi)
+{
+    const int32_t y = mcd_sat8(mcd_smmla(acc, mult, cz) >> s);
+    if (lo <= -128 && hi >= 127) return (int8_t)y;
+    return (int8_t)(y < lo ? lo : (y > hi ? hi : y));
+}
+
+/* The generic rule (mcd_common.h) + zero point + clamp, for layers whose shifts the records
+ * cannot hold. */
+static inline int8_t mcd_rq_out_generic(int32_t acc, int32_t mult, int32_t shift, int32_t zp, int32_t lo, int32_t hi)
+{
+    return mcd_clamp8(mcd_requant_fast(acc, mult, shift) + zp, lo, hi);
+}
+
+/* Output channel o of a layer with records rq [O][4]: the records' rule when fast, else the
+ * generic one from q. */
+MCD_SPECIALISED int8_t mcd_rq_channel(int32_t acc, const int32_t *rq, int32_t o, const mcd_channel_quant *q,
+                                      const mcd_conv_params *p, int32_t fast)
+{
+    return fast ? mcd_rq_out(acc, rq[4 * o + 1], rq[4 * o + 2], rq[4 * o + 3], p->act_min, p->act_max)
+                : mcd_rq_out_generic(acc, q->mult[o], q->shift[o], p->out_zp, p->act_min, p->act_max);
 }
 #endif

@@ -106,6 +106,13 @@ def kernel_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
 RQ_SHIFT_MAX = 23  # records hold shifts 2 .. 23 (mcd_rq_out: |H + cz| < 2^31)
 
 
+def bias_adj(g: Graph, op: Op, w2d: np.ndarray) -> np.ndarray:
+    """bias - zp_in * sum(w) per output row of w2d (int64): the bias of kernels that read raw int8
+    inputs, zero-point padding included (a padded tap then adds zp_in * w - zp_in * w = 0)."""
+    zp_in = g.tensors[op.inputs[0]].zero_point
+    return op.arrays["bias"].astype(np.int64) - zp_in * w2d.astype(np.int64).sum(axis=1)
+
+
 def rq_fits(op: Op) -> bool:
     """Whether every shift of the op fits the requantization records (else s = -1 in all rows)."""
     shift = op.arrays["shift"].astype(np.int64)
@@ -114,20 +121,17 @@ def rq_fits(op: Op) -> bool:
 
 def rq_records(g: Graph, op: Op, w2d: np.ndarray) -> np.ndarray:
     """(C, 4) int32 per output channel: bias_adj = bias - zp_in * sum(w), mult, cz, s (see
-    mcd_rq_out in mcd_dwconv2d_s8.h): requantization plus output zero point as one SMMLA(R) and
+    mcd_rq_out in mcd_simd.h): requantization plus output zero point as one SMMLA(R) and
     one shift. s = -1 in every row when some shift is outside 2 .. RQ_SHIFT_MAX."""
-    zp_in = g.tensors[op.inputs[0]].zero_point
     zp_out = g.tensors[op.output].zero_point
-    bias = op.arrays["bias"].astype(np.int64)
     mult = op.arrays["mult"].astype(np.int64)
     shift = op.arrays["shift"].astype(np.int64)
-    bias_adj = bias - zp_in * w2d.astype(np.int64).sum(axis=1)
     s = shift - 1
     cz = np.where(s >= 1, np.left_shift(1, np.maximum(s - 1, 0)), 0) + zp_out * np.left_shift(1, np.maximum(s, 0))
     if not rq_fits(op):
         s = np.full_like(s, -1)
         cz = np.zeros_like(cz)
-    rec = np.stack([bias_adj, mult, cz, s], axis=1)
+    rec = np.stack([bias_adj(g, op, w2d), mult, cz, s], axis=1)
     return ((rec + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)  # bias_adj wraps as the C sum does
 
 
@@ -295,15 +299,13 @@ def encode_tile(rows: np.ndarray, offsets: np.ndarray, unit: int = 4,
 def sparse_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
     w = op.arrays["weight"]
     rows = w.reshape(w.shape[0], -1)
-    zp = g.tensors[op.inputs[0]].zero_point
-    bias_adj = op.arrays["bias"].astype(np.int64) - zp * rows.astype(np.int64).sum(axis=1)
     if op.kind == "fc":
         out = encode_tile(rows, np.arange(rows.shape[1]), unit=1, max_step=255)
     elif tile_ok(op):
         out = encode_tile(rows, tile_offsets(g, op))
     else:
         out = encode_sparse(rows, window_offsets(g, op))
-    out["bias_adj"] = bias_adj.astype(np.int32)
+    out["bias_adj"] = bias_adj(g, op, rows).astype(np.int32)
     return out
 
 
