@@ -47,7 +47,11 @@ class Project:
         return self.path / "firmware"
 
     def float_model(self):
-        """The float model as a callable nn.Module (from the saved torch.export archive)."""
-        import torch
+        """The float model as a callable nn.Module (from the saved torch.export archive).
 
-        return torch.export.load(self.path / "model_float.pt2").module()
+        A project directory may have been swapped or edited since ``compile`` wrote it, so its
+        archive is checked like any user's model before torch reads it."""
+        from .frontend.archive import load_pt2
+
+        return load_pt2(self.path / "model_float.pt2", label="project model",
+                        fix="recompile the project with mcudeploy compile from a trusted model").module()

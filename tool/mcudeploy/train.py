@@ -133,7 +133,9 @@ def cached_trained(name: str, data: str | None = None, epochs: int | None = None
         torch.manual_seed(HPARAMS["seed"])
         model = example_factory(name)()
     if path.is_file():
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        from .frontend.archive import load_state_dict  # the cache is a file too: checked like --weights
+
+        model.load_state_dict(load_state_dict(path, label="cached weights"))
         return model.eval(), path
     t0 = time.perf_counter()
     x, y = datasets.load(data, "train", limit=limit)

@@ -189,17 +189,13 @@ def _layer_rows(before: dict, after: dict, cost_b: dict, cost_a: dict) -> list[d
 
 def load_module(spec: str, weights: str | None = None) -> tuple[nn.Module, bool]:
     """(module, is_exported): FILE.py:FACTORY + weights, or a .pt2 archive's ``ep.module()``."""
+    from ..frontend.archive import load_pt2, load_state_dict
     from ..frontend.load import _load_factory
 
     if str(spec).endswith(".pt2"):
-        if not Path(spec).is_file():
-            raise ModelLoadError(f"archive '{spec}' does not exist")
         if weights:
             raise ModelLoadError("--weights is for FILE.py:FACTORY models; a .pt2 archive carries its weights")
-        try:
-            return torch.export.load(spec).module(), True
-        except Exception as exc:
-            raise ModelLoadError(f"loading '{spec}' with torch.export.load failed: {exc}") from exc
+        return load_pt2(spec).module(), True
     factory = _load_factory(spec)
     try:
         model = factory()
@@ -208,10 +204,7 @@ def load_module(spec: str, weights: str | None = None) -> tuple[nn.Module, bool]
     if not isinstance(model, nn.Module):
         raise ModelLoadError(f"'{spec}' returned {type(model).__name__}, not a torch.nn.Module")
     if weights:
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ModelLoadError(f"loading weights '{weights}' failed: {exc}") from exc
+        state = load_state_dict(weights)
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
         try:
