@@ -100,3 +100,68 @@ def test_load_model_errors(tmp_path):
     torch.save(nn.Linear(4, 2).state_dict(), good)
     ep = load_model(f"{f}:f", str(good), example=torch.zeros(1, 4))
     assert np.allclose(ep.module()(torch.ones(1, 4)).detach().numpy().shape, (1, 2))
+
+
+def _compile_cli(args: list[str], cwd, capfd, subprocess_: bool = False) -> tuple[int, list[str]]:
+    """``mcudeploy compile ARGS``: (exit code, stderr lines). In-process by default; torch's log
+    handlers keep the stderr of their first import, so only a subprocess sees all they print."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if subprocess_:
+        tool = Path(__file__).resolve().parents[1] / "tool"
+        env = dict(os.environ, PYTHONPATH=f"{tool}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+        r = subprocess.run([sys.executable, "-c", "from mcudeploy.cli import main; main()", "compile", *args],
+                           cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+        return r.returncode, r.stderr.strip().splitlines()
+    from mcudeploy.cli import main
+
+    old_argv, old_cwd = sys.argv, os.getcwd()
+    sys.argv, code = ["mcudeploy", "compile", *args], 0
+    os.chdir(cwd)
+    capfd.readouterr()
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        sys.argv = old_argv
+        os.chdir(old_cwd)
+    return code, capfd.readouterr().err.strip().splitlines()
+
+
+@pytest.fixture
+def calib_28(tmp_path):
+    np.savez(tmp_path / "x28.npz", x=np.random.default_rng(0).random((8, 1, 28, 28), dtype=np.float32))
+    return "x28.npz"
+
+
+def test_input_shape_mismatch_is_one_line(tmp_path, capfd, calib_28):
+    """A model for 8x8 digits given 28x28 samples: torch.export used to log 38 lines (two attempts
+    of a failed meta kernel's traceback) before the error; now one line names layer and shapes."""
+    (tmp_path / "mlp.py").write_text("from torch import nn\n\ndef mlp():\n"
+                                     "    return nn.Sequential(nn.Flatten(), nn.Linear(64, 10))\n")
+    code, err = _compile_cli(["mlp.py:mlp", "--calib", calib_28, "-o", "out"], tmp_path, capfd, subprocess_=True)
+    assert code == 2 and len(err) == 1, err
+    assert "samples of shape 1x28x28 in layer '1' (Linear taking 64 features, given 784)" in err[0]
+    assert not (tmp_path / "out").exists()
+
+    ep = export_module(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), torch.zeros(1, 1, 8, 8))
+    torch.export.save(ep, tmp_path / "mlp.pt2")
+    code, err = _compile_cli(["mlp.pt2", "--calib", calib_28, "-o", "out"], tmp_path, capfd)
+    assert code == 2 and len(err) == 1, err
+    assert "takes samples of shape 1x8x8 but the data's samples are 1x28x28" in err[0]
+
+
+def test_failed_export_prints_one_line(tmp_path, capfd):
+    """Data-dependent control flow: torch.export prints the partial graph to stderr (53 lines)."""
+    (tmp_path / "dd.py").write_text(
+        "from torch import nn\n\nclass DD(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.fc = nn.Linear(64, 10)\n\n    def forward(self, x):\n        x = x.flatten(1)\n"
+        "        return self.fc(x) if x.sum() > 0 else -self.fc(x)\n")
+    np.savez(tmp_path / "x8.npz", x=np.ones((4, 1, 8, 8), dtype=np.float32))
+    code, err = _compile_cli(["dd.py:DD", "--calib", "x8.npz", "-o", "out"], tmp_path, capfd)
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("error: torch.export could not capture the model: GuardOnDataDependentSymNode")
