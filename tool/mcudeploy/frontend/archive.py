@@ -66,22 +66,21 @@ class Refused(Exception):
 
 
 def load_pt2(path, label: str = "model", fix: str = "re-export it with torch.export.save from a trusted source"):
-    """Check ``path`` (see the module docstring), then ``torch.export.load`` it."""
+    """Check ``path`` (see the module docstring), then ``torch.export.load`` the same bytes."""
     import torch
 
     from .quiet import quiet_torch
 
     where = f"{label} '{path}'"
-    if not Path(path).is_file():
-        raise ModelLoadError(f"{where} does not exist")
+    data = _read_file(path, where)
     try:
-        check_pt2(path)
+        check_pt2(io.BytesIO(data))
     except Refused as exc:
         raise ModelLoadError(f"{where}: {exc}; a model file may only hold tensors and the program. "
                              f"{fix[0].upper()}{fix[1:]}") from None
-    try:
+    try:  # the very bytes that were checked: the file may not change in between
         with tensors_only(), quiet_torch():
-            return torch.export.load(str(path))
+            return torch.export.load(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001 -- a torch version mismatch, a damaged member...
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ModelLoadError(f"{where}: torch.export.load failed: {type(exc).__name__}: {msg}; {fix}") from None
@@ -92,24 +91,42 @@ def load_state_dict(path, label: str = "weights"):
     import torch
 
     where = f"{label} '{path}'"
+    data = _read_file(path, where)
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
             _check_torch_save(zf, str(path), budget=[MAX_TOTAL_BYTES])
     except Refused as exc:
         raise ModelLoadError(f"{where}: {exc}; a weights file may only hold tensors. Save it with "
                              "torch.save(model.state_dict(), PATH) from a trusted source") from None
-    except (zipfile.BadZipFile, OSError) as exc:
+    except zipfile.BadZipFile as exc:
         raise ModelLoadError(f"{where} is not a torch.save file ({exc}); save it with "
                              "torch.save(model.state_dict(), PATH)") from None
     try:
         with tensors_only():
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
         raise ModelLoadError(f"loading {where} failed: {type(exc).__name__}: {exc}") from None
 
 
+def _read_file(path, where: str) -> bytes:
+    """The whole file, once: what is checked is what torch reads."""
+    p = Path(path)
+    if not p.exists():
+        raise ModelLoadError(f"{where} does not exist")
+    if not p.is_file():
+        raise ModelLoadError(f"{where} is not a file")
+    size = p.stat().st_size
+    if size > MAX_TOTAL_BYTES:
+        raise ModelLoadError(f"{where} is {size >> 20:,} MiB; at most {MAX_TOTAL_BYTES >> 20:,} MiB is read")
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"{where} cannot be read: {exc.strerror or exc}") from None
+
+
 def check_pt2(path) -> None:
-    """Raise ``Refused`` unless ``path`` is a plain ``torch.export.save`` archive (see above)."""
+    """Raise ``Refused`` unless ``path`` (a file name or a binary file object) is a plain
+    ``torch.export.save`` archive (see the module docstring)."""
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
