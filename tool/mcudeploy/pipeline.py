@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, datasets, hostrun
+from . import __version__, calib_checks, datasets, fit, hostrun
 from . import reference as R
+from .boards import Board
 from .codegen import emit_engine
 from .codegen.kernels import choose_format, layer_bytes, scratch_for
 from .errors import McdError
@@ -68,8 +69,14 @@ def _layer_rows(g: Graph, names: list[str]) -> list[dict]:
 
 
 def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True,
-                  source: dict | None = None, weights_format: str | dict = "auto") -> CompileResult:
-    """Everything after loading: capture, quantize, plan, emit, self-check, write OUTDIR."""
+                  source: dict | None = None, weights_format: str | dict = "auto",
+                  board: Board | None = None, strict: bool = False) -> CompileResult:
+    """Everything after loading: capture, quantize, plan, emit, self-check, write OUTDIR.
+
+    ``board``: refuse a model that cannot fit it before the engine is written (fit.py);
+    ``strict``: a calibration warning (calib_checks.py) is an error."""
+    calib_warnings = calib_checks.check_inputs(calib_x)
+    calib_checks.enforce(calib_warnings, strict)
     fg = simplify(capture(ep))
     with torch.no_grad():  # the captured graph must compute what the model computes
         xt = torch.from_numpy(calib_x[:8])
@@ -86,6 +93,15 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
             op.attrs["format"] = choose_format(g, op, mode)
     p = plan(g, scratch=scratch_for(g))
     check(g, p)
+    tin, tout = g.tensors[g.input], g.tensors[g.output]
+    if board is not None:
+        fit.check_fits(board, sum(sum(layer_bytes(g, op).values()) for op in g.ops), p.arena_bytes,
+                       tin.size, tout.size)
+    with torch.no_grad():
+        logits = torch.cat([run_float(fg, torch.from_numpy(calib_x[i:i + 256])) for i in range(0, len(calib_x), 256)])
+    out_warnings = calib_checks.check_outputs(logits.numpy(), tout.scale, tout.zero_point)
+    calib_checks.enforce(out_warnings, strict)
+    calib_warnings += out_warnings
     model_hash = g.hash()
     g.meta.update(model_hash=model_hash)
 
@@ -98,7 +114,6 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
         names = emit_engine(g, p, tmp / "engine", model_hash)
         g.save(tmp)
         torch.export.save(ep, tmp / "model_float.pt2")
-        tin, tout = g.tensors[g.input], g.tensors[g.output]
         float_params = sum(int(v.numel()) for k, v in ep.state_dict.items()
                            if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
         layers = _layer_rows(g, names)
@@ -117,6 +132,7 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
             "arena_pingpong_bytes": p.pingpong_bytes,
             "input_bytes": tin.size, "output_bytes": tout.size,
             "layers": layers,
+            "calibration": {"samples": len(calib_x), "warnings": calib_warnings},
         }
         if host_check and hostrun.have_cc():
             exe = hostrun.build_host(tmp / "engine", tmp / "host_build")
@@ -147,9 +163,11 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
 
 
 def compile_model(model: str, weights: str | None, calib: str, outdir, calib_limit: int = 500,
-                  host_check: bool = True, weights_format: str | dict = "auto") -> CompileResult:
+                  host_check: bool = True, weights_format: str | dict = "auto",
+                  board: Board | None = None, strict: bool = False) -> CompileResult:
     x, _y = datasets.load_spec(calib, split="train", limit=calib_limit)
     ep = load_model(model, weights, example=torch.from_numpy(x[:1]))
     return build_project(ep, x, Path(outdir), host_check,
                          source={"model": str(model), "weights": weights, "calib": str(calib),
-                                 "calib_samples": len(x)}, weights_format=weights_format)
+                                 "calib_samples": len(x)}, weights_format=weights_format,
+                         board=board, strict=strict)
