@@ -93,15 +93,10 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
             op.attrs["format"] = choose_format(g, op, mode)
     p = plan(g, scratch=scratch_for(g))
     check(g, p)
-    tin, tout = g.tensors[g.input], g.tensors[g.output]
-    if board is not None:
+    if board is not None:  # before the engine is written: a 16 MB weights.c takes minutes
         fit.check_fits(board, sum(sum(layer_bytes(g, op).values()) for op in g.ops), p.arena_bytes,
-                       tin.size, tout.size)
-    with torch.no_grad():
-        logits = torch.cat([run_float(fg, torch.from_numpy(calib_x[i:i + 256])) for i in range(0, len(calib_x), 256)])
-    out_warnings = calib_checks.check_outputs(logits.numpy(), tout.scale, tout.zero_point)
-    calib_checks.enforce(out_warnings, strict)
-    calib_warnings += out_warnings
+                       g.tensors[g.input].size, g.tensors[g.output].size)
+    calib_warnings += _check_outputs(fg, g, calib_x, strict)
     model_hash = g.hash()
     g.meta.update(model_hash=model_hash)
 
@@ -114,6 +109,7 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
         names = emit_engine(g, p, tmp / "engine", model_hash)
         g.save(tmp)
         torch.export.save(ep, tmp / "model_float.pt2")
+        tin, tout = g.tensors[g.input], g.tensors[g.output]
         float_params = sum(int(v.numel()) for k, v in ep.state_dict.items()
                            if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
         layers = _layer_rows(g, names)
@@ -160,6 +156,16 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return CompileResult(outdir, g, p, report)
+
+
+def _check_outputs(fg, g: Graph, calib_x: np.ndarray, strict: bool) -> list[str]:
+    """calib_checks.check_outputs on the float outputs for every calibration sample."""
+    with torch.no_grad():
+        logits = torch.cat([run_float(fg, torch.from_numpy(calib_x[i:i + 256])) for i in range(0, len(calib_x), 256)])
+    out = g.tensors[g.output]
+    warnings = calib_checks.check_outputs(logits.numpy(), out.scale, out.zero_point)
+    calib_checks.enforce(warnings, strict)
+    return warnings
 
 
 def compile_model(model: str, weights: str | None, calib: str, outdir, calib_limit: int = 500,
