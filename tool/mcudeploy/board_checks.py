@@ -2,7 +2,7 @@
 
     >>> check_keys({"name": "x", "memory": {"flash": {"sizee": 1}}}, Path("x.toml"))
     Traceback (most recent call last):
-    BoardError: x.toml: unknown field 'memory.flash.sizee' (did you mean 'size'?) ...
+    BoardError: x.toml: unknown field 'memory.flash.sizee' (did you mean 'memory.flash.size'?); ...
 
 ``boards.load_board`` calls ``check_keys`` on the parsed TOML before reading any field, and
 ``check_plausible`` on the finished ``Board``. A typo'd key would otherwise be ignored (its
@@ -14,6 +14,7 @@ later, or not at all (a 93 TB flash links and reports 0 bytes of RAM): here each
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -137,7 +138,8 @@ def _region(where: str, name: str, r: Region, limits: tuple[int, int], align: in
                          "fix its origin or size")
 
 
-def _in_range(where: str, field: str, value: int, lo: int, hi: int, what: str, fmt) -> None:
+def _in_range(where: str, field: str, value: int, lo: int, hi: int, what: str,
+              fmt: Callable[[int], str]) -> None:
     if not lo <= value <= hi:
         raise BoardError(f"{where}: field '{field}' is {value:,} ({fmt(value)}); {what} {fmt(lo)}..{fmt(hi)}")
 
