@@ -6,7 +6,10 @@
     ('cortex-m4', 180000000, 524288, 'netduinoplus2')
 
 A board file is checked field by field when it is loaded, so a typo surfaces as one
-``BoardError`` naming the file and the field, not as a compiler or QEMU error much later.
+``BoardError`` naming the file and the field, not as a compiler or QEMU error much later:
+unknown keys (with the closest known one), types, and whether sizes, origins, clocks and the baud
+rate are possible for the core (board_checks.py). ``load_board`` takes a name under ``boards/``
+or the path of the user's own ``.toml``.
 Which compiler flags a core needs is decided by the firmware's CMakeLists.txt, from these fields.
 """
 
@@ -18,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import paths
+from .board_checks import check_keys, check_plausible
 from .errors import BoardError
 
 CORES = ("cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33")
@@ -119,12 +123,20 @@ def load_board(name_or_path: str | Path) -> Board:
         path = paths.BOARDS / f"{name_or_path}.toml"
     if not path.is_file():
         known = ", ".join(list_boards()) or "none"
+        if Path(name_or_path).suffix == ".toml":
+            raise BoardError(f"board file '{name_or_path}' does not exist; give a board file's path or a known "
+                             f"board ({known})")
         raise BoardError(f"no board '{name_or_path}' (known boards: {known})")
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise BoardError(f"{path.name}: not valid TOML: {exc}") from None
-    return _parse(data, path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BoardError(f"{path}: cannot read the board file: {exc}") from None
+    check_keys(data, path)
+    board = _parse(data, path)
+    check_plausible(board)
+    return board
 
 
 class _Fields:
@@ -136,7 +148,7 @@ class _Fields:
     def error(self, key: str, msg: str) -> BoardError:
         return BoardError(f"{self.path.name}: field '{self.prefix}{key}' {msg}")
 
-    def get(self, key: str, kind: type, *, choices=None, default=..., minimum=None):
+    def get(self, key: str, kind: type, *, choices=None, default=..., minimum=None, maximum=None):
         if key not in self.data:
             if default is ...:
                 raise self.error(key, "is missing")
@@ -149,6 +161,8 @@ class _Fields:
             raise self.error(key, f"must be one of {', '.join(map(str, choices))}; got {value!r}")
         if minimum is not None and value < minimum:
             raise self.error(key, f"must be >= {minimum}, got {value!r}")
+        if maximum is not None and value > maximum:
+            raise self.error(key, f"must be <= {maximum}, got {value!r}")
         return value
 
     def table(self, key: str, optional: bool = False) -> _Fields | None:
@@ -194,16 +208,17 @@ def _parse(data: dict, path: Path) -> Board:
 
     mem = f.table("memory")
     u = f.table("uart")
-    uart = Uart(u.get("instance", int, minimum=1), u.pin("tx"), u.pin("rx"),
+    uart = Uart(u.get("instance", int, minimum=1, maximum=16), u.pin("tx"), u.pin("rx"),
                 u.get("af", int, choices=range(16)), u.get("baud", int, minimum=1200),
                 u.get("max_baud", int, choices=STANDARD_BAUDS, default=921_600))
     p = f.table("probe")
-    probe = Probe(p.get("pyocd_target", str), p.get("usb_vid", int), p.get("usb_pid", int),
+    probe = Probe(p.get("pyocd_target", str), p.get("usb_vid", int, minimum=0, maximum=0xFFFF),
+                  p.get("usb_pid", int, minimum=0, maximum=0xFFFF),
                   p.get("platformio_board", str, default=None))
     e = f.table("emulator", optional=True)
     emulator = None
     if e is not None:
-        emulator = Emulator(e.get("qemu_machine", str), e.get("serial_index", int, minimum=1),
+        emulator = Emulator(e.get("qemu_machine", str), e.get("serial_index", int, minimum=1, maximum=8),
                             e.get("cpuclk_hz", int, minimum=1),
                             e.get("icount_shift", int, choices=range(11)))
     fw = f.table("firmware", optional=True)

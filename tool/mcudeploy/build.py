@@ -10,10 +10,12 @@ the project's engine/ and a generated board.cmake), so it can be rebuilt or debu
 Silicon and emulator builds share those sources and differ only in their build folder
 (``build/`` or ``build-emu/``, the latter configured with ``-DMCD_EMULATED=ON``).
 
-The model must fit before anything runs: the linker script sizes every region to the board and
-fails on overflow; that failure is turned into ``DoesNotFitError`` naming bytes needed vs the
-limit per region. Calling ``build`` again is cheap: files are only rewritten when they changed,
-so CMake rebuilds nothing when nothing changed.
+The model must fit before anything runs: a model that clearly cannot fit (fit.py's lower bound
+from the project's report) is refused before any file is written or CMake runs; near the edge
+the linker script, which sizes every region to the board, fails on overflow, and that failure is
+turned into ``DoesNotFitError`` naming bytes needed vs the limit per region. Calling ``build``
+again is cheap: files are only rewritten when they changed, so CMake rebuilds nothing when
+nothing changed.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import jinja2
 from . import paths
 from .boards import Board, load_board
 from .errors import BoardError, BuildError, DoesNotFitError
+from .fit import check_project_fits
 
 TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-size", "arm-none-eabi-objcopy", "cmake")
 _OVERFLOW = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
@@ -82,6 +85,7 @@ def build(project_dir: str | Path, board: str | Board, emulate: bool = False, jo
     b = board if isinstance(board, Board) else load_board(board)
     if emulate and b.emulator is None:
         raise BoardError(f"board {b.name} has no [emulator] section: it cannot be emulated")
+    check_project_fits(project_dir, b)  # seconds, where a too-big model's build takes minutes
     missing = missing_tools()
     if missing:
         raise BuildError(f"missing build tools: {', '.join(missing)} (on Debian/Ubuntu: apt-get install "

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, datasets, hostrun
+from . import __version__, calib_checks, datasets, fit, hostrun
 from . import reference as R
+from .boards import Board
 from .codegen import emit_engine
 from .codegen.kernels import choose_format, layer_bytes, scratch_for
 from .errors import McdError
@@ -68,8 +69,14 @@ def _layer_rows(g: Graph, names: list[str]) -> list[dict]:
 
 
 def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True,
-                  source: dict | None = None, weights_format: str | dict = "auto") -> CompileResult:
-    """Everything after loading: capture, quantize, plan, emit, self-check, write OUTDIR."""
+                  source: dict | None = None, weights_format: str | dict = "auto",
+                  board: Board | None = None, strict: bool = False) -> CompileResult:
+    """Everything after loading: capture, quantize, plan, emit, self-check, write OUTDIR.
+
+    ``board``: refuse a model that cannot fit it before the engine is written (fit.py);
+    ``strict``: a calibration warning (calib_checks.py) is an error."""
+    calib_warnings = calib_checks.check_inputs(calib_x)
+    calib_checks.enforce(calib_warnings, strict)
     fg = simplify(capture(ep))
     with torch.no_grad():  # the captured graph must compute what the model computes
         xt = torch.from_numpy(calib_x[:8])
@@ -86,6 +93,10 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
             op.attrs["format"] = choose_format(g, op, mode)
     p = plan(g, scratch=scratch_for(g))
     check(g, p)
+    if board is not None:  # before the engine is written: a 16 MB weights.c takes minutes
+        fit.check_fits(board, sum(sum(layer_bytes(g, op).values()) for op in g.ops), p.arena_bytes,
+                       g.tensors[g.input].size, g.tensors[g.output].size)
+    calib_warnings += _check_outputs(fg, g, calib_x, strict)
     model_hash = g.hash()
     g.meta.update(model_hash=model_hash)
 
@@ -117,6 +128,7 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
             "arena_pingpong_bytes": p.pingpong_bytes,
             "input_bytes": tin.size, "output_bytes": tout.size,
             "layers": layers,
+            "calibration": {"samples": len(calib_x), "warnings": calib_warnings},
         }
         if host_check and hostrun.have_cc():
             exe = hostrun.build_host(tmp / "engine", tmp / "host_build")
@@ -146,10 +158,22 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
     return CompileResult(outdir, g, p, report)
 
 
+def _check_outputs(fg, g: Graph, calib_x: np.ndarray, strict: bool) -> list[str]:
+    """calib_checks.check_outputs on the float outputs for every calibration sample."""
+    with torch.no_grad():
+        logits = torch.cat([run_float(fg, torch.from_numpy(calib_x[i:i + 256])) for i in range(0, len(calib_x), 256)])
+    out = g.tensors[g.output]
+    warnings = calib_checks.check_outputs(logits.numpy(), out.scale, out.zero_point)
+    calib_checks.enforce(warnings, strict)
+    return warnings
+
+
 def compile_model(model: str, weights: str | None, calib: str, outdir, calib_limit: int = 500,
-                  host_check: bool = True, weights_format: str | dict = "auto") -> CompileResult:
+                  host_check: bool = True, weights_format: str | dict = "auto",
+                  board: Board | None = None, strict: bool = False) -> CompileResult:
     x, _y = datasets.load_spec(calib, split="train", limit=calib_limit)
     ep = load_model(model, weights, example=torch.from_numpy(x[:1]))
     return build_project(ep, x, Path(outdir), host_check,
                          source={"model": str(model), "weights": weights, "calib": str(calib),
-                                 "calib_samples": len(x)}, weights_format=weights_format)
+                                 "calib_samples": len(x)}, weights_format=weights_format,
+                         board=board, strict=strict)

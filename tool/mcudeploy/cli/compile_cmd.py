@@ -2,6 +2,7 @@
 
 import click
 
+from ..boards import load_board
 from ..pipeline import compile_model
 from ..report import table, write_json
 
@@ -23,16 +24,23 @@ from ..report import table, write_json
                    "cycles, then bytes); sparse keeps only non-zeros with one index byte each.")
 @click.option("--layer-format", multiple=True, metavar="LAYER=FORMAT",
               help="override the format of one layer, e.g. --layer-format conv1=dense (repeatable).")
+@click.option("--board", "-b", metavar="BOARD",
+              help="refuse within seconds, before the engine is written, a model that cannot fit this board "
+                   "(a name from `mcudeploy boards` or a board file .toml); `build` checks again exactly.")
+@click.option("--strict", is_flag=True, help="calibration warnings (fewer than 32 samples, constant input, "
+              "clipped outputs) are errors: exit 2, nothing written.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report here.")
 def compile_cmd(model, weights, calib, outdir, calib_limit, no_host_check, json_path, weights_format="auto",
-                layer_format=()):
+                layer_format=(), board=None, strict=False):
     """Compile MODEL to a standalone int8 C engine in a project directory.
 
     MODEL is FILE.py:FACTORY (a class or function returning an nn.Module; give --weights) or a
     torch.export archive (.pt2). BatchNorm is folded, ReLU and max-pool fused into the conv
     before them, weights quantized int8 per channel and activations int8 per tensor, calibrated
     on DATA. OUTDIR/engine/ compiles with any C99 compiler; OUTDIR/report.json has the figures.
+    Calibration problems are printed as `warning:` lines and recorded in report.json.
     """
+    b = load_board(board) if board else None  # a bad board file is refused before the model is loaded
     fmt: str | dict = weights_format
     if layer_format:
         fmt = {}
@@ -42,7 +50,7 @@ def compile_cmd(model, weights, calib, outdir, calib_limit, no_host_check, json_
                 raise click.BadParameter(f"'{item}': expected LAYER=auto|dense|sparse", param_hint="--layer-format")
             fmt[name] = f
         fmt = _Formats(fmt, weights_format)
-    res = compile_model(model, weights, calib, outdir, calib_limit, not no_host_check, fmt)
+    res = compile_model(model, weights, calib, outdir, calib_limit, not no_host_check, fmt, board=b, strict=strict)
     r = res.report
     rows = [dict(row, output_shape="x".join(map(str, row["output_shape"]))) for row in r["layers"]]
     click.echo(table(rows, [("name", "layer"), ("op", "op"), ("output_shape", "output (HxWxC)"),

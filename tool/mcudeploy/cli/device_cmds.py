@@ -16,7 +16,7 @@ from ..report import table, write_json
 from ..target import is_url
 
 _board_opt = click.option("--board", "-b", default="nucleo-f446re", show_default=True,
-                          help="board name (see `mcudeploy boards`)")
+                          help="board name (see `mcudeploy boards`) or the path of your own board file (.toml)")
 
 
 @click.command("build")
@@ -196,11 +196,16 @@ def devices_cmd(json_path: str | None) -> None:
 
 
 @click.command("boards")
-def boards_cmd() -> None:
-    """List the known boards."""
+@click.argument("files", nargs=-1, metavar="[BOARD.toml]...")
+def boards_cmd(files: tuple[str, ...]) -> None:
+    """List the known boards, or check and show your own board files.
+
+    Every board is checked as a build would check it (unknown keys, types, sizes, origins and
+    clocks possible for the core); the first problem is one line and exit code 2.
+    """
+    loaded = [load_board(f) for f in (files or list_boards())]  # all checked before any row is printed
     click.echo(f"{'board':<16}{'core':<15}{'clock (MHz)':>12}{'flash (KB)':>12}{'ram (KB)':>10}  emulator")
-    for name in list_boards():
-        b = load_board(name)
+    for b in loaded:
         emu = b.emulator.qemu_machine if b.emulator else "-"
         click.echo(f"{b.name:<16}{b.core + ('F' if b.fpu != 'none' else ''):<15}{b.clock_hz / 1e6:>12g}"
                    f"{b.flash.size // 1024:>12}{b.ram.size // 1024:>10}  {emu}")
