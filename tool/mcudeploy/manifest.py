@@ -151,6 +151,11 @@ def make_temp(outdir: Path) -> Path:
                           "choose an -o in a folder you can write") from None
 
 
+def check_writable(outdir: Path) -> None:
+    """OutputError now, not after the compile, if ``outdir``'s folder cannot take the project."""
+    make_temp(outdir).rmdir()
+
+
 def replace_dir(new: Path, outdir: Path) -> None:
     """Move ``new`` to ``outdir``. An existing ``outdir`` is first moved aside whole (one rename)
     and checked again there, so a file dropped into it during a long compile is never lost: then

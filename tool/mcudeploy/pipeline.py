@@ -150,6 +150,7 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
 def compile_model(model: str, weights: str | None, calib: str, outdir, calib_limit: int = 500,
                   host_check: bool = True, weights_format: str | dict = "auto") -> CompileResult:
     manifest.check_replaceable(Path(outdir))  # refuse before loading anything
+    manifest.check_writable(Path(outdir))
     x, _y = datasets.load_spec(calib, split="train", limit=calib_limit)
     ep = load_model(model, weights, example=torch.from_numpy(x[:1]))
     return build_project(ep, x, Path(outdir), host_check,
