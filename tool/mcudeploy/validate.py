@@ -29,6 +29,7 @@ from .errors import LinkError, McdError, TargetError
 from .pipeline import run_module
 from .project import Project
 from .results import check_results, results_header, results_path, start_results
+from .target import is_url
 from .target.locks import port_lock
 
 
@@ -95,7 +96,7 @@ def validate(project, board: str, emulate: bool, data: str, limit: int | None = 
     A named ``port`` is locked first (target/locks.py), so a board another command is using is
     reported at once, not after this run's preparations (data, reference, float model)."""
     with contextlib.ExitStack() as held:
-        if port and not emulate:
+        if port and (is_url(port) or not emulate):  # what open_device locks too (a board's own emulator: no)
             held.enter_context(port_lock(port))
         return _validate(project, board, emulate, data, limit, port, results, resume, progress, baud, probe,
                          fresh, **link_options)
