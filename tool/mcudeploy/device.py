@@ -148,10 +148,20 @@ def _connect(target: Target, board: Board, attempts: int = 3, **link_options) ->
             last = exc
             time.sleep(0.5 * (i + 1))
     else:
-        raise LinkError(f"cannot open {board.name}'s port {target.uart_url}: {last}")
+        raise LinkError(f"cannot open {board.name}'s port {target.uart_url}: {last}; {_port_hint(target)}")
     try:
         link.info()
     except LinkError as exc:
         link.close()
-        raise LinkError(f"{board.name} does not answer on {target.uart_url}: {exc}") from None
+        raise LinkError(f"{board.name} does not answer on {target.uart_url}: {exc}; {_port_hint(target)}") from None
     return link
+
+
+def _port_hint(target: Target) -> str:
+    """What to check when a port cannot be opened or stays silent."""
+    if isinstance(target, AttachedTarget):
+        return ("check that the emulator or board behind it still runs (a detached emulator: `mcudeploy flash "
+                "PROJECT --emulate --detach` starts a new one and prints its URL)")
+    if isinstance(target, QemuTarget):
+        return "the emulated firmware is not answering: build it again (`mcudeploy build PROJECT --emulate`) and retry"
+    return "check the board is plugged in and which port it has (`mcudeploy devices`), or pass --port"
