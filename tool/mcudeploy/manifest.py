@@ -66,11 +66,12 @@ def read(project_dir: Path, name: Path | None = None) -> dict | None:
     try:
         doc = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OutputError(f"{project_dir}/{MANIFEST} is unreadable ({exc}): which files of '{project_dir}' mcudeploy wrote is "
-                          "unknown, so it is left as it is; choose another -o or remove the folder yourself") from None
+        raise OutputError(f"{project_dir}/{MANIFEST} is unreadable ({exc}): which files of '{project_dir}' "
+                          "mcudeploy wrote is unknown, so it is left as it is; choose another -o or remove the "
+                          "folder yourself") from None
     if not (isinstance(doc, dict) and doc.get("kind") == KIND and isinstance(doc.get("files"), dict)):
-        raise OutputError(f"{project_dir}/{MANIFEST} is not an mcudeploy manifest: '{project_dir}' is left as it is; choose "
-                          "another -o or remove the folder yourself")
+        raise OutputError(f"{project_dir}/{MANIFEST} is not an mcudeploy manifest: '{project_dir}' is left as "
+                          "it is; choose another -o or remove the folder yourself")
     return doc
 
 

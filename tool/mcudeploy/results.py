@@ -47,7 +47,8 @@ def results_path(project, board: str, emulate: bool, data: str, header: dict) ->
     a failed start or another run never touches the file a later ``--resume`` needs."""
     key = hashlib.sha256(json.dumps([header[k] for k in _IDENTITY] + [emulate]).encode()).hexdigest()[:8]
     label = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(data)).stem)[:24] or "data"
-    return Path(project) / "validate" / f"{board}{'-emulated' if emulate else ''}-{label}-{header['samples']}-{key}.jsonl"
+    kind = "-emulated" if emulate else ""
+    return Path(project) / "validate" / f"{board}{kind}-{label}-{header['samples']}-{key}.jsonl"
 
 
 def _read_results(path: Path, header: dict) -> tuple[str, dict[int, dict]]:

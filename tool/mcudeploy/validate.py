@@ -108,15 +108,14 @@ def _validate(project, board: str, emulate: bool, data: str, limit: int | None, 
     """``validate`` once the port, if one was named, is held."""
     prj = Project(project)
     x, y = datasets.load_spec(data, split="test", limit=limit)
+    header = results_header(prj, board, data, x)
+    explicit = results is not None
+    results = Path(results) if explicit else results_path(prj.path, board, emulate, data, header)
+    done = check_results(results, header, resume, fresh, explicit)  # refuses before any other work
     g = prj.graph
     xq = R.prepare_input(g, x)
     ref_q = R.run(g, xq)
     float_out = run_module(prj.float_model(), torch.from_numpy(x)).numpy()
-
-    header = results_header(prj, board, data, x)
-    explicit = results is not None
-    results = Path(results) if explicit else results_path(prj.path, board, emulate, data, header)
-    done = check_results(results, header, resume, fresh, explicit)  # refuses before any board work
     todo = [i for i in range(len(x)) if i not in done]
     connected = False  # before the board answered with this model, a failure is a setup error
     t0 = time.perf_counter()

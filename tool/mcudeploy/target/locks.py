@@ -16,7 +16,6 @@ own folder and no link), as lock files in a shared folder could be pointed elsew
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import stat
@@ -27,13 +26,20 @@ from pathlib import Path
 
 from ..errors import TargetError
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; commands are then not kept apart
+    fcntl = None
+
 
 def try_lock(path: Path, holder: str = "") -> int | None:
     """Take the lock of ``path`` (created if missing) without waiting: the open descriptor that
     holds it, or None when another process holds it. ``holder`` is written into the file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    if fcntl is None:
+        return fd
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -85,6 +91,9 @@ def port_lock(url: str) -> Iterator[None]:
     holds in one process are fine: ``validate`` takes it before its preparations, ``open_device``
     again."""
     key = port_key(url)
+    if fcntl is None:
+        yield
+        return
     if key in _held:
         _held[key] += 1
         try:
