@@ -107,7 +107,7 @@ def foreign_files(project_dir: Path, doc: dict) -> list[str]:
             if rel == MANIFEST:
                 continue
             want = listed.get(rel)
-            if path.is_symlink() or not path.is_file() or want is None:
+            if path.is_symlink() or not path.is_file() or not isinstance(want, dict):
                 out.append(rel)
             elif path.stat().st_size != want.get("bytes") or _sha256(path) != want.get("sha256"):
                 out.append(f"{rel} (changed since mcudeploy wrote it)")
