@@ -500,7 +500,7 @@ def test_stop_without_a_detached_emulator(tmp_path):
     from mcudeploy.target import detached
 
     assert detached.running(tmp_path, F446) is None
-    assert detached.stop_detached(tmp_path, F446) is False
+    assert detached.stop_detached(tmp_path, F446) == []  # nothing stopped
 
 
 def test_stop_never_signals_a_pid_that_is_not_our_qemu(tmp_path):
@@ -516,7 +516,7 @@ def test_stop_never_signals_a_pid_that_is_not_our_qemu(tmp_path):
         state.parent.mkdir(parents=True)
         state.write_text(json.dumps({"pid": sleeper.pid, "url": "socket://127.0.0.1:1", "elf": "/x/firmware.elf"}))
         assert detached.running(tmp_path, F446) is None
-        assert detached.stop_detached(tmp_path, F446) is False
+        assert detached.stop_detached(tmp_path, F446) == []  # nothing stopped
         assert sleeper.poll() is None and not state.exists()
     finally:
         sleeper.kill()

@@ -23,7 +23,7 @@ from mcudeploy import device as device_mod
 from mcudeploy.boards import load_board
 from mcudeploy.build import firmware_dir
 from mcudeploy.cli import cli, measure_cmds
-from mcudeploy.errors import TargetError
+from mcudeploy.errors import LinkError, TargetError
 from mcudeploy.target import detached
 from mcudeploy.target import pyocd as pyocd_mod
 
@@ -170,7 +170,7 @@ def test_link_options_reach_validate_and_profile(monkeypatch, project):
     seen = {}
 
     def fake_validate(*args, **kw):
-        seen["validate"] = kw
+        seen["validate"] = {k: v for k, v in kw.items() if k != "fresh"}  # --fresh: test_ownership.py
         raise SystemExit(0)
 
     def fake_profile(*args, **kw):
@@ -207,30 +207,14 @@ def test_explicit_connection_options_reach_open_device(monkeypatch, project):
     assert seen == {"baud": 115200, "probe": None}  # the board file's rate
 
 
-# --- interrupted validation: exit code 3, Ctrl-C --------------------------------------------------------
-def test_unreachable_port_stops_with_exit_3_and_says_resume(project, tmp_path):
+# --- validation that cannot start: exit code 2, nothing saved (more in test_setup_errors.py) ---------------
+def test_unreachable_port_is_a_setup_error_that_saves_nothing(project, tmp_path):
     url = f"socket://127.0.0.1:{_free_port()}"  # nothing listens there
     r = run("validate", project, "--board", BOARD, "--port", url, "--data", "digits", "--limit", 5,
             "--results", tmp_path / "r.jsonl")
-    assert r.exit_code == 3, r.output
-    text = " ".join(r.output.split())
-    assert f"validation stopped after 0 of 5 samples: cannot open nucleo-f446re's port {url}" in text
-    assert "run the same command with --resume" in text
-
-
-def test_ctrl_c_says_how_many_results_are_saved(monkeypatch, project, tmp_path):
-    results = tmp_path / "r.jsonl"
-
-    def interrupted(project, board, emulate, data, limit, port, results, resume, progress, **kw):
-        results.write_text(json.dumps({"kind": "mcudeploy-validate", "samples": 10}) + "\n"
-                           + "".join(json.dumps({"i": i}) + "\n" for i in range(3)))
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(measure_cmds, "run_validate", interrupted)
-    r = run("validate", project, "--data", "digits", "--results", results)
-    assert r.exit_code == 130
-    assert f"interrupted (Ctrl-C): 3 of 10 results saved in {results}; run the same command with --resume" \
-        in " ".join(r.output.split())
+    assert isinstance(r.exception, LinkError), r.output  # main() prints it as one line, exit code 2
+    assert f"cannot open nucleo-f446re's port {url}" in str(r.exception) and "--resume" not in str(r.exception)
+    assert not (tmp_path / "r.jsonl").exists()
 
 
 # --- the emulated board, detached -----------------------------------------------------------------------

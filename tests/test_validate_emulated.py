@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 from mcudeploy.cli import cli
 from mcudeploy.profile import profile
-from mcudeploy.validate import validate
+from mcudeploy.validate import ValidationCancelled, validate
 
 pytestmark = [pytest.mark.emulated,
               pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),
@@ -44,7 +44,7 @@ def test_interrupted_validation_resumes_with_each_sample_once(lenet_project, tmp
             raise KeyboardInterrupt
 
     res = tmp_path / "cut.jsonl"
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(ValidationCancelled, match="10 of 24 results saved"):  # Ctrl-C after the start: exit 130
         validate(lenet_project.outdir, BOARD, True, "mnist", limit=24, results=res, progress=stop_after_10)
     assert len(res.read_text().splitlines()) == 1 + 10
     resumed = validate(lenet_project.outdir, BOARD, True, "mnist", limit=24, results=res, resume=True)

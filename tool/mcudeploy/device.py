@@ -15,6 +15,7 @@ caught here, not as a puzzling accuracy drop later.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Iterator
@@ -25,7 +26,8 @@ from .boards import Board, load_board, with_baud
 from .build import BuildResult, build
 from .errors import LinkError, TargetError
 from .link.protocol import InferResult, Info, Link
-from .target import AttachedTarget, PyocdTarget, Target, open_target
+from .target import AttachedTarget, PyocdTarget, QemuTarget, Target, open_target
+from .target.locks import port_lock
 
 
 class Device:
@@ -86,6 +88,8 @@ def open_device(project_dir: str | Path, board: str | Board, emulate: bool = Tru
     build, made or reused for the kind of board that answers, gives the sizes). ``probe`` picks a
     probe by unique id; ``baud`` rebuilds the firmware for another rate; ``keep_running`` leaves
     the emulator running on exit; ``link_options`` go to ``Link`` (retries, timeout, reconnect_timeout).
+    The board's port is locked while the device is open (target/locks.py): a second command on the
+    same port is refused at once instead of stealing replies.
     """
     b = with_baud(board if isinstance(board, Board) else load_board(board), baud)
     expected = model_hash(project_dir)
@@ -93,6 +97,17 @@ def open_device(project_dir: str | Path, board: str | Board, emulate: bool = Tru
     attached = isinstance(target, AttachedTarget)
     if isinstance(target, PyocdTarget):
         target.check_probe()  # no board attached: say so now, not after a minute-long build
+    with contextlib.ExitStack() as held:
+        if not isinstance(target, QemuTarget):  # an emulator of its own has a port nobody else knows
+            held.enter_context(port_lock(target.uart_url))  # busy: say so now, not after the link gives up
+        with _started(project_dir, b, target, attached, emulate, jobs, expected, keep_running,
+                      link_options) as dev:
+            yield dev
+
+
+@contextmanager
+def _started(project_dir, b: Board, target: Target, attached: bool, emulate: bool, jobs: int, expected: int,
+             keep_running: bool, link_options: dict) -> Iterator[Device]:
     result = None if attached else build(project_dir, b, emulate=emulate, jobs=jobs)
     link = None
     try:
@@ -103,6 +118,11 @@ def open_device(project_dir: str | Path, board: str | Board, emulate: bool = Tru
         if result is None:
             result = build(project_dir, b, emulate=info.emulated, jobs=jobs)
         if info.model_hash != expected:
+            if attached:
+                raise TargetError(f"{b.name} on {target.uart_url} runs model {info.model_hash:#010x} but "
+                                  f"{project_dir} is {expected:#010x}: it runs another project's firmware; flash "
+                                  f"this one (`mcudeploy flash {project_dir} --board {b.name}`, with --emulate "
+                                  "--detach for an emulator) and give its port")
             raise TargetError(f"{b.name} runs model {info.model_hash:#010x} but {project_dir} is "
                               f"{expected:#010x}: the firmware was not (re)flashed")
         dev = Device(b, target, link, result)
@@ -128,10 +148,20 @@ def _connect(target: Target, board: Board, attempts: int = 3, **link_options) ->
             last = exc
             time.sleep(0.5 * (i + 1))
     else:
-        raise LinkError(f"cannot open {board.name}'s port {target.uart_url}: {last}")
+        raise LinkError(f"cannot open {board.name}'s port {target.uart_url}: {last}; {_port_hint(target)}")
     try:
         link.info()
     except LinkError as exc:
         link.close()
-        raise LinkError(f"{board.name} does not answer on {target.uart_url}: {exc}") from None
+        raise LinkError(f"{board.name} does not answer on {target.uart_url}: {exc}; {_port_hint(target)}") from None
     return link
+
+
+def _port_hint(target: Target) -> str:
+    """What to check when a port cannot be opened or stays silent."""
+    if isinstance(target, AttachedTarget):
+        return ("check that the emulator or board behind it still runs (a detached emulator: `mcudeploy flash "
+                "PROJECT --emulate --detach` starts a new one and prints its URL)")
+    if isinstance(target, QemuTarget):
+        return "the emulated firmware is not answering: build it again (`mcudeploy build PROJECT --emulate`) and retry"
+    return "check the board is plugged in and which port it has (`mcudeploy devices`), or pass --port"

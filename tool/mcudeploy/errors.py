@@ -42,3 +42,7 @@ class TargetError(McdError):
 
 class LinkError(McdError):
     """The serial link to the board failed after retries."""
+
+
+class OutputError(McdError):
+    """An output path holds files the tool did not write, or cannot be written."""

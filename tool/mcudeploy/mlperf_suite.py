@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
+from . import __version__, manifest
 from . import reference as R
 from .device import open_device
 from .errors import McdError
@@ -62,6 +62,7 @@ def compile_model(name: str, outdir: str | Path, calib: int = CALIB_SAMPLES, for
     ep = export_module(mt.load(name), torch.from_numpy(x[:1]))
     build_project(ep, x, outdir, source=recipe)
     done.write_text(json.dumps({"recipe": recipe}, indent=1))
+    manifest.record(outdir, done.name)  # the tool's own file: a later re-compile may replace it
     return Project(outdir)
 
 

@@ -6,26 +6,27 @@ Usage::
     result.report["arena_bytes"]
 
 The output directory is written to a temporary sibling and renamed into place only when every
-step succeeded, so a failure (unsupported op, bad data) never leaves a half-written project.
+step succeeded, so a failure (unsupported op, bad data) never leaves a half-written project. An
+existing OUTDIR is replaced only when it is empty or a project this tool wrote, file for file
+(its manifest, see manifest.py); otherwise the command refuses before any work.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import __version__, calib_checks, datasets, fit, hostrun
+from . import __version__, calib_checks, datasets, fit, hostrun, manifest
 from . import reference as R
 from .boards import Board
 from .codegen import emit_engine
 from .codegen.kernels import choose_format, layer_bytes, scratch_for
-from .errors import McdError
+from .errors import McdError, OutputError
 from .frontend import capture, load_model, run_float, simplify
 from .ir import Graph
 from .lower import lower
@@ -75,6 +76,8 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
 
     ``board``: refuse a model that cannot fit it before the engine is written (fit.py);
     ``strict``: a calibration warning (calib_checks.py) is an error."""
+    outdir = Path(outdir)
+    manifest.check_replaceable(outdir)  # before minutes of work, and again when replacing it
     calib_warnings = calib_checks.check_inputs(calib_x)
     calib_checks.enforce(calib_warnings, strict)
     fg = simplify(capture(ep))
@@ -100,11 +103,7 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
     model_hash = g.hash()
     g.meta.update(model_hash=model_hash)
 
-    outdir = Path(outdir)
-    if outdir.exists() and not (outdir / "project.json").is_file() and any(outdir.iterdir()):
-        raise McdError(f"'{outdir}' exists and is not an mcudeploy project; choose another -o")
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    tmp = manifest.make_temp(outdir)
     try:
         names = emit_engine(g, p, tmp / "engine", model_hash)
         g.save(tmp)
@@ -149,9 +148,11 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
         }
         (tmp / "report.json").write_text(json.dumps(report, indent=1))
         (tmp / "project.json").write_text(json.dumps(meta, indent=1))
-        if outdir.exists():
-            shutil.rmtree(outdir)
-        tmp.rename(outdir)
+        manifest.write(tmp)
+        manifest.replace_dir(tmp, outdir)
+    except OSError as exc:  # disk full, folder removed meanwhile: one line, nothing half-written
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write the project '{outdir}': {exc}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -171,6 +172,8 @@ def _check_outputs(fg, g: Graph, calib_x: np.ndarray, strict: bool) -> list[str]
 def compile_model(model: str, weights: str | None, calib: str, outdir, calib_limit: int = 500,
                   host_check: bool = True, weights_format: str | dict = "auto",
                   board: Board | None = None, strict: bool = False) -> CompileResult:
+    manifest.check_replaceable(Path(outdir))  # refuse before loading anything
+    manifest.check_writable(Path(outdir))
     x, _y = datasets.load_spec(calib, split="train", limit=calib_limit)
     ep = load_model(model, weights, example=torch.from_numpy(x[:1]))
     return build_project(ep, x, Path(outdir), host_check,

@@ -14,6 +14,7 @@ every sample counted exactly once: the report is computed from the file, not fro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -27,39 +28,21 @@ from .device import open_device
 from .errors import LinkError, McdError, TargetError
 from .pipeline import run_module
 from .project import Project
-
-
-def _results_header(prj: Project, board: str, data: str, n: int) -> dict:
-    return {"kind": "mcudeploy-validate", "model_hash": prj.meta["model_hash"], "board": board,
-            "data": str(data), "samples": n}
-
-
-def _load_results(path: Path, header: dict) -> dict[int, dict]:
-    """The samples a results file holds, by index; the file is rewritten without a line the
-    interruption cut short (else the next record would be glued onto it and lost)."""
-    done: dict[int, dict] = {}
-    if not path.is_file():
-        return done
-    lines = path.read_text().splitlines()
-    if not lines:
-        return done
-    if json.loads(lines[0]) != header:
-        raise McdError(f"{path} holds results of another run (model, board, data or sample count differ); "
-                       "remove it or run without --resume")
-    for line in lines[1:]:
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by the interruption: that sample is redone
-            continue
-        done[int(rec["i"])] = rec
-    path.write_text("".join(json.dumps(r) + "\n" for r in [header, *(done[i] for i in sorted(done))]))
-    return done
+from .results import check_results, results_header, results_path, start_results
+from .target import is_url
+from .target.locks import port_lock
 
 
 class ValidationInterrupted(McdError):
     """The board or the link went away mid-run; the results so far are saved for ``--resume``."""
 
     exit_code = 3
+
+
+class ValidationCancelled(ValidationInterrupted):
+    """Ctrl-C after the run started; the results so far are saved for ``--resume``."""
+
+    exit_code = 130
 
 
 def _metrics(prj: Project, x, y, ref_q, float_out, dev_q, totals, layers) -> dict:
@@ -95,37 +78,52 @@ def _metrics(prj: Project, x, y, ref_q, float_out, dev_q, totals, layers) -> dic
     return rep
 
 
-def results_path(project, board: str, emulate: bool) -> Path:
-    """Where ``validate`` keeps its per-sample results unless told otherwise."""
-    return Path(project) / f"validate-{board}{'-emulated' if emulate else ''}.jsonl"
-
-
 def validate(project, board: str, emulate: bool, data: str, limit: int | None = None, port: str | None = None,
              results: Path | None = None, resume: bool = False, progress=None, baud: int | None = None,
-             probe: str | None = None, **link_options) -> dict:
+             probe: str | None = None, fresh: bool = False, **link_options) -> dict:
     """Validate ``data`` on the board; ``probe`` picks a debug probe by unique id, ``baud`` the UART
     rate; ``link_options`` (retries, timeout, reconnect_timeout) go to the Link.
 
-    If the board or the link fails for good mid-run, ``ValidationInterrupted`` says how many
-    samples are saved and how to resume; the report of the resumed run equals an uninterrupted one
-    (apart from ``throughput``, ``link``, ``results_file`` and ``resumed_samples``)."""
+    ``results`` (default: one file per run under PROJECT/validate/, see results.py) is written
+    only when it is absent, empty, or a results file: saved samples of this run are kept with
+    ``resume`` (only the missing ones run) or discarded with ``fresh``, and without either the
+    call refuses; another run's results are replaced only with ``fresh``. A failure before the board answered with the
+    project's model (no probe, no emulator, wrong model, busy port) is a plain McdError and leaves
+    no results file. If the board or the link fails for good mid-run, ``ValidationInterrupted``
+    says how many samples are saved and how to resume; the report of the resumed run equals an
+    uninterrupted one (apart from ``throughput``, ``link``, ``results_file`` and ``resumed_samples``).
+
+    A named ``port`` is locked first (target/locks.py), so a board another command is using is
+    reported at once, not after this run's preparations (data, reference, float model)."""
+    with contextlib.ExitStack() as held:
+        if port and (is_url(port) or not emulate):  # what open_device locks too (a board's own emulator: no)
+            held.enter_context(port_lock(port))
+        return _validate(project, board, emulate, data, limit, port, results, resume, progress, baud, probe,
+                         fresh, **link_options)
+
+
+def _validate(project, board: str, emulate: bool, data: str, limit: int | None, port: str | None,
+              results: Path | None, resume: bool, progress, baud: int | None, probe: str | None, fresh: bool,
+              **link_options) -> dict:
+    """``validate`` once the port, if one was named, is held."""
     prj = Project(project)
     x, y = datasets.load_spec(data, split="test", limit=limit)
+    header = results_header(prj, board, data, x)
+    explicit = results is not None
+    results = Path(results) if explicit else results_path(prj.path, board, emulate, data, header)
+    done = check_results(results, header, resume, fresh, explicit)  # refuses before any other work
     g = prj.graph
     xq = R.prepare_input(g, x)
     ref_q = R.run(g, xq)
     float_out = run_module(prj.float_model(), torch.from_numpy(x)).numpy()
-
-    results = Path(results or results_path(prj.path, board, emulate))
-    header = _results_header(prj, board, data, len(x))
-    done = _load_results(results, header) if resume else {}
-    if not resume or not results.is_file():
-        results.write_text(json.dumps(header) + "\n")
     todo = [i for i in range(len(x)) if i not in done]
+    connected = False  # before the board answered with this model, a failure is a setup error
     t0 = time.perf_counter()
     try:
         with open_device(prj.path, board, emulate=emulate, port=port, probe=probe, baud=baud,
                          **link_options) as dev:
+            connected = True
+            start_results(results, header, done)
             with open(results, "a") as f:
                 for k, i in enumerate(todo):
                     r = dev.infer(xq[i].tobytes())
@@ -139,10 +137,18 @@ def validate(project, board: str, emulate: bool, data: str, limit: int | None = 
             info = dev.info()
             build, emulated, stats, bps = dev.build, dev.emulated, dict(dev.link.stats), dev.board.uart.baud
     except (LinkError, TargetError) as exc:
+        if not connected:
+            raise
         raise ValidationInterrupted(
-            f"validation stopped after {len(done)} of {len(x)} samples: {exc}\n"
+            f"interrupted: validation stopped after {len(done)} of {len(x)} samples: {exc}\n"
             f"The {len(done)} results so far are saved in {results}; once the board answers again, run the "
             "same command with --resume to validate the remaining samples (each is counted once)") from exc
+    except KeyboardInterrupt:
+        if not connected:
+            raise
+        raise ValidationCancelled(
+            f"interrupted (Ctrl-C): {len(done)} of {len(x)} results saved in {results}; run the same command "
+            "with --resume to validate the remaining samples (each is counted once)") from None
     seconds = time.perf_counter() - t0
     order = sorted(done)
     assert order == list(range(len(x))), "every sample exactly once"

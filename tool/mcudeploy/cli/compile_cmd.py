@@ -15,7 +15,9 @@ from ..report import table, write_json
               help="calibration samples: an .npz with 'x' (N x C x H x W float) or a built-in data set "
                    "(digits, mnist, fashion-mnist; its train split is used).")
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
-              help="project directory to write (replaced if it is an earlier mcudeploy project).")
+              help="project directory to write; an existing one is replaced only if it is empty or a project "
+                   "mcudeploy wrote (its .mcudeploy-manifest.json covers every file outside firmware/, bench/, "
+                   "validate/); otherwise the command refuses and names the other files.")
 @click.option("--calib-limit", default=500, show_default=True, help="calibration samples to use.")
 @click.option("--no-host-check", is_flag=True, help="skip compiling the engine with the host C compiler "
               "and checking it against the numpy reference on 64 calibration samples.")

@@ -128,10 +128,16 @@ def flash_cmd(project: str, board: str, emulate: bool, detach: bool, stop: bool,
 
 
 def _start_detached(project: str, b) -> None:
-    from ..target.detached import start_detached, stop_detached
+    import os
 
-    result = build_firmware(project, b, emulate=True)
-    target = start_detached(project, b, result.elf)
+    from ..target.detached import claim, start_detached, stop_detached
+
+    lock = claim(project, b)  # one emulator per project and board: refused here, before the build
+    try:
+        result = build_firmware(project, b, emulate=True)
+        target = start_detached(project, b, result.elf, lock)
+    finally:
+        os.close(lock)  # QEMU holds it from now on
     url = target.uart_url
     try:  # the same checks as any command: it answers, and with PROJECT's model
         with open_device(project, b, emulate=True, port=url) as dev:
@@ -148,14 +154,16 @@ def _start_detached(project: str, b) -> None:
 
 
 def _stop_detached(project: str, board: str) -> None:
-    from ..target.detached import running, stop_detached
+    from ..target.detached import read_state, state_file, stop_detached
 
     b = load_board(board)
-    state = running(project, b)
-    if stop_detached(project, b):
-        click.echo(f"stopped the emulated {b.name} of {project} (pid {state['pid']}, {state['url']})")
-    else:
-        click.echo(f"no emulated {b.name} of {project} was running (nothing to stop)")
+    damaged = state_file(project, b).is_file() and read_state(project, b) is None
+    stopped = stop_detached(project, b)
+    for e in stopped:
+        click.echo(f"stopped the emulated {b.name} of {project} (pid {e['pid']}, {e['url'] or 'port not recorded'})")
+    if not stopped:
+        click.echo(f"no emulated {b.name} of {project} was running (nothing to stop)"
+                   + ("; its unreadable emulator.json was removed" if damaged else ""))
 
 
 @click.command("devices")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -10,7 +9,7 @@ import click
 from ..html_report import render
 from ..profile import profile as run_profile
 from ..report import table, write_json
-from ..validate import ValidationInterrupted, results_path
+from ..validate import ValidationInterrupted
 from ..validate import validate as run_validate
 from .device_cmds import baud_option, board_with_baud, port_option, probe_option
 
@@ -52,22 +51,29 @@ def _fmt_count(v, counter):
               "(their held-out test split)")
 @click.option("--limit", type=int, help="validate the first N samples only")
 @click.option("--results", type=click.Path(dir_okay=False), help="per-sample results file (JSON lines, appended "
-              "as each sample completes); default PROJECT/validate-BOARD[-emulated].jsonl")
+              "as each sample completes; created once the board answers). Default: one file per run (model, "
+              "board, data, --limit) in PROJECT/validate/. A file that is not a results file is never written")
 @click.option("--resume", is_flag=True, help="continue an interrupted run (Ctrl-C, board unplugged, emulator "
               "killed) from its results file: only the missing samples are run, each is counted once")
+@click.option("--fresh", is_flag=True, help="discard the results file's saved samples (of this run or another) "
+              "and start again; without it or --resume, saved results make the command refuse")
 @_link_options
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the JSON report here")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="write an HTML report with plots here")
-def validate_cmd(project, board, emulate, port, probe, baud, data, limit, results, resume, retries, timeout,
+def validate_cmd(project, board, emulate, port, probe, baud, data, limit, results, resume, fresh, retries, timeout,
                  reconnect_timeout, json_path, html_path):
     """Run DATA through the board and compare its outputs with the numpy reference (bit-exact),
     the float model and the labels.
 
     The link retries damaged or lost frames and reconnects to a port that comes back. If the board
-    goes away for good, the command stops with exit code 3 and the results so far saved; the same
-    command with --resume then runs only the remaining samples.
+    goes away for good mid-run, the command stops with exit code 3 and the results so far saved; the
+    same command with --resume then runs only the remaining samples. A board that cannot be reached
+    at the start (no probe, no emulator, wrong model, port busy) is an error (exit code 2) that
+    saves nothing.
     """
     board_with_baud(board, baud)  # a bad --baud is a usage error, before any work
+    if resume and fresh:
+        raise click.UsageError("--resume keeps the saved results and --fresh discards them: give one of them")
     results = Path(results) if results else None
     try:
         with click.progressbar(length=1, label="samples", show_pos=True, file=None) as bar:
@@ -76,14 +82,12 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
                 bar.update(k - bar.pos)
 
             rep = run_validate(project, board, emulate, data, limit, port, results, resume, progress, baud=baud,
-                               probe=probe, **_links(retries, timeout, reconnect_timeout))
-    except ValidationInterrupted as exc:
-        click.secho(f"\ninterrupted: {exc}", fg="yellow", err=True)
+                               probe=probe, fresh=fresh, **_links(retries, timeout, reconnect_timeout))
+    except ValidationInterrupted as exc:  # mid-run: the results so far are saved for --resume
+        click.secho(f"\n{exc}", fg="yellow", err=True)
         raise SystemExit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        path = results or results_path(project, board, emulate)
-        click.secho(f"\ninterrupted (Ctrl-C): {_saved(path)}; run the same command with --resume to validate "
-                    "the remaining samples (each is counted once)", fg="yellow", err=True)
+    except KeyboardInterrupt:  # before the board answered: nothing was run or saved
+        click.secho("\ninterrupted (Ctrl-C) before any sample ran: nothing was saved", fg="yellow", err=True)
         raise SystemExit(130) from None
     click.echo("\n".join(_validate_lines(rep)))
     if json_path:
@@ -95,15 +99,6 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
     if rep["bit_exact"] != n:
         raise click.ClickException(f"{n - rep['bit_exact']} samples differ from the reference "
                                    f"(first: sample {rep['bit_exact_first_mismatch']})")
-
-
-def _saved(path: Path) -> str:
-    try:
-        lines = path.read_text().splitlines()
-        total = json.loads(lines[0])["samples"]
-    except (OSError, IndexError, ValueError, KeyError):
-        return f"results so far in {path}"
-    return f"{len(lines) - 1} of {total} results saved in {path}"
 
 
 def _validate_lines(rep: dict) -> list[str]:

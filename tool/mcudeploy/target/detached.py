@@ -1,16 +1,25 @@
 """An emulated board left running between commands (``flash --emulate --detach`` / ``--stop``).
 
-    >>> url = start_detached(project, board, elf)     # 'socket://127.0.0.1:40123'
+    >>> lock = claim(project, board)                  # TargetError if one runs already (says where)
+    >>> target = start_detached(project, board, elf, lock)   # QEMU now holds the lock
+    >>> target.uart_url                               # 'socket://127.0.0.1:40123'
     >>> # ... `mcudeploy validate PROJECT --port socket://127.0.0.1:40123 --data mnist`
-    >>> stop_detached(project, board)                 # True if one was running
+    >>> stop_detached(project, board)                 # [{'pid': ..., 'url': ...}]: what was stopped
 
-What was started is recorded in ``PROJECT/firmware/BOARD/emulator.json`` (pid, url, log), so the
-``--stop`` of a later command finds it. Before signalling a recorded pid, its command line is
-checked to still be that QEMU: a pid reused by an unrelated process is never killed.
+One emulator per project and board: ``PROJECT/firmware/BOARD/emulator.lock`` is locked (flock)
+by the command that starts one, from before its build, and then by the QEMU process itself,
+which inherits the descriptor; so a second ``--detach`` is refused at once, even while the first
+is still building, and the lock goes away with the emulator however it ends. What was started is
+recorded in ``emulator.json`` beside it (pid, url, log). ``--stop`` stops the recorded pid after
+checking its command line is still that QEMU (a reused pid is never signalled), and every other
+QEMU of the same user marked with this project's and board's ``-name``, so none is left orphaned
+even when ``emulator.json`` was lost or damaged.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import os
 import signal
@@ -19,6 +28,8 @@ from pathlib import Path
 
 from ..boards import Board
 from ..build import firmware_dir
+from ..errors import TargetError
+from .locks import try_lock
 from .qemu import QemuTarget
 
 
@@ -26,42 +37,95 @@ def state_file(project_dir: str | Path, board: Board) -> Path:
     return firmware_dir(project_dir, board) / "emulator.json"
 
 
+def lock_file(project_dir: str | Path, board: Board) -> Path:
+    return firmware_dir(project_dir, board) / "emulator.lock"
+
+
+def marker(project_dir: str | Path, board: Board) -> str:
+    """The ``-name`` of this project's and board's detached QEMU (a hash: paths may hold commas)."""
+    where = str(firmware_dir(Path(project_dir).resolve(), board))
+    return f"mcudeploy-detached-{hashlib.sha256(where.encode()).hexdigest()[:16]}"
+
+
+def read_state(project_dir: str | Path, board: Board) -> dict | None:
+    """The recorded emulator, or None if there is no record or it is unreadable (stale)."""
+    try:
+        state = json.loads(state_file(project_dir, board).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return state if isinstance(state, dict) and isinstance(state.get("pid"), int) else None
+
+
 def running(project_dir: str | Path, board: Board) -> dict | None:
     """The recorded detached emulator of this project and board, if it still runs."""
-    path = state_file(project_dir, board)
-    if not path.is_file():
-        return None
-    state = json.loads(path.read_text())
-    return state if _is_our_qemu(state) else None
+    state = read_state(project_dir, board)
+    return state if state is not None and _is_our_qemu(state) else None
 
 
-def start_detached(project_dir: str | Path, board: Board, elf: Path) -> QemuTarget:
-    """Start QEMU in its own session (it outlives this process) and record it. A detached
-    emulator of the same project and board that is still running is stopped first."""
-    stop_detached(project_dir, board)
-    path = state_file(project_dir, board)
-    target = QemuTarget(board, log=path.with_name("emulator.log"), detach=True)
-    target.start(elf)
-    path.write_text(json.dumps({"pid": target.proc.pid, "url": target.uart_url, "elf": str(elf),
-                                "log": str(target.log_path), "started": time.time()}, indent=2) + "\n")
+def claim(project_dir: str | Path, board: Board) -> int:
+    """The emulator lock of ``project_dir`` and ``board`` (an fd to hand to ``start_detached``),
+    or TargetError naming the emulator that runs already and how to use or stop it."""
+    fd = try_lock(lock_file(project_dir, board), f"detached emulator of {project_dir} ({board.name})")
+    state = running(project_dir, board)  # also one started by an older mcudeploy, without the lock
+    if state is None:  # one whose lock file went with a re-compiled project's firmware/ folder
+        pid = next(iter(_marked_qemus(marker(project_dir, board))), None)
+        state = {"pid": pid, "url": "an unrecorded port"} if pid is not None else None
+    if fd is not None and state is None:
+        return fd
+    if fd is not None:
+        os.close(fd)
+    stop = f"`mcudeploy flash {project_dir} --board {board.name} --emulate --stop`"
+    if state is None:
+        raise TargetError(f"an emulated {board.name} of {project_dir} is being started by another command: use "
+                          f"the URL it prints, or stop it with {stop}")
+    raise TargetError(f"an emulated {board.name} of {project_dir} is already running at {state['url']}, pid "
+                      f"{state['pid']}: use it (--port {state['url']}) or stop it first with {stop}")
+
+
+def start_detached(project_dir: str | Path, board: Board, elf: Path, lock: int | None = None) -> QemuTarget:
+    """Start QEMU in its own session (it outlives this process), holding ``lock`` (from ``claim``;
+    taken here if not given), and record it."""
+    own = lock is None
+    if own:
+        lock = claim(project_dir, board)
+    try:
+        path = state_file(project_dir, board)
+        target = QemuTarget(board, log=path.with_name("emulator.log"), detach=True,
+                            name=marker(project_dir, board), pass_fds=(lock,))
+        target.start(Path(elf).resolve())
+        tmp = path.with_name(f".emulator.json.{os.getpid()}")
+        tmp.write_text(json.dumps({"pid": target.proc.pid, "url": target.uart_url, "elf": str(target.elf),
+                                   "log": str(target.log_path), "started": time.time()}, indent=2) + "\n")
+        os.replace(tmp, path)
+    finally:
+        if own:
+            os.close(lock)
     return target
 
 
-def stop_detached(project_dir: str | Path, board: Board, timeout: float = 5.0) -> bool:
-    """Stop the recorded detached emulator; True if one was running."""
+def stop_detached(project_dir: str | Path, board: Board, timeout: float = 5.0) -> list[dict]:
+    """Stop every detached emulator of this project and board; what was stopped (pid, url)."""
     path = state_file(project_dir, board)
     state = running(project_dir, board)
-    path.unlink(missing_ok=True)
-    if state is None:
-        return False
-    pid = state["pid"]
-    os.kill(pid, signal.SIGTERM)
+    found = {state["pid"]: state.get("url")} if state else {}
+    for pid in _marked_qemus(marker(project_dir, board)):
+        found.setdefault(pid, None)
+    for pid in found:
+        _terminate(pid, timeout)
+    path.unlink(missing_ok=True)  # the tool's own record: stale or damaged, it is no use now
+    return [{"pid": pid, "url": url} for pid, url in found.items()]
+
+
+def _terminate(pid: int, timeout: float) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.05)
     if _alive(pid):
         os.kill(pid, signal.SIGKILL)
-    return True
 
 
 def _alive(pid: int) -> bool:
@@ -76,9 +140,29 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _is_our_qemu(state: dict) -> bool:
+def _cmdline(pid: int | str) -> list[bytes]:
     try:
-        cmdline = Path(f"/proc/{state['pid']}/cmdline").read_bytes().split(b"\0")
-    except (OSError, KeyError):
-        return False
-    return bool(cmdline) and b"qemu-system" in cmdline[0] and state.get("elf", "").encode() in cmdline
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
+def _marked_qemus(name: str) -> list[int]:
+    """This user's QEMU processes started with ``-name NAME`` (Linux /proc; none elsewhere)."""
+    out = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if proc.stat().st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        args = _cmdline(proc.name)
+        if args and b"qemu-system" in args[0] and any(a == b"-name" and b == name.encode()
+                                                       for a, b in itertools.pairwise(args)):
+            out.append(int(proc.name))
+    return out
+
+
+def _is_our_qemu(state: dict) -> bool:
+    cmdline = _cmdline(state.get("pid", ""))
+    return bool(cmdline) and b"qemu-system" in cmdline[0] and str(state.get("elf", "")).encode() in cmdline

@@ -36,7 +36,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def qemu_command(board: Board, elf: Path, port: int, qemu: str = QEMU) -> list[str]:
+def qemu_command(board: Board, elf: Path, port: int, qemu: str = QEMU, name: str | None = None) -> list[str]:
+    """QEMU's command line; ``name`` (``-name``) marks a detached emulator, so ``--stop`` finds it."""
     e = board.emulator
     if e is None:
         raise TargetError(f"board {board.name} has no [emulator] section")
@@ -44,20 +45,25 @@ def qemu_command(board: Board, elf: Path, port: int, qemu: str = QEMU) -> list[s
     # nodelay: QEMU writes the UART byte by byte; with Nagle + delayed ACKs each reply took 40 ms
     serial += ["-serial", f"tcp:127.0.0.1:{port},server=on,wait=off,nodelay=on"]
     return [qemu, "-M", e.qemu_machine, "-nodefaults", "-display", "none", "-monitor", "none",
+            *(["-name", name] if name else []),
             "-icount", f"shift={e.icount_shift},align=off,sleep=off", *serial, "-kernel", str(elf)]
 
 
 class QemuTarget(Target):
     """QEMU running the board's machine. ``log`` (a path) keeps QEMU's output in a file instead of
     a temporary one, and ``detach`` starts it in its own session, so that it outlives this process
-    (``mcudeploy flash --emulate --detach``; see target/detached.py)."""
+    (``mcudeploy flash --emulate --detach``; see target/detached.py), named ``name`` and handed
+    the descriptors ``pass_fds`` (the lock it holds for as long as it runs)."""
 
     def __init__(self, board: Board, qemu: str = QEMU, startup_timeout: float = 10.0,
-                 log: Path | None = None, detach: bool = False):
+                 log: Path | None = None, detach: bool = False, name: str | None = None,
+                 pass_fds: tuple[int, ...] = ()):
         if board.emulator is None:
-            raise TargetError(f"board {board.name} cannot be emulated (no [emulator] section)")
+            raise TargetError(f"board {board.name} cannot be emulated (its board file has no [emulator] "
+                              "section): run it on the board itself (without --emulate), or emulate a board "
+                              "`mcudeploy boards` lists with an emulator")
         self.board, self.qemu, self.startup_timeout = board, qemu, startup_timeout
-        self.log_path, self.detach = log, detach
+        self.log_path, self.detach, self.name, self.pass_fds = log, detach, name, pass_fds
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.elf: Path | None = None
@@ -120,9 +126,9 @@ class QemuTarget(Target):
             self._log = open(self.log_path, "w+b")  # noqa: SIM115 - lives as long as the process
         else:
             self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(qemu_command(self.board, self.elf, port, self.qemu),
+        self.proc = subprocess.Popen(qemu_command(self.board, self.elf, port, self.qemu, self.name),
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
-                                     start_new_session=self.detach)
+                                     start_new_session=self.detach, pass_fds=self.pass_fds)
 
     def _wait_listening(self) -> bool:
         """True once QEMU accepts connections on the port; False if it exited."""
