@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,7 +22,6 @@ from mcudeploy.build import build
 from mcudeploy.link.faultproxy import FaultProxy
 from mcudeploy.target import QemuTarget
 from mcudeploy.validate import ValidationInterrupted, validate
-
 
 pytestmark = [pytest.mark.emulated,
               pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),

@@ -64,7 +64,17 @@ import serial
 
 from ..errors import LinkError
 from .chunking import SIZES, ChunkSizer
-from .framing import BLOCK_BYTES, BLOCK_OVERHEAD, MAX_ENCODED, MAX_PAYLOAD, Frame, FrameError, decode, encode, encode_block
+from .framing import (
+    BLOCK_BYTES,
+    BLOCK_OVERHEAD,
+    MAX_ENCODED,
+    MAX_PAYLOAD,
+    Frame,
+    FrameError,
+    decode,
+    encode,
+    encode_block,
+)
 
 INFO, SET_INPUT, INFER, GET_OUTPUT, LAYER_NAME, CALIBRATE, RUN = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x08
 ERROR, REPLY = 0x7F, 0x80
