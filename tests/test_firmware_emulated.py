@@ -106,7 +106,7 @@ def dev(fc_project):
 @pytest.mark.emulated
 def test_info_describes_the_firmware(dev):
     i = dev.info()
-    assert (i.board, i.counter, i.emulated, i.protocol_version) == (BOARD, "emulated_instructions", True, 1)
+    assert (i.board, i.counter, i.emulated, i.protocol_version) == (BOARD, "emulated_instructions", True, 2)
     assert (i.model_hash, i.input_bytes, i.output_bytes, i.num_layers) == (0x5EED0F01, 16, 4, 2)
     assert (i.input_shape, i.input_zero_point, i.output_zero_point) == ((1, 1, 16), -3, 5)
     assert i.input_scale == pytest.approx(0.05) and i.output_scale == 0.125

@@ -133,7 +133,7 @@ def test_c_framing_reports_bad_frames_and_keeps_going(frame_host):
     bad_crc[5] ^= 0x01  # inside the payload: still valid COBS, wrong CRC
     too_long = b"\x01" * (framing.MAX_ENCODED + 50) + b"\x00"
     short = cobs_encode(b"\x01\x02") + b"\x00"
-    bad_version = cobs_encode(b"\x02\x05\x01" + struct.pack("<I", zlib.crc32(b"\x02\x05\x01"))) + b"\x00"
+    bad_version = cobs_encode(b"\x01\x05\x01" + struct.pack("<I", zlib.crc32(b"\x01\x05\x01"))) + b"\x00"
     over_payload = _oversized(framing.MAX_PAYLOAD + 1)  # fits the encoded bound, not the payload's
     got = _run_c(frame_host, b"\x00\x00" + bytes(bad_crc) + too_long + short + bad_version + over_payload + good)
     assert [(f.type, f.payload[:1]) for f in got] == [(0x7F, b"\x01"), (0x7F, b"\x02"), (0x7F, b"\x02"),
@@ -155,8 +155,8 @@ def test_info_and_chunked_infer(fake):
     r = link.infer(x)
     assert r.output == fake.output() and len(r.output) == 1500
     assert (r.total_count, r.layer_counts, r.counter) == (1000, [100, 101, 102], "dwt_cycles")
-    offsets = [struct.unpack_from("<I", f.payload)[0] for f in fake.requests if f.type == 0x02]
-    assert offsets == [0, 1020, 2040]  # chunks of max_payload - 4 bytes
+    assert fake.blocks == [(0, 1024), (64, 1024), (128, 452)]  # block frames of 1 KB, no replies
+    assert [f.type for f in fake.requests] == [0x01, 0x08, 0x04, 0x04]  # info, one RUN, output in 2 pieces
     assert link.layer_names() == ["layer0", "layer1", "layer2"]
 
 
@@ -197,3 +197,14 @@ def test_wrong_input_size_is_refused_before_sending(fake):
     link = Link(fake, timeout=0.3)
     with pytest.raises(LinkError, match="input has 3 bytes"):
         link.infer(b"abc")
+
+
+def test_only_the_blocks_reported_missing_are_sent_again(fake):
+    link = Link(fake, timeout=0.5)
+    link.info()
+    fake.lose_blocks = {64}
+    x = bytes(i % 13 for i in range(2500))
+    assert link.infer(x).output == fake.output()
+    # RUN names missing blocks 32 at a time: the lost KB comes again in two rounds of 512 bytes
+    assert fake.blocks == [(0, 1024), (128, 452), (64, 512), (96, 512)]
+    assert [f.type for f in fake.requests][:4] == [0x01, 0x08, 0x08, 0x08] and link.stats["rounds"] == 2

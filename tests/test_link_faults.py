@@ -1,6 +1,6 @@
 """The link's fault paths on the emulated board, without a real board.
 
-* A fault-injecting proxy (tests/fixtures/fault_proxy.py) between the host and QEMU's UART socket
+* A fault-injecting proxy (mcudeploy/link/faultproxy.py) between the host and QEMU's UART socket
   drops, flips and duplicates bytes, delays chunks and disconnects: validation must still end with
   every sample bit-exact, counted once.
 * The emulator killed mid-run: validation stops with a message saying how to resume, and
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,12 +19,9 @@ from pathlib import Path
 import pytest
 from mcudeploy.boards import load_board
 from mcudeploy.build import build
+from mcudeploy.link.faultproxy import FaultProxy
 from mcudeploy.target import QemuTarget
 from mcudeploy.validate import ValidationInterrupted, validate
-
-FIXTURES = Path(__file__).parent / "fixtures"
-sys.path.insert(0, str(FIXTURES))
-from fault_proxy import FaultProxy
 
 pytestmark = [pytest.mark.emulated,
               pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),
@@ -85,6 +81,19 @@ def test_lenet_inputs_are_chunked_through_a_faulty_link(lenet_project, qemu, tmp
                        results=tmp_path / "r.jsonl")
     assert rep["bit_exact"] == 6 and rep["link"]["retries"] > 0
     assert rep["throughput"]["bytes_to_device"] > 6 * 784
+
+
+def test_3_percent_damaged_bytes_both_ways_every_sample_once_and_bit_exact(digits_project, qemu, tmp_path):
+    """Each byte, each way: dropped with probability 1.5 %, one bit flipped with 1.5 %. No --resume."""
+    t = qemu(digits_project)
+    results = tmp_path / "r.jsonl"
+    with FaultProxy(("127.0.0.1", t.port), seed=11, drop=0.015, flip=0.015) as proxy:
+        rep = validate(digits_project, BOARD, True, "digits", limit=40, port=proxy.url, results=results)
+        damaged = {d: proxy.fraction_damaged(d) for d in ("to_device", "to_host")}
+    assert rep["samples"] == 40 and rep["bit_exact"] == 40
+    assert sorted(_indices(results)) == list(range(40))  # none lost, none twice
+    assert all(f >= 0.025 for f in damaged.values()), damaged
+    assert rep["link"]["retries"] > 0
 
 
 def test_killed_emulator_then_resume_gives_the_uninterrupted_report(lenet_project, qemu, tmp_path):

@@ -2,6 +2,7 @@
 #include "frame.h"
 
 #include "port.h"
+#include "protocol.h"
 
 #define MAX_BODY (MCD_LINK_MAX_PAYLOAD + MCD_FRAME_OVERHEAD)
 #define MAX_ENCODED (MAX_BODY + MAX_BODY / 254u + 2u)
@@ -41,6 +42,20 @@ static int32_t cobs_decode(uint8_t *buf, uint32_t n)
     return (int32_t)out;
 }
 
+/* An input block frame (see frame.h): checked by its CRC-16, never answered when damaged. */
+static int block_frame(mcd_frame *f, uint32_t len)
+{
+    uint32_t crc;
+    if (len < MCD_BLOCK_OVERHEAD + 1u) return MCD_ERR_QUIET;
+    crc = (uint32_t)rx[len - 2] | ((uint32_t)rx[len - 1] << 8);
+    if ((mcd_crc32(0, rx, len - 2u) & 0xFFFFu) != crc) return MCD_ERR_QUIET;
+    f->version = MCD_LINK_VERSION;
+    f->type = MCD_MSG_PUT_BLOCK;
+    f->payload = rx;
+    f->len = len - 2u;
+    return MCD_ERR_NONE;
+}
+
 int mcd_frame_receive(mcd_frame *f)
 {
     uint32_t n = 0, crc;
@@ -62,6 +77,7 @@ int mcd_frame_receive(mcd_frame *f)
     if (overflow) return MCD_ERR_LENGTH;
     len = cobs_decode(rx, n);
     if (len < 0) return MCD_ERR_COBS;
+    if (len >= 1 && (rx[0] & 0xF0u) == MCD_BLOCK_MARK) return block_frame(f, (uint32_t)len);
     if (len >= 2) f->seq = rx[1];
     if ((uint32_t)len < MCD_FRAME_OVERHEAD || (uint32_t)len > MAX_BODY) return MCD_ERR_LENGTH;
     crc = (uint32_t)rx[len - 4] | ((uint32_t)rx[len - 3] << 8) | ((uint32_t)rx[len - 2] << 16) |

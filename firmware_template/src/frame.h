@@ -5,6 +5,13 @@
  *     body = version (1) | seq (1) | type (1) | payload (0..MCD_LINK_MAX_PAYLOAD) | crc32 (4, LE)
  * and crc32 is zlib's CRC-32 of everything before it. Responses echo the request's seq.
  *
+ * Input block frames (version 2) carry input bytes from host to device with 7 bytes of overhead
+ * instead of 10-11, and are never answered (the host sends many back to back, then asks RUN which
+ * blocks arrived, see protocol.h):
+ *     body = 0xB0 | tag (1) | block (2, LE) | data (1..) | crc16 (2, LE: the low half of the CRC-32)
+ * A damaged block frame that still shows its marker is dropped silently; a CRC-16 lets about one
+ * damaged frame in 65536 through, which the end-to-end CRC-32 of the whole input (RUN) catches.
+ *
  *     mcd_frame f;
  *     int err = mcd_frame_receive(&f);             blocks until a delimiter; never overruns
  *     mcd_frame_begin(f.seq, type);                  then stream the payload in pieces:
@@ -16,9 +23,12 @@
 
 #include <stdint.h>
 
-#define MCD_LINK_VERSION 1u
+#define MCD_LINK_VERSION 2u
 #define MCD_LINK_MAX_PAYLOAD 1024u
 #define MCD_FRAME_OVERHEAD 7u /* version, seq, type, crc32 */
+#define MCD_BLOCK_MARK 0xB0u  /* first body byte of an input block frame, ORed with a 4-bit tag */
+#define MCD_BLOCK_OVERHEAD 5u /* marker, block, crc16 */
+#define MCD_BLOCK_BYTES 16u   /* input blocks: what a block frame's index counts */
 
 /* Error codes carried by an error frame (type MCD_MSG_ERROR) */
 enum {
@@ -30,8 +40,12 @@ enum {
     MCD_ERR_COMMAND = 5,    /* unknown message type */
     MCD_ERR_ARGS = 6,       /* bad offset / length: arg0, arg1 say what was asked */
     MCD_ERR_FAULT = 7,      /* the firmware took a fault; arg0 = exception number */
+    MCD_ERR_INCOMPLETE = 8, /* RUN: input blocks missing; arg0 = first, arg1 = bitmap from it */
+    MCD_ERR_QUIET = 9,      /* internal: a damaged block frame, not answered */
 };
 
+/* An ordinary frame; a block frame is returned as type MCD_MSG_PUT_BLOCK, seq 0, with the payload
+ * starting at its marker byte (marker, block, data). */
 typedef struct {
     uint8_t version, seq, type;
     const uint8_t *payload;

@@ -24,6 +24,14 @@
 static int8_t input[MCD_INPUT_BYTES] __attribute__((aligned(8)));
 static int8_t output[MCD_OUTPUT_BYTES] __attribute__((aligned(8)));
 
+/* The block transfer (protocol.h): which 16-byte blocks of the input arrived under which tag, and
+ * whether `output` and `counts` still belong to the input as it is. */
+#define NBLOCKS ((MCD_INPUT_BYTES + MCD_BLOCK_BYTES - 1u) / MCD_BLOCK_BYTES)
+static uint8_t have[(NBLOCKS + 7u) / 8u];
+static uint32_t tag = 0xFFFFFFFFu;  /* none yet */
+static int result_valid;
+static mcd_run_counts counts;
+
 /* Little-endian writer over a small local buffer */
 typedef struct {
     uint8_t b[160];
@@ -115,21 +123,83 @@ static void set_input(const mcd_frame *f)
         return;
     }
     memcpy(input + off, f->payload + 4, n);
+    result_valid = 0;
     put32(&w, off);
     put32(&w, n);
     reply(f, w.b, w.n);
 }
 
+/* A block frame: payload = marker | tag, u16 block, data. Bad bounds are ignored (no reply to a
+ * block frame): the blocks stay missing and RUN says so. */
+static void put_block(const mcd_frame *f)
+{
+    uint32_t b, off, n, last;
+    if (f->len < 4u) return;
+    b = get16(f->payload + 1);
+    off = b * MCD_BLOCK_BYTES;
+    n = f->len - 3u;
+    if (off >= MCD_INPUT_BYTES || n > MCD_INPUT_BYTES - off) return;
+    if (n % MCD_BLOCK_BYTES != 0u && off + n != MCD_INPUT_BYTES) return;  /* whole blocks only */
+    if ((uint32_t)(f->payload[0] & 0x0Fu) != tag) {
+        tag = f->payload[0] & 0x0Fu;
+        memset(have, 0, sizeof have);
+    }
+    memcpy(input + off, f->payload + 3, n);
+    result_valid = 0;
+    last = (off + n + MCD_BLOCK_BYTES - 1u) / MCD_BLOCK_BYTES;
+    for (; b < last; b++) have[b / 8u] |= (uint8_t)(1u << (b % 8u));
+}
+
+static void send_result(const mcd_frame *f);
+
+static void run(const mcd_frame *f)
+{
+    uint32_t b, first = NBLOCKS, window = 0;
+    if (f->len != 5u) {
+        send_error(f->seq, MCD_ERR_ARGS, f->len, 5u);
+        return;
+    }
+    if (f->payload[0] != tag) {
+        send_error(f->seq, MCD_ERR_INCOMPLETE, 0, 0xFFFFFFFFu);  /* another input: nothing of it here */
+        return;
+    }
+    for (b = 0; b < NBLOCKS; b++) {
+        if (have[b / 8u] & (1u << (b % 8u))) continue;
+        if (first == NBLOCKS) first = b;
+        if (b - first < 32u) window |= 1u << (b - first);
+    }
+    if (first == NBLOCKS && mcd_crc32(0, (const uint8_t *)input, MCD_INPUT_BYTES) != get32(f->payload + 1)) {
+        memset(have, 0, sizeof have);  /* a damaged block passed its CRC-16: start over */
+        first = 0;
+        window = 0xFFFFFFFFu;
+    }
+    if (first != NBLOCKS) {
+        send_error(f->seq, MCD_ERR_INCOMPLETE, first, window);
+        return;
+    }
+    if (!result_valid) {
+        mcd_run_measured(input, output, &counts);
+        result_valid = 1;
+    }
+    send_result(f);
+}
+
 static void infer(const mcd_frame *f)
 {
-    static mcd_run_counts c;
+    mcd_run_measured(input, output, &counts);
+    result_valid = 1;
+    send_result(f);
+}
+
+static void send_result(const mcd_frame *f)
+{
+    const mcd_run_counts *c = &counts;
     buf w = {{0}, 0};
     uint32_t i, inline_out;
 
-    mcd_run_measured(input, output, &c);
     inline_out = MCD_OUTPUT_BYTES;
     if (24u + 4u * MCD_NUM_LAYERS + inline_out > MCD_LINK_MAX_PAYLOAD) inline_out = 0;  /* GET_OUTPUT */
-    put64(&w, c.total);
+    put64(&w, c->total);
     put32(&w, mcd_crc32(0, (const uint8_t *)input, MCD_INPUT_BYTES));
     put32(&w, mcd_stack_high_water());
     put16(&w, MCD_NUM_LAYERS);
@@ -138,7 +208,7 @@ static void infer(const mcd_frame *f)
     mcd_frame_put(w.b, w.n);
     for (i = 0; i < MCD_NUM_LAYERS; i++) {
         w.n = 0;
-        put32(&w, c.layer[i]);
+        put32(&w, c->layer[i]);
         mcd_frame_put(w.b, w.n);
     }
     mcd_frame_put(output, inline_out);
@@ -205,6 +275,7 @@ void mcd_protocol_poll(void)
         send_error(f.seq, MCD_ERR_VERSION, MCD_LINK_VERSION, f.version);
         return;
     }
+    if (err == MCD_ERR_QUIET) return;
     if (err != MCD_ERR_NONE) {
         send_error(f.seq, (uint8_t)err, 0, 0);
         return;
@@ -216,6 +287,8 @@ void mcd_protocol_poll(void)
     case MCD_MSG_GET_OUTPUT: get_output(&f); break;
     case MCD_MSG_LAYER_NAME: layer_name(&f); break;
     case MCD_MSG_CALIBRATE: calibrate(&f); break;
+    case MCD_MSG_PUT_BLOCK: put_block(&f); break;
+    case MCD_MSG_RUN: run(&f); break;
     default: send_error(f.seq, MCD_ERR_COMMAND, f.type, 0); break;
     }
 }

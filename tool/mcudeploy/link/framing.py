@@ -2,13 +2,20 @@
 
     >>> wire = encode(Frame(seq=7, type=0x01, payload=b""))
     >>> decode(wire[:-1])                       # without the 0x00 delimiter
-    Frame(seq=7, type=1, payload=b'', version=1)
+    Frame(seq=7, type=1, payload=b'', version=2)
 
 On the wire a frame is ``COBS(body) + b"\\x00"`` with
 ``body = version | seq | type | payload | crc32(LE)``, and ``crc32 = zlib.crc32`` of everything
 before it. COBS removes every zero byte from the body, so a zero always ends a frame: a receiver
 that lost sync (noise, a half-sent frame, a reset board) is back in step at the next zero.
 The firmware twin is firmware_template/src/frame.c.
+
+Input block frames (version 2) carry input bytes with less overhead and no reply:
+``body = (0xB0 | tag) | block (u16 LE) | data | crc16`` where crc16 is the low half of the
+CRC-32 of what precedes it (see link/protocol.py and firmware_template/src/protocol.h).
+
+    >>> decode_block(encode_block(3, 5, b"x" * 16)[:-1])
+    (3, 5, b'xxxxxxxxxxxxxxxx')
 """
 
 from __future__ import annotations
@@ -17,7 +24,10 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-VERSION = 1
+VERSION = 2
+BLOCK_MARK = 0xB0  # first body byte of a block frame, ORed with a 4-bit tag
+BLOCK_BYTES = 16  # the unit a block frame's index counts
+BLOCK_OVERHEAD = 5  # marker, block index, crc16 (plus COBS and the delimiter on the wire)
 MAX_PAYLOAD = 1024
 OVERHEAD = 7  # version, seq, type, crc32
 MAX_BODY = MAX_PAYLOAD + OVERHEAD
@@ -94,3 +104,19 @@ def decode(wire: bytes) -> Frame:
     if body[0] != VERSION:
         raise FrameError(f"protocol version {body[0]}, expected {VERSION}")
     return Frame(seq=body[1], type=body[2], payload=body[3:-4], version=body[0])
+
+
+def encode_block(tag: int, block: int, data: bytes) -> bytes:
+    """An input block frame as it goes on the wire, one delimiter included."""
+    body = struct.pack("<BH", BLOCK_MARK | (tag & 0x0F), block) + bytes(data)
+    return cobs_encode(body + struct.pack("<H", zlib.crc32(body) & 0xFFFF)) + b"\x00"
+
+
+def decode_block(wire: bytes) -> tuple[int, int, bytes]:
+    """(tag, block, data) of a block frame (without its delimiter). Raises FrameError."""
+    body = cobs_decode(wire)
+    if len(body) <= BLOCK_OVERHEAD or body[0] & 0xF0 != BLOCK_MARK:
+        raise FrameError("not a block frame")
+    if zlib.crc32(body[:-2]) & 0xFFFF != struct.unpack("<H", body[-2:])[0]:
+        raise FrameError("CRC mismatch")
+    return body[0] & 0x0F, struct.unpack_from("<H", body, 1)[0], body[3:-2]
