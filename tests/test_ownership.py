@@ -124,8 +124,13 @@ def _read_only(folder: Path) -> bool:
 def test_output_under_an_unwritable_folder_is_one_line(monkeypatch, capsys, model, tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
-    if not _read_only(ro):
-        pytest.skip("cannot make a folder unwritable here (root without chattr)")
+    if not _read_only(ro):  # root on a file system without chattr: a file in the way is the same OSError path
+        ro.chmod(0o755)
+        blocker = tmp_path / "a-file"
+        blocker.write_text("not a folder")
+        _refused(*_compile(monkeypatch, capsys, model, blocker / "out"), "cannot write the project into")
+        assert blocker.read_text() == "not a folder"
+        return
     try:
         _refused(*_compile(monkeypatch, capsys, model, ro / "out"), f"cannot write the project into '{ro}'")
         assert list(ro.iterdir()) == []
