@@ -110,7 +110,7 @@ def validate(project, board: str, emulate: bool, data: str, limit: int | None = 
     samples are saved and how to resume; the report of the resumed run equals an uninterrupted one
     (apart from ``throughput``, ``link``, ``results_file`` and ``resumed_samples``)."""
     prj = Project(project)
-    x, y = datasets.load_spec(data, split="test", limit=limit)
+    x, y = datasets.load_for_project(prj, data, split="test", limit=limit)  # refuses wrong data first
     g = prj.graph
     xq = R.prepare_input(g, x)
     ref_q = R.run(g, xq)
