@@ -37,8 +37,8 @@ from ..report import table, write_json
 @click.option("--epochs", default=2, show_default=True, help="fine-tuning epochs per round (0: none).")
 @click.option("--lr", default=1e-3, show_default=True, help="fine-tuning learning rate (Adam, cosine).")
 @click.option("--batch-size", default=64, show_default=True)
-@click.option("--limit", type=int, help="use only the first N training samples.")
-@click.option("--eval-limit", type=int, help="use only the first N held-out samples.")
+@click.option("--limit", type=click.IntRange(1), help="use only the first N training samples.")
+@click.option("--eval-limit", type=click.IntRange(1), help="use only the first N held-out samples.")
 @click.option("--finetune-hook", metavar="FILE.py:FUNC",
               help="your own training code instead of the built-in loop: FUNC(model, masks) trains "
                    "the model in place (masks stay applied: pruned weights are zeroed before every "

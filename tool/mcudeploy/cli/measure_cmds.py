@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def _fmt_count(v, counter):
 @baud_option
 @click.option("--data", required=True, help="an .npz with 'x' (and optional 'y'), or digits / mnist / fashion-mnist "
               "(their held-out test split)")
-@click.option("--limit", type=int, help="validate the first N samples only")
+@click.option("--limit", type=click.IntRange(1), help="validate the first N samples only")
 @click.option("--results", type=click.Path(dir_okay=False), help="per-sample results file (JSON lines, appended "
               "as each sample completes); default PROJECT/validate-BOARD[-emulated].jsonl")
 @click.option("--resume", is_flag=True, help="continue an interrupted run (Ctrl-C, board unplugged, emulator "
@@ -70,10 +71,13 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
     board_with_baud(board, baud)  # a bad --baud is a usage error, before any work
     results = Path(results) if results else None
     try:
-        with click.progressbar(length=1, label="samples", show_pos=True, file=None) as bar:
+        with contextlib.ExitStack() as stack:
+            bars = []  # the bar appears with the first sample, not before the checks that may refuse the run
+
             def progress(k, n):
-                bar.length = n
-                bar.update(k - bar.pos)
+                if not bars:
+                    bars.append(stack.enter_context(click.progressbar(length=n, label="samples", show_pos=True)))
+                bars[0].update(k - bars[0].pos)
 
             rep = run_validate(project, board, emulate, data, limit, port, results, resume, progress, baud=baud,
                                probe=probe, **_links(retries, timeout, reconnect_timeout))
