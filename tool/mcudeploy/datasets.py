@@ -106,7 +106,8 @@ def load_spec(spec: str | os.PathLike, split: str = "test",
     x, y = _read_npz(path)
     if y is not None:
         y = y.astype(np.int64)[:limit]
-    x = np.ascontiguousarray(x[:limit], dtype=np.float32)
+    with np.errstate(over="ignore"):
+        x = np.ascontiguousarray(x[:limit], dtype=np.float32)
     if not np.isfinite(x).all():  # float64 beyond float32's range becomes inf here
         raise DataError(f"'{path}': x has values beyond float32's range (|x| > 3.4e38)")
     return x, y
@@ -117,18 +118,23 @@ _SAVE_HINT = "save it with np.savez(path, x=samples, y=labels)"
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """``x`` and ``y`` of an .npz, checked; DataError naming the file for anything else."""
-    if path.stat().st_size == 0:
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        raise DataError(f"'{path}' cannot be read: {exc.strerror}") from exc
+    if not magic:
         raise DataError(f"'{path}' is empty (0 bytes); {_SAVE_HINT}")
+    if magic == b"\x93NUMPY":
+        raise DataError(f"'{path}' is a single .npy array, not an .npz; {_SAVE_HINT}")
+    if magic[:4] != b"PK\x03\x04":  # np.load would try anything else as a pickle: never
+        raise DataError(f"'{path}' is not an .npz file (an .npz is a zip archive; this file starts with "
+                        f"{magic[:4]!r}); {_SAVE_HINT}")
     try:
         loaded = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise DataError(f"'{path}' holds pickled Python objects, which are not loaded (they could run "
-                        f"code); {_SAVE_HINT} with numeric arrays") from exc
-    except Exception as exc:  # not a zip or .npy, truncated, unreadable...
+    except Exception as exc:  # a truncated or damaged zip
         raise DataError(f"'{path}' is not a readable .npz file ({type(exc).__name__}: {exc}); "
                         f"{_SAVE_HINT}") from exc
-    if isinstance(loaded, np.ndarray):
-        raise DataError(f"'{path}' is a single .npy array, not an .npz; {_SAVE_HINT}")
     try:
         with loaded as npz:
             arrays = {k: npz[k] for k in npz.files}
@@ -160,7 +166,8 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 def _check_limit(limit: int | None) -> None:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
-        raise DataError(f"sample limit {limit!r}: expected a whole number of samples, 1 or more")
+        raise DataError(f"sample limit {limit!r} (--limit, --calib-limit): expected a whole number of samples, "
+                        "1 or more")
 
 
 def shape_text(shape) -> str:

@@ -15,7 +15,7 @@ from ..report import table, write_json
                    "(digits, mnist, fashion-mnist; its train split is used).")
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
               help="project directory to write (replaced if it is an earlier mcudeploy project).")
-@click.option("--calib-limit", type=click.IntRange(1), default=500, show_default=True, help="calibration samples to use.")
+@click.option("--calib-limit", default=500, show_default=True, help="calibration samples to use.")
 @click.option("--no-host-check", is_flag=True, help="skip compiling the engine with the host C compiler "
               "and checking it against the numpy reference on 64 calibration samples.")
 @click.option("--weights-format", type=click.Choice(["auto", "dense", "sparse"]), default="auto", show_default=True,

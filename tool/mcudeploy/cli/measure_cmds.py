@@ -51,7 +51,7 @@ def _fmt_count(v, counter):
 @baud_option
 @click.option("--data", required=True, help="an .npz with 'x' (and optional 'y'), or digits / mnist / fashion-mnist "
               "(their held-out test split)")
-@click.option("--limit", type=click.IntRange(1), help="validate the first N samples only")
+@click.option("--limit", type=int, help="validate the first N samples only")
 @click.option("--results", type=click.Path(dir_okay=False), help="per-sample results file (JSON lines, appended "
               "as each sample completes); default PROJECT/validate-BOARD[-emulated].jsonl")
 @click.option("--resume", is_flag=True, help="continue an interrupted run (Ctrl-C, board unplugged, emulator "
