@@ -128,8 +128,8 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if magic == b"\x93NUMPY":
         raise DataError(f"'{path}' is a single .npy array, not an .npz; {_SAVE_HINT}")
     if magic[:4] != b"PK\x03\x04":  # np.load would try anything else as a pickle: never
-        raise DataError(f"'{path}' is not an .npz file (an .npz is a zip archive; this file starts with "
-                        f"{magic[:4]!r}); {_SAVE_HINT}")
+        raise DataError(f"'{path}' is not a readable .npz file: an .npz is a zip archive, this file starts "
+                        f"with {magic[:4]!r}; {_SAVE_HINT}")
     try:
         loaded = np.load(path, allow_pickle=False)
     except Exception as exc:  # a truncated or damaged zip
@@ -139,8 +139,8 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         with loaded as npz:
             arrays = {k: npz[k] for k in npz.files}
     except ValueError as exc:  # an object array inside the zip: np refuses without allow_pickle
-        raise DataError(f"'{path}' holds pickled Python objects, which are not loaded (they could run "
-                        f"code); {_SAVE_HINT} with numeric arrays") from exc
+        raise DataError(f"'{path}' is not a readable .npz file: it holds pickled Python objects, which are "
+                        f"never loaded (they could run code); {_SAVE_HINT} with numeric arrays") from exc
     except Exception as exc:  # a damaged member (bad CRC, truncated, not an .npy inside)
         raise DataError(f"'{path}' is a damaged .npz file ({type(exc).__name__}: {exc}); {_SAVE_HINT}") from exc
     if "x" not in arrays:
