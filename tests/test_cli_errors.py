@@ -224,6 +224,12 @@ CASES: dict[str, list[tuple[str, list[str]]]] = {
                                 "-o", "p.pt2"]),
         ("sparsity-1", ["{mlp}", "--data", "digits", "--sparsity", "1", "-o", "p.pt2"]),
         ("output-is-a-dir", ["{mlp}", "--data", "digits", "--sparsity", "0.5", "-o", "{in}"]),
+        ("batch-size-0", ["{mlp}", "--data", "digits", "--sparsity", "0.5", "--batch-size", "0", "-o", "p.pt2"]),
+        ("steps-0", ["{mlp}", "--data", "digits", "--sparsity", "0.5", "--steps", "0", "-o", "p.pt2"]),
+        ("epochs-negative", ["{mlp}", "--data", "digits", "--sparsity", "0.5", "--epochs", "-1", "-o", "p.pt2"]),
+        ("lr-nan", ["{mlp}", "--data", "digits", "--sparsity", "0.5", "--lr", "nan", "-o", "p.pt2"]),
+        ("lr-negative", ["{mlp}", "--data", "digits", "--sparsity", "0.5", "--lr", "-1", "-o", "p.pt2"]),
+        ("sparsity-nan", ["{mlp}", "--data", "digits", "--sparsity", "nan", "-o", "p.pt2"]),
     ],
     "build": [
         ("not-a-project", ["{in}/notaproject"]),
@@ -284,6 +290,7 @@ CASES: dict[str, list[tuple[str, list[str]]]] = {
         ("garbage-board-file", ["{prj}", "--emulate", "--board", "{in}/garbage.toml", "--data", "digits"]),
         ("bad-baud", ["{prj}", "--emulate", "--baud", "7", "--data", "digits"]),
         ("results-is-a-dir", ["{prj}", "--emulate", "--data", "digits", "--results", "{in}"]),
+        ("timeout-nan", ["{prj}", "--emulate", "--data", "digits", "--timeout", "nan"]),
     ],
     "profile": [
         ("not-a-project", ["{in}/notaproject", "--emulate"]),
@@ -377,6 +384,8 @@ def _bad_values(p: click.Parameter) -> list[tuple[str, str]]:
         out.append(("below-min", str(low)))
     if isinstance(t, (click.types.IntParamType, click.types.FloatParamType)):
         out.append(("not-a-number", "many"))
+    if isinstance(t, click.types.FloatParamType):
+        out += [("nan", "nan"), ("inf", "inf")]
     if isinstance(t, click.Choice):
         out.append(("not-a-choice", "no-such-choice"))
     if isinstance(t, click.Path):
