@@ -72,6 +72,7 @@ def load(name: str, split: str = "test", limit: int | None = None) -> tuple[np.n
         raise DataError(f"unknown data set '{name}'; built-in ones are: {', '.join(NAMES)}")
     if split not in SPLITS:
         raise DataError(f"split must be 'train' or 'test', not '{split}'")
+    _check_limit(limit)
     if name == "digits":
         u8, y, scale = _digits(split)
     elif name == "mnist":
@@ -89,35 +90,123 @@ def load_spec(spec: str | os.PathLike, split: str = "test",
     """Load a built-in name, or an .npz with ``x`` and optionally ``y`` (then ``y`` may be None).
 
     A file is used as is (``split`` does not apply to it). ``x`` must be float, (N, C, H, W) or
-    (N, F) for a flat-input model, and finite; ``y`` integer class indices, one per sample.
+    (N, F) for a flat-input model, and finite; ``y`` integer class indices, one per sample. The
+    file is untrusted: it is read with ``allow_pickle=False`` (an object array is refused, never
+    unpickled) and every check names the file and what to change.
     """
     if str(spec) in NAMES:
         return load(str(spec), split, limit)
+    _check_limit(limit)
     path = Path(spec)
     if not path.is_file():
+        if path.is_dir():
+            raise DataError(f"data '{spec}' is a directory; give an .npz file or a built-in data set "
+                            f"({', '.join(NAMES)})")
         raise DataError(f"data '{spec}' is neither a file nor a built-in data set ({', '.join(NAMES)})")
+    x, y = _read_npz(path)
+    if y is not None:
+        y = y.astype(np.int64)[:limit]
+    with np.errstate(over="ignore"):
+        x = np.ascontiguousarray(x[:limit], dtype=np.float32)
+    if not np.isfinite(x).all():  # float64 beyond float32's range becomes inf here
+        raise DataError(f"'{path}': x has values beyond float32's range (|x| > 3.4e38)")
+    return x, y
+
+
+_SAVE_HINT = "save it with np.savez(path, x=samples, y=labels)"
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """``x`` and ``y`` of an .npz, checked; DataError naming the file for anything else."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        raise DataError(f"'{path}' cannot be read: {exc.strerror}") from exc
+    if not magic:
+        raise DataError(f"'{path}' is empty (0 bytes); {_SAVE_HINT}")
+    if magic == b"\x93NUMPY":
+        raise DataError(f"'{path}' is a single .npy array, not an .npz; {_SAVE_HINT}")
+    if magic[:4] != b"PK\x03\x04":  # np.load would try anything else as a pickle: never
+        raise DataError(f"'{path}' is not a readable .npz file: an .npz is a zip archive, this file starts "
+                        f"with {magic[:4]!r}; {_SAVE_HINT}")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except Exception as exc:  # a truncated or damaged zip
+        raise DataError(f"'{path}' is not a readable .npz file ({type(exc).__name__}: {exc}); "
+                        f"{_SAVE_HINT}") from exc
+    try:
+        with loaded as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except Exception as exc:  # not a zip, pickled objects, truncated file...
-        raise DataError(f"'{path}' is not a readable .npz file: {type(exc).__name__}: {exc}") from exc
+    except ValueError as exc:  # an object array inside the zip: np refuses without allow_pickle
+        raise DataError(f"'{path}' is not a readable .npz file: it holds pickled Python objects, which are "
+                        f"never loaded (they could run code); {_SAVE_HINT} with numeric arrays") from exc
+    except Exception as exc:  # a damaged member (bad CRC, truncated, not an .npy inside)
+        raise DataError(f"'{path}' is a damaged .npz file ({type(exc).__name__}: {exc}); {_SAVE_HINT}") from exc
     if "x" not in arrays:
-        raise DataError(f"'{path}' has no array 'x' (keys found: {', '.join(arrays) or 'none'}); "
-                        "save it with np.savez(path, x=samples, y=labels)")
+        raise DataError(f"'{path}' has no array 'x' (keys found: {', '.join(arrays) or 'none'}); {_SAVE_HINT}")
     x, y = arrays["x"], arrays.get("y")
     if x.dtype.kind != "f":
         raise DataError(f"'{path}': x is {x.dtype}, expected float in the model's input range "
                         "(e.g. uint8 pixels divided by 255)")
-    if x.ndim not in (2, 4) or x.shape[0] == 0:
-        raise DataError(f"'{path}': x has shape {x.shape}, expected (N, C, H, W) or (N, F) with N > 0")
+    if x.ndim not in (2, 4) or x.shape[0] == 0 or x.size == 0:
+        raise DataError(f"'{path}': x has shape {x.shape}, expected (N, C, H, W) or (N, F) with N > 0 "
+                        "and no empty dimension")
     if not np.isfinite(x).all():
         raise DataError(f"'{path}': x contains NaN or infinite values")
     if y is not None:
         if y.dtype.kind not in "iu" or y.shape != (x.shape[0],):
             raise DataError(f"'{path}': y is {y.dtype} {y.shape}, expected integer labels of shape "
-                            f"({x.shape[0]},)")
-        y = y.astype(np.int64)[:limit]
-    return np.ascontiguousarray(x[:limit], dtype=np.float32), y
+                            f"({x.shape[0]},), one per sample of x")
+        if y.min() < 0 or y.max() > np.iinfo(np.int64).max:
+            raise DataError(f"'{path}': y holds label {y.min() if y.min() < 0 else y.max()}, expected class "
+                            "indices 0, 1, ...")
+    return x, y
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise DataError(f"sample limit {limit!r} (--limit, --calib-limit): expected a whole number of samples, "
+                        "1 or more")
+
+
+def shape_text(shape) -> str:
+    """(1, 28, 28) -> '1x28x28'."""
+    return "x".join(str(int(d)) for d in shape)
+
+
+# the per-sample shape of each built-in data set (load() returns N x C x H x W)
+BUILTIN_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28)}
+
+
+def check_fits_model(x: np.ndarray, y: np.ndarray | None, spec, input_shape, outputs: int, model) -> None:
+    """Refuse data the model cannot take, before any work: each sample's shape must be the model's
+    input shape, and labels must be among its ``outputs`` classes. ``model`` names it in the error."""
+    want = tuple(int(d) for d in input_shape)
+    if tuple(x.shape[1:]) != want:
+        fits = [n for n, s in BUILTIN_SHAPES.items() if s == want]
+        fix = f"e.g. --data {fits[0]}" if fits else f"an .npz whose x is N x {shape_text(want)}"
+        raise DataError(f"data '{spec}' has samples of shape {shape_text(x.shape[1:])}; the model '{model}' "
+                        f"takes {shape_text(want)}; give data of that shape ({fix})")
+    if y is not None and len(y) and outputs > 0 and int(y.max()) >= outputs:
+        raise DataError(f"data '{spec}' has labels up to {int(y.max())}; the model '{model}' has {outputs} "
+                        f"outputs (classes 0..{outputs - 1}); give labels of its classes, or no 'y'")
+
+
+def load_for_project(prj, spec, split: str = "test", limit: int | None = None):
+    """``load_spec`` plus ``check_fits_model`` against a compiled project (``project.Project``):
+    what ``validate``, ``profile`` and ``bench`` call first, so wrong data fails in a second."""
+    x, y = load_spec(spec, split, limit)
+    meta = prj.meta
+    if "input_shape" in meta:
+        shape, outputs = meta["input_shape"], int(np.prod(meta.get("output_shape") or [0]))
+    else:  # a project without the shapes in project.json: the graph's (device layout HWC -> CHW)
+        g = prj.graph
+        t = g.tensors[g.input]
+        shape = [t.shape[-1], *t.shape[:-1]] if len(t.shape) == 3 else list(t.shape)
+        outputs = int(np.prod(g.tensors[g.output].shape))
+    check_fits_model(x, y, spec, shape, outputs, prj.path)
+    return x, y
 
 
 # --- digits ----------------------------------------------------------------------------------------

@@ -133,15 +133,33 @@ def run_model(name: str, prj: Project, board: str = "nucleo-f446re", samples: in
     return rep
 
 
+def check_suite(names: list[str] | None, board: str) -> None:
+    """What the suite needs, checked before anything is compiled: known model names, the board,
+    the zoo extra (h5py, tflite) and the reference model files."""
+    from .boards import load_board
+    from .extras import ZOO, require
+
+    for name in names or []:
+        if name not in MODELS:
+            raise McdError(f"unknown MLPerf Tiny model '{name}'; choose from {', '.join(MODELS)}")
+    load_board(board)
+    require("the MLPerf Tiny suite (reading the reference models)", *ZOO)
+    from .zoo import mlperf_tiny as mt
+
+    absent = [mt.FLOAT_FILES[n] for n in names or MODELS if not (mt.MODEL_DIR / mt.FLOAT_FILES[n]).is_file()]
+    if absent:
+        raise McdError(f"the MLPerf Tiny reference models {', '.join(absent)} are not in {mt.MODEL_DIR}; set "
+                       "MCUDEPLOY_MLPERF_TINY to the folder that holds them (the trained_models files of github.com/mlcommons/tiny)")
+
+
 def run_suite(workdir: str | Path, samples: int = 3, names: list[str] | None = None,
               board: str = "nucleo-f446re", emulate: bool = True, port: str | None = None,
               cycles: bool = False, progress=None) -> dict:
     """Compile (or reuse), build and run each model; the suite's report (``models``: one dict each)."""
+    check_suite(names, board)
     workdir = Path(workdir)
     models = []
     for name in names or MODELS:
-        if name not in MODELS:
-            raise McdError(f"unknown MLPerf Tiny model '{name}'; choose from {', '.join(MODELS)}")
         if progress:
             progress(f"{name}: compile")
         prj = compile_model(name, workdir / name)

@@ -26,7 +26,7 @@ def profile(project, board: str, emulate: bool, data: str | None = None, port: s
     prj = Project(project)
     g = prj.graph
     if data:
-        x, _ = datasets.load_spec(data, split="test", limit=1)
+        x, _ = datasets.load_for_project(prj, data, split="test", limit=1)
         xq = R.prepare_input(g, x)
     else:
         x, xq = None, np.full((1, g.tensors[g.input].size), g.tensors[g.input].zero_point, np.int8)

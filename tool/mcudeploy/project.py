@@ -28,15 +28,34 @@ class Project:
 
     @cached_property
     def meta(self) -> dict:
-        return json.loads((self.path / "project.json").read_text())
+        doc = self._json("project.json")
+        if not isinstance(doc.get("model_hash"), str):
+            raise self._damaged("project.json", ValueError("no model_hash"))
+        return doc
 
     @cached_property
     def report(self) -> dict:
-        return json.loads((self.path / "report.json").read_text())
+        return self._json("report.json")
 
     @cached_property
     def graph(self) -> Graph:
-        return Graph.load(self.path)
+        try:
+            return Graph.load(self.path)
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:  # a damaged or foreign file
+            raise self._damaged("graph.json/graph.npz", exc) from exc
+
+    def _json(self, name: str) -> dict:
+        try:
+            doc = json.loads((self.path / name).read_text())
+        except (OSError, ValueError) as exc:  # missing, unreadable, not UTF-8, not JSON
+            raise self._damaged(name, exc) from exc
+        if not isinstance(doc, dict):
+            raise self._damaged(name, ValueError(f"a JSON {type(doc).__name__}, not an object"))
+        return doc
+
+    def _damaged(self, name: str, exc: Exception) -> McdError:
+        return McdError(f"'{self.path}': {name} is damaged or not mcudeploy's ({type(exc).__name__}: {exc}); "
+                        "compile the project again with: mcudeploy compile MODEL --calib DATA -o DIR")
 
     @property
     def engine_dir(self) -> Path:

@@ -107,7 +107,7 @@ def _validate(project, board: str, emulate: bool, data: str, limit: int | None, 
               **link_options) -> dict:
     """``validate`` once the port, if one was named, is held."""
     prj = Project(project)
-    x, y = datasets.load_spec(data, split="test", limit=limit)
+    x, y = datasets.load_for_project(prj, data, split="test", limit=limit)  # refuses wrong data first
     header = results_header(prj, board, data, x)
     explicit = results is not None
     results = Path(results) if explicit else results_path(prj.path, board, emulate, data, header)

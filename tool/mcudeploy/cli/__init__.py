@@ -1,16 +1,31 @@
 """The ``mcudeploy`` command line: a click group whose commands are thin wrappers.
 
 Each command lives in its own module under ``cli/`` and only parses options, calls one public
-function of the package, and prints. ``McdError`` from anywhere below becomes one clear line on
-stderr and a non-zero exit code, never a traceback.
+function of the package, and prints. ``run`` (what ``main``, the console script and
+``python -m mcudeploy`` call) is the guard that keeps tracebacks from users. Exit codes:
+
+* 0 success; 2 a user or setup error (``McdError``: bad data, board, model, missing package;
+  also usage errors); 3 a run interrupted mid-way (``validate``: resume it); 130 Ctrl-C;
+  1 a failure reported by a command itself (e.g. outputs differ from the reference);
+* 70 (``EX_SOFTWARE`` of sysexits.h): an unexpected exception, i.e. a bug in mcudeploy. The user
+  sees one line naming the file that holds the full trace (see ``crash.py``);
+  ``MCUDEPLOY_DEBUG=1`` lets the exception through with its traceback instead.
 """
 
+import errno
 import importlib
+import os
 import sys
 
 import click
 
 from ..errors import McdError
+from ..extras import from_import_error
+from .crash import write_crash_report
+
+EXIT_BUG = 70  # sysexits.h EX_SOFTWARE: distinct from 1 (a command's own failure) and 2 (user error)
+# OSErrors that say the machine or the user's files refused, not that the code is wrong
+_ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
 
 # Modules that define commands; each exposes ``COMMANDS`` (a list of click commands).
 _COMMAND_MODULES = ["compile_cmd", "compress_cmd", "device_cmds", "measure_cmds", "demo_cmd", "bench_cmd"]
@@ -45,17 +60,49 @@ def _register() -> None:
 _register()
 
 
-def main() -> None:
+def run(args: list[str] | None = None, prog_name: str = "mcudeploy") -> int:
+    """Run the CLI on ``args`` (default: ``sys.argv[1:]``) and return its exit code; every error
+    is printed as one line on stderr, never as a traceback (unless ``MCUDEPLOY_DEBUG=1``)."""
+    args = sys.argv[1:] if args is None else list(args)
     try:
-        cli.main(standalone_mode=False)
+        rv = cli.main(args=args, prog_name=prog_name, standalone_mode=False)
+        return rv if type(rv) is int else 0  # non-standalone click returns Exit's code (--help: 0)
     except McdError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+        return _fail(str(exc), exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("aborted", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
+    except Exception as exc:  # the guard: whatever escaped the commands
+        if os.environ.get("MCUDEPLOY_DEBUG", "") not in ("", "0"):
+            raise
+        known = from_import_error(exc)
+        if known is not None:
+            return _fail(str(known), known.exit_code)
+        if isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS:
+            where = f" '{exc.filename}'" if exc.filename else ""
+            return _fail(f"cannot access{where}: {exc.strerror}; choose a path you may write, free space, "
+                         "or fix its permissions", 2)
+        return _internal_error(exc, args)
+
+
+def _fail(message: str, code: int) -> int:
+    click.secho(f"error: {message}", fg="red", err=True)
+    return code
+
+
+def _internal_error(exc: Exception, args: list[str]) -> int:
+    path = write_crash_report(exc, args)
+    where = f"full trace in {path}" if path else "the trace could not be saved; run again with MCUDEPLOY_DEBUG=1 to see it"
+    msg = " ".join(str(exc).split())  # one line, whatever the exception's text holds
+    if len(msg) > 300:
+        msg = msg[:300] + "..."
+    return _fail(f"internal error: {type(exc).__name__}: {msg} (a bug in mcudeploy; {where}, please report it)",
+                 EXIT_BUG)
+
+
+def main() -> None:
+    """The console script ``mcudeploy`` (pyproject ``[project.scripts]``)."""
+    sys.exit(run())

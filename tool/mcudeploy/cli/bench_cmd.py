@@ -6,8 +6,9 @@ from __future__ import annotations
 import click
 
 from ..bench import bench_project
-from ..datasets import load_spec
+from ..datasets import load_for_project
 from ..errors import McdError
+from ..extras import CYCLES, ZOO, require
 from ..project import Project
 from ..report import table, write_json
 
@@ -48,10 +49,12 @@ def bench_cmd(projects, data, json_path, suite, samples, models, board, emulate,
         return _suite(samples, models, board, emulate, port, workdir, cycles, json_path)
     if not projects:
         raise click.UsageError("give PROJECTS (compiled project directories) or --suite mlperf-tiny")
-    x = load_spec(data, split="test", limit=1)[0] if data else None
+    require("bench (the Cortex-M4 timing model)", *CYCLES)
+    prjs = [Project(path) for path in projects]  # every project and the data checked before any build
+    xs = [load_for_project(prj, data, split="test", limit=1)[0] if data else None for prj in prjs]
     reports = []
-    for path in projects:
-        r = bench_project(Project(path), x)
+    for path, prj, x in zip(projects, prjs, xs):
+        r = bench_project(prj, x)
         r["project"] = path
         reports.append(r)
         click.secho(f"\n{path}", bold=True)
@@ -65,9 +68,14 @@ def bench_cmd(projects, data, json_path, suite, samples, models, board, emulate,
 
 
 def _suite(samples, models, board, emulate, port, workdir, cycles, json_path):
-    from ..mlperf_suite import run_suite
+    require("bench --suite mlperf-tiny (reading the reference models)", *ZOO)
+    if cycles:
+        require("bench --suite mlperf-tiny --cycles (the Cortex-M4 timing model)", *CYCLES,
+                alternative="or add --no-cycles")
+    from ..mlperf_suite import check_suite, run_suite
 
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    check_suite(names, board)
     rep = run_suite(workdir, samples=samples, names=names, board=board, emulate=emulate, port=port,
                     cycles=cycles, progress=lambda msg: click.echo(msg, err=True))
     unit = rep["counter"]

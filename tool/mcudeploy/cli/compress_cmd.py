@@ -5,6 +5,7 @@ import click
 from ..compress import compress_file
 from ..errors import McdError
 from ..report import table, write_json
+from .params import FiniteFloat
 
 
 @click.command("compress")
@@ -16,14 +17,14 @@ from ..report import table, write_json
                    "measures) or an .npz with x and y to fine-tune on (then give --eval-data).")
 @click.option("--eval-data", metavar="DATA", help="held-out labelled samples (.npz or built-in name); "
               "default: DATA's test split.")
-@click.option("--sparsity", type=click.FloatRange(0, 1, max_open=True),
+@click.option("--sparsity", type=FiniteFloat(0, 1, max_open=True),
               help="fraction of conv/linear weights to zero; with --structured, of channels to remove "
                    "from every prunable group.")
 @click.option("--layer-sparsity", multiple=True, metavar="LAYER=S",
               help="with --sparsity (unstructured): prune LAYER to fraction S (repeatable, e.g. "
                    "--layer-sparsity conv1=0.7 to prune where the cycles are); the other layers "
                    "share the global threshold that keeps the total at --sparsity.")
-@click.option("--max-accuracy-drop", type=click.FloatRange(0), metavar="POINTS",
+@click.option("--max-accuracy-drop", type=FiniteFloat(0), metavar="POINTS",
               help="instead of --sparsity: the highest sparsity whose top-1 loss stays within POINTS "
                    "(percentage points), judged on half of the held-out data and reported on the other.")
 @click.option("--structured", is_flag=True,
@@ -32,13 +33,13 @@ from ..report import table, write_json
 @click.option("--scope", type=click.Choice(["global", "layer"]),
               help="one magnitude threshold over all layers (default unstructured) or the same "
                    "fraction in every layer (default structured).")
-@click.option("--steps", default=3, show_default=True,
+@click.option("--steps", type=click.IntRange(1), default=3, show_default=True,
               help="prune + fine-tune rounds to reach --sparsity (unstructured).")
-@click.option("--epochs", default=2, show_default=True, help="fine-tuning epochs per round (0: none).")
-@click.option("--lr", default=1e-3, show_default=True, help="fine-tuning learning rate (Adam, cosine).")
-@click.option("--batch-size", default=64, show_default=True)
-@click.option("--limit", type=int, help="use only the first N training samples.")
-@click.option("--eval-limit", type=int, help="use only the first N held-out samples.")
+@click.option("--epochs", type=click.IntRange(0), default=2, show_default=True, help="fine-tuning epochs per round (0: none).")
+@click.option("--lr", type=FiniteFloat(0, min_open=True), default=1e-3, show_default=True, help="fine-tuning learning rate (Adam, cosine).")
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--limit", type=click.IntRange(1), help="use only the first N training samples.")
+@click.option("--eval-limit", type=click.IntRange(1), help="use only the first N held-out samples.")
 @click.option("--finetune-hook", metavar="FILE.py:FUNC",
               help="your own training code instead of the built-in loop: FUNC(model, masks) trains "
                    "the model in place (masks stay applied: pruned weights are zeroed before every "

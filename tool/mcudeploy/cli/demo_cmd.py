@@ -9,7 +9,7 @@ import click
 
 @click.command("demo")
 @click.option("--board", "-b", default="nucleo-f446re", show_default=True, help="board to emulate")
-@click.option("--limit", default=500, show_default=True, help="held-out MNIST samples to validate on the board")
+@click.option("--limit", type=click.IntRange(1), default=500, show_default=True, help="held-out MNIST samples to validate on the board")
 @click.option("-o", "--output", "outdir", default="out/demo-lenet5", show_default=True, type=click.Path(file_okay=False),
               help="project directory to write")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the validation report here")
@@ -17,11 +17,13 @@ import click
 def demo_cmd(ctx, board, limit, outdir, json_path):
     """Train (or reuse the cached) LeNet-5 on MNIST, compile it to int8 C, build the firmware, run it
     on the emulated board, validate the held-out split over the UART and profile it per layer."""
+    from ..boards import load_board
     from ..paths import ROOT
     from ..train import cached_trained
     from .compile_cmd import compile_cmd
     from .measure_cmds import profile_cmd, validate_cmd
 
+    load_board(board)  # an unknown board is refused before minutes of training
     click.secho("1/4 model: LeNet-5 on MNIST (trained once, then cached)", bold=True)
     _model, weights = cached_trained("lenet5", "mnist")
     click.echo(f"    weights {weights}")

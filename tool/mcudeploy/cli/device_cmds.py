@@ -12,6 +12,7 @@ from ..boards import list_boards, load_board, with_baud
 from ..build import build as build_firmware
 from ..device import open_device
 from ..errors import BoardError
+from ..project import Project
 from ..report import table, write_json
 from ..target import is_url
 
@@ -111,6 +112,7 @@ def flash_cmd(project: str, board: str, emulate: bool, detach: bool, stop: bool,
         raise click.UsageError("--stop stops an emulator that `--emulate --detach` left running: add --emulate")
     if stop:
         return _stop_detached(project, board)
+    _ = Project(project).meta  # not a project, or a damaged one: one error before any build
     b = board_with_baud(board, baud)
     if is_url(port):
         raise click.UsageError(f"--port {port} names a board that already runs: `flash` cannot program "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ from ..report import table, write_json
 from ..validate import ValidationInterrupted
 from ..validate import validate as run_validate
 from .device_cmds import baud_option, board_with_baud, port_option, probe_option
+from .params import FiniteFloat
 
 _board = click.option("--board", "-b", default="nucleo-f446re", show_default=True, help="board (see `mcudeploy boards`)")
 _emulate = click.option("--emulate", is_flag=True, help="run on the board's emulator (QEMU) instead of hardware")
@@ -19,10 +21,10 @@ _emulate = click.option("--emulate", is_flag=True, help="run on the board's emul
 
 def _link_options(f):
     """--retries, --timeout, --reconnect-timeout: how hard the link tries before giving up."""
-    f = click.option("--reconnect-timeout", type=click.FloatRange(0), metavar="S",
+    f = click.option("--reconnect-timeout", type=FiniteFloat(0), metavar="S",
                      help="seconds to wait for a port that failed (board unplugged, emulator restarted) to "
                           "come back before stopping [default: 10]")(f)
-    f = click.option("--timeout", type=click.FloatRange(0, min_open=True), metavar="S",
+    f = click.option("--timeout", type=FiniteFloat(0, min_open=True), metavar="S",
                      help="seconds a reply frame may take beyond its wire time at the baud rate, before the "
                           "request is retried [default: 0.25]; raise it for a slow remote port (rfc2217)")(f)
     f = click.option("--retries", type=click.IntRange(0), metavar="N",
@@ -76,10 +78,13 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
         raise click.UsageError("--resume keeps the saved results and --fresh discards them: give one of them")
     results = Path(results) if results else None
     try:
-        with click.progressbar(length=1, label="samples", show_pos=True, file=None) as bar:
+        with contextlib.ExitStack() as stack:
+            bars = []  # the bar appears with the first sample, not before the checks that may refuse the run
+
             def progress(k, n):
-                bar.length = n
-                bar.update(k - bar.pos)
+                if not bars:
+                    bars.append(stack.enter_context(click.progressbar(length=n, label="samples", show_pos=True)))
+                bars[0].update(k - bars[0].pos)
 
             rep = run_validate(project, board, emulate, data, limit, port, results, resume, progress, baud=baud,
                                probe=probe, fresh=fresh, **_links(retries, timeout, reconnect_timeout))
