@@ -214,3 +214,13 @@ def test_default_results_files_are_one_per_run(monkeypatch, capsys, digits_proje
         assert f"-digits-{limit}-" in rep["results_file"]
     # a re-compile replaces the project, results included: they are the tool's
     assert manifest.foreign_files(prj, manifest.read(prj)) == []
+
+
+
+def test_default_results_file_stays_in_the_project_for_a_board_given_as_a_path(tmp_path):
+    from mcudeploy.results import _IDENTITY, results_path
+
+    header = {k: "v" for k in _IDENTITY} | {"samples": 5}
+    p = results_path(tmp_path, "../../elsewhere/my-board.toml", True, "x" * 300, header)
+    assert p.parent == tmp_path / "validate"
+    assert p.name.startswith("my-board-emulated-") and len(p.name) < 120

@@ -48,7 +48,8 @@ def results_path(project, board: str, emulate: bool, data: str, header: dict) ->
     key = hashlib.sha256(json.dumps([header[k] for k in _IDENTITY] + [emulate]).encode()).hexdigest()[:8]
     label = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(data)).stem)[:24] or "data"
     kind = "-emulated" if emulate else ""
-    return Path(project) / "validate" / f"{board}{kind}-{label}-{header['samples']}-{key}.jsonl"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(board)).stem)[:40] or "board"  # a board given as a path
+    return Path(project) / "validate" / f"{name}{kind}-{label}-{header['samples']}-{key}.jsonl"
 
 
 def _read_results(path: Path, header: dict) -> tuple[str, dict[int, dict]]:

@@ -26,6 +26,8 @@ from .crash import write_crash_report
 EXIT_BUG = 70  # sysexits.h EX_SOFTWARE: distinct from 1 (a command's own failure) and 2 (user error)
 # OSErrors that say the machine or the user's files refused, not that the code is wrong
 _ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+# A path the user gave that the OS cannot even look up (Path.is_file() raises these, not False).
+_PATH_ERRNOS = {errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.ENOENT}
 
 # Modules that define commands; each exposes ``COMMANDS`` (a list of click commands).
 _COMMAND_MODULES = ["compile_cmd", "compress_cmd", "device_cmds", "measure_cmds", "demo_cmd", "bench_cmd"]
@@ -85,6 +87,10 @@ def run(args: list[str] | None = None, prog_name: str = "mcudeploy") -> int:
             where = f" '{exc.filename}'" if exc.filename else ""
             return _fail(f"cannot access{where}: {exc.strerror}; choose a path you may write, free space, "
                          "or fix its permissions", 2)
+        if isinstance(exc, OSError) and exc.errno in _PATH_ERRNOS:
+            name = str(exc.filename or "")
+            name = name if len(name) <= 80 else name[:77] + "..."
+            return _fail(f"the path '{name}' cannot be used: {exc.strerror}; check the file names given", 2)
         return _internal_error(exc, args)
 
 
