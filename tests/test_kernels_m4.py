@@ -2,7 +2,9 @@
 run instruction by instruction in the emulated core (Unicorn) and compared with the numpy
 reference byte for byte. The host tests cover the same C with the portable SIMD helpers."""
 
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,17 +93,70 @@ def test_sparse_index_gaps_over_255_use_fillers():
     assert walk == [(3, 5), (600, -7), (699, 9)]
 
 
-@pytest.mark.parametrize("flags", [["-O3", "-mcpu=cortex-m4"], ["-O3", "-mcpu=cortex-m4", "-mthumb", "-DMCD_USE_DSP"],
-                                   ["-O2", "-mcpu=cortex-m0plus", "-mthumb", "-DMCD_USE_DSP"],
-                                   ["-O0", "-mcpu=cortex-m4", "-mthumb", "-DMCD_USE_DSP"],  # a debug build
-                                   ["-Os", "-mcpu=cortex-m4", "-mthumb", "-DMCD_USE_DSP"]])
+@pytest.mark.parametrize("flags", [["-O3", "-mcpu=cortex-m4"],
+                                   ["-O3", "-mcpu=cortex-m4", "-mthumb", "-DMCD_USE_DSP"],
+                                   ["-O2", "-mcpu=cortex-m0plus", "-mthumb"],
+                                   ["-O3", "-mcpu=cortex-m4", "-DMCD_NO_DSP"],
+                                   ["-O0", "-mcpu=cortex-m4", "-mthumb"],  # a debug build
+                                   ["-Os", "-mcpu=cortex-m4", "-mthumb"]])
 def test_engine_stands_alone_for_arm_cores(lenet_project, tmp_path, flags):
-    """engine/ compiles for the core with these flags and nothing else (the DSP request is ignored
-    where the core has no DSP extension)."""
+    """engine/ compiles for the core with these flags and nothing else (the old -DMCD_USE_DSP is
+    still accepted; -DMCD_NO_DSP forces the portable C)."""
     import subprocess
 
     srcs = sorted(str(p) for p in (lenet_project.outdir / "engine").glob("*.c"))
     subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-Wall", "-Werror", *flags, "-c", *srcs], cwd=tmp_path, check=True)
+
+
+# The DSP kernels' dual 16-bit MAC and byte widening (SMLAD/X, SXTB16, SXTAB16); gcc does not
+# produce these from portable C (it does produce SMLABB from an int16 multiply-add, so not that).
+_DSP_OPS = re.compile(r"\t(smladx?|sxtab?16)\b")
+_M4_PLAIN = ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]  # what a user's project passes
+
+
+def _dsp_ops(engine, flags: list[str], tmp_path) -> int:
+    """DSP instructions in engine/'s objects compiled -O3 with ``flags``."""
+    import subprocess
+
+    srcs = sorted(str(p) for p in engine.glob("*.c"))
+    subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-O3", *flags, "-c", *srcs], cwd=tmp_path, check=True)
+    objs = sorted(str(p) for p in tmp_path.glob("*.o"))
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", *objs], capture_output=True, text=True, check=True).stdout
+    for o in objs:
+        Path(o).unlink()
+    return len(_DSP_OPS.findall(dis))
+
+
+def test_plain_mcpu_flags_select_the_dsp_kernels(tmp_path):
+    """Built as a user would (-mcpu=cortex-m4 and the FPU flags, no mcudeploy define), engine/ runs
+    the DSP kernels: its objects hold SMLAD/SXTB16 and the estimated cycles equal the old explicit
+    -DMCD_USE_DSP build's. -DMCD_NO_DSP (and a Cortex-M0+) gives the portable C, which is slower."""
+    from mcudeploy import reference as R
+    from mcudeploy.bench import CORE_FLAGS, build_harness
+    from mcudeploy.cycles import estimate
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 1, 1, groups=8), nn.ReLU(),
+                        nn.Conv2d(8, 16, 1), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 8 * 8, 10)).eval()
+    x = np.random.default_rng(0).standard_normal((32, 3, 8, 8)).astype(np.float32)
+    res = compile_module(net, x, tmp_path / "p")
+    engine, g = res.outdir / "engine", res.graph
+    xq = R.prepare_input(g, x[:1])
+    want = R.run(g, xq)[0].tolist()
+
+    def cycles(name: str, flags: list[str]) -> int:
+        run = estimate(build_harness(engine, xq[0], tmp_path / name, cpu_flags=flags))
+        assert np.frombuffer(bytes.fromhex(run.output.strip()), np.int8).tolist() == want, name
+        return run.marks[-1][1] - run.marks[0][1]
+
+    plain = cycles("plain", _M4_PLAIN)
+    explicit = cycles("explicit", [*CORE_FLAGS["cortex-m4"], "-DMCD_USE_DSP"])
+    portable = cycles("portable", [*_M4_PLAIN, "-DMCD_NO_DSP"])
+    assert plain == explicit
+    assert portable > plain * 1.3, (portable, plain)
+    assert _dsp_ops(engine, _M4_PLAIN, tmp_path) > 10
+    assert _dsp_ops(engine, [*_M4_PLAIN, "-DMCD_NO_DSP"], tmp_path) == 0
+    assert _dsp_ops(engine, ["-mcpu=cortex-m0plus", "-mthumb"], tmp_path) == 0
 
 
 def _tile_net(rng: np.random.Generator, seed: int) -> tuple[nn.Module, tuple[int, int, int]]:

@@ -33,7 +33,7 @@
 /* For n_out channels (records from ptr[0..n_out]): the 2 x 4 tile's accumulators (no bias). With
  * pool, stores max(row 0/1 of columns 0, 1) and max(columns 2, 3): 2 int32 a channel; else the 8
  * accumulators (row 0 columns 0..3, row 1 columns 0..3). */
-#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__OPTIMIZE__)
+#if MCD_HAVE_DSP && defined(__thumb2__) && defined(__OPTIMIZE__) /* mcd_simd.h: DSP, not MCD_NO_DSP */
 /* One record (two non-zeros) applied to the 2 x 4 tile: all but its last four MACs, and those
  * four (split so the second copy in the loop can schedule the end-pointer reload between). */
 #define MCD_SPT_RECORD_HEAD \

@@ -1,6 +1,11 @@
-/* Packed 16-bit SIMD helpers: the Cortex-M DSP extension's SMLAD / SXTB16 when the target has it
- * (-DMCD_USE_DSP and __ARM_FEATURE_DSP), and exact portable C equivalents otherwise, so the same
- * kernel runs (and is tested) on the host, on M4/M7/M33 at full speed, and on M0+.
+/* Packed 16-bit SIMD helpers: the Cortex-M DSP extension's SMLAD / SXTB16 when the target has it,
+ * and exact portable C equivalents otherwise, so the same kernel runs (and is tested) on the host,
+ * on M4/M7/M33 at full speed, and on M0+.
+ *
+ * The compiler decides: ACLE's __ARM_FEATURE_DSP is set by -mcpu=cortex-m4 / m7 / m33 / m55 (and
+ * not by m0 / m0plus / m3, or m33+nodsp), so the engine built with the core's ordinary -mcpu flag
+ * runs the DSP kernels; nothing else is needed. -DMCD_NO_DSP forces the portable C (to compare, or
+ * to debug). -DMCD_USE_DSP, which older builds required, is accepted and changes nothing.
  *
  * Weight layout for the packed kernels: int8 weights in groups of four along the reduction axis,
  * stored as (w0, w2, w1, w3). Then sxtb16(word) = (w0, w1) and sxtb16(ror8(word)) = (w2, w3): two
@@ -12,7 +17,7 @@
 #include <string.h>
 #include "mcd_common.h"
 
-#if defined(MCD_USE_DSP) && defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && !defined(MCD_NO_DSP)
 #include <arm_acle.h>
 #define MCD_HAVE_DSP 1
 #else

@@ -4,8 +4,8 @@ Usage::
 
     rows = bench_project(Project("out/lenet"))        # builds the cycle harness, runs the estimator
 
-The engine is built, exactly as it goes into the firmware (-O3 -mcpu=cortex-m4, DSP kernels),
-into the bare-metal harness of firmware_template/bench/ with one real input, and run under the
+The engine is built, exactly as it goes into the firmware (-O3 -mcpu=cortex-m4, which selects the DSP
+kernels), into the bare-metal harness of firmware_template/bench/ with one real input, and run under the
 instruction timing model of ``cycles.py``. The output is checked byte for byte against the numpy
 reference on that input, so a figure never comes from a wrong engine.
 """
@@ -26,14 +26,15 @@ from .project import Project
 
 BENCH = FIRMWARE_TEMPLATE / "bench"
 CORE_FLAGS = {
-    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-DMCD_USE_DSP"],
-    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard", "-DMCD_USE_DSP"],
+    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
+    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard"],
     "cortex-m0plus": ["-mcpu=cortex-m0plus", "-mthumb"],
 }
 
 
 def build_harness(engine_dir: Path, input_bytes: np.ndarray, workdir: Path, core: str = "cortex-m4",
-                  extra: list[str] | None = None) -> Path:
+                  extra: list[str] | None = None, cpu_flags: list[str] | None = None) -> Path:
+    """The bench ELF; ``cpu_flags`` replace the core's CORE_FLAGS (to build as a user's project would)."""
     gcc = shutil.which("arm-none-eabi-gcc")
     if not gcc:
         raise BuildError("arm-none-eabi-gcc not found (apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi)")
@@ -45,7 +46,8 @@ def build_harness(engine_dir: Path, input_bytes: np.ndarray, workdir: Path, core
         f"static const int8_t bench_input[MCD_INPUT_BYTES] = {{{vals}}};\n")
     elf = workdir / "bench.elf"
     srcs = sorted(str(p) for p in Path(engine_dir).glob("*.c"))
-    cmd = [gcc, *CORE_FLAGS[core], "-O3", "-std=c99", "-ffunction-sections", "-fdata-sections",
+    cpu = CORE_FLAGS[core] if cpu_flags is None else cpu_flags
+    cmd = [gcc, *cpu, "-O3", "-std=c99", "-ffunction-sections", "-fdata-sections",
            "-DMCD_LAYER_HOOK", f"-I{engine_dir}", f"-I{workdir}", *(extra or []), *srcs,
            str(BENCH / "bench_main.c"), str(BENCH / "bench_startup.c"), "-T", str(BENCH / "bench.ld"),
            "-nostartfiles", "-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs", "-o", str(elf)]
