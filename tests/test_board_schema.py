@@ -113,18 +113,16 @@ def run_main(monkeypatch, capsys, args: list[str]) -> tuple[int, str, str]:
 @pytest.mark.parametrize("argv", [["boards", "{f}"], ["build", "{p}", "--board", "{f}"],
                                   ["flash", "{p}", "--board", "{f}", "--emulate"],
                                   ["validate", "{p}", "--board", "{f}", "--emulate", "--data", "digits"]])
-def test_every_command_refuses_a_bad_board_in_one_line(tmp_path, monkeypatch, capsys, argv):
+def test_every_command_refuses_a_bad_board_in_one_line(tmp_path, monkeypatch, capsys, argv, digits_project):
     """`boards`, `build`, `flash` and `validate` stop at the board file: one line, exit 2, nothing built."""
     bad = _variant(tmp_path, "size = 524_288", "size = 524_288\nsizee = 1")
-    project = tmp_path / "proj"
-    (project / "engine").mkdir(parents=True)
-    (project / "engine" / "model.h").write_text("/* not read */\n")
-    (project / "project.json").write_text("{}")
+    project = digits_project
+    before = sorted(p.relative_to(project) for p in project.rglob("*"))
     code, out, err = run_main(monkeypatch, capsys, [a.format(f=bad, p=project) for a in argv])
     assert code == 2, (out, err)
     assert err.splitlines() == [("error: nucleo-f446re.toml: unknown field 'memory.flash.sizee' (did you mean "
                                 "'memory.flash.size'?); [memory.flash] takes origin, size")]
-    assert sorted(p.name for p in project.iterdir()) == ["engine", "project.json"]
+    assert sorted(p.relative_to(project) for p in project.rglob("*")) == before
 
 
 def test_boards_command_checks_a_users_file(tmp_path):
