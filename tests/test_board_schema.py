@@ -3,22 +3,13 @@ BoardError (exit 2 from the CLI, before anything is built), and the shipped boar
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from click.testing import CliRunner
 from mcudeploy.boards import list_boards, load_board
 from mcudeploy.cli import cli
 from mcudeploy.errors import BoardError
 from mcudeploy.paths import BOARDS
-
-
-def _variant(tmp_path: Path, old: str, new: str, name: str = "nucleo-f446re") -> Path:
-    text = (BOARDS / f"{name}.toml").read_text()
-    assert old in text, old
-    path = tmp_path / f"{name}.toml"
-    path.write_text(text.replace(old, new, 1))
-    return path
+from test_boards import _variant  # a shipped board file with one line changed
 
 
 def test_shipped_boards_pass_the_strict_checks():
