@@ -30,11 +30,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..errors import McdError
+from ..quantize import levels_per_channel
 from .prune import prunable_weights
 
 BITS = (2, 4)
@@ -61,19 +61,6 @@ def quantize_weight(w: torch.Tensor, bits: int, mask: torch.Tensor | None = None
         scale = a.amax(1) / LEVELS[4]
         q = torch.round(flat / torch.where(scale > 0, scale, 1.0)[:, None]).clamp(-7, 7)
     return (scale[:, None] * q).to(w.dtype).reshape(w.shape)
-
-
-def levels_per_channel(w: np.ndarray, axis: int = 0, rtol: float = 1e-5) -> int | None:
-    """1 when every channel (along ``axis``) is ternary {-s, 0, s}; 7 when every channel is
-    ``s * q`` with integer q in [-7, 7] and s = max|w| / 7; else None. What ``quantize_weight``
-    writes, up to float32 rounding of the products."""
-    flat = np.moveaxis(np.asarray(w, np.float64), axis, 0).reshape(np.shape(w)[axis], -1)
-    amax = np.abs(flat).max(axis=1, keepdims=True)
-    for levels in (1, 7):
-        r = flat * levels / np.where(amax > 0, amax, 1.0)
-        if np.all(np.abs(r - np.round(r)) <= rtol * levels):
-            return levels
-    return None
 
 
 @contextlib.contextmanager
