@@ -236,9 +236,12 @@ def pack_lowbit(rows: np.ndarray, bits: int) -> np.ndarray:
 # --- sparse storage ---------------------------------------------------------------------------
 # Per-layer choice between dense and sparse weights, by a cost model of estimated M4 cycles
 # (fitted on this repository's kernels with mcudeploy.cycles) and flash bytes.
-# Estimated M4 cycles per MAC of the packed low-bit kernels, (kind, bits); conv2d_pool4: a fused pool.
-LOWBIT_CYCLES_PER_MAC = {("conv2d", 2): 2.0, ("conv2d_pool4", 2): 2.0, ("fc", 2): 2.0,
-                         ("conv2d", 4): 2.0, ("conv2d_pool4", 4): 2.0, ("fc", 4): 2.0}
+# Estimated M4 cycles per MAC of the packed low-bit kernels, (kind, bits), on padded rows; measured
+# with `mcudeploy bench` on LeNet-5 (conv2 with its fused pool, fc1, fc2). Convs on few input
+# channels (the dense `rows` kernel's) are not offered low-bit by auto: their im2col per output
+# position dominates (LeNet conv1: ~3.3x the rows kernel's cycles) and their weights are few.
+LOWBIT_CYCLES_PER_MAC = {("conv2d", 2): 2.6, ("conv2d_pool4", 2): 2.6, ("fc", 2): 2.25,
+                         ("conv2d", 4): 2.71, ("conv2d_pool4", 4): 2.71, ("fc", 4): 2.36}
 # Estimated M4 cycles per MAC (dense) or per non-zero MAC (sparse), measured on LeNet-5 and the
 # ResNet-style example with `mcudeploy bench` (benchmarks/kernels_vs_cmsis.py).
 DENSE_CYCLES_PER_MAC = {"conv2d": 2.2, "rows": 2.55, "fc": 2.0}
@@ -426,6 +429,8 @@ def choose_format(g: Graph, op: Op, mode: str = "auto") -> str:
     else:
         best = _choose_dense_sparse(g, op)
     if mode != "auto":
+        return best
+    if op.kind == "conv2d" and op.arrays["weight"].shape[3] <= ROWS_MAX_C_IN:
         return best
     cb, bb = estimate(g, op, best)
     for fmt in LOWBIT:
