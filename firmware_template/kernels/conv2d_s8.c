@@ -22,39 +22,13 @@
  */
 #include "mcd_kernels.h"
 #include "mcd_gemm_s8.h"
+#include "mcd_im2col_s8.h"
 #include "mcd_simd.h"
 
 int32_t mcd_conv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int32_t c_out)
 {
     const int32_t k4 = (k_h * k_w * c_in + 3) & ~3;
     return 2 * k4 * 2 + 3 * c_out * 4;
-}
-
-static void im2col(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in, int32_t k_h, int32_t k_w,
-                   int32_t k4, int32_t oy, int32_t ox, int16_t *col)
-{
-    const int32_t c = in_d->c, run = k_w * c;
-    const int32_t x0 = ox * p->stride_w - p->pad_l, y0 = oy * p->stride_h - p->pad_t;
-    const int32_t inside = x0 >= 0 && x0 + k_w <= in_d->w;
-    int16_t *dst = col;
-    int32_t ky, kx;
-    for (ky = 0; ky < k_h; ky++, dst += run) {
-        const int32_t iy = y0 + ky;
-        if (iy < 0 || iy >= in_d->h) {
-            mcd_fill16(dst, run, p->in_zp);
-        } else if (inside) { /* the whole kernel row is inside: one contiguous run */
-            mcd_widen_s8(in + (iy * in_d->w + x0) * c, dst, run, 0);
-        } else {
-            for (kx = 0; kx < k_w; kx++) {
-                const int32_t ix = x0 + kx;
-                if (ix < 0 || ix >= in_d->w)
-                    mcd_fill16(dst + kx * c, c, p->in_zp);
-                else
-                    mcd_widen_s8(in + (iy * in_d->w + ix) * c, dst + kx * c, c, 0);
-            }
-        }
-    }
-    mcd_zero16(dst, k4 - k_h * run); /* past K: zero weights, any value would do */
 }
 
 /* acc_a[o], acc_b[o] = bias_adj[o] + col_a . w[o], col_b . w[o] for every output channel. */
@@ -119,14 +93,14 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
     if (pool == 1) { /* plain conv: output pixels two at a time in raster order */
         const int32_t n = out_d->h * out_d->w;
         for (i = 0; i + 2 <= n; i += 2) {
-            im2col(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col_a);
-            im2col(p, in_d, in, k_h, k_w, k4, (i + 1) / out_d->w, (i + 1) % out_d->w, col_b);
+            mcd_im2col(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col_a);
+            mcd_im2col(p, in_d, in, k_h, k_w, k4, (i + 1) / out_d->w, (i + 1) % out_d->w, col_b);
             gemm_2col(col_a, col_b, w, rq, c_out, k4, acc_a, acc_b);
             requant_row(p, q, rq, fast, acc_a, c_out, out + i * c_out);
             requant_row(p, q, rq, fast, acc_b, c_out, out + (i + 1) * c_out);
         }
         if (i < n) {
-            im2col(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col_a);
+            mcd_im2col(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col_a);
             gemm_2col(col_a, col_a, w, rq, c_out, k4, acc_a, acc_b);
             requant_row(p, q, rq, fast, acc_a, c_out, out + i * c_out);
         }
@@ -137,9 +111,9 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
             for (o = 0; o < c_out; o++) best[o] = INT32_MIN;
             for (i = 0; i < pool; i += 2) { /* the window's conv positions, two at a time */
                 const int32_t j = i + 1 < pool ? i + 1 : i;
-                im2col(p, in_d, in, k_h, k_w, k4, py * p->pool_sh + i / p->pool_w, px * p->pool_sw + i % p->pool_w,
+                mcd_im2col(p, in_d, in, k_h, k_w, k4, py * p->pool_sh + i / p->pool_w, px * p->pool_sw + i % p->pool_w,
                        col_a);
-                im2col(p, in_d, in, k_h, k_w, k4, py * p->pool_sh + j / p->pool_w, px * p->pool_sw + j % p->pool_w,
+                mcd_im2col(p, in_d, in, k_h, k_w, k4, py * p->pool_sh + j / p->pool_w, px * p->pool_sw + j % p->pool_w,
                        col_b);
                 gemm_2col(col_a, col_b, w, rq, c_out, k4, acc_a, acc_b);
                 for (o = 0; o < c_out; o++) {

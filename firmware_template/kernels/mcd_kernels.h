@@ -58,6 +58,17 @@ void mcd_fc_sparse_s8(int32_t out_n, const int8_t *in, const uint16_t *ptr, cons
                       const int32_t *bias_adj, const mcd_channel_quant *q, int32_t out_zp, int32_t act_min,
                       int32_t act_max, int8_t *out);
 
+/* Ternary (bits = 2) or int4 (bits = 4) weights packed in flash, unpacked in registers (see
+ * mcd_lowbit_s8.h): int8-equivalent arithmetic of the dense kernels. */
+void mcd_conv2d_lowbit_s8(int32_t bits, const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
+                          const int8_t *in, int32_t k_h, int32_t k_w, const uint32_t *w, const int32_t *rq,
+                          int32_t fast, const mcd_dims *out_d, int8_t *out, void *scratch);
+int32_t mcd_conv2d_lowbit_s8_scratch_bytes(int32_t bits, int32_t k_h, int32_t k_w, int32_t c_in, int32_t c_out);
+void mcd_fc_lowbit_s8(int32_t bits, int32_t in_n, const int8_t *in, int32_t out_n, const uint32_t *w,
+                      const int32_t *bias, const mcd_channel_quant *q, int32_t in_zp, int32_t out_zp,
+                      int32_t act_min, int32_t act_max, int8_t *out, void *scratch);
+int32_t mcd_fc_lowbit_s8_scratch_bytes(int32_t bits, int32_t in_n);
+
 /* Max-pool; in-place safe when no output pixel reads an input pixel before its own index. */
 void mcd_maxpool_s8(const mcd_pool_params *p, const mcd_dims *in_d, const int8_t *in,
                     const mcd_dims *out_d, int8_t *out);

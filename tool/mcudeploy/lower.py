@@ -72,8 +72,10 @@ def lower(fg: FloatGraph, calib_x: np.ndarray) -> Graph:
         if n.op in ("conv", "linear"):
             w = n.params["weight"].detach().double().numpy()
             b = n.params.get("bias")
-            wq, sw, arrays["bias"] = Q.quantize_weights_and_bias(w, None if b is None else b.detach().double().numpy(),
-                                                                 tin.scale)
+            bf = None if b is None else b.detach().double().numpy()
+            levels = Q.levels_per_channel(w)
+            low = None if levels is None else Q.quantize_lowbit_weights_and_bias(w, bf, tin.scale, levels)
+            wq, sw, arrays["bias"] = low if low is not None else Q.quantize_weights_and_bias(w, bf, tin.scale)
             arrays["mult"], arrays["shift"] = Q.channel_multipliers(tin.scale, sw, scale)
             attrs["act"] = _act_bounds(n.attrs.get("act"), scale, zp)
             if n.op == "conv":

@@ -109,6 +109,34 @@ def quantize_weights_and_bias(w: np.ndarray, b: np.ndarray | None, s_in: float):
     return q.reshape(w.shape), scales, quantize_bias(b, s_in, scales)
 
 
+def levels_per_channel(w: np.ndarray, rtol: float = 1e-5) -> int | None:
+    """1 when every output channel (axis 0) of ``w`` is ternary {-s, 0, s}; 7 when every channel
+    is ``s * q`` with integer q in [-7, 7] and s = max|w| / 7 (int4); else None. What
+    ``mcudeploy compress --weight-bits 2|4`` exports, up to float32 rounding of the products."""
+    flat = np.asarray(w, np.float64).reshape(np.shape(w)[0], -1)
+    amax = np.abs(flat).max(axis=1, keepdims=True)
+    for levels in (1, 7):
+        r = flat * levels / np.where(amax > 0, amax, 1.0)
+        if np.all(np.abs(r - np.round(r)) <= rtol * levels):
+            return levels
+    return None
+
+
+def quantize_lowbit_weights_and_bias(w: np.ndarray, b: np.ndarray | None, s_in: float, levels: int):
+    """Weights already on a grid of ``levels`` steps a side (``levels_per_channel``) as int8 q in
+    [-levels, levels] with scale max|w| / levels per channel: the same int8 arithmetic as any layer,
+    exact (no rounding of the weights), and values the compiler can store in 2 or 4 bits. None when
+    some bias would not fit int32 at that scale (then the layer takes the ordinary int8 rule)."""
+    w = np.asarray(w, dtype=np.float64)
+    flat = w.reshape(w.shape[0], -1)
+    amax = np.abs(flat).max(axis=1)
+    scales = np.where(amax > 0, amax / levels, 1.0)
+    if b is not None and np.any(np.abs(np.asarray(b, np.float64)) / (s_in * 2.0 ** 30) > scales):
+        return None
+    q = np.clip(np.round(flat / scales[:, None]), -levels, levels).astype(np.int8)
+    return q.reshape(w.shape), scales, quantize_bias(b, s_in, scales)
+
+
 def quantize_bias(b: np.ndarray | None, s_in: float, s_w: np.ndarray) -> np.ndarray:
     if b is None:
         return np.zeros(len(s_w), dtype=np.int32)

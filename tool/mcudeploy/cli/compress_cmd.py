@@ -33,6 +33,10 @@ from .params import FiniteFloat
 @click.option("--scope", type=click.Choice(["global", "layer"]),
               help="one magnitude threshold over all layers (default unstructured) or the same "
                    "fraction in every layer (default structured).")
+@click.option("--weight-bits", type=click.Choice(["2", "4", "8"]), default="8", show_default=True,
+              help="2: ternary weights ({-1, 0, +1} x a per-channel scale, TWN threshold), 4: int4 per "
+                   "channel; quantization-aware fine-tuning (straight-through estimator) after any "
+                   "pruning; the compiler then stores them packed. 8: int8, no change.")
 @click.option("--steps", type=click.IntRange(1), default=3, show_default=True,
               help="prune + fine-tune rounds to reach --sparsity (unstructured).")
 @click.option("--epochs", type=click.IntRange(0), default=2, show_default=True, help="fine-tuning epochs per round (0: none).")
@@ -48,15 +52,16 @@ from .params import FiniteFloat
               help="the pruned model, a torch.export archive (.pt2) for `mcudeploy compile`.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report here.")
 def compress_cmd(model, weights, data, eval_data, sparsity, layer_sparsity, max_accuracy_drop, structured, scope,
-                 steps, epochs, lr, batch_size, limit, eval_limit, finetune_hook, output, json_path):
+                 weight_bits, steps, epochs, lr, batch_size, limit, eval_limit, finetune_hook, output, json_path):
     """Prune MODEL and fine-tune it; write the pruned model as a .pt2 that `compile` accepts.
 
     MODEL is FILE.py:FACTORY (with --weights) or a .pt2 archive. Unstructured pruning zeroes the
     smallest conv and linear weights (stored sparse by the compiler); --structured removes whole
     channels, following residual adds and concats so every layer stays consistent.
     """
-    if (sparsity is None) == (max_accuracy_drop is None):
-        raise McdError("give exactly one of --sparsity or --max-accuracy-drop")
+    if sparsity is not None and max_accuracy_drop is not None or (
+            sparsity is None and max_accuracy_drop is None and weight_bits == "8"):
+        raise McdError("give exactly one of --sparsity or --max-accuracy-drop (or --weight-bits 2|4 alone)")
     per_layer = {}
     for item in layer_sparsity:
         name, sep, val = item.partition("=")
@@ -70,6 +75,7 @@ def compress_cmd(model, weights, data, eval_data, sparsity, layer_sparsity, max_
                         eval_limit=eval_limit, hook=finetune_hook, sparsity=sparsity,
                         max_accuracy_drop=max_accuracy_drop, structured=structured, scope=scope,
                         steps=steps, epochs=epochs, lr=lr, batch_size=batch_size, layer_sparsity=per_layer or None,
+                        weight_bits=int(weight_bits),
                         log=lambda s: click.echo(s, err=True))
     r = res.report
     def shape(row):
@@ -90,6 +96,12 @@ def compress_cmd(model, weights, data, eval_data, sparsity, layer_sparsity, max_
         click.echo(f"  search judged on half of them; the other half, unseen by the search: "
                    f"{a['unseen_before']:.2f} % -> {a['unseen_after']:.2f} %; chosen level "
                    f"{r['search']['level']:.4f}")
+    if "pruned" in a:
+        click.echo(f"  after pruning, before low-bit weights: {a['pruned']:.2f} %")
+    if r.get("lowbit"):
+        kinds = {1: "ternary", 7: "int4"}
+        click.echo("low-bit weights: " + ", ".join(f"{row['name']} {kinds.get(row['levels'], 'not low-bit')} "
+                                                   f"({100 * row['zeros']:.0f} % zeros)" for row in r["lowbit"]))
     if r.get("macs_nonzero"):
         click.echo(f"MACs {r['macs_after']:,} dense, {r['macs_nonzero']:,} on non-zero weights")
     elif r.get("macs_before"):

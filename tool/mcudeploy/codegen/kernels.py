@@ -43,8 +43,10 @@ DW_MAX_K = 8  # MCD_DW_MAX_KH, MCD_DW_MAX_KW: larger depthwise kernels (fused po
 
 
 def variant(op: Op) -> str:
-    """Which C kernel runs the op: ``sparse`` where the op's weights are stored sparse, ``rows``
-    (no im2col) for dense convs on few input channels."""
+    """Which C kernel runs the op: ``sparse`` where the op's weights are stored sparse, ``lowbit``
+    where they are packed in 2 or 4 bits, ``rows`` (no im2col) for dense convs on few input channels."""
+    if op.attrs.get("format") in LOWBIT:
+        return "lowbit"
     if op.attrs.get("format") == "sparse":
         return "sparse_tile" if tile_ok(op) else "sparse"
     if op.kind == "conv2d":
@@ -67,6 +69,8 @@ def conv_out_w(g: Graph, op: Op) -> int:
 def kernel_weights(op: Op) -> np.ndarray:
     """The weight array in the layout the op's kernel reads."""
     w = op.arrays["weight"]
+    if variant(op) == "lowbit":  # int32 words [O][KP / (32 / bits)]
+        return pack_lowbit(w.reshape(w.shape[0], -1), LOWBIT[op.attrs["format"]])
     if variant(op) == "rows":  # int16 [O][k_h][R2], R2 = k_w * C_in rounded up to even
         o, kh, kw, c = w.shape
         r = kw * c
@@ -96,7 +100,7 @@ def kernel_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
     if op.kind == "dwconv2d":  # [C][4] (bias_adj, mult, cz, s)
         kh, kw, c = op.arrays["weight"].shape
         arrays["rq"] = rq_records(g, op, op.arrays["weight"].reshape(kh * kw, c).T).reshape(-1)
-    elif op.kind == "conv2d" and variant(op) in ("pointwise", "default"):  # [O][4] (bias_adj, mult, cz, s)
+    elif op.kind == "conv2d" and variant(op) in ("pointwise", "default", "lowbit"):  # [O][4] (bias_adj, mult, cz, s)
         w = op.arrays["weight"]
         arrays["rq"] = rq_records(g, op, w.reshape(w.shape[0], -1)).reshape(-1)
         del arrays["bias"]  # folded into bias_adj: these kernels read raw inputs
@@ -147,6 +151,10 @@ def layer_bytes(g: Graph, op: Op) -> dict[str, int]:
 
 
 def scratch_bytes(g: Graph, op: Op) -> int:
+    if variant(op) == "lowbit":  # mcd_conv2d_lowbit_s8_scratch_bytes, mcd_fc_lowbit_s8_scratch_bytes
+        w = op.arrays["weight"]
+        kp = lowbit_kp(LOWBIT[op.attrs["format"]], w[0].size)
+        return 2 * kp * 2 + 3 * w.shape[0] * 4 if op.kind == "conv2d" else kp * 2
     if variant(op) == "sparse_tile":  # mcd_conv2d_sparse_tile_s8_scratch_bytes
         o, kh, _kw, c = op.arrays["weight"].shape
         pool = bool(op.attrs.get("pool"))
@@ -189,14 +197,56 @@ def scratch_for(g: Graph) -> dict[str, int]:
     return {op.name: s for op in g.ops if (s := scratch_bytes(g, op))}
 
 
+# --- low-bit storage ---------------------------------------------------------------------------
+# Weights whose int8 values are ternary (q in [-1, 1]) or int4 (q in [-7, 7]): what lower() makes
+# of layers on such a grid (quantize.quantize_lowbit_weights_and_bias). Stored packed, unpacked in
+# registers (mcd_lowbit_s8.h); the arithmetic is the dense kernels' exactly.
+LOWBIT = {"ternary": 2, "int4": 4}
+LOWBIT_MAX = {"ternary": 1, "int4": 7}
+
+
+def lowbit_kp(bits: int, k: int) -> int:
+    """K rounded up to whole 32-bit words of 32 / bits weights (mcd_lb_kp)."""
+    g = 32 // bits
+    return -(-k // g) * g
+
+
+def lowbit_ok(op: Op, fmt: str) -> bool:
+    return op.kind in ("conv2d", "fc") and int(np.abs(op.arrays["weight"].astype(np.int32)).max(initial=0)) <= LOWBIT_MAX[fmt]
+
+
+def pack_lowbit(rows: np.ndarray, bits: int) -> np.ndarray:
+    """(O, K) int8 in range -> int32 words (O * KP * bits / 32), the layout of mcd_lowbit_s8.h:
+    weight 4j + m of a word is a ``bits``-wide two's complement field whose top bit is bit
+    8L + 7 - bits * j, L = (0, 2, 1, 3)[m]."""
+    o, k = rows.shape
+    kp = lowbit_kp(bits, k)
+    q = np.zeros((o, kp), np.int64)
+    q[:, :k] = rows
+    per = 32 // bits
+    idx = np.arange(per)
+    j, m = idx // 4, idx % 4
+    lane = np.array([0, 2, 1, 3])[m]
+    shift = 8 * lane + 8 - bits * (j + 1)  # lowest bit of the field
+    codes = (q.reshape(o, kp // per, per) & ((1 << bits) - 1)) << shift
+    words = codes.sum(axis=2).astype(np.uint64).astype(np.uint32)
+    return words.reshape(-1).view(np.int32)
+
+
 # --- sparse storage ---------------------------------------------------------------------------
 # Per-layer choice between dense and sparse weights, by a cost model of estimated M4 cycles
 # (fitted on this repository's kernels with mcudeploy.cycles) and flash bytes.
+# Estimated M4 cycles per MAC of the packed low-bit kernels, (kind, bits), on padded rows; measured
+# with `mcudeploy bench` on LeNet-5 (conv2 with its fused pool, fc1, fc2). Convs on few input
+# channels (the dense `rows` kernel's) are not offered low-bit by auto: their im2col per output
+# position dominates (LeNet conv1: ~3.3x the rows kernel's cycles) and their weights are few.
+LOWBIT_CYCLES_PER_MAC = {("conv2d", 2): 2.6, ("conv2d_pool4", 2): 2.6, ("fc", 2): 2.25,
+                         ("conv2d", 4): 2.71, ("conv2d_pool4", 4): 2.71, ("fc", 4): 2.36}
 # Estimated M4 cycles per MAC (dense) or per non-zero MAC (sparse), measured on LeNet-5 and the
 # ResNet-style example with `mcudeploy bench` (benchmarks/kernels_vs_cmsis.py).
 DENSE_CYCLES_PER_MAC = {"conv2d": 2.2, "rows": 2.55, "fc": 2.0}
 SPARSE_CYCLES_PER_NZ = {"conv2d_pool4": 7.0, "conv2d": 12.0, "fc": 17.0}
-FORMATS = ("dense", "sparse")
+FORMATS = ("dense", "sparse", "ternary", "int4")
 
 
 def window_offsets(g: Graph, op: Op) -> np.ndarray:
@@ -340,6 +390,12 @@ def estimate(g: Graph, op: Op, fmt: str) -> tuple[float, int]:
     """(estimated cycles, weight bytes) of the op in a format: the cost model behind 'auto'."""
     w = op.arrays["weight"]
     macs = op.macs
+    if fmt in LOWBIT:
+        bits = LOWBIT[fmt]
+        key = op.kind + ("_pool4" if op.kind == "conv2d" and op.attrs.get("pool") else "")
+        kp = lowbit_kp(bits, w[0].size)
+        return LOWBIT_CYCLES_PER_MAC[(key, bits)] * macs * kp / w[0].size, int(kp * bits // 8 * w.shape[0]
+                                                                              + op.arrays["bias"].nbytes)
     if fmt == "dense":
         dense = Op(op.name, op.kind, op.inputs, op.output, {**op.attrs, "format": "dense"}, op.arrays)
         key = "rows" if variant(dense) == "rows" else op.kind
@@ -356,15 +412,40 @@ def estimate(g: Graph, op: Op, fmt: str) -> tuple[float, int]:
 
 
 def choose_format(g: Graph, op: Op, mode: str = "auto") -> str:
-    """'dense' or 'sparse' for a conv/fc op. ``mode`` dense|sparse forces it; auto takes the
-    fewer estimated cycles (by 10%), else the fewer bytes at no more cycles."""
+    """'dense', 'sparse', 'ternary' or 'int4' for a conv/fc op. ``mode`` names one to force it (a
+    low-bit format only where the values fit). Between dense and sparse, auto takes the fewer
+    estimated cycles (by 10%), else the fewer bytes at no more cycles; a low-bit format (ternary
+    tried first) where the values fit and it has fewer bytes than that choice at no more than
+    LOWBIT_MAX_SLOWDOWN times its estimated cycles."""
     if op.kind not in ("conv2d", "fc") or not sparse_ok(op):
         return "dense"
+    if mode in LOWBIT:  # asked for: only where the values fit, else the best of the others
+        return mode if lowbit_ok(op, mode) else choose_format(g, op, "auto")
     nz = int(np.count_nonzero(op.arrays["weight"]))
-    if nz >= (1 << 16) - (1 << 12):  # 16-bit row pointers (with room for fillers): dense, even if asked
-        return "dense"
-    if mode in FORMATS:
+    if nz >= (1 << 16) - (1 << 12):  # 16-bit row pointers (with room for fillers): not sparse, even if asked
+        best = "dense"
+    elif mode in FORMATS:
         return mode
+    else:
+        best = _choose_dense_sparse(g, op)
+    if mode != "auto":
+        return best
+    if op.kind == "conv2d" and op.arrays["weight"].shape[3] <= ROWS_MAX_C_IN:
+        return best
+    cb, bb = estimate(g, op, best)
+    for fmt in LOWBIT:
+        if lowbit_ok(op, fmt):
+            c, b = estimate(g, op, fmt)
+            if b < bb and c <= LOWBIT_MAX_SLOWDOWN * cb:
+                return fmt
+    return best
+
+
+LOWBIT_MAX_SLOWDOWN = 1.25  # packed weights are taken for fewer bytes at up to this many more cycles
+
+
+def _choose_dense_sparse(g: Graph, op: Op) -> str:
+    nz = int(np.count_nonzero(op.arrays["weight"]))
     if nz > op.arrays["weight"].size // 2 and not tile_ok(op):  # two bytes a non-zero vs one a weight
         return "dense"
     cd, bd = estimate(g, op, "dense")

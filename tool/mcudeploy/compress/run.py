@@ -30,6 +30,7 @@ from .. import datasets
 from ..errors import DataError, McdError, ModelLoadError
 from ..train import evaluate
 from .finetune import Finetuner, Hook, allow_train_mode
+from .lowbit import BITS, lowbit_finetune, lowbit_report
 from .prune import halving_levels, masks_from_zeros, prune_to, search_level, sparsity_report
 from .structured import count_macs_params, prune_channels
 
@@ -56,7 +57,7 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
                    scope: str | None = None, steps: int = 3, epochs: int = 2, lr: float = 1e-3,
                    batch_size: int = 64, hook: Hook | None = None,
                    log: Callable[[str], None] | None = None,
-                   layer_sparsity: dict[str, float] | None = None) -> CompressResult:
+                   layer_sparsity: dict[str, float] | None = None, weight_bits: int = 8) -> CompressResult:
     """Prune ``model`` (a copy for structured pruning, in place otherwise) and fine-tune it.
 
     ``sparsity``: fraction of conv/linear weights zeroed (unstructured) or of channels removed per
@@ -66,7 +67,13 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
     fine-tuning loop (``train`` then may be None). ``layer_sparsity``: fixed fractions for the
     layers it names (unstructured, with ``sparsity``; e.g. prune the layers where the cycles are
     harder), the others share the global threshold that keeps the total at ``sparsity``.
+    ``weight_bits`` 2 (ternary) or 4 (int4): after any pruning, quantization-aware fine-tuning of
+    the conv/linear weights to that width (``lowbit``); alone, without pruning.
     """
+    if weight_bits not in (8,) + BITS:
+        raise McdError(f"weight bits {weight_bits}: expected 2 (ternary), 4 (int4) or 8 (int8, no change)")
+    if weight_bits != 8 and sparsity is None and max_accuracy_drop is None:
+        sparsity = 0.0
     if (sparsity is None) == (max_accuracy_drop is None):
         raise McdError("give exactly one of a target sparsity or a maximum accuracy drop")
     if layer_sparsity and (structured or sparsity is None):
@@ -106,6 +113,8 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
             res = search_level(model, trial, lambda m: _acc(m, val), max_accuracy_drop, STRUCTURED_LEVELS,
                                refine=2, incremental=False, log=say)
             model, plan, search = res.model, res.extra, res
+    elif weight_bits != 8 and sparsity == 0.0:
+        pass  # low-bit weights only: no pruning round
     else:
         if sparsity is not None:
             model, masks = prune_to(model, sparsity, ft, scope, steps, per_layer=layer_sparsity)
@@ -115,6 +124,10 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
             res = search_level(model, trial, lambda m: _acc(m, val), max_accuracy_drop,
                                halving_levels(0.5, 0.99), refine=3, incremental=True, log=say)
             model, masks, search = res.model, res.extra or {}, res
+    if weight_bits != 8:
+        if acc["before"] is not None and sparsity != 0.0:
+            acc["pruned"] = _acc(model, test)
+        model = lowbit_finetune(model, weight_bits, ft, masks)
 
     acc["after"] = _acc(model, test)
     if val is not None:
@@ -126,7 +139,7 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
     report = {
         "mode": "structured" if structured else "unstructured",
         "settings": {"sparsity": sparsity, "layer_sparsity": layer_sparsity or None,
-                     "max_accuracy_drop": max_accuracy_drop, "scope": scope,
+                     "max_accuracy_drop": max_accuracy_drop, "scope": scope, "weight_bits": weight_bits,
                      "steps": steps, "finetune": ("hook" if hook else f"{epochs} epochs, lr {lr}, "
                                                   f"batch {batch_size}") if ft else "none"},
         "accuracy": acc,
@@ -152,6 +165,8 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
                             "trials": search.trials, "judged_on": "even half of the test split",
                             "unseen": "odd half of the test split"}
         report["settings"]["chosen_level"] = search.level
+    if weight_bits != 8:
+        report["lowbit"] = lowbit_report(model, weight_bits)
     report["seconds"] = round(time.perf_counter() - t0, 2)
     return CompressResult(model, report, masks)
 
