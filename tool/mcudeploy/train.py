@@ -39,7 +39,8 @@ HPARAMS = {"lr": 3e-3, "batch_size": 64, "seed": 0}
 def train_classifier(model: nn.Module, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
                      epochs: int = 3, lr: float = 3e-3, batch_size: int = 64,
                      callback: Callable[[int, float, nn.Module], None] | None = None,
-                     masks: dict[str, torch.Tensor] | None = None, seed: int = 0) -> nn.Module:
+                     masks: dict[str, torch.Tensor] | None = None, seed: int = 0,
+                     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> nn.Module:
     """Train ``model`` in place with Adam on cross-entropy and return it (in eval mode).
 
     The learning rate follows a cosine from ``lr`` to 0 over all steps: short runs then end on a
@@ -48,7 +49,8 @@ def train_classifier(model: nn.Module, x: np.ndarray | torch.Tensor, y: np.ndarr
     ``masks`` maps parameter names (as in ``named_parameters``) to 0/1 tensors of the same shape;
     a 0 keeps that weight at exactly zero. Fine-tuning a pruned model usually wants a smaller ``lr``
     (e.g. 1e-3) and an epoch or two. ``callback(epoch, mean_loss, model)`` runs after each epoch.
-    Sets torch's (process-wide) thread count to 2.
+    ``loss_fn(logits, idx)`` replaces cross-entropy (``idx``: the batch's rows of ``x``, e.g. to
+    look up a teacher's outputs for distillation). Sets torch's (process-wide) thread count to 2.
     """
     torch.set_num_threads(2)
     x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
@@ -69,7 +71,8 @@ def train_classifier(model: nn.Module, x: np.ndarray | torch.Tensor, y: np.ndarr
         for idx in torch.randperm(len(y), generator=gen).split(batch_size):
             if len(idx) < 2 and len(y) > 1:
                 continue  # a lone trailing sample: BatchNorm cannot train on a batch of one
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            out = model(x[idx])
+            loss = nn.functional.cross_entropy(out, y[idx]) if loss_fn is None else loss_fn(out, idx)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -48,20 +48,34 @@ from .params import FiniteFloat
               help="your own training code instead of the built-in loop: FUNC(model, masks) trains "
                    "the model in place (masks stay applied: pruned weights are zeroed before every "
                    "forward) and may return it.")
+@click.option("--adaptive-bn", is_flag=True,
+              help="re-estimate BatchNorm statistics of every pruned candidate on 512 training samples "
+                   "before judging or fine-tuning it (Combine-Net).")
+@click.option("--knee", is_flag=True,
+              help="instead of --sparsity: sweep the rate 0.10..0.95, prune without fine-tuning, and take "
+                   "the Kneedle knee of accuracy (half of the held-out data) against rate; prints the curve.")
+@click.option("--distill", is_flag=True,
+              help="fine-tune against the dense model's soft outputs (KL at a temperature, x T^2) mixed "
+                   "with the labels' cross-entropy.")
+@click.option("--distill-temperature", type=click.FloatRange(0, min_open=True), default=4.0, show_default=True,
+              help="softmax temperature T of the distillation.")
+@click.option("--distill-alpha", type=click.FloatRange(0, 1), default=0.7, show_default=True,
+              help="weight of the distillation term (1 - alpha on the labels).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="the pruned model, a torch.export archive (.pt2) for `mcudeploy compile`.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report here.")
 def compress_cmd(model, weights, data, eval_data, sparsity, layer_sparsity, max_accuracy_drop, structured, scope,
-                 weight_bits, steps, epochs, lr, batch_size, limit, eval_limit, finetune_hook, output, json_path):
+                 weight_bits, steps, epochs, lr, batch_size, limit, eval_limit, finetune_hook, adaptive_bn, knee,
+                 distill, distill_temperature, distill_alpha, output, json_path):
     """Prune MODEL and fine-tune it; write the pruned model as a .pt2 that `compile` accepts.
 
     MODEL is FILE.py:FACTORY (with --weights) or a .pt2 archive. Unstructured pruning zeroes the
     smallest conv and linear weights (stored sparse by the compiler); --structured removes whole
     channels, following residual adds and concats so every layer stays consistent.
     """
-    if sparsity is not None and max_accuracy_drop is not None or (
-            sparsity is None and max_accuracy_drop is None and weight_bits == "8"):
-        raise McdError("give exactly one of --sparsity or --max-accuracy-drop (or --weight-bits 2|4 alone)")
+    chosen = (sparsity is not None) + (max_accuracy_drop is not None) + knee
+    if chosen > 1 or (chosen == 0 and weight_bits == "8"):
+        raise McdError("give exactly one of --sparsity, --max-accuracy-drop or --knee (or --weight-bits 2|4 alone)")
     per_layer = {}
     for item in layer_sparsity:
         name, sep, val = item.partition("=")
@@ -76,8 +90,15 @@ def compress_cmd(model, weights, data, eval_data, sparsity, layer_sparsity, max_
                         max_accuracy_drop=max_accuracy_drop, structured=structured, scope=scope,
                         steps=steps, epochs=epochs, lr=lr, batch_size=batch_size, layer_sparsity=per_layer or None,
                         weight_bits=int(weight_bits),
-                        log=lambda s: click.echo(s, err=True))
+                        log=lambda s: click.echo(s, err=True), adaptive_bn=adaptive_bn, knee=knee,
+                        distill=distill, distill_temperature=distill_temperature, distill_alpha=distill_alpha)
     r = res.report
+    if "knee" in r:
+        k = r["knee"]
+        click.echo(table([{"rate": f"{c['rate']:.2f}", "accuracy": f"{c['accuracy']:.2f} %",
+                           "knee": "<- knee" if i == k["index"] else ""} for i, c in enumerate(k["curve"])],
+                         [("rate", "rate"), ("accuracy", "top-1 (no fine-tuning)"), ("knee", "")]))
+        click.echo(f"knee (Kneedle) at rate {k['rate']:.2f}; judged on {k['judged_on']}\n")
     def shape(row):
         now = "x".join(map(str, row["shape"]))
         return f"{'x'.join(map(str, row['shape_before']))} -> {now}" if "shape_before" in row else now
@@ -92,7 +113,10 @@ def compress_cmd(model, weights, data, eval_data, sparsity, layer_sparsity, max_
     if a.get("before") is not None:
         click.echo(f"\ntop-1 accuracy (float, {r['test_samples']} held-out samples): {a['before']:.2f} % "
                    f"-> {a['after']:.2f} % ({-a['drop_points']:+.2f} points)")
-    if "unseen_after" in a:
+    if "unseen_after" in a and "knee" in r:
+        click.echo(f"  the knee was chosen on half of them; the other half, unseen by the choice: "
+                   f"{a['unseen_before']:.2f} % -> {a['unseen_after']:.2f} %")
+    elif "unseen_after" in a:
         click.echo(f"  search judged on half of them; the other half, unseen by the search: "
                    f"{a['unseen_before']:.2f} % -> {a['unseen_after']:.2f} %; chosen level "
                    f"{r['search']['level']:.4f}")

@@ -24,6 +24,7 @@ from torch import nn
 
 from ..errors import McdError
 from ..train import train_classifier
+from .distill import Distiller
 from .prune import apply_masks
 
 Hook = Callable[[nn.Module, dict], "nn.Module | None"]
@@ -109,11 +110,15 @@ class Finetuner:
 
     def __init__(self, x: np.ndarray | None = None, y: np.ndarray | None = None, epochs: int = 2,
                  lr: float = 1e-3, batch_size: int = 64, seed: int = 0, hook: Hook | None = None,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, distill: Distiller | None = None):
         if hook is None and (x is None or y is None):
             raise McdError("fine-tuning needs labelled training data (x and y) or a hook")
         self.x, self.y, self.epochs, self.lr = x, y, epochs, lr
         self.batch_size, self.seed, self.hook, self.log = batch_size, seed, hook, log
+        if distill is not None and hook is not None:
+            raise McdError("distillation goes with the built-in fine-tuning loop; a hook brings its own loss: "
+                           "drop --distill or --finetune-hook")
+        self.distill = distill  # None: plain cross-entropy on the labels
         self.calls = 0
 
     def __call__(self, model: nn.Module, masks: dict[str, torch.Tensor] | None = None) -> nn.Module:
@@ -135,5 +140,5 @@ class Finetuner:
             cb = lambda e, loss, m: self.log(f"  fine-tune epoch {e + 1}/{self.epochs}: loss {loss:.4f}")
         train_classifier(target, self.x, self.y, epochs=self.epochs, lr=self.lr,
                          batch_size=self.batch_size, callback=cb, seed=self.seed,
-                         masks={prefix + n: m for n, m in masks.items()})
+                         masks={prefix + n: m for n, m in masks.items()}, loss_fn=self.distill)
         return model

@@ -29,7 +29,10 @@ from torch import nn
 from .. import datasets
 from ..errors import DataError, McdError, ModelLoadError
 from ..train import evaluate
+from .adaptive_bn import bn_layers, recalibrate_bn
+from .distill import Distiller
 from .finetune import Finetuner, Hook, allow_train_mode
+from .knee import sweep, sweep_rates
 from .lowbit import BITS, lowbit_finetune, lowbit_report
 from .prune import halving_levels, masks_from_zeros, prune_to, search_level, sparsity_report
 from .structured import count_macs_params, prune_channels
@@ -57,7 +60,10 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
                    scope: str | None = None, steps: int = 3, epochs: int = 2, lr: float = 1e-3,
                    batch_size: int = 64, hook: Hook | None = None,
                    log: Callable[[str], None] | None = None,
-                   layer_sparsity: dict[str, float] | None = None, weight_bits: int = 8) -> CompressResult:
+                   layer_sparsity: dict[str, float] | None = None, weight_bits: int = 8,
+                   adaptive_bn: bool = False, knee: bool = False, distill: bool = False,
+                   distill_temperature: float = 4.0, distill_alpha: float = 0.7, adaptive_bn_samples: int = 512,
+                   knee_rates: list[float] | None = None) -> CompressResult:
     """Prune ``model`` (a copy for structured pruning, in place otherwise) and fine-tune it.
 
     ``sparsity``: fraction of conv/linear weights zeroed (unstructured) or of channels removed per
@@ -69,24 +75,36 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
     harder), the others share the global threshold that keeps the total at ``sparsity``.
     ``weight_bits`` 2 (ternary) or 4 (int4): after any pruning, quantization-aware fine-tuning of
     the conv/linear weights to that width (``lowbit``); alone, without pruning.
+
+    Combine-Net's tools, each off by default: ``adaptive_bn`` re-estimates BatchNorm statistics
+    of every pruned candidate on ``adaptive_bn_samples`` training samples before it is judged or
+    fine-tuned (``adaptive_bn.py``); ``knee`` (instead of ``sparsity``) sweeps ``knee_rates``,
+    prunes without fine-tuning, and takes the Kneedle knee of held-out accuracy against rate
+    (``knee.py``); ``distill`` fine-tunes against the dense model's outputs (``distill.py``).
     """
     if weight_bits not in (8,) + BITS:
         raise McdError(f"weight bits {weight_bits}: expected 2 (ternary), 4 (int4) or 8 (int8, no change)")
-    if weight_bits != 8 and sparsity is None and max_accuracy_drop is None:
+    if weight_bits != 8 and sparsity is None and max_accuracy_drop is None and not knee:
         sparsity = 0.0
-    if (sparsity is None) == (max_accuracy_drop is None):
-        raise McdError("give exactly one of a target sparsity or a maximum accuracy drop")
+    if (sparsity is not None) + (max_accuracy_drop is not None) + bool(knee) != 1:
+        raise McdError("give exactly one of a target sparsity, a maximum accuracy drop or the knee search")
     if layer_sparsity and (structured or sparsity is None):
         raise McdError("per-layer sparsity goes with unstructured pruning to a fixed --sparsity")
-    if max_accuracy_drop is not None and (test is None or test[1] is None):
-        raise DataError("the accuracy-budget search needs labelled held-out data")
+    if (max_accuracy_drop is not None or knee) and (test is None or test[1] is None):
+        raise DataError("the accuracy-budget and knee searches need labelled held-out data")
+    if adaptive_bn and (train is None or len(train[0]) == 0):
+        raise DataError("adaptive BatchNorm needs training samples (x) to re-estimate statistics on")
+    if distill and (train is None or train[1] is None or epochs <= 0):
+        raise McdError("distillation fine-tunes against the dense model: it needs labelled training "
+                       "data and --epochs >= 1")
     t0 = time.perf_counter()
     say = log or (lambda s: None)
     scope = scope or ("layer" if structured else "global")
     ft = None
     if hook is not None or (train is not None and train[1] is not None and epochs > 0):
+        teacher = Distiller.from_teacher(model, *train, distill_temperature, distill_alpha) if distill else None
         ft = Finetuner(*(train if train is not None else (None, None)), epochs=epochs, lr=lr,
-                       batch_size=batch_size, hook=hook, log=log)
+                       batch_size=batch_size, hook=hook, log=log, distill=teacher)
     if ft is None and epochs > 0:
         say("no labelled training data and no hook: pruning without fine-tuning")
     example = example[:1].float()
@@ -95,18 +113,30 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
     before_sparsity = sparsity_report(model)
     acc = {"before": _acc(model, test)}
     val = unseen = None
-    if max_accuracy_drop is not None:
+    if adaptive_bn and not bn_layers(model):
+        say("adaptive BN: the model has no BatchNorm modules (an archive's are frozen): nothing to recalibrate")
+
+    def tune(m, mk):
+        """What follows every pruning step: adaptive BN (if asked), then fine-tuning (if any)."""
+        if adaptive_bn:
+            recalibrate_bn(m, train[0], adaptive_bn_samples)
+        return ft(m, mk) if ft else m
+    if max_accuracy_drop is not None or knee:
         val = (test[0][0::2], test[1][0::2])
         unseen = (test[0][1::2], test[1][1::2])
         acc.update(val_before=_acc(model, val), unseen_before=_acc(model, unseen))
 
     masks: dict = {}
-    search = None
+    search = knee_res = None
     plan = None
+    if knee:
+        knee_res = _knee(model, example, structured, scope, knee_rates, train if adaptive_bn else None,
+                         adaptive_bn_samples, lambda m: _acc(m, val), say)
+        sparsity = knee_res["rate"]
     if structured:
         def trial(base, level):
             pruned, p = prune_channels(base, example, level, scope, inplace=True)
-            return (ft(pruned, {}) if ft else pruned), p
+            return tune(pruned, {}), p
         if sparsity is not None:
             model, plan = trial(copy.deepcopy(model), sparsity)
         else:
@@ -117,10 +147,12 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
         pass  # low-bit weights only: no pruning round
     else:
         if sparsity is not None:
-            model, masks = prune_to(model, sparsity, ft, scope, steps, per_layer=layer_sparsity)
+            model, masks = prune_to(model, sparsity, tune if ft or adaptive_bn else None, scope, steps,
+                                    per_layer=layer_sparsity)
         else:
             def trial(base, level):
-                return prune_to(base, level, ft, scope, 1, masks=masks_from_zeros(base))
+                return prune_to(base, level, tune if ft or adaptive_bn else None, scope, 1,
+                                masks=masks_from_zeros(base))
             res = search_level(model, trial, lambda m: _acc(m, val), max_accuracy_drop,
                                halving_levels(0.5, 0.99), refine=3, incremental=True, log=say)
             model, masks, search = res.model, res.extra or {}, res
@@ -141,7 +173,9 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
         "settings": {"sparsity": sparsity, "layer_sparsity": layer_sparsity or None,
                      "max_accuracy_drop": max_accuracy_drop, "scope": scope, "weight_bits": weight_bits,
                      "steps": steps, "finetune": ("hook" if hook else f"{epochs} epochs, lr {lr}, "
-                                                  f"batch {batch_size}") if ft else "none"},
+                                                  f"batch {batch_size}") if ft else "none",
+                     "adaptive_bn": adaptive_bn_samples if adaptive_bn else None, "knee": knee,
+                     "distill": {"temperature": distill_temperature, "alpha": distill_alpha} if distill else None},
         "accuracy": acc,
         "accuracy_unit": "top-1 %, float model",
         "test_samples": None if test is None else len(test[0]),
@@ -167,8 +201,30 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
         report["settings"]["chosen_level"] = search.level
     if weight_bits != 8:
         report["lowbit"] = lowbit_report(model, weight_bits)
+    if knee_res is not None:
+        report["knee"] = dict(knee_res, judged_on="even half of the test split, pruned without fine-tuning"
+                              + (", adaptive BN" if adaptive_bn else ""), unseen="odd half of the test split")
     report["seconds"] = round(time.perf_counter() - t0, 2)
     return CompressResult(model, report, masks)
+
+
+def _knee(model, example, structured, scope, rates, train, abn_samples, score, say) -> dict:
+    """Sweep rates on copies of ``model`` (pruned only, BN recalibrated on ``train`` if given)."""
+    def make(rate):
+        base = copy.deepcopy(model)
+        if structured:
+            cand = prune_channels(base, example, rate, scope, inplace=True)[0]
+        else:
+            cand = prune_to(base, rate, None, scope, 1, masks=masks_from_zeros(base))[0]
+        if train is not None:
+            recalibrate_bn(cand, train[0], abn_samples)
+        return cand
+    res = sweep(make, score, sweep_rates() if rates is None else rates, say)
+    if res["rate"] is None:
+        raise McdError("the accuracy-vs-rate curve of the knee sweep has no knee (it does not bend): "
+                       "choose a rate with --sparsity")
+    say(f"knee: rate {res['rate']:.2f}")
+    return res
 
 
 def _reduction(before, after):
