@@ -57,9 +57,9 @@ from .params import FiniteFloat
 @click.option("--distill", is_flag=True,
               help="fine-tune against the dense model's soft outputs (KL at a temperature, x T^2) mixed "
                    "with the labels' cross-entropy.")
-@click.option("--distill-temperature", type=click.FloatRange(0, min_open=True), default=4.0, show_default=True,
+@click.option("--distill-temperature", type=FiniteFloat(0, min_open=True), default=4.0, show_default=True,
               help="softmax temperature T of the distillation.")
-@click.option("--distill-alpha", type=click.FloatRange(0, 1), default=0.7, show_default=True,
+@click.option("--distill-alpha", type=FiniteFloat(0, 1), default=0.7, show_default=True,
               help="weight of the distillation term (1 - alpha on the labels).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="the pruned model, a torch.export archive (.pt2) for `mcudeploy compile`.")
