@@ -65,6 +65,7 @@ int mcd_frame_receive(mcd_frame *f)
     f->seq = 0;
     f->type = 0;
     f->len = 0;
+    f->wire_len = 0;
     for (;;) {                     /* gather up to the delimiter; an empty frame is just resync */
         const uint8_t b = uart_getc();
         if (b == 0u) {
@@ -74,6 +75,7 @@ int mcd_frame_receive(mcd_frame *f)
         if (n < sizeof rx) rx[n++] = b;
         else overflow = 1;         /* keep reading until the delimiter, storing nothing */
     }
+    f->wire_len = overflow ? 0xFFFFFFFFu : n;
     if (overflow) return MCD_ERR_LENGTH;
     len = cobs_decode(rx, n);
     if (len < 0) return MCD_ERR_COBS;

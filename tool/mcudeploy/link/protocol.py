@@ -54,6 +54,7 @@ Message layouts are documented once, in firmware_template/src/protocol.h.
 from __future__ import annotations
 
 import contextlib
+import socket
 import struct
 import time
 import zlib
@@ -340,7 +341,7 @@ class Link:
             t0 = time.monotonic()
             try:
                 self._write(lead + wire if attempt == 1 else wire)
-                f = self._await_reply(type_, tried, wait)
+                f = self._await_reply(type_, tried, wait, len(wire) - 2)
             except _PortLost as exc:
                 last = f"the port failed: {exc}"
                 silent += 1
@@ -361,8 +362,9 @@ class Link:
         raise RetriesExhausted(f"request 0x{type_:02x} failed after {attempt} attempts: {last} "
                         f"(port {self.url or self.port.name or self.port.portstr})")
 
-    def _await_reply(self, type_: int, tried: set[int], wait: float) -> Frame | str:
-        """The reply to the current attempt, or a string saying why this attempt failed."""
+    def _await_reply(self, type_: int, tried: set[int], wait: float, sent: int = 0) -> Frame | str:
+        """The reply to the current attempt (``sent`` wire bytes before its delimiter), or a string
+        saying why this attempt failed."""
         deadline = time.monotonic() + wait
         while True:
             f = self._read_frame(deadline)
@@ -372,8 +374,8 @@ class Link:
             if f.type == ERROR:
                 code, a0, a1 = struct.unpack_from("<BII", f.payload.ljust(9, b"\0"))
                 if code in _TRANSPORT_ERRORS:
-                    if f.seq in tried and f.seq != self._seq:  # about an attempt already retried
-                        self.stats["stale"] += 1
+                    if f.seq in tried and f.seq != self._seq or not _could_be(a0, sent):
+                        self.stats["stale"] += 1  # about an attempt already retried, or another frame
                         continue
                     return f"device saw a damaged request: {_ERR_NAMES[code]}"
                 if f.seq == self._seq or code == ERR_FAULT:
@@ -466,9 +468,24 @@ class _PortLost(Exception):
 
 def _open_port(url: str, baudrate: int) -> serial.SerialBase:
     try:
-        return serial.serial_for_url(url, baudrate=baudrate, timeout=0.05)
+        port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05)
     except (serial.SerialException, OSError, ValueError) as exc:
         raise LinkError(f"cannot open {url}: {exc}") from None
+    sock = getattr(port, "_socket", None)  # socket:// (QEMU, ser2net): pyserial leaves Nagle on
+    if sock is not None:
+        # Without this a small write (a request after a block burst or a resync delimiter) waits
+        # for the peer's delayed ACK of the previous one: ~40 ms per exchange on Linux.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return port
+
+
+def _could_be(reported: int, sent: int) -> bool:
+    """Whether a damage report about a frame of ``reported`` wire bytes may be about a request of
+    ``sent``: a byte lost or split off makes it shorter, never more than one byte longer (a
+    flip to a non-zero byte of the delimiter glues on at most what follows, the 2nd delimiter).
+    0 = not said (a device before this field)."""
+    return reported == 0 or reported <= sent + 1
 
 
 def _string(b: bytes) -> tuple[str, bytes]:
