@@ -59,6 +59,7 @@ static int block_frame(mcd_frame *f, uint32_t len)
 int mcd_frame_receive(mcd_frame *f)
 {
     uint32_t n = 0, crc;
+    uint8_t first;
     int overflow = 0;
     int32_t len;
 
@@ -77,8 +78,9 @@ int mcd_frame_receive(mcd_frame *f)
     }
     f->wire_len = overflow ? 0xFFFFFFFFu : n;
     if (overflow) return MCD_ERR_LENGTH;
+    first = (n >= 2u && rx[0] >= 2u) ? rx[1] : 0u;  /* the first body byte, before decoding moves it */
     len = cobs_decode(rx, n);
-    if (len < 0) return MCD_ERR_COBS;
+    if (len < 0) return (first & 0xF0u) == MCD_BLOCK_MARK ? MCD_ERR_QUIET : MCD_ERR_COBS;  /* a block frame's */
     if (len >= 1 && (rx[0] & 0xF0u) == MCD_BLOCK_MARK) return block_frame(f, (uint32_t)len);
     if (len >= 2) f->seq = rx[1];
     if ((uint32_t)len < MCD_FRAME_OVERHEAD || (uint32_t)len > MAX_BODY) return MCD_ERR_LENGTH;
