@@ -178,6 +178,26 @@ def test_link_recovers_from_a_bad_reply(fake, fault):
     assert link.stats["retries"] == (0 if fault == "stale" else 1)
 
 
+def test_a_lost_first_run_reply_waits_a_second_not_infer_timeout(fake, monkeypatch):
+    """Before any run, its length is unknown: silent attempts wait 1 s, 2 s, ... (not 300 s each)."""
+    waits = []
+    await_reply = Link._await_reply
+
+    def spy(self, type_, tried, wait, sent=0):
+        waits.append((type_, wait))
+        return await_reply(self, type_, tried, wait, sent)
+
+    monkeypatch.setattr(Link, "_await_reply", spy)
+    link = Link(fake, timeout=0.3, infer_timeout=300)
+    link.info()
+    fake.faults = ["drop"]  # the first RUN's reply
+    x = bytes(i % 7 for i in range(2500))
+    assert link.infer(x).output == fake.output()
+    runs = [w for t, w in waits if t == 0x08]
+    assert len(runs) == 2 and 1.0 < runs[0] < 2.0 and runs[1] == pytest.approx(2.0)
+    assert link.stats["timeouts"] == 1
+
+
 def test_link_gives_up_with_a_clear_error(fake):
     link = Link(fake, timeout=0.1, retries=2)
     fake.faults = ["drop"] * 3
