@@ -162,10 +162,11 @@ def test_info_and_chunked_infer(fake):
 
 def test_sequence_numbers_advance(fake):
     link = Link(fake, timeout=0.5)
-    for _ in range(300):  # wraps around 255
+    for _ in range(300):  # wraps around 254
         link.info()
     seqs = [f.seq for f in fake.requests]
-    assert len(set(seqs[:255])) == 255 and all(0 <= s < 256 for s in seqs)
+    # 0 and 255 are left out: a damage report's unknown seq and a fault's
+    assert len(set(seqs[:254])) == 254 and all(1 <= s <= 254 for s in seqs)
 
 
 @pytest.mark.parametrize("fault", ["drop", "corrupt", "stale", "noise"])
@@ -175,6 +176,26 @@ def test_link_recovers_from_a_bad_reply(fake, fault):
     fake.faults = [fault]
     assert link.info().board == "fake"
     assert link.stats["retries"] == (0 if fault == "stale" else 1)
+
+
+def test_a_lost_first_run_reply_waits_a_second_not_infer_timeout(fake, monkeypatch):
+    """Before any run, its length is unknown: silent attempts wait 1 s, 2 s, ... (not 300 s each)."""
+    waits = []
+    await_reply = Link._await_reply
+
+    def spy(self, type_, tried, wait, sent=0):
+        waits.append((type_, wait))
+        return await_reply(self, type_, tried, wait, sent)
+
+    monkeypatch.setattr(Link, "_await_reply", spy)
+    link = Link(fake, timeout=0.3, infer_timeout=300)
+    link.info()
+    fake.faults = ["drop"]  # the first RUN's reply
+    x = bytes(i % 7 for i in range(2500))
+    assert link.infer(x).output == fake.output()
+    runs = [w for t, w in waits if t == 0x08]
+    assert len(runs) == 2 and 1.0 < runs[0] < 2.0 and runs[1] == pytest.approx(2.0)
+    assert link.stats["timeouts"] == 1
 
 
 def test_link_gives_up_with_a_clear_error(fake):

@@ -60,7 +60,7 @@ def test_300_samples_through_a_faulty_link_are_all_bit_exact_and_counted_once(di
     t = qemu(digits_project)
     results = tmp_path / "r.jsonl"
     with FaultProxy(("127.0.0.1", t.port), seed=4, drop=0.0055, flip=0.0055, dup=0.002, delay=0.01,
-                    max_delay=0.02, disconnect_after=[30_000, 90_000]) as proxy:
+                    max_delay=0.02, disconnect_after=[30_000, 60_000]) as proxy:
         rep = validate(digits_project, BOARD, True, "digits", limit=300, port=proxy.url, results=results)
         stats = proxy.stats
         damaged = {d: proxy.fraction_damaged(d) for d in ("to_device", "to_host")}

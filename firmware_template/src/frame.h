@@ -30,7 +30,10 @@
 #define MCD_BLOCK_OVERHEAD 5u /* marker, block, crc16 */
 #define MCD_BLOCK_BYTES 16u   /* input blocks: what a block frame's index counts */
 
-/* Error codes carried by an error frame (type MCD_MSG_ERROR) */
+/* Error codes carried by an error frame (type MCD_MSG_ERROR). For the damage codes (CRC, LENGTH,
+ * COBS) arg0 is the frame's wire length before its delimiter (0xFFFFFFFF: overlong): the seq of a
+ * damaged frame is a guess, and a host waiting for its reply ignores reports about frames of
+ * another length (a damaged input block frame sent just before). */
 enum {
     MCD_ERR_NONE = 0,
     MCD_ERR_CRC = 1,        /* CRC mismatch */
@@ -50,6 +53,8 @@ typedef struct {
     uint8_t version, seq, type;
     const uint8_t *payload;
     uint32_t len;
+    uint32_t wire_len; /* bytes received before the delimiter: carried by a damage report (arg0) so
+                          the host can tell its request's damage from a block frame's */
 } mcd_frame;
 
 uint32_t mcd_crc32(uint32_t crc, const uint8_t *p, uint32_t n);

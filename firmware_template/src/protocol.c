@@ -277,7 +277,7 @@ void mcd_protocol_poll(void)
     }
     if (err == MCD_ERR_QUIET) return;
     if (err != MCD_ERR_NONE) {
-        send_error(f.seq, (uint8_t)err, 0, 0);
+        send_error(f.seq, (uint8_t)err, f.wire_len, 0);
         return;
     }
     switch (f.type) {

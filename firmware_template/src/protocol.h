@@ -25,7 +25,8 @@
  * reply costs a resend, not an inference); otherwise the device names the missing blocks in a
  * 32-block window and the host resends only those. A wrong CRC with every block present (a
  * damaged frame that passed the CRC-16) clears the bitmap: everything is sent again.
- * Damaged block frames get no error frame: on silicon the polled UART cannot receive while it
+ * A block frame with one flipped bit is repaired (frame.c). Damaged block frames get no error
+ * frame (nor does one damaged in its COBS code byte, recognised by its marker): on silicon the polled UART cannot receive while it
  * sends, and an answer in the middle of a burst would cost the next frames too.
  */
 #ifndef MCD_PROTOCOL_H
