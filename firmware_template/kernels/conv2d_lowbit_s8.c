@@ -33,17 +33,6 @@ static void gemm(int32_t bits, const int16_t *a, const int16_t *b, const uint32_
     }
 }
 
-static void requant_row(const mcd_conv_params *p, const mcd_channel_quant *q, const int32_t *rq, int32_t fast,
-                        const int32_t *acc, int32_t c_out, int8_t *out)
-{
-    const int32_t lo = p->act_min, hi = p->act_max;
-    int32_t o;
-    if (fast)
-        for (o = 0; o < c_out; o++) out[o] = mcd_rq_out(acc[o], rq[4 * o + 1], rq[4 * o + 2], rq[4 * o + 3], lo, hi);
-    else
-        for (o = 0; o < c_out; o++) out[o] = mcd_rq_out_generic(acc[o], q->mult[o], q->shift[o], p->out_zp, lo, hi);
-}
-
 void mcd_conv2d_lowbit_s8(int32_t bits, const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                           const int8_t *in, int32_t k_h, int32_t k_w, const uint32_t *w, const int32_t *rq,
                           int32_t fast, const mcd_dims *out_d, int8_t *out, void *scratch)
@@ -61,8 +50,8 @@ void mcd_conv2d_lowbit_s8(int32_t bits, const mcd_conv_params *p, const mcd_chan
             mcd_im2col(p, in_d, in, k_h, k_w, kp, i / out_d->w, i % out_d->w, col_a);
             mcd_im2col(p, in_d, in, k_h, k_w, kp, j / out_d->w, j % out_d->w, col_b);
             gemm(bits, col_a, col_b, w, rq, c_out, nw, acc_a, acc_b);
-            requant_row(p, q, rq, fast, acc_a, c_out, out + i * c_out);
-            if (j != i) requant_row(p, q, rq, fast, acc_b, c_out, out + j * c_out);
+            mcd_requant_row(p, q, rq, fast, acc_a, c_out, out + i * c_out);
+            if (j != i) mcd_requant_row(p, q, rq, fast, acc_b, c_out, out + j * c_out);
         }
         return;
     }
@@ -81,7 +70,7 @@ void mcd_conv2d_lowbit_s8(int32_t bits, const mcd_conv_params *p, const mcd_chan
                     if (m > best[o]) best[o] = m;
                 }
             }
-            requant_row(p, q, rq, fast, best, c_out, out + (py * out_d->w + px) * c_out);
+            mcd_requant_row(p, q, rq, fast, best, c_out, out + (py * out_d->w + px) * c_out);
         }
     }
 }

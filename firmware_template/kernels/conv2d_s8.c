@@ -67,19 +67,6 @@ static void gemm_2col(const int16_t *col_a, const int16_t *col_b, const int8_t *
     }
 }
 
-static void requant_row(const mcd_conv_params *p, const mcd_channel_quant *q, const int32_t *rq, int32_t fast,
-                        const int32_t *acc, int32_t c_out, int8_t *out)
-{
-    /* not mcd_rq_channel: here p is a run-time pointer that every int8 store may alias, so the
-     * activation range goes to locals and the choice of rule out of the loop */
-    const int32_t lo = p->act_min, hi = p->act_max;
-    int32_t o;
-    if (fast)
-        for (o = 0; o < c_out; o++) out[o] = mcd_rq_out(acc[o], rq[4 * o + 1], rq[4 * o + 2], rq[4 * o + 3], lo, hi);
-    else
-        for (o = 0; o < c_out; o++) out[o] = mcd_rq_out_generic(acc[o], q->mult[o], q->shift[o], p->out_zp, lo, hi);
-}
-
 void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                    const int8_t *in, int32_t k_h, int32_t k_w, const int8_t *w, const int32_t *rq, int32_t fast,
                    const mcd_dims *out_d, int8_t *out, void *scratch)
@@ -96,13 +83,13 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
             mcd_im2col(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col_a);
             mcd_im2col(p, in_d, in, k_h, k_w, k4, (i + 1) / out_d->w, (i + 1) % out_d->w, col_b);
             gemm_2col(col_a, col_b, w, rq, c_out, k4, acc_a, acc_b);
-            requant_row(p, q, rq, fast, acc_a, c_out, out + i * c_out);
-            requant_row(p, q, rq, fast, acc_b, c_out, out + (i + 1) * c_out);
+            mcd_requant_row(p, q, rq, fast, acc_a, c_out, out + i * c_out);
+            mcd_requant_row(p, q, rq, fast, acc_b, c_out, out + (i + 1) * c_out);
         }
         if (i < n) {
             mcd_im2col(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col_a);
             gemm_2col(col_a, col_a, w, rq, c_out, k4, acc_a, acc_b);
-            requant_row(p, q, rq, fast, acc_a, c_out, out + i * c_out);
+            mcd_requant_row(p, q, rq, fast, acc_a, c_out, out + i * c_out);
         }
         return;
     }
@@ -121,7 +108,7 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
                     if (m > best[o]) best[o] = m;
                 }
             }
-            requant_row(p, q, rq, fast, best, c_out, out + (py * out_d->w + px) * c_out);
+            mcd_requant_row(p, q, rq, fast, best, c_out, out + (py * out_d->w + px) * c_out);
         }
     }
 }
