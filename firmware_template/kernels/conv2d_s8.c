@@ -54,10 +54,7 @@ static void gemm_2col(const int16_t *col_a, const int16_t *col_b, const int8_t *
         while (k--) {
             const uint32_t wa = mcd_ld32(w0);
             const uint32_t wa01 = mcd_sxtb16(wa), wa23 = mcd_sxtb16_ror8(wa);
-            sa = mcd_smlad(mcd_ld32(a), wa01, sa);
-            sa = mcd_smlad(mcd_ld32(a + 2), wa23, sa);
-            sb = mcd_smlad(mcd_ld32(b), wa01, sb);
-            sb = mcd_smlad(mcd_ld32(b + 2), wa23, sb);
+            mcd_smlad4x2(a, b, wa01, wa23, &sa, &sb);
             w0 += 4;
             a += 4;
             b += 4;

@@ -36,11 +36,7 @@ static inline void mcd_lb_dot2(int32_t bits, const int16_t *a, const int16_t *b,
         const uint32_t v = *w++;
         for (j = 0; j < 8 / bits; j++) {
             const uint32_t u = (v << (bits * j)) & m;
-            const uint32_t lo = mcd_sxtb16(u), hi = mcd_sxtb16_ror8(u);
-            s0 = mcd_smlad(mcd_ld32(a), lo, s0);
-            s0 = mcd_smlad(mcd_ld32(a + 2), hi, s0);
-            s1 = mcd_smlad(mcd_ld32(b), lo, s1);
-            s1 = mcd_smlad(mcd_ld32(b + 2), hi, s1);
+            mcd_smlad4x2(a, b, mcd_sxtb16(u), mcd_sxtb16_ror8(u), &s0, &s1);
             a += 4;
             b += 4;
         }

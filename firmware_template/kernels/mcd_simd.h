@@ -100,6 +100,16 @@ static inline uint32_t mcd_pack_hi(uint32_t a, uint32_t b) { return (a >> 16) | 
 static inline uint32_t mcd_pack_lo_hi(uint32_t a, uint32_t b) { return (a & 0xFFFFu) | (b & 0xFFFF0000u); }
 #endif
 
+/* Four taps of two output pixels: the int16 columns a and b (four values each) against four int8
+ * weights already widened into the pairs w01 = (w0, w1) and w23 = (w2, w3): one weight word feeds
+ * four SMLADs. The step of the convolutions' GEMM loops (conv2d_s8.c, mcd_lowbit_s8.h). */
+static inline void mcd_smlad4x2(const int16_t *a, const int16_t *b, uint32_t w01, uint32_t w23, int32_t *sa,
+                                int32_t *sb)
+{
+    *sa = mcd_smlad(mcd_ld32(a + 2), w23, mcd_smlad(mcd_ld32(a), w01, *sa));
+    *sb = mcd_smlad(mcd_ld32(b + 2), w23, mcd_smlad(mcd_ld32(b), w01, *sb));
+}
+
 /* dst[i] = src[i] + off (int8 -> int16), four at a time: SXTAB16 widens bytes 0,2 and 1,3 and
  * adds the offset to both lanes; the two halfword pairs are then put back in natural order. */
 static inline void mcd_widen_s8(const int8_t *src, int16_t *dst, int32_t n, int32_t off)
