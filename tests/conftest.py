@@ -13,6 +13,8 @@ import torch
 from hypothesis import settings
 
 torch.set_num_threads(2)
+# tests/fixtures/ holds helper modules (mcd_cli, digits_mlp, fake_device, ...) that tests import
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 
 # Property tests check behaviour, not speed: on a loaded 2-core CI machine one example can take
 # 0.6 s (hypothesis' 200 ms deadline then fails a correct test as "flaky"). Speed lives in benchmarks/.
@@ -62,6 +64,16 @@ def pytest_make_collect_report(collector):  # module-level skips (missing refere
 def need_cc():
     if not (shutil.which("cc") or shutil.which("gcc")):
         pytest.skip("no host C compiler (apt-get install gcc)")
+
+
+def need_toolchain():
+    """Skip (a failure under MCUDEPLOY_REQUIRE_ALL) when the firmware cannot be built here."""
+    from mcudeploy.build import missing_tools
+
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"toolchain absent ({', '.join(missing)}): apt-get install gcc-arm-none-eabi "
+                    "libnewlib-arm-none-eabi cmake")
 
 
 @pytest.fixture(scope="session")

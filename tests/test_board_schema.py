@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from mcd_cli import run_cli
 from mcudeploy.boards import list_boards, load_board
 from mcudeploy.cli import cli
 from mcudeploy.errors import BoardError
@@ -90,17 +91,6 @@ def test_missing_board_file_path(tmp_path):
         load_board(tmp_path / "nope.toml")
 
 
-def run_main(monkeypatch, capsys, args: list[str]) -> tuple[int, str, str]:
-    """The console script in-process: (exit code, stdout, stderr)."""
-    from mcudeploy.cli import main
-
-    monkeypatch.setattr("sys.argv", ["mcudeploy", *args])
-    with pytest.raises(SystemExit) as exc:
-        main()
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
-
-
 @pytest.mark.parametrize("argv", [["boards", "{f}"], ["build", "{p}", "--board", "{f}"],
                                   ["flash", "{p}", "--board", "{f}", "--emulate"],
                                   ["validate", "{p}", "--board", "{f}", "--emulate", "--data", "digits"]])
@@ -109,7 +99,7 @@ def test_every_command_refuses_a_bad_board_in_one_line(tmp_path, monkeypatch, ca
     bad = _variant(tmp_path, "size = 524_288", "size = 524_288\nsizee = 1")
     project = digits_project
     before = sorted(p.relative_to(project) for p in project.rglob("*"))
-    code, out, err = run_main(monkeypatch, capsys, [a.format(f=bad, p=project) for a in argv])
+    code, out, err = run_cli(capsys, [a.format(f=bad, p=project) for a in argv])
     assert code == 2, (out, err)
     assert err.splitlines() == [("error: nucleo-f446re.toml: unknown field 'memory.flash.sizee' (did you mean "
                                 "'memory.flash.size'?); [memory.flash] takes origin, size")]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import need_toolchain
 from mcudeploy import build as build_mod
 from mcudeploy.boards import list_boards, load_board
 from mcudeploy.device import open_device
@@ -29,13 +30,6 @@ sys.path.insert(0, str(FIXTURES))
 import fc_model
 
 BOARD = "nucleo-f446re"
-
-
-def need_toolchain():
-    missing = build_mod.missing_tools()
-    if missing:
-        pytest.skip(f"toolchain absent ({', '.join(missing)}): apt-get install gcc-arm-none-eabi "
-                    "libnewlib-arm-none-eabi cmake")
 
 
 def need_qemu():

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import need_toolchain
+from mcd_cli import run_cli
 from mcudeploy import build as build_mod
 from mcudeploy import datasets
 from mcudeploy.boards import load_board
@@ -22,17 +24,6 @@ from mcudeploy.pipeline import build_project
 from torch import nn
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def run_main(monkeypatch, capsys, args: list[str]) -> tuple[int, str, str]:
-    """The console script in-process: (exit code, stdout, stderr)."""
-    from mcudeploy.cli import main
-
-    monkeypatch.setattr("sys.argv", ["mcudeploy", *map(str, args)])
-    with pytest.raises(SystemExit) as exc:
-        main()
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
 
 
 def leftovers(parent: Path, name: str) -> list[str]:
@@ -61,8 +52,7 @@ def test_check_fits_names_both_regions():
 def test_fit_bound_stays_under_a_real_build(digits_project, tmp_path):
     """The pre-check never refuses what links: its bound is below the linker's bytes (the
     constants in fit.py come from builds like this one)."""
-    if build_mod.missing_tools():
-        pytest.skip(f"missing build tools: {', '.join(build_mod.missing_tools())}")
+    need_toolchain()
     report = json.loads((digits_project / "report.json").read_text())
     meta = json.loads((digits_project / "project.json").read_text())
     r = build_mod.build(digits_project, "nucleo-g071rb")
@@ -102,7 +92,7 @@ def test_compile_board_refuses_16_mb_of_weights_in_seconds(tmp_path, monkeypatch
     calib = tmp_path / "calib.npz"
     np.savez(calib, x=np.random.default_rng(0).standard_normal((40, 4096)).astype(np.float32))
     t0 = time.monotonic()
-    code, out, err = run_main(monkeypatch, capsys, ["compile", f"{factory}:big", "--calib", calib, "-o",
+    code, out, err = run_cli(capsys, ["compile", f"{factory}:big", "--calib", calib, "-o",
                                                     tmp_path / "out", "--board", "nucleo-f446re"])
     seconds = time.monotonic() - t0
     assert code == 2, (out, err)
@@ -183,7 +173,7 @@ def test_compile_warns_records_and_strict_refuses(digits_model, tmp_path, monkey
     calib = tmp_path / "calib.npz"
     np.savez(calib, x=np.zeros_like(x[:64]) if data == "zero" else x[:1])
     args = ["compile", factory, "--weights", weights, "--calib", calib, "--no-host-check"]
-    code, out, err = run_main(monkeypatch, capsys, [*args, "-o", tmp_path / "strict", "--strict"])
+    code, out, err = run_cli(capsys, [*args, "-o", tmp_path / "strict", "--strict"])
     assert code == 2 and out == ""
     assert err.startswith(warning.replace("warning:", "error:")) and err.count("\n") == 1, err
     assert err.rstrip().endswith("refused by --strict (without it this is a warning)")
@@ -206,7 +196,7 @@ def test_nan_calibration_is_refused_by_compile_and_the_api(digits_model, tmp_pat
     bad = x[:64].copy()
     bad[3].flat[0] = np.nan
     np.savez(tmp_path / "nan.npz", x=bad)
-    code, _, err = run_main(monkeypatch, capsys, ["compile", factory, "--weights", weights, "--calib",
+    code, _, err = run_cli(capsys, ["compile", factory, "--weights", weights, "--calib",
                                                   tmp_path / "nan.npz", "-o", tmp_path / "o"])
     assert code == 2 and "NaN" in err and err.count("\n") == 1
     net = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()

@@ -33,7 +33,7 @@ def model(digits_project) -> Path:
 
 
 def _compile(monkeypatch, capsys, model, out, *extra):
-    return run_main(monkeypatch, capsys, "compile", model, "--calib", "digits", "--calib-limit", 64,
+    return run_main(capsys, "compile", model, "--calib", "digits", "--calib-limit", 64,
                     "--no-host-check", "-o", out, *extra)
 
 
@@ -148,7 +148,7 @@ def board(monkeypatch):
 
 
 def _validate(monkeypatch, capsys, project, *extra):
-    return run_main(monkeypatch, capsys, "validate", project, "--emulate", "--data", "digits", "--limit", 10, *extra)
+    return run_main(capsys, "validate", project, "--emulate", "--data", "digits", "--limit", 10, *extra)
 
 
 def test_a_file_that_is_not_results_is_never_written(monkeypatch, capsys, digits_project, board, tmp_path):
@@ -190,10 +190,10 @@ def test_results_of_another_run_are_replaced_only_with_fresh(monkeypatch, capsys
     assert code == 0, text
     before = res.read_bytes()
     for extra in ((), ("--resume",)):  # another --limit: another run
-        _refused(*run_main(monkeypatch, capsys, "validate", digits_project, "--emulate", "--data", "digits",
+        _refused(*run_main(capsys, "validate", digits_project, "--emulate", "--data", "digits",
                            "--limit", 7, "--results", res, *extra), "results of another run", "--fresh")
         assert res.read_bytes() == before
-    code, text = run_main(monkeypatch, capsys, "validate", digits_project, "--emulate", "--data", "digits",
+    code, text = run_main(capsys, "validate", digits_project, "--emulate", "--data", "digits",
                           "--limit", 7, "--results", res, "--fresh")
     assert code == 0, text
     assert len(res.read_text().splitlines()) == 8
@@ -203,7 +203,7 @@ def test_default_results_files_are_one_per_run(monkeypatch, capsys, digits_proje
     prj = tmp_path / "prj"
     shutil.copytree(digits_project, prj, ignore=shutil.ignore_patterns("firmware", "validate"))
     for limit in (10, 7):
-        code, text = run_main(monkeypatch, capsys, "validate", prj, "--emulate", "--data", "digits",
+        code, text = run_main(capsys, "validate", prj, "--emulate", "--data", "digits",
                               "--limit", limit, "--json", tmp_path / f"{limit}.json")
         assert code == 0, text
     files = sorted(p.name for p in (prj / "validate").iterdir())

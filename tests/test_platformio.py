@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import need_toolchain
 
 pytest.importorskip("platformio", reason="pip install platformio (the test extra)")
 from platformio.fs import match_src_files
@@ -25,10 +26,9 @@ _MAIN = re.compile(r"^\s*int\s+main\s*\([^)]*\)\s*\{", re.MULTILINE)  # a defini
 def generated(digits_project, tmp_path_factory):
     """(firmware folder with platformio.ini, CMake build folder configured for silicon)."""
     from mcudeploy.boards import load_board
-    from mcudeploy.build import missing_tools, prepare
+    from mcudeploy.build import prepare
 
-    if missing_tools():
-        pytest.skip(f"missing build tools: {missing_tools()}")
+    need_toolchain()
     if not shutil.which("make"):
         pytest.skip("make not installed (the Unix Makefiles generator writes link.txt)")
     dest = prepare(digits_project, load_board(BOARD))

@@ -149,19 +149,16 @@ def _cli(args: list[str], cwd: Path, capfd, subprocess_: bool = False) -> tuple[
         r = subprocess.run([sys.executable, "-c", "from mcudeploy.cli import main; main()", *args], cwd=cwd,
                            env=env, capture_output=True, text=True, timeout=300, check=False)
         return r.returncode, r.stderr
-    from mcudeploy.cli import main
+    from mcudeploy.cli import run
 
-    old_argv, old_cwd = sys.argv, os.getcwd()
-    sys.argv = ["mcudeploy", *args]
+    old_cwd = os.getcwd()
     os.chdir(cwd)
     capfd.readouterr()
     try:
-        main()
-        code = 0
-    except SystemExit as exc:
+        code = run(args)  # what the console script's main() exits with
+    except SystemExit as exc:  # a command may exit itself
         code = exc.code if isinstance(exc.code, int) else 1
     finally:
-        sys.argv = old_argv
         os.chdir(old_cwd)
     return code, capfd.readouterr().err
 

@@ -66,7 +66,7 @@ def _setup_error(code: int, text: str, *words: str) -> str:
 
 
 def _validate(monkeypatch, capsys, project, *extra):
-    return run_main(monkeypatch, capsys, "validate", project, "--data", "digits", "--limit", 10, *extra)
+    return run_main(capsys, "validate", project, "--data", "digits", "--limit", 10, *extra)
 
 
 # --- setup errors: exit 2, nothing saved -------------------------------------------------------------------
@@ -164,28 +164,28 @@ def _qemus_of(project: Path) -> list[int]:
 def test_one_detached_emulator_per_project_and_board(monkeypatch, capsys, project, tmp_path):
     b = load_board(BOARD)
     try:
-        code, text = run_main(monkeypatch, capsys, "flash", project, "--emulate", "--detach")
+        code, text = run_main(capsys, "flash", project, "--emulate", "--detach")
         assert code == 0, text
         url = re.search(r"its UART: (socket://127\.0\.0\.1:\d+)", text).group(1)
         pid = detached.running(project, b)["pid"]
         assert _qemus_of(project) == [pid]
 
         t0 = time.monotonic()  # a second one: refused before its build, naming the first
-        _setup_error(*run_main(monkeypatch, capsys, "flash", project, "--emulate", "--detach"),
+        _setup_error(*run_main(capsys, "flash", project, "--emulate", "--detach"),
                      f"already running at {url}, pid {pid}", "--stop")
         assert time.monotonic() - t0 < 2.0 and _qemus_of(project) == [pid]
 
         # its record lost (a re-compile replaced firmware/): still one, and --stop still finds it
         detached.state_file(project, b).unlink()
-        _setup_error(*run_main(monkeypatch, capsys, "flash", project, "--emulate", "--detach"),
+        _setup_error(*run_main(capsys, "flash", project, "--emulate", "--detach"),
                      f"pid {pid}")
-        code, text = run_main(monkeypatch, capsys, "flash", project, "--emulate", "--stop")
+        code, text = run_main(capsys, "flash", project, "--emulate", "--stop")
         assert code == 0 and f"stopped the emulated {BOARD} of {project} (pid {pid}" in text, text
         assert _qemus_of(project) == []
 
         # a damaged record: one line, treated as stale
         detached.state_file(project, b).write_text('{"pid": 12')
-        code, text = run_main(monkeypatch, capsys, "flash", project, "--emulate", "--stop")
+        code, text = run_main(capsys, "flash", project, "--emulate", "--stop")
         assert code == 0 and "Traceback" not in text and len(error_lines(text)) == 1, text
         assert "its unreadable emulator.json was removed" in text
         assert not detached.state_file(project, b).exists()
@@ -203,11 +203,11 @@ def test_validate_against_a_busy_or_wrong_emulator(monkeypatch, capsys, project,
     h.write_text(re.sub(r"(#define\s+MCD_MODEL_HASH\s+\(?\s*)0x[0-9a-fA-F]+", r"\g<1>0x12345678", h.read_text()))
     first = None
     try:
-        code, text = run_main(monkeypatch, capsys, "flash", project, "--emulate", "--detach")
+        code, text = run_main(capsys, "flash", project, "--emulate", "--detach")
         assert code == 0, text
         url = re.search(r"its UART: (socket://127\.0\.0\.1:\d+)", text).group(1)
 
-        _setup_error(*run_main(monkeypatch, capsys, "validate", other, "--port", url, "--data", "digits",
+        _setup_error(*run_main(capsys, "validate", other, "--port", url, "--data", "digits",
                                "--limit", 5), "runs another project's firmware", f"mcudeploy flash {other}")
         assert not (other / "validate").exists()
 
