@@ -21,6 +21,7 @@ import numpy as np
 from . import reference as R
 from .cycles import estimate
 from .errors import BuildError, McdError
+from .memmodel import F446RE_180MHZ
 from .paths import FIRMWARE_TEMPLATE
 from .project import Project
 
@@ -67,7 +68,7 @@ def bench_project(prj: Project, x: np.ndarray | None = None, workdir: Path | Non
         xq = R.prepare_input(g, x[:1])
     workdir = Path(workdir or prj.path / "bench")
     elf = build_harness(prj.engine_dir, xq[0], workdir, core)
-    run = estimate(elf)
+    run = estimate(elf, flash=F446RE_180MHZ)
     want = R.run(g, xq)[0]
     got = bytes.fromhex(run.output.strip() or "")
     if run.stopped or np.frombuffer(got, np.int8).tolist() != want.tolist():
@@ -75,18 +76,26 @@ def bench_project(prj: Project, x: np.ndarray | None = None, workdir: Path | Non
                        f"{got.hex()} vs {want.tobytes().hex()}")
     names = prj.meta["layer_names"]
     marks = {m[0]: m for m in run.marks}
+    flash_at = {m[0]: f for m, f in zip(run.marks, run.marks_flash, strict=True)}
     macs = {op.name: op.macs for op in g.ops}
     kinds = {op.name: op.kind + ("+maxpool" if op.attrs.get("pool") else "") for op in g.ops}
     layers = []
     for i, name in enumerate(names):
         c = marks[i + 1][1] - marks[i][1]
         n = marks[i + 1][2] - marks[i][2]
+        cf = flash_at[i + 1] - flash_at[i]
         layers.append({"name": name, "op": kinds[name], "macs": macs[name], "instructions": n,
-                       "estimated_cycles": c, "cycles_per_mac": round(c / macs[name], 3) if macs[name] else None})
+                       "estimated_cycles": c, "cycles_per_mac": round(c / macs[name], 3) if macs[name] else None,
+                       "estimated_cycles_flash": cf,
+                       "cycles_per_mac_flash": round(cf / macs[name], 3) if macs[name] else None})
     total_c = marks[len(names)][1] - marks[0][1]
+    total_f = flash_at[len(names)] - flash_at[0]
     total_n = marks[len(names)][2] - marks[0][2]
     total_macs = sum(macs[n] for n in names)
     return {"counter": "estimated_cycles", "core": core, "timing_model": "Cortex-M4 TRM table, zero-wait memory",
+            "flash_timing_model": F446RE_180MHZ.name, "flash_stats": run.flash_stats,
             "macs": total_macs, "estimated_cycles": total_c, "instructions": total_n,
-            "cycles_per_mac": round(total_c / total_macs, 3) if total_macs else None, "layers": layers,
+            "cycles_per_mac": round(total_c / total_macs, 3) if total_macs else None,
+            "estimated_cycles_flash": total_f,
+            "cycles_per_mac_flash": round(total_f / total_macs, 3) if total_macs else None, "layers": layers,
             "bit_exact": True}

@@ -3,11 +3,12 @@ instruction-exact run in Unicorn (the idea of ../shared/tools/m4cycles.py, which
 reference CMSIS-NN figures; this module applies the same table so the numbers compare).
 
 Why: QEMU counts instructions, not cycles; it cannot tell a 1-cycle SMLAD from a 2-cycle load.
-The table (Cortex-M4 TRM, zero-wait memory, no flash wait states or ART cache modelled):
+The table (Cortex-M4 TRM, zero-wait memory; ``flash=`` adds wait states and the ART, see memmodel):
 data processing, MUL/MLA, DSP MACs 1; SDIV/UDIV 7; single LDR/STR 2, or 1 directly after
 another load/store (pipelined); LDM/STM/PUSH/POP 1+N (+2 when loading PC); a taken branch +2
 (pipeline refill); BL 3; VLDR/VSTR 2; VLDM/VSTM/VPUSH/VPOP 1+N; VMLA/VMLS/VFMA 3; VDIV/VSQRT 14.
-Every figure it produces is labelled ``estimated_cycles``.
+Every figure it produces is labelled ``estimated_cycles`` (zero-wait) or ``estimated_cycles_flash``
+(with :data:`mcudeploy.memmodel.F446RE_180MHZ` or another flash model).
 
 Usage::
 
@@ -24,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .memmodel import ArtState, FlashModel
+
 UART_DR, UART_MARK = 0x40011004, 0x40011008
 
 _LOADSTORE = ("ldr", "str")
@@ -38,20 +41,36 @@ class Run:
     output: str = ""
     stopped: str = ""
     by_function: dict[str, int] = field(default_factory=dict)  # estimated cycles per symbol
+    # with a flash model (``estimate(..., flash=...)``): the same run with wait states and the ART
+    cycles_flash: int | None = None
+    marks_flash: list[int] = field(default_factory=list)  # estimated_cycles_flash at each mark
+    flash_stats: dict = field(default_factory=dict)
 
 
-def _cost_table(md, cs, code: bytes, addr: int) -> tuple[int, int, bool]:
-    """(cycles, instructions, ends with a branch) of one basic block, before refill penalties."""
-    total, count, after_mem, last = 0, 0, False, None
+def _writes_pc(arm, m: str, regs) -> bool:
+    """True when the instruction writes the PC: POP/LDM with PC in the list, or PC as destination."""
+    if m.startswith(("pop", "ldm")):
+        return any(op.reg == arm.ARM_REG_PC for op in regs)
+    return bool(regs) and regs[0].reg == arm.ARM_REG_PC and not m.startswith(("str", "push", "cmp", "tst"))
+
+
+def _cost_table(md, cs, code: bytes, addr: int, m4cycles_compat: bool = False) -> tuple[int, int, bool]:
+    """(cycles, instructions, ends with a branch) of one basic block, before refill penalties.
+
+    The pipeline refill P of a taken branch (including BL, BX, POP {..PC}, LDR PC) is added by the
+    caller when the next block is not the fall-through one, so it is counted once. With
+    ``m4cycles_compat`` the costs are those of ../shared/tools/m4cycles.py, which adds P a second
+    time for BL and for POP/LDM/LDR writing the PC (for comparisons with figures it produced)."""
+    total, count, after_mem, last, last_writes_pc = 0, 0, False, None, False
     arm = cs.arm
     for ins in md.disasm(code, addr):
         m = ins.mnemonic.split(".")[0]
         regs = [op for op in ins.operands if op.type == arm.ARM_OP_REG]
-        writes_pc = any(op.reg == arm.ARM_REG_PC for op in regs)
+        writes_pc = _writes_pc(arm, m, regs)
         mem = False
         if m.startswith(_MULTI) and not m.startswith("str"):
             n = len(regs) - (0 if m in ("push", "pop") else 1)
-            c = 1 + max(n, 1) + (2 if writes_pc else 0)
+            c = 1 + max(n, 1) + (2 if writes_pc and m4cycles_compat else 0)
             mem = True
         elif m.startswith(("vldm", "vstm", "vpush", "vpop")):
             c, mem = 1 + len(regs), True
@@ -59,11 +78,13 @@ def _cost_table(md, cs, code: bytes, addr: int) -> tuple[int, int, bool]:
             c, mem = 2, True
         elif m.startswith(_LOADSTORE):
             c, mem = (1 if after_mem else 2), True
-            if m.startswith("ldr") and regs and regs[0].reg == arm.ARM_REG_PC:
+            if writes_pc and m.startswith("ldr") and m4cycles_compat:
                 c += 2
         elif m in ("sdiv", "udiv"):
             c = 7
-        elif m in ("bl", "blx") or m in ("vmla", "vmls", "vfma", "vfms", "vnmla", "vnmls"):
+        elif m in ("bl", "blx"):
+            c = 3 if m4cycles_compat else 1  # 1 + P, P added at the taken transfer
+        elif m in ("vmla", "vmls", "vfma", "vfms", "vnmla", "vnmls"):
             c = 3
         elif m in ("vdiv", "vsqrt"):
             c = 14
@@ -72,23 +93,28 @@ def _cost_table(md, cs, code: bytes, addr: int) -> tuple[int, int, bool]:
         after_mem = mem
         total += c
         count += 1
-        last = ins
+        last, last_writes_pc = ins, writes_pc
     branch = False
     if last is not None:
         lm = last.mnemonic
-        branch = (lm.startswith(("b", "cb", "tb")) and not lm.startswith(("bic", "bfi", "bfc"))) or any(
-            op.type == arm.ARM_OP_REG and op.reg == arm.ARM_REG_PC for op in last.operands[:1])
+        branch = (lm.startswith(("b", "cb", "tb")) and not lm.startswith(("bic", "bfi", "bfc"))) or (
+            last_writes_pc if not m4cycles_compat else any(
+                op.type == arm.ARM_OP_REG and op.reg == arm.ARM_REG_PC for op in last.operands[:1]))
     return total, count, branch
 
 
 def estimate(elf_path: Path, max_instructions: int = 2_000_000_000, ram_kb: int = 256,
-             per_function: bool = False) -> Run:
+             per_function: bool = False, flash: FlashModel | None = None,
+             m4cycles_compat: bool = False) -> Run:
+    """Run the ELF to its BKPT; with ``flash`` also count the wait states that model adds
+    (``Run.cycles_flash``), the zero-wait count ``Run.cycles`` is unchanged by it."""
     import capstone as cs
     from elftools.elf.elffile import ELFFile
     from unicorn import (
         UC_ARCH_ARM,
         UC_HOOK_BLOCK,
         UC_HOOK_INTR,
+        UC_HOOK_MEM_READ,
         UC_HOOK_MEM_WRITE,
         UC_MODE_MCLASS,
         UC_MODE_THUMB,
@@ -121,13 +147,16 @@ def estimate(elf_path: Path, max_instructions: int = 2_000_000_000, ram_kb: int 
     st = {"prev_end": None, "prev_branch": False}
     out: list[str] = []
     owner: dict[int, str] = {}
+    art = ArtState(flash) if flash is not None else None
 
     def on_block(u, addr, size, _):
         b = blocks.get(addr)
         if b is None:
-            b = blocks[addr] = _cost_table(md, cs, bytes(u.mem_read(addr, size)), addr)
+            b = blocks[addr] = _cost_table(md, cs, bytes(u.mem_read(addr, size)), addr, m4cycles_compat)
         if st["prev_branch"] and addr != st["prev_end"]:
             run.cycles += 2  # taken branch: pipeline refill
+        if art is not None:
+            art.fetch(addr, size, b[0], run.cycles)
         run.cycles += b[0]
         run.instructions += b[1]
         if funcs:
@@ -144,6 +173,11 @@ def estimate(elf_path: Path, max_instructions: int = 2_000_000_000, ram_kb: int 
             out.append(chr(value & 0xFF))
         elif addr == UART_MARK:
             run.marks.append((int(value), run.cycles, run.instructions))
+            if art is not None:
+                run.marks_flash.append(run.cycles + art.penalty)
+
+    def on_read(u, access, addr, size, value, _):
+        art.read(addr)
 
     def on_intr(u, intno, _):
         u.emu_stop()
@@ -152,9 +186,14 @@ def estimate(elf_path: Path, max_instructions: int = 2_000_000_000, ram_kb: int 
     uc.hook_add(UC_HOOK_BLOCK, on_block)
     uc.hook_add(UC_HOOK_MEM_WRITE, on_write, begin=UART_DR, end=UART_MARK + 3)
     uc.hook_add(UC_HOOK_INTR, on_intr)
+    if art is not None:
+        uc.hook_add(UC_HOOK_MEM_READ, on_read, begin=flash.base, end=flash.base + flash.size - 1)
     try:
         uc.emu_start(pc | 1, 0xFFFFFFFF)
     except UcError as exc:  # a fault ends the run; report where
         run.stopped = f"{exc} at pc={uc.reg_read(A.UC_ARM_REG_PC):#x}"
     run.output = "".join(out)
+    if art is not None:
+        run.cycles_flash = run.cycles + art.penalty
+        run.flash_stats = art.stats()
     return run

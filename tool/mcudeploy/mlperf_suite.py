@@ -129,7 +129,8 @@ def run_model(name: str, prj: Project, board: str = "nucleo-f446re", samples: in
 
         b = bench_project(prj, x[:1])
         rep.update(estimated_cycles=b["estimated_cycles"], estimated_cycles_per_mac=b["cycles_per_mac"],
-                   timing_model=b["timing_model"])
+                   timing_model=b["timing_model"], estimated_cycles_flash=b["estimated_cycles_flash"],
+                   estimated_cycles_flash_per_mac=b["cycles_per_mac_flash"], flash_timing_model=b["flash_timing_model"])
     return rep
 
 
