@@ -22,6 +22,7 @@ import jinja2
 from . import paths
 from .boards import Board
 from .errors import BuildError
+from .families import family_for
 
 # The mcd protocol's firmware, as CMakeLists.txt lists it (MCD_PROTOCOL=mcd); src/mlperf_protocol.c
 # holds the other `main` and is left out, as CMake leaves it out.
@@ -84,12 +85,22 @@ def linker_script(b: Board, variables: dict[str, object]) -> str:
     return re.sub(r"@(\w+)@", lambda m: str(variables[m.group(1)]), text)
 
 
+def supported(b: Board) -> bool:
+    """True if PlatformIO can build ``b``: its family names a platform and it has a probe."""
+    fam = family_for(b.family)
+    return fam is not None and fam.platformio_platform is not None and b.probe is not None
+
+
 def write(dest: Path, b: Board, variables: dict[str, object], put: Callable[[Path, bytes], None]) -> None:
     """platformio.ini, linker.ld and the link-flag script into ``dest`` (through ``put``)."""
+    fam = family_for(b.family)
+    if not supported(b):
+        raise BuildError(f"board {b.name} has no PlatformIO platform (family {b.family}) or no [probe]: "
+                         "build it with `mcudeploy build` (CMake) instead")
     t = paths.FIRMWARE_TEMPLATE / "platformio.ini.j2"
     ini = jinja2.Template(t.read_text(), keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     put(dest / "platformio.ini", ini.render(
-        board=b, src_filter=src_filter(b), build_flags=[*COMPILE_FLAGS, *cpu_flags(b), *defines(b)],
+        board=b, platform=fam.platformio_platform, upload_protocol=fam.upload_protocol, src_filter=src_filter(b), build_flags=[*COMPILE_FLAGS, *cpu_flags(b), *defines(b)],
         ldscript=LINKER_SCRIPT, link_script=LINK_SCRIPT).encode())
     put(dest / LINKER_SCRIPT, linker_script(b, variables).encode())
     link = [*cpu_flags(b), *LINK_FLAGS]

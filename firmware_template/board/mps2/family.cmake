@@ -1,0 +1,2 @@
+# MPS2 FPGA images (AN385/AN386/AN500): CMSDK APB UARTs.
+set(MCD_UART_IP uart_cmsdk)

@@ -1,0 +1,2 @@
+# MPS2 TrustZone images (AN505, AN521): CMSDK APB UARTs behind the SSE-200.
+set(MCD_UART_IP uart_cmsdk)

@@ -1,0 +1,2 @@
+# Nordic nRF51: the legacy UART (TXD/RXD registers and events).
+set(MCD_UART_IP uart_nrf)
