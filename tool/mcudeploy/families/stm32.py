@@ -37,7 +37,7 @@ DEVICE_IDS = {
 }
 
 _USART_TRACE = "stm32l4x5_usart_update_params"
-_SPEED = re.compile(_USART_TRACE + r"\D*?(\d+)")
+_SPEED = re.compile(_USART_TRACE + r".*?speed: (\d+)")
 
 
 def check_usart_rate(board, log: str) -> str | None:
