@@ -18,7 +18,7 @@
 void port_init(void);
 uint32_t port_clock_hz(void);
 
-/* The UART driver (src/usart_v1.c or src/usart_v2.c, chosen by the family) */
+/* The UART driver (board/<vendor>/<MCD_UART_IP>.c, chosen by the family's family.cmake) */
 void uart_init(uint32_t base, uint32_t kernel_clock_hz, uint32_t baud);
 void uart_putc(uint8_t c);
 uint8_t uart_getc(void);  /* blocks until a byte arrives */

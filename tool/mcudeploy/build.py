@@ -111,7 +111,8 @@ def prepare(project_dir: str | Path, board: Board) -> Path:
     dest = firmware_dir(project, board)
     t = paths.FIRMWARE_TEMPLATE
     files = {Path("CMakeLists.txt"): t / "CMakeLists.txt"}
-    for sub in ("cmake", "src", "board/common", f"board/{board.family}"):
+    vendor = f"board/{pio.family_setting(board.family, 'MCD_VENDOR')}"  # the vendor's shared drivers
+    for sub in ("cmake", "src", "board/common", vendor, f"board/{board.family}"):
         for f in sorted((t / sub).rglob("*")):
             if f.is_file():
                 files[f.relative_to(t)] = f

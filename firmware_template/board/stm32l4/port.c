@@ -15,7 +15,7 @@
  *   3  BRR computed for the MSI's 4 MHz reset clock instead of the PLL's
  */
 #include "cm_regs.h"
-#include "gpio.h"
+#include "gpio.h"            /* board/stm32/ */
 #include "port.h"
 
 #define RCC_BASE     0x40021000u
