@@ -24,6 +24,32 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# QEMU >= 10 (b-l475e-iot01a with its RCC model, mps2-an500/an505, microbit) from Debian's
+# bookworm-backports, on the machine's own Debian mirror. The source entry is added once; apt's
+# default priority for backports (100) upgrades nothing else. A machine that already has a
+# qemu-system-arm >= 10 anywhere tool/mcudeploy/target/qemu_find.py looks (MCUDEPLOY_QEMU, PATH,
+# /opt/qemu10) is left alone: 7.2 keeps running the netduinoplus2 beside it.
+qemu10() {
+  for q in "${MCUDEPLOY_QEMU:-}" "$(command -v qemu-system-arm || true)" /opt/qemu10/usr/bin/qemu-system-arm; do
+    [ -n "$q" ] && [ -x "$q" ] && "$q" --version 2>/dev/null | grep -Eq 'version ([1-9][0-9])\.' && return 0
+  done
+  return 1
+}
+if ! qemu10 && grep -q bookworm /etc/os-release 2>/dev/null; then
+  BPO=/etc/apt/sources.list.d/bookworm-backports.sources
+  if [ ! -f "$BPO" ] && ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    MIRROR=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
+             | grep -v security | head -n1)
+    echo "== apt: bookworm-backports source (${MIRROR:-http://deb.debian.org/debian})"
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
+      "${MIRROR:-http://deb.debian.org/debian}" /usr/share/keyrings/debian-archive-keyring.gpg | $SUDO tee "$BPO" >/dev/null
+  fi
+  echo "== apt: qemu-system-arm >= 10 from bookworm-backports"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t bookworm-backports qemu-system-arm >/dev/null
+fi
+qemu10 || echo "warning: no qemu-system-arm >= 10: the QEMU 10 boards' tests skip (and fail under MCUDEPLOY_REQUIRE_ALL=1)"
+
 PY=${PYTHON:-python3}
 if ! $PY -c 'import torch, sys; sys.exit(0 if torch.__version__.startswith("2.13.0") else 1)' 2>/dev/null; then
   echo "== pip: torch 2.13.0 (CPU)"

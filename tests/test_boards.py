@@ -455,8 +455,8 @@ def test_ports_are_matched_to_boards_by_usb_id(monkeypatch):
     found = d.discover()
     by = {p["device"]: p for p in found["ports"]}
     assert [p["device"] for p in found["ports"]] == ["/dev/ttyACM0", "/dev/ttyS0", "/dev/ttyUSB0"]
-    st_link = {n for n in list_boards() if (load_board(n).probe.usb_vid, load_board(n).probe.usb_pid)
-               == (0x0483, 0x374B)}
+    st_link = {n for n in list_boards() if (p := load_board(n).probe) is not None
+               and (p.usb_vid, p.usb_pid) == (0x0483, 0x374B)}
     assert set(by["/dev/ttyACM0"]["boards"]) == st_link and "nucleo-f446re" in st_link
     assert by["/dev/ttyACM0"]["usb"] == "0483:374b" and by["/dev/ttyACM0"]["probe"] is None
     assert by["/dev/ttyUSB0"]["boards"] == [] and by["/dev/ttyS0"]["usb"] is None

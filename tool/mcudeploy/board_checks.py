@@ -30,7 +30,8 @@ KNOWN_KEYS: dict = {
     "memory": {"flash": _REGION, "ram": _REGION},
     "uart": {"instance": int, "tx": str, "rx": str, "af": int, "baud": int, "max_baud": int},
     "probe": {"pyocd_target": str, "usb_vid": int, "usb_pid": int, "platformio_board": str},
-    "emulator": {"qemu_machine": str, "serial_index": int, "cpuclk_hz": int, "icount_shift": int},
+    "emulator": {"qemu_machine": str, "serial_index": int, "cpuclk_hz": int, "icount_shift": int,
+                 "clock_tree": bool, "qemu_version": str, "rx_wfi": bool},
     "firmware": {"stack_bytes": int},
 }
 

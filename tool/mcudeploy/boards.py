@@ -15,7 +15,6 @@ Which compiler flags a core needs is decided by the firmware's CMakeLists.txt, f
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,27 +22,17 @@ from pathlib import Path
 from . import paths
 from .board_checks import check_keys, check_plausible
 from .errors import BoardError
+from .families import Family, Pin, family_for
 
 CORES = ("cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33")
 FPUS = ("none", "fpv4-sp-d16", "fpv5-sp-d16", "fpv5-d16")
 _NO_DSP = ("cortex-m0", "cortex-m0plus", "cortex-m3")
-_PIN = re.compile(r"^P([A-K])(\d{1,2})$")
 
 
 @dataclass(frozen=True)
 class Region:
     origin: int
     size: int
-
-
-@dataclass(frozen=True)
-class Pin:
-    port: int  # 0 = A
-    pin: int
-
-    @property
-    def name(self) -> str:
-        return f"P{chr(ord('A') + self.port)}{self.pin}"
 
 
 @dataclass(frozen=True)
@@ -74,6 +63,9 @@ class Emulator:
     serial_index: int
     cpuclk_hz: int
     icount_shift: int
+    clock_tree: bool = False    # QEMU models the machine's clock controller: the firmware waits on it
+    qemu_version: str = "7.2"   # the oldest QEMU whose machine runs this board
+    rx_wfi: bool = False        # the firmware sleeps (WFI) for UART input: QEMU runs -icount sleep=on
 
 
 @dataclass(frozen=True)
@@ -88,7 +80,7 @@ class Board:
     flash: Region
     ram: Region
     uart: Uart
-    probe: Probe
+    probe: Probe | None  # None: an emulated-only board (no debug probe to flash it with)
     emulator: Emulator | None
     stack_bytes: int
     path: Path
@@ -175,11 +167,15 @@ class _Fields:
             raise self.error(key, "must be a [table]")
         return _Fields(value, self.path, f"{self.prefix}{key}.")
 
-    def pin(self, key: str) -> Pin:
-        m = _PIN.match(self.get(key, str))
-        if not m or int(m.group(2)) > 15:
-            raise self.error(key, f"must name a pin like 'PA2', got {self.data[key]!r}")
-        return Pin(ord(m.group(1)) - ord("A"), int(m.group(2)))
+    def pin(self, key: str, family: Family) -> Pin:
+        """A UART pin in the family's syntax; families whose UART pins are fixed need none."""
+        if not family.pins_required and key not in self.data:
+            return Pin(0, 0, "-")
+        pin = family.parse_pin(self.get(key, str))
+        if pin is None:
+            raise self.error(key, f"must name a {family.name} pin like '{family.pin_example}', "
+                                  f"got {self.data[key]!r}")
+        return pin
 
 
 def _region(f: _Fields, key: str) -> Region:
@@ -198,6 +194,10 @@ def _parse(data: dict, path: Path) -> Board:
     family = f.get("family", str)
     if not (paths.FIRMWARE_TEMPLATE / "board" / family / "port.c").is_file():
         raise f.error("family", f"{family!r} has no firmware_template/board/{family}/port.c")
+    fam = family_for(family)
+    if fam is None:
+        raise f.error("family", f"{family!r} is served by no module in tool/mcudeploy/families/ "
+                                "(add its folder to one; see docs/adding-a-board.md)")
     core = f.get("core", str, choices=CORES)
     fpu = f.get("fpu", str, choices=FPUS)
     dsp = f.get("dsp", bool)
@@ -208,19 +208,23 @@ def _parse(data: dict, path: Path) -> Board:
 
     mem = f.table("memory")
     u = f.table("uart")
-    uart = Uart(u.get("instance", int, minimum=1, maximum=16), u.pin("tx"), u.pin("rx"),
-                u.get("af", int, choices=range(16)), u.get("baud", int, minimum=1200),
+    uart = Uart(u.get("instance", int, minimum=0, maximum=16), u.pin("tx", fam), u.pin("rx", fam),
+                u.get("af", int, choices=range(16), default=0), u.get("baud", int, minimum=1200),
                 u.get("max_baud", int, choices=STANDARD_BAUDS, default=921_600))
-    p = f.table("probe")
-    probe = Probe(p.get("pyocd_target", str), p.get("usb_vid", int, minimum=0, maximum=0xFFFF),
-                  p.get("usb_pid", int, minimum=0, maximum=0xFFFF),
-                  p.get("platformio_board", str, default=None))
+    p = f.table("probe", optional=True)
+    probe = None if p is None else Probe(
+        p.get("pyocd_target", str), p.get("usb_vid", int, minimum=0, maximum=0xFFFF),
+        p.get("usb_pid", int, minimum=0, maximum=0xFFFF), p.get("platformio_board", str, default=None))
+    if probe is None and f.table("emulator", optional=True) is None:
+        raise f.error("probe", "is missing (a [probe] table); only a board with an [emulator] may omit it")
     e = f.table("emulator", optional=True)
     emulator = None
     if e is not None:
         emulator = Emulator(e.get("qemu_machine", str), e.get("serial_index", int, minimum=1, maximum=8),
                             e.get("cpuclk_hz", int, minimum=1),
-                            e.get("icount_shift", int, choices=range(11)))
+                            e.get("icount_shift", int, choices=range(11)),
+                            e.get("clock_tree", bool, default=False), e.get("qemu_version", str, default="7.2"),
+                            e.get("rx_wfi", bool, default=False))
     fw = f.table("firmware", optional=True)
     stack = fw.get("stack_bytes", int, minimum=256) if fw else 4096
     return Board(name=name, mcu=f.get("mcu", str), family=family, core=core, fpu=fpu, dsp=dsp,

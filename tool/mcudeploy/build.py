@@ -111,7 +111,8 @@ def prepare(project_dir: str | Path, board: Board) -> Path:
     dest = firmware_dir(project, board)
     t = paths.FIRMWARE_TEMPLATE
     files = {Path("CMakeLists.txt"): t / "CMakeLists.txt"}
-    for sub in ("cmake", "src", "board/common", f"board/{board.family}"):
+    vendor = f"board/{pio.family_setting(board.family, 'MCD_VENDOR')}"  # the vendor's shared drivers
+    for sub in ("cmake", "src", "board/common", vendor, f"board/{board.family}"):
         for f in sorted((t / sub).rglob("*")):
             if f.is_file():
                 files[f.relative_to(t)] = f
@@ -124,7 +125,8 @@ def prepare(project_dir: str | Path, board: Board) -> Path:
         if Path("engine") / stale.name not in files:
             stale.unlink()
     _write_if_changed(dest / "board.cmake", _board_cmake(board).encode())
-    pio.write(dest, board, _board_vars(board), _write_if_changed)
+    if pio.supported(board):  # emulated-only boards (MPS2) have no PlatformIO platform
+        pio.write(dest, board, _board_vars(board), _write_if_changed)
     return dest
 
 
@@ -249,6 +251,8 @@ def _board_vars(b: Board) -> dict[str, object]:
     if b.emulator is not None:
         v["MCD_EMU_CPUCLK_HZ"] = b.emulator.cpuclk_hz
         v["MCD_EMU_ICOUNT_SHIFT"] = b.emulator.icount_shift
+        v["MCD_EMU_CLOCK_TREE"] = "ON" if b.emulator.clock_tree else "OFF"
+        v["MCD_EMU_RX_WFI"] = "ON" if b.emulator.rx_wfi else "OFF"
     return v
 
 

@@ -115,6 +115,8 @@ def _started(project_dir, b: Board, target: Target, attached: bool, emulate: boo
             target.start(result.elf)
         link = _connect(target, b, **link_options)
         info = link.info()
+        if isinstance(target, QemuTarget):
+            target.check_clocks()  # the family's reading of QEMU's clock model (families/stm32.py)
         if result is None:
             result = build(project_dir, b, emulate=info.emulated, jobs=jobs)
         if info.model_hash != expected:

@@ -22,6 +22,7 @@ import jinja2
 from . import paths
 from .boards import Board
 from .errors import BuildError
+from .families import family_for
 
 # The mcd protocol's firmware, as CMakeLists.txt lists it (MCD_PROTOCOL=mcd); src/mlperf_protocol.c
 # holds the other `main` and is left out, as CMake leaves it out.
@@ -51,19 +52,25 @@ def defines(b: Board) -> list[str]:
     return [f"-D{x}" for x in d]
 
 
-def uart_ip(family: str) -> str:
-    """The family's USART driver (src/<ip>.c), read from the MCD_UART_IP its family.cmake sets."""
+def family_setting(family: str, name: str) -> str:
+    """A ``set(NAME value)`` of the family's family.cmake (MCD_VENDOR, MCD_UART_IP): one source for
+    CMake and this module."""
     f = paths.FIRMWARE_TEMPLATE / "board" / family / "family.cmake"
-    m = re.search(r"^\s*set\(\s*MCD_UART_IP\s+(\w+)\s*\)", f.read_text(), re.MULTILINE) if f.is_file() else None
+    m = re.search(rf"^\s*set\(\s*{name}\s+(\w+)\s*\)", f.read_text(), re.MULTILINE) if f.is_file() else None
     if not m:
-        raise BuildError(f"{f} sets no MCD_UART_IP: expected a line `set(MCD_UART_IP usart_vN)` naming src/usart_vN.c")
+        raise BuildError(f"{f} sets no {name}: expected a line `set({name} ...)` (see docs/adding-a-board.md)")
     return m.group(1)
+
+
+def uart_ip(family: str) -> str:
+    """The family's UART driver: board/<MCD_VENDOR>/<MCD_UART_IP>.c, as family.cmake names it."""
+    return f"board/{family_setting(family, 'MCD_VENDOR')}/{family_setting(family, 'MCD_UART_IP')}.c"
 
 
 def sources(b: Board) -> list[str]:
     """The translation units of a silicon build, as CMakeLists.txt's add_executable lists them."""
     counter = "counter_systick.c" if b.counter == "systick_cycles" else "counter_dwt.c"
-    return [*PROTOCOL_SRC, "src/stack.c", f"src/{uart_ip(b.family)}.c", f"src/{counter}",
+    return [*PROTOCOL_SRC, "src/stack.c", uart_ip(b.family), f"src/{counter}",
             "board/common/startup.c", f"board/{b.family}/port.c"]
 
 
@@ -84,12 +91,23 @@ def linker_script(b: Board, variables: dict[str, object]) -> str:
     return re.sub(r"@(\w+)@", lambda m: str(variables[m.group(1)]), text)
 
 
+def supported(b: Board) -> bool:
+    """True if PlatformIO can build ``b``: its family names a platform and it has a probe."""
+    fam = family_for(b.family)
+    return fam is not None and fam.platformio_platform is not None and b.probe is not None
+
+
 def write(dest: Path, b: Board, variables: dict[str, object], put: Callable[[Path, bytes], None]) -> None:
     """platformio.ini, linker.ld and the link-flag script into ``dest`` (through ``put``)."""
+    fam = family_for(b.family)
+    if not supported(b):
+        raise BuildError(f"board {b.name} has no PlatformIO platform (family {b.family}) or no [probe]: "
+                         "build it with `mcudeploy build` (CMake) instead")
     t = paths.FIRMWARE_TEMPLATE / "platformio.ini.j2"
     ini = jinja2.Template(t.read_text(), keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     put(dest / "platformio.ini", ini.render(
-        board=b, src_filter=src_filter(b), build_flags=[*COMPILE_FLAGS, *cpu_flags(b), *defines(b)],
+        board=b, platform=fam.platformio_platform, upload_protocol=fam.upload_protocol, src_filter=src_filter(b),
+        vendor=family_setting(b.family, "MCD_VENDOR"), build_flags=[*COMPILE_FLAGS, *cpu_flags(b), *defines(b)],
         ldscript=LINKER_SCRIPT, link_script=LINK_SCRIPT).encode())
     put(dest / LINKER_SCRIPT, linker_script(b, variables).encode())
     link = [*cpu_flags(b), *LINK_FLAGS]

@@ -1,2 +1,3 @@
 # STM32F4: USART with SR/DR registers.
+set(MCD_VENDOR stm32)      # board/stm32/: gpio.h and the USART drivers of every STM32 series
 set(MCD_UART_IP usart_v1)

@@ -6,7 +6,7 @@
  * HSI rather than the ST-LINK's 8 MHz MCO keeps the firmware independent of solder bridges.
  */
 #include "cm_regs.h"
-#include "gpio.h"
+#include "gpio.h"            /* board/stm32/ */
 #include "port.h"
 
 #define RCC_BASE     0x40023800u

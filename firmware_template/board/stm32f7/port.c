@@ -6,7 +6,7 @@
  * them every flash read of a weight costs the full wait states and the numbers mean little.
  */
 #include "cm_regs.h"
-#include "gpio.h"
+#include "gpio.h"            /* board/stm32/ */
 #include "port.h"
 
 #define RCC_BASE     0x40023800u

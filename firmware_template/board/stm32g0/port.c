@@ -5,7 +5,7 @@
  * AHB and APB run at the core clock, and USARTx's kernel clock is PCLK after reset.
  */
 #include "cm_regs.h"
-#include "gpio.h"
+#include "gpio.h"            /* board/stm32/ */
 #include "port.h"
 
 #define RCC_BASE     0x40021000u

@@ -28,7 +28,7 @@ def boards_for_usb(vid: int | None, pid: int | None) -> list[str]:
     out = []
     for name in list_boards():
         b = load_board(name)
-        if (b.probe.usb_vid, b.probe.usb_pid) == (vid, pid):
+        if b.probe is not None and (b.probe.usb_vid, b.probe.usb_pid) == (vid, pid):
             out.append(name)
     return out
 
@@ -36,7 +36,8 @@ def boards_for_usb(vid: int | None, pid: int | None) -> list[str]:
 def boards_for_pyocd_target(target: str | None) -> list[str]:
     if not target:
         return []
-    return [n for n in list_boards() if load_board(n).probe.pyocd_target.lower() == target.lower()]
+    return [n for n in list_boards()
+            if (p := load_board(n).probe) is not None and p.pyocd_target.lower() == target.lower()]
 
 
 def list_serial_ports() -> list[dict]:

@@ -12,8 +12,9 @@ fake probe. Each failure a user can meet becomes one ``TargetError`` saying what
 * pyOCD lacking the target's pack (``pyocd pack install ...``);
 * the probe connected to an MCU that is not the board's (DBGMCU device id read before flashing:
   flashing an F446 image into another part "succeeds" and then never answers);
-* a read-protected chip (the STM32 RDP option byte: level 1 refuses flash access to the debugger,
-  level 2 refuses the debugger entirely, which shows as a failed connection);
+* a read-protected chip (e.g. the STM32 RDP option byte: level 1 refuses flash access to the
+  debugger, level 2 refuses the debugger entirely, which shows as a failed connection); which
+  registers say so is the board family's table (tool/mcudeploy/families/), not this module's;
 * a programmed image that does not read back as written (verify).
 """
 
@@ -21,12 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 from ..boards import Board
 from ..errors import TargetError
+from ..families import DeviceIds, family_for
 from .base import Target
 
 
@@ -52,34 +53,18 @@ def _comports():
     return list_ports.comports()
 
 
-@dataclass(frozen=True)
-class Stm32Ids:
-    """Where an STM32 says what it is (DBGMCU_IDCODE.DEV_ID) and how it is protected (RDP byte)."""
-
-    idcode_address: int
-    dev_id: int
-    rdp_address: int
-    rdp_shift: int
-
-
-# Reference manuals: RM0390 (F446), RM0385 (F74x/75x), RM0444 (G0x1). Keyed by MCU name prefix.
-STM32 = {
-    "STM32F446": Stm32Ids(0xE0042000, 0x421, 0x40023C14, 8),  # FLASH_OPTCR[15:8]
-    "STM32F74": Stm32Ids(0xE0042000, 0x449, 0x40023C14, 8),
-    "STM32F75": Stm32Ids(0xE0042000, 0x449, 0x40023C14, 8),
-    "STM32G07": Stm32Ids(0x40015800, 0x460, 0x40022020, 0),  # FLASH_OPTR[7:0]
-    "STM32G08": Stm32Ids(0x40015800, 0x460, 0x40022020, 0),
-}
-RDP_LEVEL0, RDP_LEVEL2 = 0xAA, 0xCC  # any other value is level 1
-
-
-def stm32_ids(mcu: str) -> Stm32Ids | None:
-    return next((v for k, v in STM32.items() if mcu.upper().startswith(k)), None)
+def device_ids(board: Board) -> DeviceIds | None:
+    """The board's MCU in its family's id/protection table (None: no check is possible)."""
+    fam = family_for(board.family)
+    return fam.ids_of(board.mcu) if fam is not None else None
 
 
 class PyocdTarget(Target):
     def __init__(self, board: Board, port: str | None = None, probe_id: str | None = None,
                  frequency: int | None = None):
+        if board.probe is None:
+            raise TargetError(f"board {board.name} has no [probe] in {board.path.name}: it runs only emulated; "
+                              "add --emulate")
         self.board, self.port, self.probe_id, self.frequency = board, port, probe_id, frequency
         self._url: str | None = None
 
@@ -165,36 +150,34 @@ class PyocdTarget(Target):
                 session.close()
 
     def _check_mcu(self, api, target) -> None:
-        ids = stm32_ids(self.board.mcu)
+        ids = device_ids(self.board)
         if ids is None:
             return  # an MCU without a known id register: nothing to compare
         try:
-            dev_id = target.read32(ids.idcode_address) & 0xFFF
+            dev_id = target.read32(ids.idcode_address) & ids.id_mask
         except api.exceptions.TransferError:
             return  # unreadable: the protection check below says why
         if dev_id != ids.dev_id:
-            known = [k for k, v in STM32.items() if v.dev_id == dev_id]
+            known = [k for k, v in family_for(self.board.family).device_ids.items() if v.dev_id == dev_id]
             what = f" (an {known[0]}...)" if known else ""
             raise TargetError(f"the probe is connected to an MCU with device id {dev_id:#05x}{what}, not the "
                               f"{self.board.mcu} of {self.board.name} ({ids.dev_id:#05x}): wrong board or "
                               "wrong --board / --probe")
 
     def _check_protection(self, api, target) -> None:
-        ids = stm32_ids(self.board.mcu)
+        ids = device_ids(self.board)
         if ids is None:
             return
         try:
-            rdp = (target.read32(ids.rdp_address) >> ids.rdp_shift) & 0xFF
+            rdp = (target.read32(ids.protection_address) >> ids.protection_shift) & 0xFF
         except api.exceptions.TransferError as exc:
             raise TargetError(self._locked(f"its option bytes cannot be read ({exc})")) from exc
-        if rdp != RDP_LEVEL0:
-            level = 2 if rdp == RDP_LEVEL2 else 1
+        if rdp != ids.unprotected:
+            level = 2 if rdp == ids.permanent else 1
             raise TargetError(self._locked(f"read protection is at level {level} (RDP byte {rdp:#04x})"))
 
     def _locked(self, why: str) -> str:
-        return (f"{self.board.name}'s {self.board.mcu} is locked: {why}. Level 1 can be removed by "
-                "setting RDP back to 0xAA (this mass-erases the chip), e.g. with STM32CubeProgrammer: "
-                "`STM32_Programmer_CLI -c port=SWD mode=UR -ob RDP=0xAA`; level 2 is permanent")
+        return f"{self.board.name}'s {self.board.mcu} is locked: {why}. {family_for(self.board.family).unlock_hint}"
 
     def _verify(self, api, target, image: Path) -> None:
         """Read the flash back and compare it with the raw image the build wrote beside the ELF."""

@@ -8,9 +8,16 @@ and the host connects with ``socket://127.0.0.1:PORT``. ``nodelay=on`` matters: 
 UART byte as its own write, and with Nagle's algorithm against the host's delayed ACKs every reply
 cost ~40 ms instead of ~1 ms.
 
+Which binary: ``qemu_find.find_qemu`` (QEMU 7.2 or 10, by the board's ``emulator.qemu_version``).
+A family may ask for QEMU trace events (``Family.qemu_trace``, e.g. the L4's USART baud rate as
+the modelled clocks produce it); they go to QEMU's log, which ``check_clocks`` hands back to the
+family's ``check_emulator_log`` once the firmware has answered.
+
 ``-icount shift=S,align=off,sleep=off`` makes the virtual clock advance exactly 2^S ns per
 executed instruction and nothing else: that is what makes SysTick an instruction counter and the
-counts repeatable run after run (see firmware_template/src/counter_systick.c).
+counts repeatable run after run (see firmware_template/src/counter_systick.c). A board with
+``emulator.rx_wfi`` (b-l475e-iot01a) sleeps in WFI while it waits for the host and needs
+``sleep=on`` to be woken (see board/stm32l4/port.c); no instruction of a measurement changes.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ from pathlib import Path
 
 from ..boards import Board
 from ..errors import TargetError
+from ..families import family_for
 from .base import Target
+from .qemu_find import find_qemu
 
 QEMU = "qemu-system-arm"
 
@@ -44,9 +53,13 @@ def qemu_command(board: Board, elf: Path, port: int, qemu: str = QEMU, name: str
     serial = ["-serial", "null"] * (e.serial_index - 1)
     # nodelay: QEMU writes the UART byte by byte; with Nagle + delayed ACKs each reply took 40 ms
     serial += ["-serial", f"tcp:127.0.0.1:{port},server=on,wait=off,nodelay=on"]
+    fam = family_for(board.family)
+    # only a machine that models the clock tree has anything to trace (netduinoplus2 has no RCC)
+    trace = [a for ev in (fam.qemu_trace if fam and e.clock_tree else ()) for a in ("-trace", ev)]
     return [qemu, "-M", e.qemu_machine, "-nodefaults", "-display", "none", "-monitor", "none",
-            *(["-name", name] if name else []),
-            "-icount", f"shift={e.icount_shift},align=off,sleep=off", *serial, "-kernel", str(elf)]
+            *(["-name", name] if name else []), *trace,
+            "-icount", f"shift={e.icount_shift},align=off,sleep={'on' if e.rx_wfi else 'off'}", *serial,
+            "-kernel", str(elf)]
 
 
 class QemuTarget(Target):
@@ -55,7 +68,7 @@ class QemuTarget(Target):
     (``mcudeploy flash --emulate --detach``; see target/detached.py), named ``name`` and handed
     the descriptors ``pass_fds`` (the lock it holds for as long as it runs)."""
 
-    def __init__(self, board: Board, qemu: str = QEMU, startup_timeout: float = 10.0,
+    def __init__(self, board: Board, qemu: str | None = None, startup_timeout: float = 10.0,
                  log: Path | None = None, detach: bool = False, name: str | None = None,
                  pass_fds: tuple[int, ...] = ()):
         if board.emulator is None:
@@ -76,6 +89,8 @@ class QemuTarget(Target):
         return f"socket://127.0.0.1:{self.port}"
 
     def start(self, elf: Path) -> None:
+        if self.qemu is None:
+            self.qemu = find_qemu(self.board)  # the first qemu-system-arm new enough (qemu_find.py)
         if shutil.which(self.qemu) is None:
             raise TargetError(f"{self.qemu} not found (on Debian/Ubuntu: apt-get install qemu-system-arm)")
         self.stop()
@@ -142,6 +157,15 @@ class QemuTarget(Target):
             except OSError:
                 time.sleep(0.05)
         return False
+
+    def check_clocks(self) -> None:
+        """Raise TargetError if the family's check of QEMU's trace log finds a clock mistake."""
+        fam = family_for(self.board.family)
+        if fam is None or fam.check_emulator_log is None or not self.board.emulator.clock_tree:
+            return
+        problem = fam.check_emulator_log(self.board, self._read_log())
+        if problem:
+            raise TargetError(problem)
 
     def _read_log(self) -> str:
         if self._log is None:

@@ -37,6 +37,9 @@ void uart_putc(uint8_t c)
 uint8_t uart_getc(void)
 {
     while (!(USART_ISR(usart) & ISR_RXNE)) {
+#ifdef MCD_EMU_RX_WFI
+        port_rx_idle(usart);
+#endif
     }
     return (uint8_t)USART_RDR(usart);
 }
