@@ -1,0 +1,56 @@
+"""The virtual board as a process: ``python -m mcudeploy.target.virtual.server ELF --board B --port P``.
+
+It serves the firmware's USART on 127.0.0.1:P (as QEMU does), prints ``ready`` on stdout once the
+firmware has booted (clock bring-up done, waiting for the host), and on a broken rule or a fault
+prints that one-line error on stderr and exits with status 3. VirtualTarget (``__init__.py``)
+starts it and turns that line into the error the user sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from dataclasses import replace
+
+from ...boards import load_board
+from ...errors import McdError
+from .board import VirtualBoard
+from .uart_io import SocketUart, Stop
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("elf")
+    ap.add_argument("--board", required=True, help="board name or TOML path")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--baud", type=int, help="the UART rate the firmware was built for (default: the board file's)")
+    a = ap.parse_args(argv)
+    board = load_board(a.board)
+    if a.baud:
+        board = replace(board, uart=replace(board.uart, baud=a.baud))
+
+    def ready() -> None:
+        print(f"ready {a.port}", flush=True)
+
+    io = SocketUart(a.port, on_ready=ready)
+
+    def stop(*_):
+        raise Stop("terminated")
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        vb = VirtualBoard(a.elf, board, io)
+        vb.run()
+    except Stop:
+        return 0
+    except McdError as exc:
+        print(str(exc), file=sys.stderr, flush=True)
+        return 3
+    finally:
+        io.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
