@@ -13,10 +13,13 @@ from ..report import table, write_json
 from ..validate import ValidationInterrupted
 from ..validate import validate as run_validate
 from .device_cmds import baud_option, board_with_baud, port_option, probe_option
-from .params import FiniteFloat
+from .params import FiniteFloat, emulate_option, emulate_value
 
 _board = click.option("--board", "-b", default="nucleo-f446re", show_default=True, help="board (see `mcudeploy boards`)")
-_emulate = click.option("--emulate", is_flag=True, help="run on the board's emulator (QEMU) instead of hardware")
+_emulate = emulate_option("run on the board's emulator instead of hardware: bare --emulate is QEMU (the "
+                          "-DMCD_EMULATED image, counts emulated_instructions); --emulate virtual runs the silicon "
+                          "image on the virtual NUCLEO-F446RE (timing model, clock rules checked, counts "
+                          "estimated_dwt_cycles)")
 
 
 def _link_options(f):
@@ -86,7 +89,7 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
                     bars.append(stack.enter_context(click.progressbar(length=n, label="samples", show_pos=True)))
                 bars[0].update(k - bars[0].pos)
 
-            rep = run_validate(project, board, emulate, data, limit, port, results, resume, progress, baud=baud,
+            rep = run_validate(project, board, emulate_value(emulate), data, limit, port, results, resume, progress, baud=baud,
                                probe=probe, fresh=fresh, **_links(retries, timeout, reconnect_timeout))
     except ValidationInterrupted as exc:  # mid-run: the results so far are saved for --resume
         click.secho(f"\n{exc}", fg="yellow", err=True)
@@ -155,17 +158,21 @@ def profile_cmd(project, board, emulate, port, probe, baud, retries, timeout, re
                 no_estimate):
     """Per-layer cost on the board (name, op, MACs, count, count/MAC, share), with flash and RAM."""
     board_with_baud(board, baud)
-    rep = run_profile(project, board, emulate, data, port, not no_estimate, probe=probe, baud=baud,
+    rep = run_profile(project, board, emulate_value(emulate), data, port, not no_estimate, probe=probe, baud=baud,
                       **_links(retries, timeout, reconnect_timeout))
     c = rep["counter"]
     cols = [("name", "layer"), ("op", "op"), ("macs", "MACs"), ("count", c), ("count_per_mac", f"{c}/MAC"),
             ("share", "share")]
     if any("estimated_cycles" in r for r in rep["layers"]):
         cols.append(("estimated_cycles", "estimated_cycles"))
+    if any(r.get("vs_estimate_pct") is not None for r in rep["layers"]):
+        cols.append(("vs_estimate_pct", "vs estimate %"))
     rows = [dict(r, share=f"{100 * r['share']:.1f}%" if r["share"] is not None else "") for r in rep["layers"]]
     click.echo(table(rows, cols, footer={"name": "total", "macs": rep["macs"], "count": rep["total_count"],
                                          "estimated_cycles": rep.get("estimated_cycles") or ""}))
     click.echo(f"\ncounter: {c}" + (" (QEMU -icount: instructions, not cycles)" if rep["emulated"] else "")
+               + (" (the virtual board: the firmware's DWT code path, cycles from the timing model)"
+                  if c == "estimated_dwt_cycles" else "")
                + ("; estimated_cycles: Cortex-M4 timing model (TRM table), not a measurement"
                   if rep.get("estimated_cycles") else ""))
     click.echo(f"flash {rep['flash_bytes']:,} / {rep['board_flash_bytes']:,} bytes | ram {rep['ram_bytes']:,} / "
