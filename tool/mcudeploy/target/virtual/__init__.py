@@ -37,6 +37,10 @@ class VirtualTarget(Target):
         if board.mcu.upper() != "STM32F446RE":
             raise TargetError(f"--emulate virtual models the STM32F446RE; {board.name} is a {board.mcu}: use "
                               "--emulate (QEMU) for it")
+        from ...extras import CYCLES, require
+
+        require("--emulate virtual (the virtual board runs on the timing model)", *CYCLES,
+                alternative="or use --emulate (QEMU)")
         self.board, self.startup_timeout = board, startup_timeout
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
@@ -80,8 +84,8 @@ class VirtualTarget(Target):
         """The board's one-line error if it stopped (a broken rule, a fault), else None."""
         if self.proc is None or self.proc.poll() is None:
             return None
-        return self._read(self._err).strip().splitlines()[-1:][0] if self._read(self._err).strip() else \
-            f"the virtual board exited with status {self.proc.returncode}"
+        lines = self._read(self._err).strip().splitlines()
+        return lines[-1] if lines else f"the virtual board exited with status {self.proc.returncode}"
 
     def _spawn(self, port: int) -> None:
         self.port = port

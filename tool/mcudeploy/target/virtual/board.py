@@ -200,7 +200,7 @@ class VirtualBoard:
         rd, wr, blk = self._lookup(addr, "write")
         reg = (addr & 0x3FF) & ~3
         if blk.enable is not None and not self.clock.clock_enabled(*blk.enable):
-            raise violation(f"RM0390 RCC {blk.enable_name.split()[0]}", self.pc,
+            raise violation(f"RM0390 {blk.enable_name.split()[0]} clock enable", self.pc,
                             f"{blk.name} register +{reg:#x} written while its bus clock is off "
                             f"({blk.enable_name} = 0; the write is lost on silicon)",
                             f"set {blk.enable_name} (and read it back) before touching {blk.name}")
