@@ -35,12 +35,11 @@ class VirtualBoard:
     """One run of one ELF. ``io`` carries USART bytes (see server.py and tests): it needs
     ``rx_ready(board, poll=True)``, ``rx_byte()``, ``tx_byte(b)`` and ``note_access()``."""
 
-    def __init__(self, elf: str | Path, board: Board, io, vdd: float = 3.3):
+    def __init__(self, elf: str | Path, board: Board, io, vdd: float = 3.3, native: bool = True):
         if board.mcu.upper() != "STM32F446RE":
             raise TargetError(f"the virtual board models the STM32F446RE, not {board.mcu} ({board.name}): use "
                               "--emulate (QEMU) for it")
-        self.board, self.io, self.vdd = board, io, vdd
-        self.cycles = self.instructions = 0
+        self.board, self.io, self.vdd, self.native = board, io, vdd, native
         self.clock = ClockTree(self)
         self.scs = SystemControl(self)
         self.gpio = [Gpio(i) for i in range(8)]
@@ -98,27 +97,43 @@ class VirtualBoard:
         self._timing_hook(uc, md, cs, UC_HOOK_BLOCK)
 
     def _timing_hook(self, uc, md, cs, UC_HOOK_BLOCK) -> None:
-        """Charge each block's cost (timing table of cycles.py) at its entry, +2 for a taken branch."""
+        """Charge each block's cost (timing table of cycles.py) at its entry, +2 for a taken branch:
+        in C (native.py) where a host compiler exists, else in Python (~3x slower)."""
+        from .native import NativeBlockHook
+
+        def cost(code: bytes, addr: int) -> tuple[int, int, bool, bool]:
+            cyc, n, br = _cost_table(md, cs, code, addr)
+            return cyc, n, br, code == SELF_LOOP
+
+        self._timer = NativeBlockHook.attach(uc, cost) if self.native else None
+        if self._timer is not None:
+            return
+        self._timer = timer = _PyTimer()
         costs: dict[int, tuple[int, int, bool, bool]] = {}
         state = [0, False]  # end address of the previous block, did it end in a branch
-        board = self
 
         def on_block(u, addr, size, _):
             key = (addr << 8) | size
             c = costs.get(key)
             if c is None:
-                code = bytes(u.mem_read(addr, size))
-                cyc, n, br = _cost_table(md, cs, code, addr)
-                c = costs[key] = (cyc, n, br, code == SELF_LOOP)
-            cyc = c[0] + 2 if state[1] and addr != state[0] else c[0]
-            board.cycles += cyc
-            board.instructions += c[1]
+                c = costs[key] = cost(bytes(u.mem_read(addr, size)), addr)
+            timer.cycles += c[0] + 2 if state[1] and addr != state[0] else c[0]
+            timer.instructions += c[1]
             state[0], state[1] = addr + size, c[2]
             if c[3]:
-                raise TargetError(f"virtual board: the firmware stopped in an endless loop at pc={addr:#010x} "
-                                  "(its fault handler, or main returned): run it on QEMU with gdb to see why")
+                timer.selfloop_pc = addr
+                u.emu_stop()
 
         uc.hook_add(UC_HOOK_BLOCK, on_block)
+
+    @property
+    def cycles(self) -> int:
+        """Estimated core cycles since reset (the timing model)."""
+        return self._timer.cycles
+
+    @property
+    def instructions(self) -> int:
+        return self._timer.instructions
 
     def _guard(self, read):
         """A read callback must return a number: an error in it is kept, the run stopped, and the
@@ -142,17 +157,21 @@ class VirtualBoard:
     def run(self) -> None:
         """Run from the reset vector until ``io`` stops it (raises) or a rule is broken."""
         self.uc.reg_write(self._A.UC_ARM_REG_SP, self._sp)
-        self._error = None
-        self.uc.emu_start(self._reset | 1, 0xFFFF_FFFF)  # exceptions of write/block hooks re-raise here
-        if self._error is not None:
-            raise self._error
+        self._go(self._reset)
 
     def resume(self) -> None:
         """Continue a run that ``io`` stopped (tests feed the next bytes in between)."""
+        self._go(self.pc)
+
+    def _go(self, pc: int) -> None:
         self._error = None
-        self.uc.emu_start(self.pc | 1, 0xFFFF_FFFF)
+        self.uc.emu_start(pc | 1, 0xFFFF_FFFF)  # exceptions of write hooks re-raise here
         if self._error is not None:
             raise self._error
+        if self._timer.selfloop_pc:
+            raise TargetError(f"virtual board: the firmware stopped in an endless loop at pc="
+                              f"{self._timer.selfloop_pc:#010x} (its fault handler, or main returned): run it on "
+                              "QEMU with gdb to see why")
 
     def _exception(self, uc, intno, _):
         raise TargetError(f"virtual board: the firmware raised CPU exception {intno} (a fault, BKPT or SVC) at "
@@ -218,6 +237,10 @@ class VirtualBoard:
             shift, mask = 8 * (off & 3), (1 << (8 * size)) - 1
             value = (self.scs.read(off & ~3) & ~(mask << shift)) | ((value & mask) << shift)
         self.scs.write(off & ~3, value & 0xFFFF_FFFF)
+
+
+class _PyTimer:
+    cycles = instructions = selfloop_pc = 0
 
 
 def _noop(*_args) -> None:

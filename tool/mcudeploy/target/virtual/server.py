@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--board", required=True, help="board name or TOML path")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--baud", type=int, help="the UART rate the firmware was built for (default: the board file's)")
+    ap.add_argument("--python-hook", action="store_true", help="time blocks in Python, not C (for comparison)")
     a = ap.parse_args(argv)
     board = load_board(a.board)
     if a.baud:
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        vb = VirtualBoard(a.elf, board, io)
+        vb = VirtualBoard(a.elf, board, io, native=not a.python_hook)
         vb.run()
     except Stop:
         return 0
