@@ -32,12 +32,12 @@ CAUGHT = {
 }
 
 
-def _boot(elf, script: bytes = b""):
+def _boot(elf, script: bytes = b"", native: bool = True):
     from mcudeploy.target.virtual.board import VirtualBoard
     from mcudeploy.target.virtual.uart_io import ScriptUart, Stop
 
     io = ScriptUart(script)
-    vb = VirtualBoard(elf, load_board(BOARD), io)
+    vb = VirtualBoard(elf, load_board(BOARD), io, native=native)
     with pytest.raises(Stop):  # the firmware booted and waits for the host
         vb.run()
     return vb, bytes(io.tx)
@@ -53,6 +53,8 @@ def test_silicon_port_boots_at_180_mhz_with_dwt_counting(tmp_path):
     assert 1000 < cycles < 100_000
     _, again = _boot(elf, b"hi")
     assert again == out  # the timing model is deterministic
+    slow, by_python = _boot(elf, b"hi", native=False)
+    assert by_python == out and (slow.cycles, slow.instructions) == (vb.cycles, vb.instructions)  # C hook == Python
 
 
 @pytest.mark.parametrize("bug", sorted(PLANTED))
@@ -102,7 +104,7 @@ def test_lenet_silicon_elf_bit_exact_and_dwt_agrees_with_bench(lenet_project, tm
         pytest.skip("cmake not installed")
     rep = validate(lenet_project.outdir, BOARD, "virtual", "mnist", limit=4, results=tmp_path / "r.jsonl")
     assert rep["bit_exact"] == rep["samples"] == 4
-    assert rep["counter"] == "estimated_dwt_cycles" and not rep["emulated"]
+    assert rep["counter"] == "estimated_dwt_cycles" and rep["emulated"]  # not silicon
     silicon = build(lenet_project.outdir, BOARD, emulate=False)
     assert not silicon.emulated  # the image `flash` programs, not -DMCD_EMULATED
     prof = profile(lenet_project.outdir, BOARD, "virtual", data="mnist")

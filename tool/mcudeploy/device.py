@@ -40,7 +40,8 @@ class Device:
 
     @property
     def emulated(self) -> bool:
-        return self.build.emulated
+        """Not silicon: QEMU's image, or the silicon image on the virtual board."""
+        return self.build.emulated or self.virtual
 
     @property
     def virtual(self) -> bool:

@@ -109,11 +109,18 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
                                    f"(first: sample {rep['bit_exact_first_mismatch']})")
 
 
+VIRTUAL = "estimated_dwt_cycles"  # the counter of the virtual board (target/virtual/)
+
+
+def _kind(rep: dict) -> str:
+    return " (virtual board)" if rep["counter"] == VIRTUAL else " (emulated)" if rep["emulated"] else ""
+
+
 def _validate_lines(rep: dict) -> list[str]:
     c = rep["counter"]
     n = rep["samples"]
     lines = [
-        f"board            {rep['board']}{' (emulated)' if rep['emulated'] else ''}",
+        f"board            {rep['board']}{_kind(rep)}",
         f"samples          {n}" + (f" ({rep['resumed_samples']} from an earlier run)" if rep["resumed_samples"] else ""),
         f"bit-exact        {rep['bit_exact']}/{n} vs the numpy reference",
         (f"top-1 agreement  {100 * rep['agreement_float']:.2f}% vs the float model "
@@ -132,7 +139,8 @@ def _validate_lines(rep: dict) -> list[str]:
     if t["samples_per_s"]:
         run = f" (this run: {t['samples']} samples in {t['seconds']:g} s)" if rep["resumed_samples"] else ""
         lines.append(f"throughput       {t['samples_per_s']:g} samples/s{run}")
-        pace = "" if t["paced_by_baud"] else "; not paced by baud under QEMU"
+        pace = "" if t["paced_by_baud"] else ("; not paced by baud on the virtual board" if c == VIRTUAL
+                                              else "; not paced by baud under QEMU")
         lines.append(f"wire             {t['bytes_per_s']:,.0f} bytes/s (busier direction) = "
                      f"{100 * t['fraction_of_bound']:.1f}% of the {t['baud_bound_bytes_per_s']:,.0f} bytes/s "
                      f"a {t['baud']}-baud 8N1 UART carries{pace}")
@@ -170,7 +178,7 @@ def profile_cmd(project, board, emulate, port, probe, baud, retries, timeout, re
     rows = [dict(r, share=f"{100 * r['share']:.1f}%" if r["share"] is not None else "") for r in rep["layers"]]
     click.echo(table(rows, cols, footer={"name": "total", "macs": rep["macs"], "count": rep["total_count"],
                                          "estimated_cycles": rep.get("estimated_cycles") or ""}))
-    click.echo(f"\ncounter: {c}" + (" (QEMU -icount: instructions, not cycles)" if rep["emulated"] else "")
+    click.echo(f"\ncounter: {c}" + (" (QEMU -icount: instructions, not cycles)" if c == "emulated_instructions" else "")
                + (" (the virtual board: the firmware's DWT code path, cycles from the timing model)"
                   if c == "estimated_dwt_cycles" else "")
                + ("; estimated_cycles: Cortex-M4 timing model (TRM table), not a measurement"
