@@ -112,3 +112,12 @@ def test_lenet_silicon_elf_bit_exact_and_dwt_agrees_with_bench(lenet_project, tm
     for layer in prof["layers"]:  # the firmware's DWT path vs bench's harness, same timing model
         assert abs(layer["vs_estimate_pct"]) < 3, layer
     assert abs(prof["total_count"] / prof["estimated_cycles"] - 1) < 0.005
+
+
+def test_emulate_virtual_on_the_command_line(tmp_path, capsys):
+    from mcd_cli import run_cli
+
+    code, _out, err = run_cli(capsys, ["flash", tmp_path, "--emulate", "virtual", "--detach"])
+    assert code == 2 and "--detach/--stop keep a QEMU emulator running" in err
+    code, _out, err = run_cli(capsys, ["validate", tmp_path, "--emulate", "quantum", "--data", "digits"])
+    assert code == 2 and "'quantum' is not one of 'qemu', 'virtual'" in err

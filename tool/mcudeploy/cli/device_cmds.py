@@ -131,7 +131,8 @@ def flash_cmd(project: str, board: str, emulate: str | None, detach: bool, stop:
         return _start_detached(project, b)
     with open_device(project, b, emulate=emulate, port=port, probe=probe) as dev:
         i = dev.info()
-        click.echo(f"{i.board}{' (emulated)' if i.emulated else ''} runs model {i.model_hash:#010x} on "
+        kind = " (virtual board)" if dev.virtual else " (emulated)" if i.emulated else ""
+        click.echo(f"{i.board}{kind} runs model {i.model_hash:#010x} on "
                    f"{dev.target.uart_url} at {b.uart.baud} baud: {i.input_bytes} bytes in, {i.output_bytes} "
                    f"bytes out, {i.num_layers} layers, arena {i.arena_bytes:,} bytes, counter {i.counter}")
 
