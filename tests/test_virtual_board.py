@@ -88,6 +88,28 @@ def test_target_reports_a_boot_time_rule_as_the_error(tmp_path):
     assert t.proc is None  # nothing left running
 
 
+def test_a_rule_broken_mid_run_is_kept_as_the_reason(tmp_path):
+    import socket
+    import time
+
+    from mcudeploy.target.virtual import VirtualTarget
+
+    t = VirtualTarget(load_board(BOARD))
+    t.start(build_probe(tmp_path / "ok"))
+    try:
+        assert t.failure() is None
+        with socket.create_connection(("127.0.0.1", t.port), timeout=5) as s:
+            s.sendall(b"a")
+            assert s.recv(16).endswith(b"a")  # echoed through the USART
+            s.sendall(b"X")
+            deadline = time.monotonic() + 5
+            while t.failure() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert re.match(r"RM0390 memory map at pc=0x080\w{5}: write of 0x40007c00", t.failure() or "")
+    finally:
+        t.stop()
+
+
 def test_only_the_f446re_is_modelled():
     from mcudeploy.target.virtual import VirtualTarget
 

@@ -60,7 +60,13 @@ class Device:
 
     def infer(self, input_bytes: bytes) -> InferResult:
         """Run one inference on ``input_bytes`` (int8, device layout); counts in ``result.counter``."""
-        r = self.link.infer(bytes(input_bytes))
+        try:
+            r = self.link.infer(bytes(input_bytes))
+        except LinkError as exc:
+            failure = self.target.failure() if self.virtual else None  # a rule broken mid-run: say which
+            if failure:
+                raise LinkError(f"{exc}; the virtual board stopped: {failure}") from None
+            raise
         return dataclasses.replace(r, counter=self._label(r.counter)) if self.virtual else r
 
     def layer_names(self) -> list[str]:
