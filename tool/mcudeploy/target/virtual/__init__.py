@@ -56,14 +56,18 @@ class VirtualTarget(Target):
     def start(self, elf: Path) -> None:
         self.stop()
         self.elf = Path(elf)
-        self._spawn(free_port())
+        for _ in range(5):  # another process may take the free port before the board binds it
+            if self._spawn(free_port()):
+                return
+        raise TargetError("the virtual board could not bind a free TCP port after 5 attempts")
 
     def reset(self) -> None:
         if self.elf is None:
             raise TargetError("reset before start")
         port = self.port
         self.stop()
-        self._spawn(port)
+        if not self._spawn(port):
+            raise TargetError(f"the virtual board could not listen on port {port} again after a reset")
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -87,7 +91,10 @@ class VirtualTarget(Target):
         lines = self._read(self._err).strip().splitlines()
         return lines[-1] if lines else f"the virtual board exited with status {self.proc.returncode}"
 
-    def _spawn(self, port: int) -> None:
+    def _spawn(self, port: int) -> bool:
+        """Start the board on ``port`` and wait until it booted; False if the port was taken."""
+        from .server import PORT_BUSY
+
         self.port = port
         self._out, self._err = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
         cmd = [sys.executable, "-m", "mcudeploy.target.virtual.server", str(self.elf), "--board",
@@ -96,8 +103,11 @@ class VirtualTarget(Target):
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if "ready" in self._read(self._out):
-                return
+                return True
             if self.proc.poll() is not None:
+                if self.proc.returncode == PORT_BUSY:
+                    self.stop()
+                    return False
                 msg = self.failure()
                 self.stop()
                 err = RuleViolation if msg and msg.startswith("RM0390") else TargetError

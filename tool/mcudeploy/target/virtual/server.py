@@ -18,6 +18,8 @@ from ...errors import McdError
 from .board import VirtualBoard
 from .uart_io import SocketUart, Stop
 
+PORT_BUSY = 4
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -34,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     def ready() -> None:
         print(f"ready {a.port}", flush=True)
 
-    io = SocketUart(a.port, on_ready=ready)
+    try:
+        io = SocketUart(a.port, on_ready=ready)
+    except OSError as exc:  # another process took the port: the target retries with another
+        print(f"cannot listen on 127.0.0.1:{a.port}: {exc}", file=sys.stderr, flush=True)
+        return PORT_BUSY
 
     def stop(*_):
         raise Stop("terminated")
