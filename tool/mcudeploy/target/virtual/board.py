@@ -55,6 +55,7 @@ class VirtualBoard:
     # --- the CPU and its memory ------------------------------------------------------------------
     def _setup_cpu(self, elf: Path) -> None:
         import capstone as cs
+        from elftools.common.exceptions import ELFError
         from elftools.elf.elffile import ELFFile
         from unicorn import (
             UC_ARCH_ARM,
@@ -76,7 +77,11 @@ class VirtualBoard:
         uc.mem_map(b.flash.origin, b.flash.size)
         uc.mem_map(b.ram.origin, b.ram.size)
         with open(elf, "rb") as f:
-            e = ELFFile(f)
+            try:
+                e = ELFFile(f)
+            except ELFError as exc:
+                raise TargetError(f"{elf} is not an ELF image ({exc}): give the firmware.elf `mcudeploy build` "
+                                  "made") from None
             for seg in e.iter_segments():  # what a programmer writes: the load image, into flash
                 if seg["p_type"] == "PT_LOAD" and seg["p_filesz"]:
                     addr = seg["p_paddr"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import traceback
 from dataclasses import replace
 
 from ...boards import load_board
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         raise Stop("terminated")
 
     signal.signal(signal.SIGTERM, stop)
+    vb = None
     try:
         vb = VirtualBoard(a.elf, board, io, native=not a.python_hook)
         vb.run()
@@ -54,9 +56,22 @@ def main(argv: list[str] | None = None) -> int:
     except McdError as exc:
         print(str(exc), file=sys.stderr, flush=True)
         return 3
+    except Exception as exc:  # noqa: BLE001 - a Unicorn error or a bug: traceback kept, one line last
+        traceback.print_exc()
+        print(f"the virtual board failed at pc={_pc(vb)}: {type(exc).__name__}: {exc} (a bug in mcudeploy's "
+              "virtual board, or an instruction Unicorn cannot run; the traceback is above in its log)",
+              file=sys.stderr, flush=True)
+        return 70
     finally:
         io.close()
     return 0
+
+
+def _pc(vb) -> str:
+    try:
+        return f"{vb.pc:#010x}"
+    except Exception:  # noqa: BLE001 - no CPU yet
+        return "?"
 
 
 if __name__ == "__main__":
