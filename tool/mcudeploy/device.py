@@ -16,6 +16,7 @@ caught here, not as a puzzling accuracy drop later.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import time
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from .boards import Board, load_board, with_baud
 from .build import BuildResult, build
 from .errors import LinkError, TargetError
 from .link.protocol import InferResult, Info, Link
-from .target import AttachedTarget, PyocdTarget, QemuTarget, Target, open_target
+from .target import AttachedTarget, PyocdTarget, QemuTarget, Target, builds_emulated, is_virtual, open_target
 from .target.locks import port_lock
 
 
@@ -39,17 +40,34 @@ class Device:
 
     @property
     def emulated(self) -> bool:
-        return self.build.emulated
+        """Not silicon: QEMU's image, or the silicon image on the virtual board."""
+        return self.build.emulated or self.virtual
+
+    @property
+    def virtual(self) -> bool:
+        """The virtual board (target/virtual/): its "dwt_cycles" come from the timing model."""
+        return type(self.target).__name__ == "VirtualTarget"
+
+    def _label(self, counter: str) -> str:
+        return "estimated_dwt_cycles" if self.virtual and counter == "dwt_cycles" else counter
 
     def info(self, refresh: bool = False) -> Info:
         """The firmware's self-description; ``refresh`` re-reads it (e.g. for the stack high-water)."""
         if refresh or self._info is None:
-            self._info = self.link.info()
+            info = self.link.info()
+            self._info = dataclasses.replace(info, counter=self._label(info.counter))
         return self._info
 
     def infer(self, input_bytes: bytes) -> InferResult:
         """Run one inference on ``input_bytes`` (int8, device layout); counts in ``result.counter``."""
-        return self.link.infer(bytes(input_bytes))
+        try:
+            r = self.link.infer(bytes(input_bytes))
+        except LinkError as exc:
+            failure = self.target.failure() if self.virtual else None  # a rule broken mid-run: say which
+            if failure:
+                raise LinkError(f"{exc}; the virtual board stopped: {failure}") from None
+            raise
+        return dataclasses.replace(r, counter=self._label(r.counter)) if self.virtual else r
 
     def layer_names(self) -> list[str]:
         return self.link.layer_names()
@@ -98,7 +116,7 @@ def open_device(project_dir: str | Path, board: str | Board, emulate: bool = Tru
     if isinstance(target, PyocdTarget):
         target.check_probe()  # no board attached: say so now, not after a minute-long build
     with contextlib.ExitStack() as held:
-        if not isinstance(target, QemuTarget):  # an emulator of its own has a port nobody else knows
+        if not isinstance(target, QemuTarget) and not is_virtual(emulate):  # an emulator of its own: own port
             held.enter_context(port_lock(target.uart_url))  # busy: say so now, not after the link gives up
         with _started(project_dir, b, target, attached, emulate, jobs, expected, keep_running,
                       link_options) as dev:
@@ -108,7 +126,7 @@ def open_device(project_dir: str | Path, board: str | Board, emulate: bool = Tru
 @contextmanager
 def _started(project_dir, b: Board, target: Target, attached: bool, emulate: bool, jobs: int, expected: int,
              keep_running: bool, link_options: dict) -> Iterator[Device]:
-    result = None if attached else build(project_dir, b, emulate=emulate, jobs=jobs)
+    result = None if attached else build(project_dir, b, emulate=builds_emulated(emulate), jobs=jobs)
     link = None
     try:
         if result is not None:
@@ -128,6 +146,8 @@ def _started(project_dir, b: Board, target: Target, attached: bool, emulate: boo
             raise TargetError(f"{b.name} runs model {info.model_hash:#010x} but {project_dir} is "
                               f"{expected:#010x}: the firmware was not (re)flashed")
         dev = Device(b, target, link, result)
+        if is_virtual(emulate):
+            info = dataclasses.replace(info, counter=dev._label(info.counter))
         dev._info = info
         yield dev
         link = dev.link  # reset() may have replaced it
@@ -164,6 +184,9 @@ def _port_hint(target: Target) -> str:
     if isinstance(target, AttachedTarget):
         return ("check that the emulator or board behind it still runs (a detached emulator: `mcudeploy flash "
                 "PROJECT --emulate --detach` starts a new one and prints its URL)")
+    failure = getattr(target, "failure", None)
+    if failure is not None and failure():
+        return f"the virtual board stopped: {failure()}"
     if isinstance(target, QemuTarget):
         return "the emulated firmware is not answering: build it again (`mcudeploy build PROJECT --emulate`) and retry"
     return "check the board is plugged in and which port it has (`mcudeploy devices`), or pass --port"

@@ -1,7 +1,8 @@
 """``mcudeploy profile``: per-layer cost on the board, and flash/RAM against its limits.
 
 Counts come from the device and carry its counter's unit: ``dwt_cycles`` on silicon,
-``emulated_instructions`` under QEMU. Where the cycle estimator can run (arm-none-eabi-gcc and
+``emulated_instructions`` under QEMU, ``estimated_dwt_cycles`` on the virtual board (whose layers
+also get ``vs_estimate_pct``: its DWT counts against ``bench``'s estimate of the same engine). Where the cycle estimator can run (arm-none-eabi-gcc and
 unicorn present), the same engine's ``estimated_cycles`` per layer stand beside them, labelled
 as estimates from the Cortex-M4 timing model.
 """
@@ -59,6 +60,8 @@ def profile(project, board: str, emulate: bool, data: str | None = None, port: s
             by = {row["name"]: row["estimated_cycles"] for row in est["layers"]}
             for row in layers:
                 row["estimated_cycles"] = by.get(row["name"])
+                if r.counter == "estimated_dwt_cycles" and row["estimated_cycles"]:  # same timing model
+                    row["vs_estimate_pct"] = round(100 * (row["count"] / row["estimated_cycles"] - 1), 3)
             rep["estimated_cycles"] = est["estimated_cycles"]
             rep["estimated_cycles_model"] = est["timing_model"]
         except (McdError, ImportError) as exc:

@@ -11,6 +11,7 @@ from ..errors import McdError
 from ..extras import CYCLES, ZOO, require
 from ..project import Project
 from ..report import table, write_json
+from .params import emulate_option, emulate_value
 
 SUITES = ["mlperf-tiny"]
 
@@ -24,13 +25,15 @@ SUITES = ["mlperf-tiny"]
               help="suite: synthetic inputs per model, each checked against the reference")
 @click.option("--models", help="suite: comma-separated subset (default: all four)")
 @click.option("--board", default="nucleo-f446re", show_default=True, help="suite: board to run on")
-@click.option("--emulate/--no-emulate", default=True, show_default=True, help="suite: QEMU or the real board")
+@emulate_option("suite: the board's emulator: qemu (default; a bare --emulate too) or virtual (the silicon image "
+                "on the virtual NUCLEO-F446RE, estimated_dwt_cycles)", default="qemu")
+@click.option("--no-emulate", is_flag=True, help="suite: the real board")
 @click.option("--port", help="suite: serial port or URL of a board that already runs")
 @click.option("--workdir", default="out/mlperf-tiny", show_default=True, type=click.Path(file_okay=False),
               help="suite: where the compiled projects are kept (reused when unchanged)")
 @click.option("--cycles/--no-cycles", default=True, show_default=True,
               help="suite: also estimate Cortex-M4 cycles (timing model, ~40 s for all four)")
-def bench_cmd(projects, data, json_path, suite, samples, models, board, emulate, port, workdir, cycles):
+def bench_cmd(projects, data, json_path, suite, samples, models, board, emulate, no_emulate, port, workdir, cycles):
     """Per layer: MACs, instructions, estimated cycles and cycles/MAC of PROJECTS' engines on a Cortex-M4.
 
     The engine is built -O3 for the M4 (DSP kernels) into a bare-metal harness and run under an
@@ -46,7 +49,8 @@ def bench_cmd(projects, data, json_path, suite, samples, models, board, emulate,
     if suite:
         if projects:
             raise click.UsageError("give either PROJECTS or --suite, not both")
-        return _suite(samples, models, board, emulate, port, workdir, cycles, json_path)
+        return _suite(samples, models, board, False if no_emulate else emulate_value(emulate), port, workdir, cycles,
+                      json_path)
     if not projects:
         raise click.UsageError("give PROJECTS (compiled project directories) or --suite mlperf-tiny")
     require("bench (the Cortex-M4 timing model)", *CYCLES)
@@ -94,7 +98,9 @@ def _suite(samples, models, board, emulate, port, workdir, cycles, json_path):
              "ram": f"{m['ram_bytes']:,} / {m['board_ram_bytes']:,}", "exact": f"{m['bit_exact']}/{m['samples']}",
              "agree": f"{100 * m['agreement_float']:.0f}% ({m['agreement_metric']})"} for m in rep["models"]]
     click.echo(table(rows, cols))
-    click.echo(f"\n{unit}: " + ("QEMU -icount instruction count, not cycles" if rep["emulated"] else "measured on the board")
+    kind = ("the virtual board's DWT code path, cycles from the timing model" if unit == "estimated_dwt_cycles"
+            else "QEMU -icount instruction count, not cycles" if rep["emulated"] else "measured on the board")
+    click.echo(f"\n{unit}: " + kind
                + ("; estimated_cycles: Cortex-M4 timing model (zero-wait memory), estimated_cycles_flash: with 5 flash wait "
                   "states and the ART modelled; not measurements" if cycles else "")
                + f"\nRAM includes the reserved minimum stack; inputs: {rep['data']}")

@@ -14,7 +14,8 @@ from ..device import open_device
 from ..errors import BoardError
 from ..project import Project
 from ..report import table, write_json
-from ..target import is_url
+from ..target import builds_emulated, is_url
+from .params import emulate_option, emulate_value
 
 _board_opt = click.option("--board", "-b", default="nucleo-f446re", show_default=True,
                           help="board name (see `mcudeploy boards`) or the path of your own board file (.toml)")
@@ -23,7 +24,8 @@ _board_opt = click.option("--board", "-b", default="nucleo-f446re", show_default
 @click.command("build")
 @click.argument("project", type=click.Path(exists=True, file_okay=False))
 @_board_opt
-@click.option("--emulate", is_flag=True, help="build for the board's QEMU machine")
+@emulate_option("build for the board's QEMU machine (-DMCD_EMULATED); --emulate virtual builds the silicon image, "
+                "which is what the virtual board runs")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the size report here")
 @click.option("--verbose", "-v", is_flag=True, help="show the CMake / compiler output")
 @click.option("--protocol", type=click.Choice(["mcd", "mlperf"]), default="mcd", show_default=True,
@@ -31,9 +33,10 @@ _board_opt = click.option("--board", "-b", default="nucleo-f446re", show_default
 @click.option("--mlperf-model", type=click.Choice(["ic_resnet8", "kws_dscnn", "vww_mobilenet", "ad_autoencoder"]),
               help="mlperf: which reference model PROJECT is (profile% name, ad's anomaly score)")
 @click.option("--runner-input", is_flag=True, help="mlperf: db takes the runner's data format, not engine bytes")
-def build_cmd(project: str, board: str, emulate: bool, json_path: str | None, verbose: bool, protocol: str,
+def build_cmd(project: str, board: str, emulate: str | None, json_path: str | None, verbose: bool, protocol: str,
               mlperf_model: str | None, runner_input: bool) -> None:
     """Build PROJECT's firmware for a board and check that it fits."""
+    emulate = builds_emulated(emulate_value(emulate))
     if protocol == "mlperf":
         from ..mlperf_suite import build_mlperf
 
@@ -80,9 +83,9 @@ def board_with_baud(board: str, baud: int | None):
 @click.command("flash")
 @click.argument("project", type=click.Path(exists=True, file_okay=False))
 @_board_opt
-@click.option("--emulate", is_flag=True,
-              help="the emulated board (QEMU) instead of a real one: build its firmware, start it, check it "
-                   "answers with PROJECT's model, stop it (unless --detach)")
+@emulate_option("the emulated board instead of a real one: build its firmware, start it, check it answers with "
+                "PROJECT's model, stop it (unless --detach). Bare --emulate is QEMU; --emulate virtual boots the "
+                "silicon image on the virtual NUCLEO-F446RE, checking the reference manual's clock rules")
 @click.option("--detach", is_flag=True,
               help="with --emulate: leave the emulator running after this command and print its UART URL, "
                    "for `validate`/`profile --port URL`; stop it with --stop")
@@ -91,7 +94,7 @@ def board_with_baud(board: str, baud: int | None):
 @port_option
 @probe_option
 @baud_option
-def flash_cmd(project: str, board: str, emulate: bool, detach: bool, stop: bool, port: str | None,
+def flash_cmd(project: str, board: str, emulate: str | None, detach: bool, stop: bool, port: str | None,
               probe: str | None, baud: int | None) -> None:
     """Build if needed, flash PROJECT's firmware and check the board answers with the right model.
 
@@ -105,6 +108,10 @@ def flash_cmd(project: str, board: str, emulate: bool, detach: bool, stop: bool,
     """
     if detach and stop:
         raise click.UsageError("give --detach (start and leave running) or --stop, not both")
+    if emulate == "virtual" and (detach or stop):
+        raise click.UsageError("--detach/--stop keep a QEMU emulator running; the virtual board runs for one "
+                               "command: use --emulate (QEMU) with them, or `validate --emulate virtual` directly")
+    emulate = emulate_value(emulate)
     if detach and not emulate:
         raise click.UsageError("--detach is for the emulated board: add --emulate (a real board keeps running "
                                "its firmware after `flash` anyway)")
@@ -124,7 +131,8 @@ def flash_cmd(project: str, board: str, emulate: bool, detach: bool, stop: bool,
         return _start_detached(project, b)
     with open_device(project, b, emulate=emulate, port=port, probe=probe) as dev:
         i = dev.info()
-        click.echo(f"{i.board}{' (emulated)' if i.emulated else ''} runs model {i.model_hash:#010x} on "
+        kind = " (virtual board)" if dev.virtual else " (emulated)" if i.emulated else ""
+        click.echo(f"{i.board}{kind} runs model {i.model_hash:#010x} on "
                    f"{dev.target.uart_url} at {b.uart.baud} baud: {i.input_bytes} bytes in, {i.output_bytes} "
                    f"bytes out, {i.num_layers} layers, arena {i.arena_bytes:,} bytes, counter {i.counter}")
 

@@ -13,10 +13,13 @@ from ..report import table, write_json
 from ..validate import ValidationInterrupted
 from ..validate import validate as run_validate
 from .device_cmds import baud_option, board_with_baud, port_option, probe_option
-from .params import FiniteFloat
+from .params import FiniteFloat, emulate_option, emulate_value
 
 _board = click.option("--board", "-b", default="nucleo-f446re", show_default=True, help="board (see `mcudeploy boards`)")
-_emulate = click.option("--emulate", is_flag=True, help="run on the board's emulator (QEMU) instead of hardware")
+_emulate = emulate_option("run on the board's emulator instead of hardware: bare --emulate is QEMU (the "
+                          "-DMCD_EMULATED image, counts emulated_instructions); --emulate virtual runs the silicon "
+                          "image on the virtual NUCLEO-F446RE (timing model, clock rules checked, counts "
+                          "estimated_dwt_cycles)")
 
 
 def _link_options(f):
@@ -86,7 +89,7 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
                     bars.append(stack.enter_context(click.progressbar(length=n, label="samples", show_pos=True)))
                 bars[0].update(k - bars[0].pos)
 
-            rep = run_validate(project, board, emulate, data, limit, port, results, resume, progress, baud=baud,
+            rep = run_validate(project, board, emulate_value(emulate), data, limit, port, results, resume, progress, baud=baud,
                                probe=probe, fresh=fresh, **_links(retries, timeout, reconnect_timeout))
     except ValidationInterrupted as exc:  # mid-run: the results so far are saved for --resume
         click.secho(f"\n{exc}", fg="yellow", err=True)
@@ -106,11 +109,18 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
                                    f"(first: sample {rep['bit_exact_first_mismatch']})")
 
 
+VIRTUAL = "estimated_dwt_cycles"  # the counter of the virtual board (target/virtual/)
+
+
+def _kind(rep: dict) -> str:
+    return " (virtual board)" if rep["counter"] == VIRTUAL else " (emulated)" if rep["emulated"] else ""
+
+
 def _validate_lines(rep: dict) -> list[str]:
     c = rep["counter"]
     n = rep["samples"]
     lines = [
-        f"board            {rep['board']}{' (emulated)' if rep['emulated'] else ''}",
+        f"board            {rep['board']}{_kind(rep)}",
         f"samples          {n}" + (f" ({rep['resumed_samples']} from an earlier run)" if rep["resumed_samples"] else ""),
         f"bit-exact        {rep['bit_exact']}/{n} vs the numpy reference",
         (f"top-1 agreement  {100 * rep['agreement_float']:.2f}% vs the float model "
@@ -129,7 +139,8 @@ def _validate_lines(rep: dict) -> list[str]:
     if t["samples_per_s"]:
         run = f" (this run: {t['samples']} samples in {t['seconds']:g} s)" if rep["resumed_samples"] else ""
         lines.append(f"throughput       {t['samples_per_s']:g} samples/s{run}")
-        pace = "" if t["paced_by_baud"] else "; not paced by baud under QEMU"
+        pace = "" if t["paced_by_baud"] else ("; not paced by baud on the virtual board" if c == VIRTUAL
+                                              else "; not paced by baud under QEMU")
         lines.append(f"wire             {t['bytes_per_s']:,.0f} bytes/s (busier direction) = "
                      f"{100 * t['fraction_of_bound']:.1f}% of the {t['baud_bound_bytes_per_s']:,.0f} bytes/s "
                      f"a {t['baud']}-baud 8N1 UART carries{pace}")
@@ -155,17 +166,21 @@ def profile_cmd(project, board, emulate, port, probe, baud, retries, timeout, re
                 no_estimate):
     """Per-layer cost on the board (name, op, MACs, count, count/MAC, share), with flash and RAM."""
     board_with_baud(board, baud)
-    rep = run_profile(project, board, emulate, data, port, not no_estimate, probe=probe, baud=baud,
+    rep = run_profile(project, board, emulate_value(emulate), data, port, not no_estimate, probe=probe, baud=baud,
                       **_links(retries, timeout, reconnect_timeout))
     c = rep["counter"]
     cols = [("name", "layer"), ("op", "op"), ("macs", "MACs"), ("count", c), ("count_per_mac", f"{c}/MAC"),
             ("share", "share")]
     if any("estimated_cycles" in r for r in rep["layers"]):
         cols.append(("estimated_cycles", "estimated_cycles"))
+    if any(r.get("vs_estimate_pct") is not None for r in rep["layers"]):
+        cols.append(("vs_estimate_pct", "vs estimate %"))
     rows = [dict(r, share=f"{100 * r['share']:.1f}%" if r["share"] is not None else "") for r in rep["layers"]]
     click.echo(table(rows, cols, footer={"name": "total", "macs": rep["macs"], "count": rep["total_count"],
                                          "estimated_cycles": rep.get("estimated_cycles") or ""}))
-    click.echo(f"\ncounter: {c}" + (" (QEMU -icount: instructions, not cycles)" if rep["emulated"] else "")
+    click.echo(f"\ncounter: {c}" + (" (QEMU -icount: instructions, not cycles)" if c == "emulated_instructions" else "")
+               + (" (the virtual board: the firmware's DWT code path, cycles from the timing model)"
+                  if c == "estimated_dwt_cycles" else "")
                + ("; estimated_cycles: Cortex-M4 timing model (TRM table), not a measurement"
                   if rep.get("estimated_cycles") else ""))
     click.echo(f"flash {rep['flash_bytes']:,} / {rep['board_flash_bytes']:,} bytes | ram {rep['ram_bytes']:,} / "

@@ -22,3 +22,19 @@ class FiniteFloat(click.FloatRange):
         if not math.isfinite(rv):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return rv
+
+
+EMULATORS = ("qemu", "virtual")
+
+
+def emulate_option(help_text: str, default: str | None = None):
+    """``--emulate [qemu|virtual]``: a bare ``--emulate`` is QEMU (as it always was); ``virtual`` is
+    the virtual NUCLEO-F446RE running the silicon image (target/virtual/). Give it after PROJECT
+    (``validate out/lenet --emulate``): a word right after a bare ``--emulate`` is read as its value."""
+    return click.option("--emulate", type=click.Choice(EMULATORS), is_flag=False, flag_value="qemu",
+                        default=default, metavar="[qemu|virtual]", help=help_text)
+
+
+def emulate_value(emulate: str | None) -> bool | str:
+    """What the library takes: False (silicon), True (QEMU) or "virtual"."""
+    return "virtual" if emulate == "virtual" else emulate == "qemu"

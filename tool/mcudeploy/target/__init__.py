@@ -27,11 +27,29 @@ def is_url(port: str | None) -> bool:
     return port is not None and "://" in port
 
 
-def open_target(board: Board, emulate: bool, port: str | None = None, probe: str | None = None) -> Target:
-    """The target for ``board``: attached if ``port`` is a URL, QEMU if ``emulate``, else the probe
-    (``probe`` = its unique id) with the board's virtual COM port (or ``port``)."""
+def is_virtual(emulate: bool | str | None) -> bool:
+    """``--emulate virtual``: the silicon image on the virtual board (target/virtual/)."""
+    return emulate == "virtual"
+
+
+def builds_emulated(emulate: bool | str | None) -> bool:
+    """Whether ``emulate`` runs the -DMCD_EMULATED image (QEMU); the virtual board runs silicon's."""
+    return bool(emulate) and not is_virtual(emulate)
+
+
+def open_target(board: Board, emulate: bool | str, port: str | None = None, probe: str | None = None) -> Target:
+    """The target for ``board``: attached if ``port`` is a URL, the virtual board if ``emulate`` is
+    "virtual", QEMU if ``emulate`` is otherwise true, else the probe (``probe`` = its unique id)
+    with the board's virtual COM port (or ``port``)."""
     if is_url(port):
         return AttachedTarget(port)
+    if is_virtual(emulate):
+        from .virtual import VirtualTarget  # unicorn is imported only by the board's own process
+
+        if port:
+            raise TargetError(f"--port {port} with --emulate virtual: the virtual board serves its own socket; "
+                              "drop --port")
+        return VirtualTarget(board)
     if emulate:
         if port:
             raise TargetError(f"--port {port} with --emulate: give the socket:// URL of a running emulator "
@@ -40,4 +58,5 @@ def open_target(board: Board, emulate: bool, port: str | None = None, probe: str
     return PyocdTarget(board, port=port, probe_id=probe)
 
 
-__all__ = ["AttachedTarget", "PyocdTarget", "QemuTarget", "Target", "is_url", "open_target"]
+__all__ = ["AttachedTarget", "PyocdTarget", "QemuTarget", "Target", "builds_emulated", "is_url", "is_virtual",
+           "open_target"]
