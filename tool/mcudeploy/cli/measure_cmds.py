@@ -60,10 +60,14 @@ def _fmt_count(v, counter):
 @click.option("--fresh", is_flag=True, help="discard the results file's saved samples (of this run or another) "
               "and start again; without it or --resume, saved results make the command refuse")
 @_link_options
+@click.option("--farm", metavar="HOST:PORT", help="run on labgrid farm places carrying --board, acquired from "
+              "this coordinator (`mcudeploy farm up` starts one); samples are shared among them")
+@click.option("--boards", type=click.IntRange(1), default=1, show_default=True, metavar="N",
+              help="with --farm: acquire up to N free places (places others hold are left alone)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the JSON report here")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="write an HTML report with plots here")
 def validate_cmd(project, board, emulate, port, probe, baud, data, limit, results, resume, fresh, retries, timeout,
-                 reconnect_timeout, json_path, html_path):
+                 reconnect_timeout, farm, boards, json_path, html_path):
     """Run DATA through the board and compare its outputs with the numpy reference (bit-exact),
     the float model and the labels.
 
@@ -86,8 +90,13 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
                     bars.append(stack.enter_context(click.progressbar(length=n, label="samples", show_pos=True)))
                 bars[0].update(k - bars[0].pos)
 
-            rep = run_validate(project, board, emulate, data, limit, port, results, resume, progress, baud=baud,
-                               probe=probe, fresh=fresh, **_links(retries, timeout, reconnect_timeout))
+            if farm:
+                from ..farm.run import validate_farm  # labgrid is imported only for a farm run
+                rep = validate_farm(project, farm, board, boards, data, limit, results, resume, fresh, progress,
+                                    **_links(retries, timeout, reconnect_timeout))
+            else:
+                rep = run_validate(project, board, emulate, data, limit, port, results, resume, progress,
+                                   baud=baud, probe=probe, fresh=fresh, **_links(retries, timeout, reconnect_timeout))
     except ValidationInterrupted as exc:  # mid-run: the results so far are saved for --resume
         click.secho(f"\n{exc}", fg="yellow", err=True)
         raise SystemExit(exc.exit_code) from None
@@ -95,6 +104,9 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
         click.secho("\ninterrupted (Ctrl-C) before any sample ran: nothing was saved", fg="yellow", err=True)
         raise SystemExit(130) from None
     click.echo("\n".join(_validate_lines(rep)))
+    if "farm" in rep:
+        from ..farm.report import farm_lines
+        click.echo("\n".join(farm_lines(rep["farm"])))
     if json_path:
         write_json(json_path, rep)
     if html_path:

@@ -34,10 +34,32 @@ class FarmError(McdError):
 def _labgrid():
     require("the board farm (--farm, `mcudeploy farm`)", "labgrid")  # one line + the pip command if absent
     import grpc
-    from labgrid.remote.client import start_session
     from labgrid.remote.generated import labgrid_coordinator_pb2 as pb2
 
-    return grpc, start_session, pb2
+    return grpc, _start_session, pb2
+
+
+def _start_session(address: str):
+    """labgrid's ``start_session``, with a gRPC channel of its own: grpc shares one TCP connection
+    among equal channels of a process, and the coordinator tells clients apart by their peer
+    address, so a second client in the same process (a test's other user) was refused."""
+    import grpc
+    from labgrid.remote.client import ClientSession, ensure_event_loop
+    from labgrid.remote.generated import labgrid_coordinator_pb2_grpc as pb2_grpc
+    from labgrid.util.proxy import proxymanager
+
+    loop = ensure_event_loop()
+    address = proxymanager.get_grpc_address(address, default_port=20408)
+    session = ClientSession(address, loop)
+    shared = session.channel
+    session.channel = grpc.aio.insecure_channel(target=address, options=[
+        ("grpc.keepalive_time_ms", 7500), ("grpc.keepalive_timeout_ms", 10000),
+        ("grpc.http2.ping_timeout_ms", 10000), ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.use_local_subchannel_pool", 1)])
+    loop.run_until_complete(shared.close())
+    session.stub = pb2_grpc.CoordinatorStub(session.channel)
+    loop.run_until_complete(session.start())
+    return session
 
 
 class FarmClient:
@@ -45,15 +67,21 @@ class FarmClient:
         grpc, start_session, self.pb2 = _labgrid()
         self._rpc_error = grpc.aio.AioRpcError
         self.address = address
-        if user:  # labgrid names a holder host/user, from LG_USERNAME or the login name
+        saved = os.environ.get("LG_USERNAME")
+        if user:  # labgrid names a holder host/user, from LG_USERNAME (read at the session's start)
             os.environ["LG_USERNAME"] = user
         try:
             self.session = start_session(address)
+            self.me = f"{self.session.gethostname()}/{self.session.getuser()}"
         except Exception as exc:  # noqa: BLE001 - labgrid raises its own ServerError or grpc errors
             raise FarmError(f"cannot reach the labgrid coordinator at {address}: {exc}; start one (`mcudeploy "
                             "farm up`) or give the HOST:PORT it listens on") from None
+        finally:
+            if user and saved is None:
+                os.environ.pop("LG_USERNAME", None)
+            elif user:
+                os.environ["LG_USERNAME"] = saved
         self.loop = self.session.loop
-        self.me = f"{self.session.gethostname()}/{self.session.getuser()}"
 
     def __enter__(self) -> Self:
         return self
@@ -91,10 +119,11 @@ class FarmClient:
         """Who holds place ``name`` ("host/user"), or None if it is free."""
         return self.session.places[name].acquired
 
-    def acquire(self, name: str) -> None:
-        """Acquire ``name`` for this client; FarmError naming the holder if someone has it."""
+    def acquire(self, name: str, check: bool = True) -> None:
+        """Acquire ``name`` for this client; FarmError naming the holder if someone has it (the
+        coordinator refuses too, ``check=False`` asks it without looking first)."""
         held = self.holder(name)
-        if held:
+        if held and check:
             raise FarmError(f"place {name} is held by {held}: it is left alone; wait for it to be released, or "
                             "choose another place")
         self._call("AcquirePlace", self.pb2.AcquirePlaceRequest(placename=name))

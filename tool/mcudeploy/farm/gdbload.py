@@ -16,6 +16,7 @@ with a modulo-256 checksum, each acknowledged with ``+``.
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 from pathlib import Path
@@ -76,6 +77,8 @@ class GdbRemote:
                 self.sock.sendall(b"+")
                 if data.startswith(b"O") and data != b"OK":  # console output of a monitor command
                     continue
+                if re.match(rb"[TS][0-9a-fA-F]{2}", data) and payload != "?":
+                    continue  # the stop reply QEMU sends when a debugger attaches to a running machine
                 return data.decode(errors="replace")
             self.buf += self._read()
 
@@ -90,11 +93,23 @@ class GdbRemote:
         return self.command("qRcmd," + cmd.encode().hex())
 
 
+def halt(host: str, port: int) -> None:
+    """Stop the board behind the stub (QEMU halts a machine when a debugger attaches and keeps
+    it halted after the debugger leaves without detaching): a released emulated place then costs
+    no CPU until the next client loads its firmware."""
+    gdb = GdbRemote(host, port)
+    try:
+        gdb.command("?")
+    finally:
+        gdb.close()
+
+
 def load_elf(host: str, port: int, elf: Path) -> int:
     """Write ``elf`` into the halted board behind the stub, reset it and let it run; bytes written."""
     segs = segments(elf)
     gdb = GdbRemote(host, port)
     try:
+        gdb.command("?")  # attach: the machine halts (if it ran) and reports why
         total = 0
         for addr, blob in segs:
             gdb.write(addr, blob)

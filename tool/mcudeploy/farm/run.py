@@ -36,7 +36,7 @@ from ..project import Project
 from ..results import check_results, results_header, results_path, start_results
 from ..validate import ValidationCancelled, ValidationInterrupted, _metrics, _throughput
 from .client import FarmClient, FarmError
-from .gdbload import load_elf
+from .gdbload import halt, load_elf
 from .queue import WorkQueue
 
 FARM_LINK = {"reconnect_timeout": 2.0}  # a farm has other places: give a dead one up fast
@@ -107,11 +107,12 @@ def validate_farm(project, coordinator: str, board: str, boards: int, data: str,
     link = {**FARM_LINK, **link_options}
     with FarmClient(coordinator, user=user) as farm:
         names, held = acquire_places(farm, board, boards)
+        places: list[Place] = []
         try:
             if not names:
                 raise FarmError(f"all {len(held)} places carrying board={board} are held by others ("
                                 + ", ".join(f"{k}: {v}" for k, v in held.items()) + "): try again later")
-            places = _prepare(farm, names, elf)
+            places += _prepare(farm, names, elf)
             queue = WorkQueue([i for i in range(len(x)) if i not in done])
             queue.done.update(done)
             start_results(results, header, done)
@@ -119,6 +120,11 @@ def validate_farm(project, coordinator: str, board: str, boards: int, data: str,
             _run(farm, places, queue, prj, b, xq, results, progress, len(x), link, on_started)
             seconds = time.perf_counter() - t0
         finally:
+            for p in places:
+                try:
+                    halt(p.gdb["host"], p.gdb["port"])  # an idle place costs no CPU
+                except McdError:  # a place already gone
+                    pass
             for name in names:
                 try:
                     farm.release(name)
