@@ -106,16 +106,21 @@ def test_cli_validate_over_the_farm_and_resume(digits_project, farm, tmp_path):
 
 @needs_emulator
 @pytest.mark.emulated
-def test_exporter_killed_mid_run_loses_and_doubles_nothing(digits_project, tmp_path):
+@pytest.mark.parametrize("what", ["exporter", "host"])
+def test_exporter_killed_mid_run_loses_and_doubles_nothing(digits_project, tmp_path, what):
+    """``exporter``: only labgrid-exporter dies (its boards still answer, but the coordinator no
+    longer vouches for them, so the client stops using them); ``host``: the exporter and its QEMUs
+    die at once (the links fail). Either way the remaining samples go to host B's places."""
     folder = tmp_path / "farm"
     addr = _two_hosts(folder)
     try:
         host_a = next(e for e in emulated.read_state(folder)["exporters"] if e["name"] == "hostA")
+        victims = [host_a] + (host_a["places"] if what == "host" else [])
         killed = []
 
         def progress(k, n):
-            if k == 12 and not killed:  # host A goes down: its exporter and its boards, at once
-                for proc in [host_a, *host_a["places"]]:
+            if k == 12 and not killed:
+                for proc in victims:
                     os.kill(proc["pid"], signal.SIGKILL)
                 killed.append(k)
 
@@ -127,10 +132,14 @@ def test_exporter_killed_mid_run_loses_and_doubles_nothing(digits_project, tmp_p
     assert rep["samples"] == rep["bit_exact"] == 60
     recs = _records(res)
     assert len(recs) == 60 and sorted(r["i"] for r in recs) == list(range(60))  # none lost, none doubled
-    lost = {p["place"] for p in rep["farm"]["places"] if p["lost"]}
-    assert lost == {"hostA-1", "hostA-2"}
+    lost = {p["place"]: p["error"] for p in rep["farm"]["places"] if p["lost"]}
+    assert set(lost) == {"hostA-1", "hostA-2"}
+    if what == "exporter":
+        assert all("exporter left the coordinator" in e for e in lost.values()), lost
     per = rep["farm"]["samples_per_place"]
-    assert sum(per.values()) == 60 and per["hostB-1"] + per["hostB-2"] >= 60 - 12
+    assert sum(per.values()) == 60
+    if what == "host":  # a dead link fails its sample at once: host A ran at most the ones in flight
+        assert per["hostB-1"] + per["hostB-2"] >= 60 - 12 - 2
 
 
 def test_exporter_config_for_faked_usb_devices_is_valid_labgrid(tmp_path):
@@ -202,3 +211,25 @@ def test_labgrid_exporter_serves_the_generated_config(tmp_path):
         emulated._stop(exp)
         emulated._stop(coord)
     assert seen == {"uart": "NetworkSerialPort", "probe": "NetworkUSBDebugger"}
+
+
+@needs_emulator
+@pytest.mark.emulated
+def test_ctrl_c_releases_every_place_and_resume_counts_each_sample_once(digits_project, farm, tmp_path):
+    from mcudeploy.validate import ValidationCancelled
+
+    res = tmp_path / "cut.jsonl"
+
+    def ctrl_c(k, n):
+        if k == 15:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C in the terminal does: the main thread gets it
+
+    with pytest.raises(ValidationCancelled, match="every place was released"):
+        validate_farm(digits_project, farm, BOARD, 3, "digits", limit=40, results=res, progress=ctrl_c)
+    saved = len(_records(res))
+    assert 15 <= saved < 40
+    with FarmClient(farm) as me:
+        assert all(me.holder(n) is None for n in me.places_for(BOARD))
+    rep = validate_farm(digits_project, farm, BOARD, 3, "digits", limit=40, results=res, resume=True)
+    assert rep["resumed_samples"] == saved and rep["samples"] == rep["bit_exact"] == 40
+    assert sorted(r["i"] for r in _records(res)) == list(range(40))
