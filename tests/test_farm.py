@@ -233,3 +233,22 @@ def test_ctrl_c_releases_every_place_and_resume_counts_each_sample_once(digits_p
     rep = validate_farm(digits_project, farm, BOARD, 3, "digits", limit=40, results=res, resume=True)
     assert rep["resumed_samples"] == saved and rep["samples"] == rep["bit_exact"] == 40
     assert sorted(r["i"] for r in _records(res)) == list(range(40))
+
+
+@needs_emulator
+@pytest.mark.emulated
+def test_profile_on_a_farm_place_counts_what_the_local_emulator_counts(digits_project, farm, tmp_path, capsys):
+    from mcudeploy.profile import profile
+
+    js = tmp_path / "p.json"
+    code, text = run_main(capsys, "profile", digits_project, "--farm", farm, "--board", BOARD, "--data", "digits",
+                          "--no-estimate", "--json", js)
+    assert code == 0, text
+    rep = json.loads(js.read_text())
+    local = profile(digits_project, BOARD, True, "digits", estimate_cycles=False)
+    assert rep["farm"]["place"].startswith("host") and "(released)" in text
+    assert rep["counter"] == local["counter"] == "emulated_instructions"
+    assert rep["total_count"] == local["total_count"]
+    assert [r["count"] for r in rep["layers"]] == [r["count"] for r in local["layers"]]
+    with FarmClient(farm) as me:
+        assert all(me.holder(n) is None for n in me.places_for(BOARD))

@@ -163,12 +163,21 @@ def _validate_lines(rep: dict) -> list[str]:
 @click.option("--data", help="profile on the first sample of DATA (default: an all-zero input)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the JSON report here")
 @click.option("--no-estimate", is_flag=True, help="skip the Cortex-M4 cycle estimate beside the board's counts")
+@click.option("--farm", metavar="HOST:PORT", help="profile on one free labgrid farm place carrying --board "
+              "(acquired from this coordinator, released at the end)")
 def profile_cmd(project, board, emulate, port, probe, baud, retries, timeout, reconnect_timeout, data, json_path,
-                no_estimate):
+                no_estimate, farm):
     """Per-layer cost on the board (name, op, MACs, count, count/MAC, share), with flash and RAM."""
     board_with_baud(board, baud)
-    rep = run_profile(project, board, emulate, data, port, not no_estimate, probe=probe, baud=baud,
-                      **_links(retries, timeout, reconnect_timeout))
+    with contextlib.ExitStack() as held:
+        if farm:
+            from ..farm.run import one_place
+            place = held.enter_context(one_place(project, farm, board))
+            port, emulate = place.url, False
+        rep = run_profile(project, board, emulate, data, port, not no_estimate, probe=probe, baud=baud,
+                          **_links(retries, timeout, reconnect_timeout))
+        if farm:
+            rep["farm"] = {"coordinator": farm, "place": place.name}
     c = rep["counter"]
     cols = [("name", "layer"), ("op", "op"), ("macs", "MACs"), ("count", c), ("count_per_mac", f"{c}/MAC"),
             ("share", "share")]
@@ -180,6 +189,8 @@ def profile_cmd(project, board, emulate, port, probe, baud, retries, timeout, re
     click.echo(f"\ncounter: {c}" + (" (QEMU -icount: instructions, not cycles)" if rep["emulated"] else "")
                + ("; estimated_cycles: Cortex-M4 timing model (TRM table), not a measurement"
                   if rep.get("estimated_cycles") else ""))
+    if farm:
+        click.echo(f"farm place {place.name} of {farm} (released)")
     click.echo(f"flash {rep['flash_bytes']:,} / {rep['board_flash_bytes']:,} bytes | ram {rep['ram_bytes']:,} / "
                f"{rep['board_ram_bytes']:,} bytes | stack peak {rep['stack_peak_bytes']:,} bytes")
     if json_path:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -120,18 +122,40 @@ def validate_farm(project, coordinator: str, board: str, boards: int, data: str,
             _run(farm, places, queue, prj, b, xq, results, progress, len(x), link, on_started)
             seconds = time.perf_counter() - t0
         finally:
-            for p in places:
-                try:
-                    halt(p.gdb["host"], p.gdb["port"])  # an idle place costs no CPU
-                except McdError:  # a place already gone
-                    pass
-            for name in names:
-                try:
-                    farm.release(name)
-                except FarmError:  # the coordinator went away: nothing is held there any more
-                    pass
+            _give_back(farm, names, places)
     return _report(prj, board, data, x, y, ref_q, float_out, queue, places, held, coordinator, results, done,
                    seconds)
+
+
+def _give_back(farm: FarmClient, names: list[str], places: list[Place]) -> None:
+    """Halt the emulated places (an idle place costs no CPU) and release every acquired one."""
+    for p in places:
+        try:
+            halt(p.gdb["host"], p.gdb["port"])
+        except McdError:  # a place already gone
+            pass
+    for name in names:
+        try:
+            farm.release(name)
+        except FarmError:  # the coordinator went away: nothing is held there any more
+            pass
+
+
+@contextmanager
+def one_place(project, coordinator: str, board: str, user: str | None = None) -> Iterator[Place]:
+    """One free place carrying ``board``, acquired, with the project's firmware loaded; halted and
+    released on exit (``profile --farm``: its ``url`` goes where ``--port`` would)."""
+    elf = build(Project(project).path, load_board(board), emulate=True).elf
+    with FarmClient(coordinator, user=user) as farm:
+        names, held = acquire_places(farm, board, 1)
+        places: list[Place] = []
+        try:
+            if not names:
+                raise FarmError(f"all {len(held)} places carrying board={board} are held by others: try again later")
+            places += _prepare(farm, names, elf)
+            yield places[0]
+        finally:
+            _give_back(farm, names, places)
 
 
 def _prepare(farm: FarmClient, names: list[str], elf: Path) -> list[Place]:
