@@ -252,3 +252,10 @@ def test_profile_on_a_farm_place_counts_what_the_local_emulator_counts(digits_pr
     assert [r["count"] for r in rep["layers"]] == [r["count"] for r in local["layers"]]
     with FarmClient(farm) as me:
         assert all(me.holder(n) is None for n in me.places_for(BOARD))
+
+
+def test_farm_options_refuse_what_they_cannot_mean(digits_project, capsys):
+    code, text = run_main(capsys, "validate", digits_project, "--boards", "2", "--data", "digits")
+    assert code == 2 and "give --farm HOST:PORT too" in text
+    code, text = run_main(capsys, "validate", digits_project, "--farm", "127.0.0.1:1", "--emulate", "--data", "digits")
+    assert code == 2 and "drop --emulate, --port and --probe" in text

@@ -80,6 +80,10 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
     board_with_baud(board, baud)  # a bad --baud is a usage error, before any work
     if resume and fresh:
         raise click.UsageError("--resume keeps the saved results and --fresh discards them: give one of them")
+    if farm and (emulate or port or probe):
+        raise click.UsageError("--farm takes its boards from the farm's places: drop --emulate, --port and --probe")
+    if boards != 1 and not farm:
+        raise click.UsageError(f"--boards {boards} shares samples over farm places: give --farm HOST:PORT too")
     results = Path(results) if results else None
     try:
         with contextlib.ExitStack() as stack:

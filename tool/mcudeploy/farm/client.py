@@ -17,6 +17,7 @@ updates that arrived meanwhile), so the object belongs to the thread that create
 
 from __future__ import annotations
 
+import logging
 import os
 from socket import gethostname
 from typing import Self
@@ -67,6 +68,10 @@ class FarmClient:
         grpc, start_session, self.pb2 = _labgrid()
         self._rpc_error = grpc.aio.AioRpcError
         self.address = address
+        # labgrid logs its connection errors on the root logger; they are reported here, in one line
+        self._quiet = None if logging.getLogger().handlers else logging.NullHandler()
+        if self._quiet:
+            logging.getLogger().addHandler(self._quiet)
         saved = os.environ.get("LG_USERNAME")
         if user:  # labgrid names a holder host/user, from LG_USERNAME (read at the session's start)
             os.environ["LG_USERNAME"] = user
@@ -74,6 +79,7 @@ class FarmClient:
             self.session = start_session(address)
             self.me = f"{self.session.gethostname()}/{self.session.getuser()}"
         except Exception as exc:  # noqa: BLE001 - labgrid raises its own ServerError or grpc errors
+            self._unquiet()
             raise FarmError(f"cannot reach the labgrid coordinator at {address}: {exc}; start one (`mcudeploy "
                             "farm up`) or give the HOST:PORT it listens on") from None
         finally:
@@ -95,6 +101,12 @@ class FarmClient:
             self.loop.run_until_complete(self.session.close())
         except Exception:  # noqa: BLE001, S110 - closing a dead channel: nothing left to release
             pass
+        self._unquiet()
+
+    def _unquiet(self) -> None:
+        if self._quiet is not None:
+            logging.getLogger().removeHandler(self._quiet)
+            self._quiet = None
 
     def sync(self) -> None:
         """Let the session take the place and resource updates the coordinator sent meanwhile."""

@@ -64,13 +64,19 @@ class Place:
                 "lost": self.lost, "error": self.error}
 
 
-def acquire_places(farm: FarmClient, board: str, n: int) -> tuple[list[str], dict[str, str]]:
-    """Up to ``n`` places tagged ``board`` acquired by this client, and the ones others hold."""
+def places_for(farm: FarmClient, board: str) -> list[str]:
+    """The places tagged ``board=BOARD``, or FarmError saying how to get some."""
     farm.sync()
     names = farm.places_for(board)
     if not names:
-        raise FarmError(f"no place on the coordinator at {farm.address} carries board={board}: "
-                        "start emulated ones (`mcudeploy farm up --emulate N --board B`) or tag yours")
+        raise FarmError(f"no place on the coordinator at {farm.address} carries board={board}: start emulated "
+                        f"ones (`mcudeploy farm up --emulate N --board {board}`) or tag yours (set-tags board=...)")
+    return names
+
+
+def acquire_places(farm: FarmClient, board: str, n: int) -> tuple[list[str], dict[str, str]]:
+    """Up to ``n`` places tagged ``board`` acquired by this client, and the ones others hold."""
+    names = places_for(farm, board)
     held, got = {}, []
     for name in names:
         if len(got) == n:
@@ -101,13 +107,14 @@ def validate_farm(project, coordinator: str, board: str, boards: int, data: str,
     explicit = results is not None
     results = Path(results) if explicit else results_path(prj.path, board, True, data, header)
     done = check_results(results, header, resume, fresh, explicit)
-    g = prj.graph
-    xq = R.prepare_input(g, x)
-    ref_q = R.run(g, xq)
-    float_out = run_module(prj.float_model(), torch.from_numpy(x)).numpy()
-    elf = build(prj.path, b, emulate=True).elf
     link = {**FARM_LINK, **link_options}
-    with FarmClient(coordinator, user=user) as farm:
+    with FarmClient(coordinator, user=user) as farm:  # an unreachable farm is refused before any work
+        places_for(farm, board)
+        g = prj.graph
+        xq = R.prepare_input(g, x)
+        ref_q = R.run(g, xq)
+        float_out = run_module(prj.float_model(), torch.from_numpy(x)).numpy()
+        elf = build(prj.path, b, emulate=True).elf
         names, held = acquire_places(farm, board, boards)
         places: list[Place] = []
         try:
@@ -186,6 +193,7 @@ def _run(farm: FarmClient, places: list[Place], queue: WorkQueue, prj: Project, 
         waited = False
         try:
             with open_device(prj.path, b, emulate=False, port=p.url, **link) as dev:
+                p.stats = dev.link.stats  # the Link's own counters, read at the report (a lost place's too)
                 p.dev_facts = {"info": dev.info(), "build": dev.build, "emulated": dev.emulated}
                 waited = True
                 _wait(started)
@@ -208,7 +216,6 @@ def _run(farm: FarmClient, places: list[Place], queue: WorkQueue, prj: Project, 
                             p.samples += 1
                             if progress:
                                 progress(len(queue.done), total)
-                p.stats = dict(dev.link.stats)
         except Exception as exc:  # noqa: BLE001 - a lost place: its samples go to the others
             p.error, p.lost = f"{type(exc).__name__}: {exc}", True
             if not waited:
