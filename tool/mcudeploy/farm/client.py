@@ -63,15 +63,22 @@ def _start_session(address: str):
     return session
 
 
+class _FromLabgrid(logging.Filter):
+    """Drops the records labgrid's client logs on the root logger (``logging.error(...)`` when the
+    coordinator is unreachable): FarmClient turns those failures into one FarmError line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return f"{os.sep}labgrid{os.sep}" not in record.pathname
+
+
 class FarmClient:
     def __init__(self, address: str, user: str | None = None):
         grpc, start_session, self.pb2 = _labgrid()
         self._rpc_error = grpc.aio.AioRpcError
         self.address = address
         # labgrid logs its connection errors on the root logger; they are reported here, in one line
-        self._quiet = None if logging.getLogger().handlers else logging.NullHandler()
-        if self._quiet:
-            logging.getLogger().addHandler(self._quiet)
+        self._quiet = _FromLabgrid()
+        logging.getLogger().addFilter(self._quiet)
         saved = os.environ.get("LG_USERNAME")
         if user:  # labgrid names a holder host/user, from LG_USERNAME (read at the session's start)
             os.environ["LG_USERNAME"] = user
@@ -105,7 +112,7 @@ class FarmClient:
 
     def _unquiet(self) -> None:
         if self._quiet is not None:
-            logging.getLogger().removeHandler(self._quiet)
+            logging.getLogger().removeFilter(self._quiet)
             self._quiet = None
 
     def sync(self) -> None:
