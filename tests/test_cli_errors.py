@@ -294,6 +294,9 @@ CASES: dict[str, list[tuple[str, list[str]]]] = {
         ("bad-baud", ["{prj}", "--emulate", "--baud", "7", "--data", "digits"]),
         ("results-is-a-dir", ["{prj}", "--emulate", "--data", "digits", "--results", "{in}"]),
         ("timeout-nan", ["{prj}", "--emulate", "--data", "digits", "--timeout", "nan"]),
+        ("boards-without-farm", ["{prj}", "--data", "digits", "--boards", "2"]),
+        ("farm-with-emulate", ["{prj}", "--farm", "127.0.0.1:1", "--emulate", "--data", "digits"]),
+        ("farm-unreachable", ["{prj}", "--farm", "127.0.0.1:1", "--data", "digits"]),
     ],
     "profile": [
         ("not-a-project", ["{in}/notaproject", "--emulate"]),
@@ -306,6 +309,14 @@ CASES: dict[str, list[tuple[str, list[str]]]] = {
         ("data-missing", ["{prj}", "--emulate", "--data", "{in}/nothere.npz"]),
         ("unknown-board", ["{prj}", "--emulate", "--board", "no-such-board"]),
         ("bad-baud", ["{prj}", "--emulate", "--baud", "12345"]),
+    ],
+    "farm": [
+        ("up-zero-boards", ["up", "--emulate", "0", "--dir", "fd"]),
+        ("up-unknown-board", ["up", "--emulate", "1", "--board", "no-such-board", "--dir", "fd"]),
+        ("up-garbage-board-file", ["up", "--emulate", "1", "--board", "{in}/garbage.toml", "--dir", "fd"]),
+        ("down-dir-is-a-file", ["down", "--dir", "{in}/text.txt"]),
+        ("exporter-config-output-is-a-dir", ["exporter-config", "-o", "{in}"]),
+        ("no-such-subcommand", ["sideways"]),
     ],
     "demo": [
         ("unknown-board", ["--board", "no-such-board"]),
@@ -356,6 +367,7 @@ BASE: dict[str, dict[str, object]] = {
     "profile": {"project": "{prj}", "emulate": True},
     "demo": {},
     "bench": {"projects": ["{prj}"]},
+    "farm": {},
 }
 
 

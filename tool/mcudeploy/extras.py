@@ -28,6 +28,7 @@ PROVIDERS: dict[str, tuple[str, str | None]] = {
     "sklearn": ("scikit-learn", "data"),
     "mlxtend": ("mlxtend", "data"),
     "ai_edge_litert": ("ai-edge-litert", "test"),
+    "labgrid": ("labgrid", "farm"),
     "pyocd": ("pyocd", None),
     "serial": ("pyserial", None),
     "jinja2": ("jinja2", None),

@@ -63,10 +63,14 @@ def _fmt_count(v, counter):
 @click.option("--fresh", is_flag=True, help="discard the results file's saved samples (of this run or another) "
               "and start again; without it or --resume, saved results make the command refuse")
 @_link_options
+@click.option("--farm", metavar="HOST:PORT", help="run on labgrid farm places carrying --board, acquired from "
+              "this coordinator (`mcudeploy farm up` starts one); samples are shared among them")
+@click.option("--boards", type=click.IntRange(1), default=1, show_default=True, metavar="N",
+              help="with --farm: acquire up to N free places (places others hold are left alone)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the JSON report here")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="write an HTML report with plots here")
 def validate_cmd(project, board, emulate, port, probe, baud, data, limit, results, resume, fresh, retries, timeout,
-                 reconnect_timeout, json_path, html_path):
+                 reconnect_timeout, farm, boards, json_path, html_path):
     """Run DATA through the board and compare its outputs with the numpy reference (bit-exact),
     the float model and the labels.
 
@@ -79,6 +83,10 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
     board_with_baud(board, baud)  # a bad --baud is a usage error, before any work
     if resume and fresh:
         raise click.UsageError("--resume keeps the saved results and --fresh discards them: give one of them")
+    if farm and (emulate or port or probe):
+        raise click.UsageError("--farm takes its boards from the farm's places: drop --emulate, --port and --probe")
+    if boards != 1 and not farm:
+        raise click.UsageError(f"--boards {boards} shares samples over farm places: give --farm HOST:PORT too")
     results = Path(results) if results else None
     try:
         with contextlib.ExitStack() as stack:
@@ -89,8 +97,14 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
                     bars.append(stack.enter_context(click.progressbar(length=n, label="samples", show_pos=True)))
                 bars[0].update(k - bars[0].pos)
 
-            rep = run_validate(project, board, emulate_value(emulate), data, limit, port, results, resume, progress, baud=baud,
-                               probe=probe, fresh=fresh, **_links(retries, timeout, reconnect_timeout))
+            if farm:
+                from ..farm.run import validate_farm  # labgrid is imported only for a farm run
+                rep = validate_farm(project, farm, board, boards, data, limit, results, resume, fresh, progress,
+                                    **_links(retries, timeout, reconnect_timeout))
+            else:
+                rep = run_validate(project, board, emulate_value(emulate), data, limit, port, results, resume,
+                                   progress, baud=baud, probe=probe, fresh=fresh,
+                                   **_links(retries, timeout, reconnect_timeout))
     except ValidationInterrupted as exc:  # mid-run: the results so far are saved for --resume
         click.secho(f"\n{exc}", fg="yellow", err=True)
         raise SystemExit(exc.exit_code) from None
@@ -98,6 +112,9 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
         click.secho("\ninterrupted (Ctrl-C) before any sample ran: nothing was saved", fg="yellow", err=True)
         raise SystemExit(130) from None
     click.echo("\n".join(_validate_lines(rep)))
+    if "farm" in rep:
+        from ..farm.report import farm_lines
+        click.echo("\n".join(farm_lines(rep["farm"])))
     if json_path:
         write_json(json_path, rep)
     if html_path:
@@ -162,12 +179,21 @@ def _validate_lines(rep: dict) -> list[str]:
 @click.option("--data", help="profile on the first sample of DATA (default: an all-zero input)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the JSON report here")
 @click.option("--no-estimate", is_flag=True, help="skip the Cortex-M4 cycle estimate beside the board's counts")
+@click.option("--farm", metavar="HOST:PORT", help="profile on one free labgrid farm place carrying --board "
+              "(acquired from this coordinator, released at the end)")
 def profile_cmd(project, board, emulate, port, probe, baud, retries, timeout, reconnect_timeout, data, json_path,
-                no_estimate):
+                no_estimate, farm):
     """Per-layer cost on the board (name, op, MACs, count, count/MAC, share), with flash and RAM."""
     board_with_baud(board, baud)
-    rep = run_profile(project, board, emulate_value(emulate), data, port, not no_estimate, probe=probe, baud=baud,
-                      **_links(retries, timeout, reconnect_timeout))
+    with contextlib.ExitStack() as held:
+        if farm:
+            from ..farm.run import one_place
+            place = held.enter_context(one_place(project, farm, board))
+            port, emulate = place.url, False
+        rep = run_profile(project, board, emulate_value(emulate), data, port, not no_estimate, probe=probe,
+                          baud=baud, **_links(retries, timeout, reconnect_timeout))
+        if farm:
+            rep["farm"] = {"coordinator": farm, "place": place.name}
     c = rep["counter"]
     cols = [("name", "layer"), ("op", "op"), ("macs", "MACs"), ("count", c), ("count_per_mac", f"{c}/MAC"),
             ("share", "share")]
@@ -183,6 +209,8 @@ def profile_cmd(project, board, emulate, port, probe, baud, retries, timeout, re
                   if c == "estimated_dwt_cycles" else "")
                + ("; estimated_cycles: Cortex-M4 timing model (TRM table), not a measurement"
                   if rep.get("estimated_cycles") else ""))
+    if farm:
+        click.echo(f"farm place {place.name} of {farm} (released)")
     click.echo(f"flash {rep['flash_bytes']:,} / {rep['board_flash_bytes']:,} bytes | ram {rep['ram_bytes']:,} / "
                f"{rep['board_ram_bytes']:,} bytes | stack peak {rep['stack_peak_bytes']:,} bytes")
     if json_path:
