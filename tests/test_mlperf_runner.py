@@ -15,6 +15,7 @@ are not available offline): labels cycle through the classes, as the runner's AU
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +111,29 @@ def test_performance_mode(runs, name):
     assert {"error": "error 1"} in run["result"]
     assert "ERROR 1 - loop_count was not exactly 5" in run["summary"]
     assert "Throughput:" in run["summary"]
+
+
+def test_flash_detach_for_the_runner(runs, capsys):
+    """`flash --emulate --detach --protocol mlperf --mlperf-model M` leaves the board behind a pty
+    that the runner's DUT opens (twice, as main.py does); --stop ends the emulator and socat."""
+    from mcd_cli import run_main
+
+    sys.path.insert(0, str(RUNNER))
+    from device_under_test import DUT
+
+    prj = runs[1]["kws_dscnn"][0]
+    code, text = run_main(capsys, "flash", prj.path, "--emulate", "--detach", "--protocol", "mlperf",
+                          "--mlperf-model", "kws_dscnn")
+    try:
+        assert code == 0, text
+        pty = re.search(r"serial port: (\S+)", text).group(1)
+        for _ in range(2):
+            with DUT(pty, 115200) as dut:
+                assert (dut.get_name(), dut.get_model()) == (BOARD, "kws01")
+                assert dut.get_profile().startswith("MLPerf Tiny Firmware")
+    finally:
+        code, text = run_main(capsys, "flash", prj.path, "--emulate", "--stop")
+    assert code == 0 and f"pty {pty}" in text
+    assert not Path(pty).exists()
+    code, text = run_main(capsys, "flash", prj.path, "--emulate", "--mlperf-model", "kws_dscnn")
+    assert code == 2 and "--mlperf-model is for --protocol mlperf" in text
