@@ -62,3 +62,10 @@ def test_refuses_a_path_it_did_not_make(echo_port, tmp_path):
 
 def test_stop_never_signals_another_program():
     assert not stop_bridge(os.getpid())  # not socat: left alone
+
+
+def test_missing_socat_is_one_setup_error():
+    from mcudeploy.target.pty_bridge import require_socat
+
+    with pytest.raises(TargetError, match="apt-get install socat"):
+        require_socat("no-such-socat-here")
