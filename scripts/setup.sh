@@ -12,6 +12,8 @@ command -v arm-none-eabi-gcc >/dev/null || need_apt+=(gcc-arm-none-eabi libnewli
 [ -f /usr/lib/arm-none-eabi/newlib/libc.a ] || [ -d /usr/lib/arm-none-eabi/newlib ] || need_apt+=(libnewlib-arm-none-eabi)
 command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
 command -v cmake >/dev/null || need_apt+=(cmake)
+# socat: the pty in front of the emulated board for the MLPerf Tiny runner (flash --detach --protocol mlperf)
+command -v socat >/dev/null || need_apt+=(socat)
 command -v cc >/dev/null || need_apt+=(gcc)
 [ -d /usr/share/datasets/fashion-mnist ] || need_apt+=(dataset-fashion-mnist)
 command -v npm >/dev/null || need_apt+=(npm)
@@ -55,7 +57,7 @@ if ! $PY -c 'import torch, sys; sys.exit(0 if torch.__version__.startswith("2.13
   echo "== pip: torch 2.13.0 (CPU)"
   $PY -m pip install -q torch==2.13.0
 fi
-if ! $PY -c 'import mcudeploy, serial, pyocd, sklearn, mlxtend, pytest, hypothesis, h5py, tflite, unicorn, ai_edge_litert, platformio' 2>/dev/null; then
+if ! $PY -c 'import mcudeploy, serial, pyocd, sklearn, mlxtend, pytest, hypothesis, h5py, tflite, unicorn, ai_edge_litert, platformio, yaml, matplotlib, usb' 2>/dev/null; then
   echo "== pip: mcudeploy and its dependencies"
   $PY -m pip install -q -e '.[test,data,zoo,cycles,farm]'
 fi

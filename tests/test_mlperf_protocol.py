@@ -65,7 +65,7 @@ def test_session_returns_what_validate_returns(projects, tmp_path):
     x = mt.sample_inputs("kws_dscnn", 2, seed=7)
     xq = R.prepare_input(g, x)
     want = _validate_outputs(prj, x, tmp_path)
-    r = S.build_mlperf(prj.path, BOARD, emulate=True, name="kws_dscnn")
+    r = S.build_mlperf(prj.path, BOARD, emulate=True, name="kws_dscnn", result="vector")  # logits: exact int8
     assert r.flash_bytes <= r.flash_limit and r.ram_bytes <= r.ram_limit
     target, s = _session(r.elf)
     try:
@@ -103,6 +103,10 @@ def test_errors_and_edge_cases(projects):
         assert s.command(f"db load {n + 1}", check=False)[0].startswith("e-[db load")
         assert s.command("db load 0", check=False)[0].startswith("e-[")
         s.command(f"db load {n}")
+        s.command("db 0a1bff" + "00" * 7)
+        assert s.command("db print") == ["m-buffer-0a-1b-ff-00-00-00-00-00", "m-buffer-00-00"]  # only loaded bytes
+        assert s.command("db print 2 1") == ["m-buffer-1b-ff"]
+        assert s.command("db print x", check=False)[0].startswith("e-[db print")
         assert s.command("db abc", check=False) == ["e-[Odd number of hex digits]"]
         assert s.command("db zz", check=False) == ["e-[Invalid hex digit]"]
         assert s.command("infer 0", check=False) == ["e-[Inference iterations must be >0]"]
@@ -115,13 +119,13 @@ def test_errors_and_edge_cases(projects):
 
 def test_ad_runner_floats_and_anomaly_score(projects, tmp_path):
     """ad in the runner's format: float32 inputs quantized on the board exactly as the host does,
-    results = the anomaly score mean((y - x)^2) of the same int8 output validate gets."""
+    results = the anomaly score mean((y - x)^2) of the same int8 output validate gets, x the
+    float32 values sent (as the reference firmware computes it)."""
     prj = projects["ad_autoencoder"]
     g = prj.graph
-    tin, tout = g.tensors[g.input], g.tensors[g.output]
+    tout = g.tensors[g.output]
     x = mt.sample_inputs("ad_autoencoder", 2, seed=7)
     want = _validate_outputs(prj, x, tmp_path)
-    xq = R.prepare_input(g, x)
     r = S.build_mlperf(prj.path, BOARD, emulate=True, name="ad_autoencoder", runner_input=True)
     target, s = _session(r.elf)
     try:
@@ -130,7 +134,7 @@ def test_ad_runner_floats_and_anomaly_score(projects, tmp_path):
             s.load(S.runner_bytes("ad_autoencoder", x[i]))
             got = s.infer(1, 3)["results"]
             y = tout.scale * (want[i].astype(np.float64) - tout.zero_point)
-            xin = tin.scale * (xq[i].astype(np.float64) - tin.zero_point)
+            xin = x[i].astype(np.float32).astype(np.float64)
             assert len(got) == 1 and got[0] == pytest.approx(((y - xin) ** 2).mean(), rel=1e-6, abs=1e-6)
     finally:
         s.close()

@@ -7,6 +7,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#ifdef MCD_MLPERF_RESULT_SOFTMAX
+#include <math.h>
+#endif
 
 #include "counter.h"
 #include "model.h"
@@ -38,10 +41,11 @@
 #define DB_BYTES MCD_INPUT_BYTES
 #endif
 
-/* The engine's input. In "engine" and "map" mode `db` writes straight into it (a map is applied
- * in place once the load completes), so the firmware holds the input once. */
+/* The engine's input. In "engine" mode `db` writes straight into it, so the firmware holds the
+ * input once; in "map" and "f32" mode the runner's bytes stay in their own buffer, as the
+ * reference firmware keeps them: `db print` shows what was sent, and ad's score reads the floats. */
 static int8_t input[MCD_INPUT_BYTES] __attribute__((aligned(8)));
-#ifdef MCD_MLPERF_INPUT_F32
+#if defined(MCD_MLPERF_INPUT_F32) || defined(MCD_MLPERF_INPUT_MAP)
 static uint8_t db_buf[DB_BYTES] __attribute__((aligned(8)));
 #else
 #define db_buf ((uint8_t *)input)
@@ -71,6 +75,13 @@ static void put_u64(uint64_t v)
         v /= 10u;
     } while (v);
     while (n) uart_putc((uint8_t)b[--n]);
+}
+
+static void put_hex2(uint8_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    uart_putc((uint8_t)digits[v >> 4]);
+    uart_putc((uint8_t)digits[v & 15u]);
 }
 
 /* Fixed point with 6 decimals, rounded half away from zero (exact for |x| < 9e12). */
@@ -161,6 +172,30 @@ static void finish_load(void)
     input_ready = 1;
 }
 
+/* `db print [N=16] [offset=0]` (the runner's help text): N bytes of the buffer from offset, in the
+ * reference firmware's lines of up to 8 bytes, "m-buffer-0a-1b-ff". Only bytes loaded so far are
+ * printed. */
+static void db_print(char *args)
+{
+    char *second = args ? strchr(args, ' ') : 0;
+    long n = 16, off = 0;
+    uint32_t i, end;
+    if (second) *second++ = '\0';
+    if (args && *args) n = parse_uint(args);
+    if (second && *second) off = parse_uint(second);
+    if (n < 0 || off < 0) {
+        line("e-[db print takes [N] [offset], decimal numbers of bytes]", 0, 0);
+        return;
+    }
+    end = (uint32_t)off + (uint32_t)n;
+    if (end > db_pos) end = db_pos;
+    for (i = (uint32_t)off; i < end; i++) {
+        if ((i - (uint32_t)off) % 8u == 0u) put("m-buffer-");
+        put_hex2(db_buf[i]);
+        put(((i - (uint32_t)off) % 8u == 7u || i + 1u == end) ? "\r\n" : "-");
+    }
+}
+
 static void db_command(char *args)
 {
     char *sub = args;
@@ -186,6 +221,8 @@ static void db_command(char *args)
             put_u64(db_size);
             line(" bytes]", 0, 0);
         }
+    } else if (strcmp(sub, "print") == 0) {
+        db_print(rest);
     } else {
         /* hex digits; a byte past the announced size is ignored, as the reference does */
         const uint32_t len = (uint32_t)strlen(sub);
@@ -219,19 +256,47 @@ static uint32_t input_hash(void)
     return h;
 }
 
+/* What the reference firmware prints after an inference: a classifier's class probabilities
+ * (its int8 model ends with a softmax; the engine's graph may leave it out, then it is applied
+ * here to the dequantized logits, in double), or ad's anomaly score. Six decimals where the
+ * reference prints three: the same `m-results-[...]` line, finer. */
 static void results(void)
 {
     uint32_t i;
     put("m-results-[");
-#ifdef MCD_MLPERF_RESULT_MSE
+#if defined(MCD_MLPERF_RESULT_MSE)
     {
+        /* mean((y - x)^2) over the dequantized output y and the input x: the runner's float32
+         * values when it sent them (f32), as the reference does, else the engine's own input */
         double sum = 0;
         for (i = 0; i < MCD_OUTPUT_BYTES && i < MCD_INPUT_BYTES; i++) {
             const double y = (double)MCD_OUTPUT_SCALE * (double)(output[i] - MCD_OUTPUT_ZERO_POINT);
+#ifdef MCD_MLPERF_INPUT_F32
+            float xf;
+            double x;
+            memcpy(&xf, db_buf + 4u * i, 4);
+            x = (double)xf;
+#else
             const double x = (double)MCD_INPUT_SCALE * (double)(input[i] - MCD_INPUT_ZERO_POINT);
+#endif
             sum += (y - x) * (y - x);
         }
         put_fixed6(sum / (double)MCD_OUTPUT_BYTES);
+    }
+#elif defined(MCD_MLPERF_RESULT_SOFTMAX)
+    {
+        /* exp(l - max) keeps every term in (0, 1]: no overflow, the sum is >= 1 */
+        double sum = 0, mx = -1e300;
+        for (i = 0; i < MCD_OUTPUT_BYTES; i++) {
+            const double l = (double)MCD_OUTPUT_SCALE * (double)(output[i] - MCD_OUTPUT_ZERO_POINT);
+            if (l > mx) mx = l;
+        }
+        for (i = 0; i < MCD_OUTPUT_BYTES; i++)
+            sum += exp((double)MCD_OUTPUT_SCALE * (double)(output[i] - MCD_OUTPUT_ZERO_POINT) - mx);
+        for (i = 0; i < MCD_OUTPUT_BYTES; i++) {
+            if (i) uart_putc(',');
+            put_fixed6(exp((double)MCD_OUTPUT_SCALE * (double)(output[i] - MCD_OUTPUT_ZERO_POINT) - mx) / sum);
+        }
     }
 #else
     for (i = 0; i < MCD_OUTPUT_BYTES; i++) {

@@ -219,18 +219,30 @@ def runner_bytes(name: str, x: np.ndarray) -> bytes:
     return np.clip(np.round(hwc * scale), 0, 255).astype(np.uint8).reshape(-1).tobytes()
 
 
+def result_mode(prj: Project, name: str | None) -> str:
+    """What ``results`` prints, as the reference firmware does: ad's anomaly score (``mse``), else
+    class probabilities: the dequantized output if the graph ends with a softmax (``vector``),
+    the softmax of its dequantized logits otherwise (``softmax``; the PyTorch ports leave it out)."""
+    if name == "ad_autoencoder":
+        return "mse"
+    ops = prj.graph.ops
+    return "vector" if ops and ops[-1].kind.lower() == "softmax" else "softmax"
+
+
 def build_mlperf(project: str | Path, board: str = "nucleo-f446re", emulate: bool = True,
-                 name: str | None = None, runner_input: bool = False, jobs: int = 2):
+                 name: str | None = None, runner_input: bool = False, jobs: int = 2, result: str | None = None):
     """Build PROJECT's firmware with the MLPerf Tiny protocol (``build-emu-mlperf/``).
 
-    ``name`` (one of MODELS) sets what ``profile%`` reports and, for ad, results as the anomaly
-    score. ``runner_input`` makes ``db`` take the runner's data format (``RUNNER_INPUT``) instead
-    of the engine's int8 bytes."""
+    ``name`` (one of MODELS) sets what ``profile%`` reports and what ``results`` prints
+    (``result_mode``; ``result`` overrides it: vector, softmax or mse). ``runner_input`` makes
+    ``db`` take the runner's data format (``RUNNER_INPUT``) instead of the engine's int8 bytes."""
     from .build import build, firmware_dir
 
     prj = Project(project)
+    if result not in (None, "vector", "softmax", "mse"):
+        raise McdError(f"MLPerf result mode '{result}' is not one of vector, softmax, mse")
     opts = {"MCD_MLPERF_MODEL": RUNNER_NAMES.get(name, "unknown"),
-            "MCD_MLPERF_RESULT": "mse" if name == "ad_autoencoder" else "vector", "MCD_MLPERF_INPUT": "engine"}
+            "MCD_MLPERF_RESULT": result or result_mode(prj, name), "MCD_MLPERF_INPUT": "engine"}
     if runner_input:
         if name not in RUNNER_INPUT:
             raise McdError(f"runner input format is known for {', '.join(RUNNER_INPUT)}, not '{name}'")
@@ -241,6 +253,37 @@ def build_mlperf(project: str | Path, board: str = "nucleo-f446re", emulate: boo
             h.write_text(text)
         opts["MCD_MLPERF_INPUT"] = mode
     return build(prj.path, board, emulate=emulate, jobs=jobs, protocol="mlperf", options=opts)
+
+
+def expected_results(prj: Project, name: str, data: bytes, runner_input: bool = True) -> list[float]:
+    """The host's ``m-results-[...]`` values for one `db` input (``runner_bytes`` format if
+    ``runner_input``, else engine int8 bytes): the numpy reference's int8 output, then the same
+    arithmetic as the firmware (softmax of the dequantized logits / ad's mean squared error), in
+    float64. The firmware prints 6 decimals, so a board's values are within 5e-7 of these."""
+    g = prj.graph
+    tin, tout = g.tensors[g.input], g.tensors[g.output]
+    xf = None
+    if not runner_input:
+        xq = np.frombuffer(data, np.int8)
+    elif RUNNER_INPUT[name][0] == "f32":
+        xf = np.frombuffer(data, "<f4").astype(np.float64)
+        xq = R.prepare_input(g, xf.astype(np.float32).reshape(1, -1))[0]  # ad: a flat vector
+    else:
+        _, text = runner_input_header(prj, name)
+        table = np.array([int(v) for v in text.split("{", 1)[1].split("}", 1)[0].replace("\n", " ").split(",")],
+                         np.int8)
+        xq = table[np.frombuffer(data, np.uint8)]
+    out = R.run(g, xq.reshape(1, -1))[0].astype(np.float64)
+    # model.h's MCD_OUTPUT_SCALE / MCD_INPUT_SCALE are float literals: the board's scales are float32
+    y = float(np.float32(tout.scale)) * (out - tout.zero_point)
+    mode = result_mode(prj, name)
+    if mode == "mse":
+        x = xf if xf is not None else float(np.float32(tin.scale)) * (xq.astype(np.float64) - tin.zero_point)
+        return [float(((y - x[:len(y)]) ** 2).mean())]
+    if mode == "softmax":
+        e = np.exp(y - y.max())
+        y = e / e.sum()
+    return y.tolist()
 
 
 class RunnerSession:

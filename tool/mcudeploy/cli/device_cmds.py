@@ -94,8 +94,14 @@ def board_with_baud(board: str, baud: int | None):
 @port_option
 @probe_option
 @baud_option
+@click.option("--protocol", type=click.Choice(["mcd", "mlperf"]), default="mcd", show_default=True,
+              help="mcd: mcudeploy's framed link; mlperf: the MLPerf Tiny text protocol, for the official "
+                   "runner (with --detach: a pty in front of the emulated board, via socat)")
+@click.option("--mlperf-model", type=click.Choice(["ic_resnet8", "kws_dscnn", "vww_mobilenet", "ad_autoencoder"]),
+              help="mlperf: which reference model PROJECT is: profile% reports its runner name (ic01, kws01, "
+                   "vww01, ad01) and db takes the runner's data format")
 def flash_cmd(project: str, board: str, emulate: str | None, detach: bool, stop: bool, port: str | None,
-              probe: str | None, baud: int | None) -> None:
+              probe: str | None, baud: int | None, protocol: str = "mcd", mlperf_model: str | None = None) -> None:
     """Build if needed, flash PROJECT's firmware and check the board answers with the right model.
 
     \b
@@ -105,6 +111,8 @@ def flash_cmd(project: str, board: str, emulate: str | None, detach: bool, stop:
       mcudeploy flash out/lenet --board nucleo-f446re --emulate --detach
       mcudeploy validate out/lenet --board nucleo-f446re --port socket://127.0.0.1:PORT --data mnist
       mcudeploy flash out/lenet --board nucleo-f446re --emulate --stop
+    The MLPerf Tiny runner, unchanged, against an emulated board (prints the pty to give it):
+      mcudeploy flash out/kws --emulate --detach --protocol mlperf --mlperf-model kws_dscnn
     """
     if detach and stop:
         raise click.UsageError("give --detach (start and leave running) or --stop, not both")
@@ -119,6 +127,8 @@ def flash_cmd(project: str, board: str, emulate: str | None, detach: bool, stop:
         raise click.UsageError("--stop stops an emulator that `--emulate --detach` left running: add --emulate")
     if stop:
         return _stop_detached(project, board)
+    if mlperf_model and protocol != "mlperf":
+        raise click.UsageError("--mlperf-model is for --protocol mlperf")
     _ = Project(project).meta  # not a project, or a damaged one: one error before any build
     b = board_with_baud(board, baud)
     if is_url(port):
@@ -128,7 +138,19 @@ def flash_cmd(project: str, board: str, emulate: str | None, detach: bool, stop:
     if detach:
         if port:
             raise click.UsageError("--emulate --detach chooses its own socket: no --port")
+        if protocol == "mlperf":
+            return _start_detached_mlperf(project, b, mlperf_model)
         return _start_detached(project, b)
+    if protocol == "mlperf":
+        if emulate == "virtual":
+            raise click.UsageError("--protocol mlperf runs on QEMU (--emulate) or a board; the virtual board "
+                                   "speaks mcudeploy's framed link only")
+        from ..mlperf_device import flash_mlperf
+
+        i = flash_mlperf(project, b, emulate, mlperf_model, port=port, probe=probe)
+        click.echo(f"{i['name']}{' (emulated)' if emulate else ''} runs the MLPerf Tiny firmware ({i['profile']}, "
+                   f"model {i['model']}) on {i['url']} at {b.uart.baud} baud")
+        return
     with open_device(project, b, emulate=emulate, port=port, probe=probe) as dev:
         i = dev.info()
         kind = " (virtual board)" if dev.virtual else " (emulated)" if i.emulated else ""
@@ -163,6 +185,18 @@ def _start_detached(project: str, b) -> None:
     click.echo(f"  stop:     mcudeploy flash {q} --board {b.name} --emulate --stop")
 
 
+def _start_detached_mlperf(project: str, b, name: str | None) -> None:
+    from ..mlperf_device import start_detached_mlperf
+
+    d = start_detached_mlperf(project, b, name)
+    q = shlex.quote(project)
+    click.echo(f"{b.name} (emulated) runs the MLPerf Tiny firmware, model {d['model']}, left running (pid "
+               f"{d['pid']}, socat pid {d['bridge_pid']}); its UART as a serial port: {d['pty']}")
+    click.echo(f"  runner: give {d['pty']} as the DUT's port (baud {b.uart.baud}); the socket {d['url']} is the "
+               "bridge's")
+    click.echo(f"  stop:   mcudeploy flash {q} --board {b.name} --emulate --stop")
+
+
 def _stop_detached(project: str, board: str) -> None:
     from ..target.detached import read_state, state_file, stop_detached
 
@@ -170,7 +204,8 @@ def _stop_detached(project: str, board: str) -> None:
     damaged = state_file(project, b).is_file() and read_state(project, b) is None
     stopped = stop_detached(project, b)
     for e in stopped:
-        click.echo(f"stopped the emulated {b.name} of {project} (pid {e['pid']}, {e['url'] or 'port not recorded'})")
+        click.echo(f"stopped the emulated {b.name} of {project} (pid {e['pid']}, {e['url'] or 'port not recorded'}"
+                   + (f", pty {e['pty']}" if e.get("pty") else "") + ")")
     if not stopped:
         click.echo(f"no emulated {b.name} of {project} was running (nothing to stop)"
                    + ("; its unreadable emulator.json was removed" if damaged else ""))

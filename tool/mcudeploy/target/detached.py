@@ -14,6 +14,11 @@ recorded in ``emulator.json`` beside it (pid, url, log). ``--stop`` stops the re
 checking its command line is still that QEMU (a reused pid is never signalled), and every other
 QEMU of the same user marked with this project's and board's ``-name``, so none is left orphaned
 even when ``emulator.json`` was lost or damaged.
+
+A serial-port client (the MLPerf Tiny runner) gets a pty in front of the socket:
+``add_bridge(project, board)`` starts socat (target/pty_bridge.py) on ``PROJECT/firmware/BOARD/
+uart.pty`` and records it; ``stop_detached`` stops it with the emulator. QEMU serves one TCP
+client at a time, so the bridge then holds the socket and clients use the pty.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ..boards import Board
 from ..build import firmware_dir
 from ..errors import TargetError
 from .locks import try_lock
+from .pty_bridge import Bridge, start_bridge, stop_bridge
 from .qemu import QemuTarget
 
 
@@ -83,7 +89,7 @@ def claim(project_dir: str | Path, board: Board) -> int:
 
 
 def start_detached(project_dir: str | Path, board: Board, elf: Path, lock: int | None = None) -> QemuTarget:
-    """Start QEMU in its own session (it outlives this process), holding ``lock`` (from ``claim``;
+    """Start QEMU in its own process group (it outlives this process), holding ``lock`` (from ``claim``;
     taken here if not given), and record it."""
     own = lock is None
     if own:
@@ -103,17 +109,39 @@ def start_detached(project_dir: str | Path, board: Board, elf: Path, lock: int |
     return target
 
 
+def add_bridge(project_dir: str | Path, board: Board) -> Bridge:
+    """Put a pty (socat) in front of the running detached emulator's socket, and record it."""
+    state = running(project_dir, board)
+    if state is None:
+        raise TargetError(f"no detached emulated {board.name} of {project_dir} runs: nothing to bridge")
+    path = state_file(project_dir, board)
+    port = int(state["url"].rsplit(":", 1)[1])
+    bridge = start_bridge(port, path.with_name("uart.pty").absolute(), path.with_name("bridge.log"))
+    tmp = path.with_name(f".emulator.json.{os.getpid()}")
+    tmp.write_text(json.dumps({**state, "bridge_pid": bridge.pid, "pty": str(bridge.pty)}, indent=2) + "\n")
+    os.replace(tmp, path)
+    return bridge
+
+
 def stop_detached(project_dir: str | Path, board: Board, timeout: float = 5.0) -> list[dict]:
-    """Stop every detached emulator of this project and board; what was stopped (pid, url)."""
+    """Stop every detached emulator of this project and board (and its pty bridge); what was
+    stopped (pid, url, pty)."""
     path = state_file(project_dir, board)
     state = running(project_dir, board)
+    recorded = read_state(project_dir, board) or {}
+    if isinstance(recorded.get("bridge_pid"), int):
+        stop_bridge(recorded["bridge_pid"])
     found = {state["pid"]: state.get("url")} if state else {}
     for pid in _marked_qemus(marker(project_dir, board)):
         found.setdefault(pid, None)
     for pid in found:
         _terminate(pid, timeout)
     path.unlink(missing_ok=True)  # the tool's own record: stale or damaged, it is no use now
-    return [{"pid": pid, "url": url} for pid, url in found.items()]
+    pty = path.with_name("uart.pty")
+    if pty.is_symlink() and os.readlink(pty).startswith("/dev/pts/"):
+        pty.unlink(missing_ok=True)  # the bridge's link (socat removes it itself when it can)
+    return [{"pid": pid, "url": url, "pty": recorded.get("pty") if pid == recorded.get("pid") else None}
+            for pid, url in found.items()]
 
 
 def _terminate(pid: int, timeout: float) -> None:
