@@ -25,7 +25,7 @@ void mcd_add_s8(const mcd_add_params *p, int32_t n, const int8_t *a, const int8_
              * reading p in the loop reloads it) and the rounding term hoisted; same rule */
             const int32_t mult = p->out_mult, shift = p->out_shift, zp = p->out_zp;
             const int32_t lo = p->act_min, hi = p->act_max;
-            if (shift >= 1) { /* total shift >= 32: only the high word is shifted (mcd_requant_fast) */
+            if (shift >= 1 && !MCD_ROUNDING_DOUBLE) { /* total shift >= 32: only the high word is shifted (mcd_requant_fast) */
                 const int64_t rnd = (int64_t)1 << (30 + shift);
                 const int32_t s = shift - 1;
                 for (i = 0; i < n; i++) {

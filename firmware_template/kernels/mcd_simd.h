@@ -148,7 +148,7 @@ static inline void mcd_zero16(int16_t *dst, int32_t n) { mcd_fill16(dst, n, 0); 
 /* Requantize with the rule of mcd_common.h, faster when total shift >= 32 (the usual case):
  * floor(v / 2^32) then an arithmetic shift equals floor(v / 2^total), so only the high word of
  * the 64-bit product-plus-rounding is shifted. */
-static inline int32_t mcd_requant_fast(int32_t acc, int32_t mult, int32_t shift)
+static inline int32_t mcd_requant_single_fast(int32_t acc, int32_t mult, int32_t shift)
 {
     const int64_t v = (int64_t)acc * mult + ((int64_t)1 << (30 + shift));
     if (shift >= 1) return (int32_t)(v >> 32) >> (shift - 1);
@@ -156,6 +156,27 @@ static inline int32_t mcd_requant_fast(int32_t acc, int32_t mult, int32_t shift)
         const int64_t r = v >> (31 + shift);
         return r > INT32_MAX ? INT32_MAX : (r < INT32_MIN ? INT32_MIN : (int32_t)r);
     }
+}
+
+/* The engine's rule (MCD_ROUNDING_DOUBLE, mcd_common.h) for convolutions and the rest... */
+static inline int32_t mcd_requant_fast(int32_t acc, int32_t mult, int32_t shift)
+{
+#if MCD_ROUNDING_DOUBLE
+    return mcd_requant_double(acc, mult, shift);
+#else
+    return mcd_requant_single_fast(acc, mult, shift);
+#endif
+}
+
+/* ... and the fully-connected kernels' own (MCD_ROUNDING_DOUBLE_FC): LiteRT's reference kernels
+ * round FULLY_CONNECTED once and convolutions twice, and an imported graph follows them. */
+static inline int32_t mcd_requant_fc(int32_t acc, int32_t mult, int32_t shift)
+{
+#if MCD_ROUNDING_DOUBLE_FC
+    return mcd_requant_double(acc, mult, shift);
+#else
+    return mcd_requant_single_fast(acc, mult, shift);
+#endif
 }
 
 /* Requantization records (docs/contracts.md, `rq`; the generator's codegen/kernels.py:
@@ -166,7 +187,8 @@ static inline int32_t mcd_requant_fast(int32_t acc, int32_t mult, int32_t shift)
  * (floor((H + frac + 2^(s-1)) / 2^s) = floor((H + 2^(s-1)) / 2^s) for the high word H of
  * acc * mult: the low word never changes the result when shift >= 2; |H + cz| < 2^31 for
  * s <= 22.) The generator writes s = -1 when a layer's shifts do not fit (shift < 2 or > 23) and
- * passes the kernels fast = 0; they then use the generic rule (mcd_rq_out_generic). */
+ * passes the kernels fast = 0; they then use the generic rule (mcd_rq_out_generic). The records
+ * hold the single rule only: a double-rounding engine always gets fast = 0. */
 #if MCD_HAVE_DSP
 static inline int32_t mcd_sat8(int32_t v) { return __ssat(v, 8); }
 static inline int32_t mcd_smmla(int32_t a, int32_t b, int32_t c)

@@ -117,8 +117,16 @@ def bias_adj(g: Graph, op: Op, w2d: np.ndarray) -> np.ndarray:
     return op.arrays["bias"].astype(np.int64) - zp_in * w2d.astype(np.int64).sum(axis=1)
 
 
-def rq_fits(op: Op) -> bool:
-    """Whether every shift of the op fits the requantization records (else s = -1 in all rows)."""
+def op_rounding(g: Graph, op: Op) -> str:
+    """The op's requantization rule: its own attrs["rounding"], else the graph's (quantize.py)."""
+    return op.attrs.get("rounding", g.meta.get("rounding", "single"))
+
+
+def rq_fits(op: Op, rounding: str = "single") -> bool:
+    """Whether every shift of the op fits the requantization records (else s = -1 in all rows).
+    The records hold the single rule only: never under double rounding."""
+    if rounding != "single":
+        return False
     shift = op.arrays["shift"].astype(np.int64)
     return bool(((shift >= 2) & (shift <= RQ_SHIFT_MAX)).all())
 
@@ -132,7 +140,7 @@ def rq_records(g: Graph, op: Op, w2d: np.ndarray) -> np.ndarray:
     shift = op.arrays["shift"].astype(np.int64)
     s = shift - 1
     cz = np.where(s >= 1, np.left_shift(1, np.maximum(s - 1, 0)), 0) + zp_out * np.left_shift(1, np.maximum(s, 0))
-    if not rq_fits(op):
+    if not rq_fits(op, op_rounding(g, op)):
         s = np.full_like(s, -1)
         cz = np.zeros_like(cz)
     rec = np.stack([bias_adj(g, op, w2d), mult, cz, s], axis=1)
