@@ -119,7 +119,8 @@ def bias_adj(g: Graph, op: Op, w2d: np.ndarray) -> np.ndarray:
 
 def op_rounding(g: Graph, op: Op) -> str:
     """The op's requantization rule: its own attrs["rounding"], else the graph's (quantize.py)."""
-    return op.attrs.get("rounding", g.meta.get("rounding", "single"))
+    attrs, meta = getattr(op, "attrs", {}), getattr(g, "meta", {})  # stand-ins in unit tests carry neither
+    return attrs.get("rounding", meta.get("rounding", "single"))
 
 
 def rq_fits(op: Op, rounding: str = "single") -> bool:
