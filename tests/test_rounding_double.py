@@ -106,3 +106,33 @@ def test_c_rule_matches_python(tmp_path, rounding):
     for i, (a, m, s) in enumerate(cases):
         want = int(Q.requantize(a, m, s, rounding))
         assert (out[2 * i], out[2 * i + 1]) == (want, want), f"acc={a} mult={m} shift={s}: C {out[2 * i:2 * i + 2]}"
+
+
+def test_c_records_double_rule_matches_python(tmp_path):
+    """mcd_rq_out's double-rounding record form (SMMULR of 2 * acc, then a shift with the zero
+    point and the tie of negatives folded in) equals requantize_double + zp on |acc| < 2^30."""
+    need_cc()
+    rng = np.random.default_rng(5)
+    n = 4000
+    acc = rng.integers(-(2**30) + 1, 2**30, n) >> rng.integers(0, 28, n)
+    mult = rng.integers(1 << 30, 1 << 31, n)
+    shift = rng.integers(1, 22, n)
+    zp = rng.integers(-128, 128, n)
+    acc[:6] = [-3 << 20, 3 << 20, -1 << 20, -(1 << 30) + 1, (1 << 30) - 1, 0]  # ties of the second rounding
+    mult[:6] = 1 << 30
+    shift[:6] = 21
+    cz = (1 << (shift - 1)) + zp * (1 << shift)
+    src = tmp_path / "r.c"
+    src.write_text('#include <stdio.h>\n#include "mcd_simd.h"\nint main(void){long a,m,c,s;'
+                   'while(scanf("%ld %ld %ld %ld",&a,&m,&c,&s)==4)printf("%d\\n",(int)mcd_rq_out((int32_t)a,'
+                   '(int32_t)m,(int32_t)c,(int32_t)s,-128,127));return 0;}\n')
+    exe = tmp_path / "r"
+    subprocess.run(["cc", "-std=c99", "-O2", "-Wall", "-Werror", "-DMCD_ROUNDING_DOUBLE=1", f"-I{KERNELS}",
+                    str(src), "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], input="\n".join(f"{a} {m} {c} {s}" for a, m, c, s in zip(acc, mult, cz, shift)),
+                         capture_output=True, text=True, check=True).stdout.split()
+    want = np.clip(Q.requantize(acc, mult, shift, "double") + zp, -128, 127)
+    got = np.array([int(v) for v in out])
+    bad = np.flatnonzero(got != want)
+    assert not len(bad), f"{len(bad)} differ; first acc={acc[bad[0]]} mult={mult[bad[0]]} shift={shift[bad[0]]}: " \
+                         f"C {got[bad[0]]} Python {want[bad[0]]}"
