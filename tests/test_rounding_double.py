@@ -136,3 +136,27 @@ def test_c_records_double_rule_matches_python(tmp_path):
     bad = np.flatnonzero(got != want)
     assert not len(bad), f"{len(bad)} differ; first acc={acc[bad[0]]} mult={mult[bad[0]]} shift={shift[bad[0]]}: " \
                          f"C {got[bad[0]]} Python {want[bad[0]]}"
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_double_rounding_engines_bit_exact_on_cortex_m4(seed, tmp_path):
+    """The DSP record path (SMMULR) and the generic one, as built for the M4 and run in the
+    emulated core, equal the reference under the double rule (random conv/depthwise/fc nets)."""
+    import shutil
+
+    if not shutil.which("arm-none-eabi-gcc"):
+        pytest.skip("arm-none-eabi-gcc not installed")
+    import torch
+    from mcudeploy.bench import bench_project
+    from mcudeploy.frontend import export_module
+    from mcudeploy.pipeline import build_project
+    from mcudeploy.project import Project
+    from test_kernels_m4 import random_net
+
+    rng = np.random.default_rng(100 + seed)
+    torch.manual_seed(seed)
+    net, shape = random_net(rng)
+    x = rng.standard_normal((64,) + shape).astype(np.float32)
+    res = build_project(export_module(net, torch.from_numpy(x[:1])), x, tmp_path / "p", rounding="double")
+    assert "#define MCD_ROUNDING_DOUBLE 1" in (res.outdir / "engine" / "mcd_config.h").read_text()
+    assert bench_project(Project(res.outdir), x[:1])["bit_exact"]  # raises if the M4 output differs
