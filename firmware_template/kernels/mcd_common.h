@@ -59,16 +59,6 @@ typedef struct {
     int32_t count_include_pad, zp;  /* avg-pool only */
 } mcd_pool_params;
 
-/* round(a * b / 2^31), ties toward +infinity (the nudge, then a division truncating toward
- * zero); the one overflow (both INT32_MIN) saturates */
-static inline int32_t mcd_doubling_high_mul(int32_t a, int32_t b)
-{
-    const int64_t ab = (int64_t)a * b;
-    const int64_t v = ab + (ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30)));
-    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
-    return (int32_t)(v >= 0 ? v >> 31 : -((-v) >> 31)); /* divide truncating toward zero */
-}
-
 /* round(x / 2^e), ties away from zero, 0 <= e <= 31 */
 static inline int32_t mcd_div_pot(int32_t x, int32_t e)
 {
@@ -79,9 +69,17 @@ static inline int32_t mcd_div_pot(int32_t x, int32_t e)
 
 static inline int32_t mcd_requant_double(int32_t acc, int32_t mult, int32_t shift)
 {
-    if (shift < 0) /* a multiplier >= 1/2: scale up first, wrapping as int32 */
-        return mcd_doubling_high_mul((int32_t)((uint32_t)acc << -shift), mult);
-    return mcd_div_pot(mcd_doubling_high_mul(acc, mult), shift);
+    int32_t h;
+    if (shift < 0) { /* a multiplier >= 1/2: scale up first, wrapping as int32 */
+        acc = (int32_t)((uint32_t)acc << -shift);
+        shift = 0;
+    }
+    /* the doubling high multiply, round(acc * mult / 2^31) with ties toward +infinity: gemmlowp
+     * adds a nudge of 2^30 (or 1 - 2^30 below zero) and divides truncating toward zero, which is
+     * floor((acc * mult + 2^30) / 2^31) for either sign; the one overflow (both INT32_MIN) saturates */
+    if (acc == INT32_MIN && mult == INT32_MIN) h = INT32_MAX;
+    else h = (int32_t)(((int64_t)acc * mult + ((int64_t)1 << 30)) >> 31);
+    return mcd_div_pot(h, shift);
 }
 
 static inline int32_t mcd_requant(int32_t acc, int32_t mult, int32_t shift)

@@ -97,9 +97,9 @@ def requantize_double(acc, mult, shift) -> np.ndarray:
     right = np.maximum(shift, 0)
     x = _wrap32(acc << left)
     ab = x * mult  # |ab| < 2^62
-    # (ab + nudge) / 2^31 truncated toward zero: ab / 2^31 rounded half toward +infinity
-    v = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    h = np.where(v >= 0, v >> 31, -((-v) >> 31))
+    # gemmlowp's (ab + nudge) / 2^31 truncated toward zero, nudge 2^30 or 1 - 2^30 by sign, is
+    # floor((ab + 2^30) / 2^31) for either sign: ab / 2^31 rounded half toward +infinity
+    h = (ab + (1 << 30)) >> 31
     h = np.where((x == INT32_MIN) & (mult == INT32_MIN), INT32_MAX, h)
     # divide by 2^right, half away from zero: floor, plus one if the remainder passes the threshold
     mask = (np.int64(1) << right) - 1
