@@ -183,3 +183,15 @@ def test_pytorch_graph_with_double_rounding_host_equals_reference(tmp_path):
     assert np.array_equal(got, want)
     g.meta["rounding"] = "single"
     assert not np.array_equal(R.run(g, xq), want), "the two rules agree on every sample: the test shows nothing"
+
+
+def test_cli_compiles_a_tflite_without_calib(capsys, tmp_path):
+    path = _file("kws_dscnn")
+    code, out = run_main(capsys, "compile", path, "-o", tmp_path / "p", "--no-host-check", "--rounding", "double",
+                         "--json", tmp_path / "r.json")
+    assert code == 0, out
+    assert "model.tflite" in out and (tmp_path / "p" / "model.tflite").read_bytes() == path.read_bytes()
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["rounding"] == "double" and rep["macs"] == 2_656_768
+    cfg = (tmp_path / "p" / "engine" / "mcd_config.h").read_text()
+    assert "#define MCD_ROUNDING_DOUBLE 1" in cfg and "#define MCD_ROUNDING_DOUBLE_FC 1" in cfg
