@@ -63,6 +63,8 @@ def test_suite_on_the_emulated_board(tmp_path_factory, tmp_path):
         assert m["count_min"] <= m["count_per_inference"] <= m["count_max"]
         assert 0 < m["stack_peak_bytes"] <= m["stack_reserved_bytes"]
         assert m["agreement_metric"] == ("anomaly_score_rank" if m["name"] == "ad_autoencoder" else "top1")
+        # by default the official int8 files, equal to LiteRT's reference kernels byte for byte
+        assert m["model_source"] == "official int8 .tflite" and m["litert_exact"] == 2, m
 
 
 @pytest.mark.emulated

@@ -25,7 +25,19 @@ void mcd_add_s8(const mcd_add_params *p, int32_t n, const int8_t *a, const int8_
              * reading p in the loop reloads it) and the rounding term hoisted; same rule */
             const int32_t mult = p->out_mult, shift = p->out_shift, zp = p->out_zp;
             const int32_t lo = p->act_min, hi = p->act_max;
-            if (shift >= 1) { /* total shift >= 32: only the high word is shifted (mcd_requant_fast) */
+#if MCD_ROUNDING_DOUBLE
+            if (shift >= 1) {
+                /* the double rule in two steps (mcd_simd.h, mcd_rq_out): h = SMMULR(2 * sum, mult) is
+                 * the rounding doubling high multiply, exact since |sum| < 2^28 (each table entry is
+                 * at most 255 * 2^20 times a multiplier <= 1/2); then h / 2^shift, ties away from zero */
+                const int32_t rnd = (int32_t)1 << (shift - 1);
+                for (i = 0; i < n; i++) {
+                    const int32_t h = mcd_smmulr((ta[a[i]] + tb[b[i]]) * 2, mult);
+                    out[i] = mcd_clamp8(((h + rnd + (h >> 31)) >> shift) + zp, lo, hi);
+                }
+            } else
+#endif
+            if (shift >= 1 && !MCD_ROUNDING_DOUBLE) { /* total shift >= 32: only the high word is shifted (mcd_requant_fast) */
                 const int64_t rnd = (int64_t)1 << (30 + shift);
                 const int32_t s = shift - 1;
                 for (i = 0; i < n; i++) {

@@ -42,13 +42,13 @@ static void fc_rows(int32_t bits, const int16_t *x, int32_t kp, int32_t out_n, c
             dot_2rows(2, x, w, w + nw, nw, &s0, &s1);
         else
             dot_2rows(4, x, w, w + nw, nw, &s0, &s1);
-        out[o] = mcd_clamp8(mcd_requant_fast((s0 >> sh) + bias[o], q->mult[o], q->shift[o]) + out_zp, lo, hi);
-        out[o + 1] = mcd_clamp8(mcd_requant_fast((s1 >> sh) + bias[o + 1], q->mult[o + 1], q->shift[o + 1]) + out_zp,
+        out[o] = mcd_clamp8(mcd_requant_fc((s0 >> sh) + bias[o], q->mult[o], q->shift[o]) + out_zp, lo, hi);
+        out[o + 1] = mcd_clamp8(mcd_requant_fc((s1 >> sh) + bias[o + 1], q->mult[o + 1], q->shift[o + 1]) + out_zp,
                                 lo, hi);
     }
     if (o < out_n) {
         s0 = (bits == 2 ? mcd_lb_dot(2, x, w, nw, 0) : mcd_lb_dot(4, x, w, nw, 0)) >> sh;
-        out[o] = mcd_clamp8(mcd_requant_fast(s0 + bias[o], q->mult[o], q->shift[o]) + out_zp, lo, hi);
+        out[o] = mcd_clamp8(mcd_requant_fc(s0 + bias[o], q->mult[o], q->shift[o]) + out_zp, lo, hi);
     }
 }
 

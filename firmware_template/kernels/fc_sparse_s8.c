@@ -45,6 +45,6 @@ void mcd_fc_sparse_s8(int32_t out_n, const int8_t *in, const uint16_t *ptr, cons
             a |= (uint32_t)x[0] << 16;
             acc = mcd_smlad(a, mcd_sxtb16_ror8(v0), acc);
         }
-        out[o] = mcd_clamp8(mcd_requant_fast(acc, q->mult[o], q->shift[o]) + out_zp, act_min, act_max);
+        out[o] = mcd_clamp8(mcd_requant_fc(acc, q->mult[o], q->shift[o]) + out_zp, act_min, act_max);
     }
 }

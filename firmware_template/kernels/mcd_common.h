@@ -7,11 +7,29 @@
  * One rounding, to nearest, ties toward +infinity: TFLite's single-rounding
  * MultiplyByQuantizedMultiplier. |acc * mult| < 2^62, so the 64-bit sum cannot overflow.
  * (Right shift of a negative int64 is arithmetic on every compiler we target: gcc, clang.)
+ *
+ * With MCD_ROUNDING_DOUBLE 1 (the generator writes it into engine/mcd_config.h for a graph whose
+ * rule is "double", e.g. an imported .tflite) the same (mult, shift) round twice, gemmlowp's way,
+ * as LiteRT's reference kernels and CMSIS-NN do:
+ *   x = acc << max(-shift, 0)                      (int32, wrapping)
+ *   h = x * mult / 2^31     rounded half toward +infinity (SaturatingRoundingDoublingHighMul)
+ *   y = h / 2^max(shift,0)  rounded half away from zero  (RoundingDivideByPOT)
+ * The switch is a preprocessor constant: a single-rule engine compiles exactly as before.
+ * MCD_ROUNDING_DOUBLE_FC is the same switch for the fully-connected kernels (mcd_requant_fc):
+ * LiteRT's reference kernels round FULLY_CONNECTED once, convolutions and ADD twice.
  */
 #ifndef MCD_COMMON_H
 #define MCD_COMMON_H
 
 #include <stdint.h>
+#include "mcd_config.h"
+
+#ifndef MCD_ROUNDING_DOUBLE
+#define MCD_ROUNDING_DOUBLE 0
+#endif
+#ifndef MCD_ROUNDING_DOUBLE_FC /* fully connected layers: mcd_requant_fc (mcd_simd.h) */
+#define MCD_ROUNDING_DOUBLE_FC MCD_ROUNDING_DOUBLE
+#endif
 
 /* Shape-specialised kernels are static inline in headers and take literal sizes from the
  * generated call site; they are only fast once inlined there, so ask for it where the compiler
@@ -41,11 +59,38 @@ typedef struct {
     int32_t count_include_pad, zp;  /* avg-pool only */
 } mcd_pool_params;
 
+/* round(x / 2^e), ties away from zero, 0 <= e <= 31 */
+static inline int32_t mcd_div_pot(int32_t x, int32_t e)
+{
+    const int32_t mask = (int32_t)(((int64_t)1 << e) - 1);
+    const int32_t threshold = (mask >> 1) + (x < 0);
+    return (x >> e) + ((x & mask) > threshold);
+}
+
+static inline int32_t mcd_requant_double(int32_t acc, int32_t mult, int32_t shift)
+{
+    int32_t h;
+    if (shift < 0) { /* a multiplier >= 1/2: scale up first, wrapping as int32 */
+        acc = (int32_t)((uint32_t)acc << -shift);
+        shift = 0;
+    }
+    /* the doubling high multiply, round(acc * mult / 2^31) with ties toward +infinity: gemmlowp
+     * adds a nudge of 2^30 (or 1 - 2^30 below zero) and divides truncating toward zero, which is
+     * floor((acc * mult + 2^30) / 2^31) for either sign; the one overflow (both INT32_MIN) saturates */
+    if (acc == INT32_MIN && mult == INT32_MIN) h = INT32_MAX;
+    else h = (int32_t)(((int64_t)acc * mult + ((int64_t)1 << 30)) >> 31);
+    return mcd_div_pot(h, shift);
+}
+
 static inline int32_t mcd_requant(int32_t acc, int32_t mult, int32_t shift)
 {
+#if MCD_ROUNDING_DOUBLE
+    return mcd_requant_double(acc, mult, shift);
+#else
     const int32_t total = 31 + shift;
     const int64_t r = ((int64_t)acc * mult + ((int64_t)1 << (total - 1))) >> total;
     return r > INT32_MAX ? INT32_MAX : (r < INT32_MIN ? INT32_MIN : (int32_t)r);
+#endif
 }
 
 static inline int8_t mcd_clamp8(int32_t v, int32_t lo, int32_t hi)

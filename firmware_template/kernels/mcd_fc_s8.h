@@ -18,7 +18,7 @@ static inline int32_t mcd_fc_s8_scratch_bytes(int32_t in_n) { return ((in_n + 3)
 static inline int8_t mcd_fc_out(int32_t acc, const mcd_channel_quant *q, int32_t o, int32_t out_zp, int32_t lo,
                                 int32_t hi)
 {
-    return mcd_clamp8(mcd_requant_fast(acc, q->mult[o], q->shift[o]) + out_zp, lo, hi);
+    return mcd_clamp8(mcd_requant_fc(acc, q->mult[o], q->shift[o]) + out_zp, lo, hi);
 }
 
 static inline void mcd_fc_s8(int32_t in_n, const int8_t *in, int32_t out_n, const int8_t *w, const int32_t *bias,

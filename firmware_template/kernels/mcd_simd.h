@@ -148,7 +148,7 @@ static inline void mcd_zero16(int16_t *dst, int32_t n) { mcd_fill16(dst, n, 0); 
 /* Requantize with the rule of mcd_common.h, faster when total shift >= 32 (the usual case):
  * floor(v / 2^32) then an arithmetic shift equals floor(v / 2^total), so only the high word of
  * the 64-bit product-plus-rounding is shifted. */
-static inline int32_t mcd_requant_fast(int32_t acc, int32_t mult, int32_t shift)
+static inline int32_t mcd_requant_single_fast(int32_t acc, int32_t mult, int32_t shift)
 {
     const int64_t v = (int64_t)acc * mult + ((int64_t)1 << (30 + shift));
     if (shift >= 1) return (int32_t)(v >> 32) >> (shift - 1);
@@ -156,6 +156,27 @@ static inline int32_t mcd_requant_fast(int32_t acc, int32_t mult, int32_t shift)
         const int64_t r = v >> (31 + shift);
         return r > INT32_MAX ? INT32_MAX : (r < INT32_MIN ? INT32_MIN : (int32_t)r);
     }
+}
+
+/* The engine's rule (MCD_ROUNDING_DOUBLE, mcd_common.h) for convolutions and the rest... */
+static inline int32_t mcd_requant_fast(int32_t acc, int32_t mult, int32_t shift)
+{
+#if MCD_ROUNDING_DOUBLE
+    return mcd_requant_double(acc, mult, shift);
+#else
+    return mcd_requant_single_fast(acc, mult, shift);
+#endif
+}
+
+/* ... and the fully-connected kernels' own (MCD_ROUNDING_DOUBLE_FC): LiteRT's reference kernels
+ * round FULLY_CONNECTED once and convolutions twice, and an imported graph follows them. */
+static inline int32_t mcd_requant_fc(int32_t acc, int32_t mult, int32_t shift)
+{
+#if MCD_ROUNDING_DOUBLE_FC
+    return mcd_requant_double(acc, mult, shift);
+#else
+    return mcd_requant_single_fast(acc, mult, shift);
+#endif
 }
 
 /* Requantization records (docs/contracts.md, `rq`; the generator's codegen/kernels.py:
@@ -166,7 +187,15 @@ static inline int32_t mcd_requant_fast(int32_t acc, int32_t mult, int32_t shift)
  * (floor((H + frac + 2^(s-1)) / 2^s) = floor((H + 2^(s-1)) / 2^s) for the high word H of
  * acc * mult: the low word never changes the result when shift >= 2; |H + cz| < 2^31 for
  * s <= 22.) The generator writes s = -1 when a layer's shifts do not fit (shift < 2 or > 23) and
- * passes the kernels fast = 0; they then use the generic rule (mcd_rq_out_generic). */
+ * passes the kernels fast = 0; they then use the generic rule (mcd_rq_out_generic).
+ *
+ * Under MCD_ROUNDING_DOUBLE the records hold the double rule: s = shift, cz = 2^(s-1) + zp * 2^s,
+ *   h = SMMULR(2 * acc, mult)             = round(acc * mult / 2^31), ties toward +inf: the
+ *                                           doubling high multiply, exact while |acc| < 2^30
+ *   y = (h + cz + (h >> 31)) >> s         the divide by 2^s, ties away from zero (a negative h
+ *                                           rounds down one more on a tie), plus the zero point
+ * The generator writes s = -1 (fast = 0) unless 1 <= shift <= 21 and the layer's weights and
+ * bias bound every |acc| below 2^30 (codegen/kernels.py: rq_fits). */
 #if MCD_HAVE_DSP
 static inline int32_t mcd_sat8(int32_t v) { return __ssat(v, 8); }
 static inline int32_t mcd_smmla(int32_t a, int32_t b, int32_t c)
@@ -175,14 +204,26 @@ static inline int32_t mcd_smmla(int32_t a, int32_t b, int32_t c)
     __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
     return r;
 }
+static inline int32_t mcd_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
 #else
 static inline int32_t mcd_sat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
 static inline int32_t mcd_smmla(int32_t a, int32_t b, int32_t c) { return c + (int32_t)(((int64_t)a * b) >> 32); }
+static inline int32_t mcd_smmulr(int32_t a, int32_t b) { return (int32_t)(((int64_t)a * b + 0x80000000LL) >> 32); }
 #endif
 
 static inline int8_t mcd_rq_out(int32_t acc, int32_t mult, int32_t cz, int32_t s, int32_t lo, int32_t hi)
 {
+#if MCD_ROUNDING_DOUBLE
+    const int32_t h = mcd_smmulr((int32_t)((uint32_t)acc << 1), mult);
+    const int32_t y = mcd_sat8((h + cz + (h >> 31)) >> s);
+#else
     const int32_t y = mcd_sat8(mcd_smmla(acc, mult, cz) >> s);
+#endif
     if (lo <= -128 && hi >= 127) return (int8_t)y;
     return (int8_t)(y < lo ? lo : (y > hi ? hi : y));
 }

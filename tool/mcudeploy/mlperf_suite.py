@@ -6,9 +6,13 @@ Usage::
     for m in rep["models"]:
         m["name"], m["macs"], m["count_per_inference"], m["bit_exact"] == m["samples"]
 
-Each model is the PyTorch port of ``zoo.mlperf_tiny`` with the reference weights, compiled with
+Each model is, by default, the official int8 ``.tflite`` of MLPerf Tiny imported as it is
+(``tflite_pipeline.compile_tflite``, rounding as LiteRT's reference kernels), so the figures
+compare with MLPerf Tiny submissions on the same model, and each device output is also checked
+against LiteRT (BUILTIN_REF) byte for byte (``litert_exact``). With ``float_ports=True`` it is
+the PyTorch port of ``zoo.mlperf_tiny`` with the reference float weights, compiled with
 ``pipeline.build_project`` (calibrated on ``CALIB_SAMPLES`` synthetic ``sample_inputs``, seed
-``CALIB_SEED``), built for the board and run on it with other synthetic inputs (seed
+``CALIB_SEED``). Either is built for the board and run on it with other synthetic inputs (seed
 ``EVAL_SEED``): the real evaluation data sets (CIFAR-10, Speech Commands, VWW, ToyADMOS) are not
 available offline, so these figures say the engine computes the same function as the reference and
 how much it costs, not how accurate it is. Per model the device output must equal the numpy
@@ -66,6 +70,24 @@ def compile_model(name: str, outdir: str | Path, calib: int = CALIB_SAMPLES, for
     return Project(outdir)
 
 
+def compile_official(name: str, outdir: str | Path, rounding: str = "litert", force: bool = False) -> Project:
+    """Import the official int8 .tflite of ``name`` into ``outdir`` (reused if made the same way)."""
+    from .tflite_pipeline import compile_tflite
+    from .zoo import mlperf_tiny as mt
+
+    outdir = Path(outdir)
+    recipe = {"int8_file": mt.INT8_FILES[name], "rounding": rounding, "mcudeploy_version": __version__}
+    done = outdir / "mlperf_suite.json"
+    if not force and done.is_file() and (outdir / "project.json").is_file():
+        saved = json.loads(done.read_text())
+        if saved.get("recipe") == recipe:
+            return Project(outdir)
+    compile_tflite(mt.MODEL_DIR / mt.INT8_FILES[name], outdir, rounding, host_check=False)
+    done.write_text(json.dumps({"recipe": recipe}, indent=1))
+    manifest.record(outdir, done.name)
+    return Project(outdir)
+
+
 def anomaly_scores(x: np.ndarray, recon: np.ndarray) -> np.ndarray:
     """Mean squared reconstruction error per sample: the autoencoder's anomaly score."""
     d = recon.reshape(len(x), -1).astype(np.float64) - x.reshape(len(x), -1).astype(np.float64)
@@ -103,6 +125,11 @@ def run_model(name: str, prj: Project, board: str = "nucleo-f446re", samples: in
     seconds = time.perf_counter() - t0
     dev_q = np.stack(outs)
     same = (dev_q == ref).all(axis=1)
+    litert = None
+    if (prj.path / "model.tflite").is_file():  # an imported official model: LiteRT is the oracle
+        from .litert import run_reference_kernels
+
+        litert = int((dev_q == run_reference_kernels(prj.path / "model.tflite", xq)).all(axis=1).sum())
     dev_f = R.dequantize_output(g, dev_q).reshape(samples, -1)
     if name == "ad_autoencoder":
         s_dev, s_flo = anomaly_scores(x, dev_f), anomaly_scores(x, flo)
@@ -121,7 +148,8 @@ def run_model(name: str, prj: Project, board: str = "nucleo-f446re", samples: in
            "stack_reserved_bytes": build.stack_reserved, "stack_peak_bytes": stack,
            "arena_bytes": prj.meta["arena_bytes"], "weight_bytes": prj.report["weight_bytes"],
            "engine_flash_bytes": build.engine.get("flash"), "engine_ram_bytes": build.engine.get("ram"),
-           "samples": samples, "bit_exact": int(same.sum()),
+           "samples": samples, "bit_exact": int(same.sum()), "litert_exact": litert,
+           "model_source": "official int8 .tflite" if litert is not None else "PyTorch port, calibrated here",
            "agreement_metric": metric, "agreement_float": agree, **extra,
            "seconds_on_board": round(seconds, 2)}
     if cycles:
@@ -134,7 +162,7 @@ def run_model(name: str, prj: Project, board: str = "nucleo-f446re", samples: in
     return rep
 
 
-def check_suite(names: list[str] | None, board: str) -> None:
+def check_suite(names: list[str] | None, board: str, float_ports: bool = False) -> None:
     """What the suite needs, checked before anything is compiled: known model names, the board,
     the zoo extra (h5py, tflite) and the reference model files."""
     from .boards import load_board
@@ -147,7 +175,10 @@ def check_suite(names: list[str] | None, board: str) -> None:
     require("the MLPerf Tiny suite (reading the reference models)", *ZOO)
     from .zoo import mlperf_tiny as mt
 
-    absent = [mt.FLOAT_FILES[n] for n in names or MODELS if not (mt.MODEL_DIR / mt.FLOAT_FILES[n]).is_file()]
+    files = [mt.FLOAT_FILES[n] for n in names or MODELS]  # the float files: the ports, and what int8 is compared with
+    if not float_ports:
+        files += [mt.INT8_FILES[n] for n in names or MODELS]
+    absent = [f for f in files if not (mt.MODEL_DIR / f).is_file()]
     if absent:
         raise McdError(f"the MLPerf Tiny reference models {', '.join(absent)} are not in {mt.MODEL_DIR}; set "
                        "MCUDEPLOY_MLPERF_TINY to the folder that holds them (the trained_models files of github.com/mlcommons/tiny)")
@@ -155,15 +186,21 @@ def check_suite(names: list[str] | None, board: str) -> None:
 
 def run_suite(workdir: str | Path, samples: int = 3, names: list[str] | None = None,
               board: str = "nucleo-f446re", emulate: bool = True, port: str | None = None,
-              cycles: bool = False, progress=None) -> dict:
-    """Compile (or reuse), build and run each model; the suite's report (``models``: one dict each)."""
-    check_suite(names, board)
+              cycles: bool = False, progress=None, float_ports: bool = False, rounding: str = "litert") -> dict:
+    """Compile (or reuse), build and run each model; the suite's report (``models``: one dict each).
+    ``float_ports``: the calibrated PyTorch ports instead of the official int8 files; ``rounding``:
+    the official files' rule (tflite_import.ROUNDINGS)."""
+    check_suite(names, board, float_ports)
     workdir = Path(workdir)
     models = []
     for name in names or MODELS:
         if progress:
             progress(f"{name}: compile")
-        prj = compile_model(name, workdir / name)
+        if float_ports:
+            prj = compile_model(name, workdir / name)
+        else:
+            sub = name if rounding == "litert" else f"{name}-{rounding}"
+            prj = compile_official(name, workdir / "int8" / sub, rounding)
         if progress:
             progress(f"{name}: build and run {samples} sample(s) on {board}{' (emulated)' if emulate else ''}")
         m = run_model(name, prj, board, samples, emulate, port, cycles)
@@ -171,7 +208,9 @@ def run_suite(workdir: str | Path, samples: int = 3, names: list[str] | None = N
         models.append(m)
     return {"suite": "mlperf-tiny", "board": board, "emulated": emulate,
             "counter": models[0]["counter"] if models else None, "data": DATA_NOTE,
-            "calibration": {"samples": CALIB_SAMPLES, "seed": CALIB_SEED}, "eval_seed": EVAL_SEED,
+            "models_source": "float ports" if float_ports else f"official int8 .tflite, rounding {rounding}",
+            "calibration": {"samples": CALIB_SAMPLES, "seed": CALIB_SEED} if float_ports else None,
+            "eval_seed": EVAL_SEED,
             "models": models}
 
 

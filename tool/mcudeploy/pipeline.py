@@ -71,8 +71,10 @@ def _layer_rows(g: Graph, names: list[str]) -> list[dict]:
 
 def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True,
                   source: dict | None = None, weights_format: str | dict = "auto",
-                  board: Board | None = None, strict: bool = False) -> CompileResult:
+                  board: Board | None = None, strict: bool = False, rounding: str = "single") -> CompileResult:
     """Everything after loading: capture, quantize, plan, emit, self-check, write OUTDIR.
+
+    ``rounding``: the graph's requantization rule (quantize.py), "single" by default.
 
     ``board``: refuse a model that cannot fit it before the engine is written (fit.py);
     ``strict``: a calibration warning (calib_checks.py) is an error."""
@@ -90,6 +92,8 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
             if err > 1e-3 * max(1.0, float(ref.abs().max())):
                 raise McdError(f"internal: the captured graph differs from the model by {err:.3g}")
     g = lower(fg, calib_x)
+    if rounding != "single":  # absent means single: the hash of a single-rounding graph is unchanged
+        g.meta["rounding"] = rounding
     for op in g.ops:  # dense or sparse weights: a cost model, or the user's choice per layer
         if op.kind in ("conv2d", "fc"):
             mode = weights_format.get(op.name, "auto") if isinstance(weights_format, dict) else weights_format
@@ -171,7 +175,7 @@ def _check_outputs(fg, g: Graph, calib_x: np.ndarray, strict: bool) -> list[str]
 
 def compile_model(model: str, weights: str | None, calib: str, outdir, calib_limit: int = 500,
                   host_check: bool = True, weights_format: str | dict = "auto",
-                  board: Board | None = None, strict: bool = False) -> CompileResult:
+                  board: Board | None = None, strict: bool = False, rounding: str = "single") -> CompileResult:
     manifest.check_replaceable(Path(outdir))  # refuse before loading anything
     manifest.check_writable(Path(outdir))
     x, _y = datasets.load_spec(calib, split="train", limit=calib_limit)
@@ -179,4 +183,4 @@ def compile_model(model: str, weights: str | None, calib: str, outdir, calib_lim
     return build_project(ep, x, Path(outdir), host_check,
                          source={"model": str(model), "weights": weights, "calib": str(calib),
                                  "calib_samples": len(x)}, weights_format=weights_format,
-                         board=board, strict=strict)
+                         board=board, strict=strict, rounding=rounding)

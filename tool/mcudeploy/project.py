@@ -69,7 +69,13 @@ class Project:
         """The float model as a callable nn.Module (from the saved torch.export archive).
 
         A project directory may have been swapped or edited since ``compile`` wrote it, so its
-        archive is checked like any user's model before torch reads it."""
+        archive is checked like any user's model before torch reads it. A project compiled from an
+        int8 .tflite has no float model: its stand-in is LiteRT running the file with reference
+        kernels (tflite_pipeline.TfliteModule), the oracle that project is compared with."""
+        if (self.path / "model.tflite").is_file() and self.meta.get("source", {}).get("format") == "tflite":
+            from .tflite_pipeline import TfliteModule
+
+            return TfliteModule(self.path / "model.tflite", self.graph)
         from .frontend.archive import load_pt2
 
         return load_pt2(self.path / "model_float.pt2", label="project model",

@@ -16,6 +16,21 @@ output zero point is added and the result clamped to the activation range [act_m
 Multipliers below 2^-32 cannot be represented with ``total <= 62`` and are stored as
 ``mult = 0, shift = 0`` (the output is then the zero point, which is what such a scale means).
 
+The second rule, ``double`` (gemmlowp's; LiteRT's reference kernels and CMSIS-NN's default)
+------------------------------------------------------------------------------------------
+The same (mult, shift) applied in two roundings, in 32-bit arithmetic:
+
+    x = acc << max(-shift, 0)                            # int32, wraps as the C does
+    h = x * mult / 2^31, rounded half toward +infinity   # SaturatingRoundingDoublingHighMul
+    y = h / 2^max(shift, 0), rounded half away from zero # RoundingDivideByPOT
+
+Rounding twice can differ from rounding once by 1 (a tie of the second rounding that the first
+one made, or a negative tie of the shift: -6 * 2^-2 is -2 here, -1 under ``single``). Which rule
+a graph uses is ``graph.meta["rounding"]`` ("single" when absent, the PyTorch path's rule), and
+an op's ``attrs["rounding"]`` overrides it (an imported .tflite follows LiteRT's reference
+kernels: double, but single for FULLY_CONNECTED). The C twin is chosen at compile time by
+``MCD_ROUNDING_DOUBLE`` and ``MCD_ROUNDING_DOUBLE_FC`` (engine/mcd_config.h).
+
 Activations are int8 asymmetric per tensor: ``real = scale * (q - zero_point)``. Weights are
 int8 symmetric per output channel in [-127, 127]; bias is int32 with scale ``s_in * s_w``.
 """
@@ -49,8 +64,15 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return mult, shift
 
 
-def requantize(acc, mult, shift) -> np.ndarray:
+ROUNDINGS = ("single", "double")
+
+
+def requantize(acc, mult, shift, rounding: str = "single") -> np.ndarray:
     """The rounding rule above, vectorised; ``mult``/``shift`` broadcast (per channel on the last axis)."""
+    if rounding == "double":
+        return requantize_double(acc, mult, shift)
+    if rounding != "single":
+        raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
     acc = np.asarray(acc, dtype=np.int64)
     mult = np.asarray(mult, dtype=np.int64)
     total = 31 + np.asarray(shift, dtype=np.int64)
@@ -58,6 +80,31 @@ def requantize(acc, mult, shift) -> np.ndarray:
         raise OverflowError("requantize: accumulator exceeds int32")
     y = (acc * mult + (np.int64(1) << (total - 1))) >> total
     return np.clip(y, INT32_MIN, INT32_MAX)
+
+
+def _wrap32(v: np.ndarray) -> np.ndarray:
+    return ((v + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def requantize_double(acc, mult, shift) -> np.ndarray:
+    """The ``double`` rule above, vectorised, in int64 numpy arithmetic that mirrors the C."""
+    acc = np.asarray(acc, dtype=np.int64)
+    mult = np.asarray(mult, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    if np.any(np.abs(acc) > 2**31):
+        raise OverflowError("requantize: accumulator exceeds int32")
+    left = np.maximum(-shift, 0)
+    right = np.maximum(shift, 0)
+    x = _wrap32(acc << left)
+    ab = x * mult  # |ab| < 2^62
+    # gemmlowp's (ab + nudge) / 2^31 truncated toward zero, nudge 2^30 or 1 - 2^30 by sign, is
+    # floor((ab + 2^30) / 2^31) for either sign: ab / 2^31 rounded half toward +infinity
+    h = (ab + (1 << 30)) >> 31
+    h = np.where((x == INT32_MIN) & (mult == INT32_MIN), INT32_MAX, h)
+    # divide by 2^right, half away from zero: floor, plus one if the remainder passes the threshold
+    mask = (np.int64(1) << right) - 1
+    threshold = (mask >> 1) + (h < 0)
+    return (h >> right) + ((h & mask) > threshold)
 
 
 def choose_qparams(lo: float, hi: float) -> tuple[float, int]:

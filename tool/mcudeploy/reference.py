@@ -8,7 +8,8 @@ Usage::
 
 Written for clarity and for batches, not for speed of one sample: every op works on
 (N,) + device shape arrays. Convolutions sum exactly in float64 (integers below 2^53), which lets
-numpy use BLAS. Integer semantics (see ``quantize`` for the requantization rule):
+numpy use BLAS. Integer semantics (see ``quantize`` for the two requantization rules; the graph's
+``meta["rounding"]`` picks one for every requantization below):
 
 * conv/fc:  acc = bias + sum over the window of (q_in - zp_in) * w   (padding is real 0)
 * fused max-pool: max of the accumulators of each window, then requantize (monotonic, so equal
@@ -18,6 +19,14 @@ numpy use BLAS. Integer semantics (see ``quantize`` for the requantization rule)
 * add:      TFLite's: each (q - zp) << 20 rescaled to twice the larger input scale, summed,
   rescaled to the output
 * concat:   copy, or (q - zp_in) requantized to the output scale
+
+Which rule TFLite's reference kernels (LiteRT BUILTIN_REF, int8) apply per op, and so what an
+imported .tflite (rounding "double") must do: conv, depthwise, fully connected
+(MultiplyByQuantizedMultiplier) and add (MultiplyByQuantizedMultiplierSmallerThanOneExp, for the
+two input rescales and the output) all round twice, gemmlowp's way; average pool has no
+multiplier (an integer division rounded half away from zero, as here, under either rule); max
+pool, reshape and clamp do not requantize; int8 concatenation requires equal input and output
+quantization in TFLite (a copy), so its rescale here exists only on the PyTorch path.
 """
 
 from __future__ import annotations
@@ -48,9 +57,15 @@ def dequantize_output(g: Graph, yq: np.ndarray) -> np.ndarray:
 def _finish(acc, op: Op, zp_out: int, mult=None, shift=None) -> np.ndarray:
     mult = op.arrays["mult"] if mult is None else mult
     shift = op.arrays["shift"] if shift is None else shift
-    y = Q.requantize(acc, mult, shift) + zp_out
+    y = Q.requantize(acc, mult, shift, _rounding(op)) + zp_out
     lo, hi = op.attrs["act"]
     return np.clip(y, lo, hi).astype(np.int8)
+
+
+def _rounding(op: Op) -> str:
+    """The op's rule: its own ``attrs["rounding"]``, else the graph's ``meta["rounding"]`` (handed
+    to each op by ``run``)."""
+    return op.attrs.get("_rounding", "single")
 
 
 def _windows(x, k, stride, pad, fill):
@@ -116,8 +131,9 @@ def avgpool(op: Op, x, tin, tout):
 def add(op: Op, x1, t1, tout, x2, t2):
     a = op.attrs
     ls = a["left_shift"]
-    y1 = Q.requantize((x1.astype(np.int64) - t1.zero_point) << ls, a["mult"][0], a["shift"][0])
-    y2 = Q.requantize((x2.astype(np.int64) - t2.zero_point) << ls, a["mult"][1], a["shift"][1])
+    r = _rounding(op)
+    y1 = Q.requantize((x1.astype(np.int64) - t1.zero_point) << ls, a["mult"][0], a["shift"][0], r)
+    y2 = Q.requantize((x2.astype(np.int64) - t2.zero_point) << ls, a["mult"][1], a["shift"][1], r)
     return _finish(y1 + y2, op, tout.zero_point, a["out_mult"], a["out_shift"])
 
 
@@ -127,7 +143,7 @@ def concat(op: Op, xs, tins, tout):
         if copy:
             parts.append(x)
         else:
-            y = Q.requantize(x.astype(np.int64) - t.zero_point, m, s) + tout.zero_point
+            y = Q.requantize(x.astype(np.int64) - t.zero_point, m, s, _rounding(op)) + tout.zero_point
             parts.append(np.clip(y, Q.INT8_MIN, Q.INT8_MAX).astype(np.int8))
     return np.concatenate(parts, axis=-1)
 
@@ -137,7 +153,10 @@ def run(g: Graph, xq: np.ndarray, keep: bool = False):
     xq = np.asarray(xq, dtype=np.int8)
     n = len(xq)
     vals = {g.input: xq.reshape((n,) + tuple(g.tensors[g.input].shape))}
+    rounding = g.meta.get("rounding", "single")
     for op in g.ops:
+        op = Op(op.name, op.kind, op.inputs, op.output, dict(op.attrs, _rounding=op.attrs.get("rounding", rounding)),
+                op.arrays)
         tin = g.tensors[op.inputs[0]]
         tout = g.tensors[op.output]
         x = vals[op.inputs[0]]

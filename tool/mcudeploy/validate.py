@@ -156,7 +156,10 @@ def _validate(project, board: str, emulate: bool, data: str, limit: int | None, 
     totals = [done[i]["total"] for i in order]
     layers = [done[i]["layers"] for i in order]
     rep = {"board": board, "emulated": emulated, "counter": info.counter, "data": str(data),
-           "model_hash": prj.meta["model_hash"]}
+           "model_hash": prj.meta["model_hash"],
+           # what the agreement figures compare with: an imported .tflite has LiteRT, not a float model
+           "float_model": "LiteRT reference kernels (model.tflite)" if (prj.path / "model.tflite").is_file()
+           else "float model"}
     rep.update(_metrics(prj, x, y, ref_q, float_out, dev_q, totals, layers))
     # the deepest stack any sample reached (each result carries the high-water mark since boot),
     # so a board reset or a resumed run reports what an uninterrupted one does

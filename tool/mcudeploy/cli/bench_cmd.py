@@ -31,9 +31,16 @@ SUITES = ["mlperf-tiny"]
 @click.option("--port", help="suite: serial port or URL of a board that already runs")
 @click.option("--workdir", default="out/mlperf-tiny", show_default=True, type=click.Path(file_okay=False),
               help="suite: where the compiled projects are kept (reused when unchanged)")
+@click.option("--float-ports", is_flag=True,
+              help="suite: the PyTorch ports with the reference float weights, calibrated here, instead of the "
+                   "official int8 .tflite files (the default, imported as they are)")
+@click.option("--rounding", type=click.Choice(["litert", "double", "single"]), default="litert", show_default=True,
+              help="suite: requantization rounding of the official int8 models (litert: as LiteRT's reference "
+                   "kernels, bit-exact with them)")
 @click.option("--cycles/--no-cycles", default=True, show_default=True,
               help="suite: also estimate Cortex-M4 cycles (timing model, ~40 s for all four)")
-def bench_cmd(projects, data, json_path, suite, samples, models, board, emulate, no_emulate, port, workdir, cycles):
+def bench_cmd(projects, data, json_path, suite, samples, models, board, emulate, no_emulate, port, workdir, cycles,
+              float_ports=False, rounding="litert"):
     """Per layer: MACs, instructions, estimated cycles and cycles/MAC of PROJECTS' engines on a Cortex-M4.
 
     The engine is built -O3 for the M4 (DSP kernels) into a bare-metal harness and run under an
@@ -41,16 +48,18 @@ def bench_cmd(projects, data, json_path, suite, samples, models, board, emulate,
     estimated_cycles and are estimates, not measurements. The output is checked against the numpy
     reference first. Compare engines as ratios in one run.
 
-    With --suite mlperf-tiny: compiles the four MLPerf Tiny reference models (PyTorch ports with
-    the reference weights, calibrated on synthetic inputs), runs them on the board (default: the
-    emulated NUCLEO-F446RE) and prints per model MACs, counts per inference (emulated_instructions
-    under QEMU: not cycles), count/MAC, flash and RAM against the board's limits.
+    With --suite mlperf-tiny: compiles the four official MLPerf Tiny int8 models (.tflite, their
+    own weights and quantization; --float-ports: the PyTorch ports with the reference float
+    weights, calibrated on synthetic inputs), runs them on the board (default: the emulated
+    NUCLEO-F446RE) and prints per model MACs, counts per inference (emulated_instructions under
+    QEMU: not cycles), count/MAC, flash and RAM against the board's limits, and how many outputs
+    equal the reference (and LiteRT's reference kernels, for the official models) byte for byte.
     """
     if suite:
         if projects:
             raise click.UsageError("give either PROJECTS or --suite, not both")
         return _suite(samples, models, board, False if no_emulate else emulate_value(emulate), port, workdir, cycles,
-                      json_path)
+                      json_path, float_ports, rounding)
     if not projects:
         raise click.UsageError("give PROJECTS (compiled project directories) or --suite mlperf-tiny")
     require("bench (the Cortex-M4 timing model)", *CYCLES)
@@ -77,7 +86,7 @@ def bench_cmd(projects, data, json_path, suite, samples, models, board, emulate,
         write_json(json_path, {"counter": "estimated_cycles", "models": reports})
 
 
-def _suite(samples, models, board, emulate, port, workdir, cycles, json_path):
+def _suite(samples, models, board, emulate, port, workdir, cycles, json_path, float_ports=False, rounding="litert"):
     require("bench --suite mlperf-tiny (reading the reference models)", *ZOO)
     if cycles:
         require("bench --suite mlperf-tiny --cycles (the Cortex-M4 timing model)", *CYCLES,
@@ -85,9 +94,13 @@ def _suite(samples, models, board, emulate, port, workdir, cycles, json_path):
     from ..mlperf_suite import check_suite, run_suite
 
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    check_suite(names, board)
+    if not float_ports:
+        require("bench --suite mlperf-tiny (LiteRT, the official models' oracle)", "ai_edge_litert",
+                alternative="or add --float-ports")
+    check_suite(names, board, float_ports)
     rep = run_suite(workdir, samples=samples, names=names, board=board, emulate=emulate, port=port,
-                    cycles=cycles, progress=lambda msg: click.echo(msg, err=True))
+                    cycles=cycles, progress=lambda msg: click.echo(msg, err=True), float_ports=float_ports,
+                    rounding=rounding)
     unit = rep["counter"]
     cols = [("name", "model"), ("macs", "MACs"), ("count_per_inference", unit), ("count_per_mac", f"{unit}/MAC")]
     if cycles:
@@ -96,8 +109,13 @@ def _suite(samples, models, board, emulate, port, workdir, cycles, json_path):
     cols += [("flash", "flash B (limit)"), ("ram", "RAM B (limit)"), ("exact", "bit-exact"), ("agree", "agree w/ float")]
     rows = [{**m, "flash": f"{m['flash_bytes']:,} / {m['board_flash_bytes']:,}",
              "ram": f"{m['ram_bytes']:,} / {m['board_ram_bytes']:,}", "exact": f"{m['bit_exact']}/{m['samples']}",
-             "agree": f"{100 * m['agreement_float']:.0f}% ({m['agreement_metric']})"} for m in rep["models"]]
+             "agree": f"{100 * m['agreement_float']:.0f}% ({m['agreement_metric']})",
+             "litert": "-" if m.get("litert_exact") is None else f"{m['litert_exact']}/{m['samples']}"}
+            for m in rep["models"]]
+    if not float_ports:
+        cols.insert(-1, ("litert", "= LiteRT ref"))
     click.echo(table(rows, cols))
+    click.echo(f"models: {rep['models_source']}")
     kind = ("the virtual board's DWT code path, cycles from the timing model" if unit == "estimated_dwt_cycles"
             else "QEMU -icount instruction count, not cycles" if rep["emulated"] else "measured on the board")
     click.echo(f"\n{unit}: " + kind
@@ -106,9 +124,10 @@ def _suite(samples, models, board, emulate, port, workdir, cycles, json_path):
                + f"\nRAM includes the reserved minimum stack; inputs: {rep['data']}")
     if json_path:
         write_json(json_path, rep)
-    bad = [m["name"] for m in rep["models"] if m["bit_exact"] != m["samples"]]
+    bad = [m["name"] for m in rep["models"]
+           if m["bit_exact"] != m["samples"] or m.get("litert_exact") not in (None, m["samples"])]
     if bad:
-        raise McdError(f"device output differs from the reference for {', '.join(bad)}")
+        raise McdError(f"device output differs from the reference (or LiteRT) for {', '.join(bad)}")
 
 
 COMMANDS = [bench_cmd]

@@ -140,7 +140,7 @@ def _validate_lines(rep: dict) -> list[str]:
         f"board            {rep['board']}{_kind(rep)}",
         f"samples          {n}" + (f" ({rep['resumed_samples']} from an earlier run)" if rep["resumed_samples"] else ""),
         f"bit-exact        {rep['bit_exact']}/{n} vs the numpy reference",
-        (f"top-1 agreement  {100 * rep['agreement_float']:.2f}% vs the float model "
+        (f"top-1 agreement  {100 * rep['agreement_float']:.2f}% vs the {rep.get('float_model', 'float model')} "
          f"(rmse {rep['rmse']:.4g}, mae {rep['mae']:.4g}, l2r {rep['l2r']:.4g}, cos {rep['cos']:.6f})"),
     ]
     if rep["accuracy_device"] is not None:

@@ -117,8 +117,29 @@ def bias_adj(g: Graph, op: Op, w2d: np.ndarray) -> np.ndarray:
     return op.arrays["bias"].astype(np.int64) - zp_in * w2d.astype(np.int64).sum(axis=1)
 
 
-def rq_fits(op: Op) -> bool:
-    """Whether every shift of the op fits the requantization records (else s = -1 in all rows)."""
+def op_rounding(g: Graph, op: Op) -> str:
+    """The op's requantization rule: its own attrs["rounding"], else the graph's (quantize.py)."""
+    attrs, meta = getattr(op, "attrs", {}), getattr(g, "meta", {})  # stand-ins in unit tests carry neither
+    return attrs.get("rounding", meta.get("rounding", "single"))
+
+
+RQ_DOUBLE_SHIFT_MAX = 21  # double rule: 1 .. 21, and every |acc| < 2^30 (SMMULR of 2 * acc)
+
+
+def acc_bound(op: Op) -> int:
+    """An upper bound of |acc| of the record kernels, which read raw int8 inputs (|x| <= 128) and
+    add bias_adj = bias - zp_in * sum(w) (|zp_in| <= 128): |bias| + 256 * sum|w| per channel."""
+    w = op.arrays["weight"].astype(np.int64)
+    rows = w.reshape(w.shape[0], -1) if op.kind != "dwconv2d" else w.reshape(-1, w.shape[-1]).T
+    return int((np.abs(op.arrays["bias"].astype(np.int64)) + 256 * np.abs(rows).sum(axis=1)).max())
+
+
+def rq_fits(op: Op, rounding: str = "single") -> bool:
+    """Whether every shift of the op fits the requantization records of ``rounding`` (else s = -1
+    in all rows; see mcd_rq_out in mcd_simd.h)."""
+    if rounding == "double":
+        shift = op.arrays["shift"].astype(np.int64)
+        return bool(((shift >= 1) & (shift <= RQ_DOUBLE_SHIFT_MAX)).all()) and acc_bound(op) < 2**30
     shift = op.arrays["shift"].astype(np.int64)
     return bool(((shift >= 2) & (shift <= RQ_SHIFT_MAX)).all())
 
@@ -130,9 +151,9 @@ def rq_records(g: Graph, op: Op, w2d: np.ndarray) -> np.ndarray:
     zp_out = g.tensors[op.output].zero_point
     mult = op.arrays["mult"].astype(np.int64)
     shift = op.arrays["shift"].astype(np.int64)
-    s = shift - 1
+    s = shift if op_rounding(g, op) == "double" else shift - 1  # the double rule shifts h, not acc * mult
     cz = np.where(s >= 1, np.left_shift(1, np.maximum(s - 1, 0)), 0) + zp_out * np.left_shift(1, np.maximum(s, 0))
-    if not rq_fits(op):
+    if not rq_fits(op, op_rounding(g, op)):
         s = np.full_like(s, -1)
         cz = np.zeros_like(cz)
     rec = np.stack([bias_adj(g, op, w2d), mult, cz, s], axis=1)

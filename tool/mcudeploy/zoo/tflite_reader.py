@@ -33,6 +33,7 @@ class TfTensor:
     scale: np.ndarray | None = None  # quantization parameters, if any
     zero_point: np.ndarray | None = None
     quantized_dim: int = 0  # the axis a per-channel scale runs along
+    dtype: type | None = None  # element type (numpy), None for a type this reader does not know
 
     def float_data(self) -> np.ndarray:
         """Constant contents as float32, dequantized if stored as integers. A 'float' .tflite can
@@ -108,13 +109,16 @@ def read_tflite(path: str | Path) -> TfModel:
         raw = model.Buffers(t.Buffer()).DataAsNumpy() if t.Buffer() else 0
         data = None
         if not isinstance(raw, int) and raw.size:  # DataAsNumpy returns 0 for an empty buffer
+            if t.Type() not in _DTYPES:
+                raise ValueError(f"{path}: constant tensor '{t.Name().decode()}' has type code {t.Type()}, "
+                                 f"which this reader does not know")
             data = raw.view(_DTYPES[t.Type()]).reshape(shape).copy()
         q = t.Quantization()
         scale = zp = None
         qdim = 0
         if q is not None and q.ScaleLength():
             scale, zp, qdim = q.ScaleAsNumpy().copy(), q.ZeroPointAsNumpy().copy(), q.QuantizedDimension()
-        tensors.append(TfTensor(i, t.Name().decode(), shape, data, scale, zp, qdim))
+        tensors.append(TfTensor(i, t.Name().decode(), shape, data, scale, zp, qdim, _DTYPES.get(t.Type())))
     op_names = _enum_names(tfl.BuiltinOperator)
     ops = []
     for i in range(g.OperatorsLength()):
