@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .. import layerdiff
 from ..html_report import render
 from ..profile import profile as run_profile
 from ..report import table, write_json
@@ -62,8 +63,11 @@ def _fmt_count(v, counter):
 @_link_options
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the JSON report here")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="write an HTML report with plots here")
+@click.option("--layers", is_flag=True, help="also compare sample 0 layer by layer (the device reruns it and "
+              "sends each layer's output CRC, then the first differing layer): names the first layer that "
+              "differs, with positions and values. Done anyway for the first sample that differs")
 def validate_cmd(project, board, emulate, port, probe, baud, data, limit, results, resume, fresh, retries, timeout,
-                 reconnect_timeout, json_path, html_path):
+                 reconnect_timeout, json_path, html_path, layers=False):
     """Run DATA through the board and compare its outputs with the numpy reference (bit-exact),
     the float model and the labels.
 
@@ -87,7 +91,7 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
                 bars[0].update(k - bars[0].pos)
 
             rep = run_validate(project, board, emulate, data, limit, port, results, resume, progress, baud=baud,
-                               probe=probe, fresh=fresh, **_links(retries, timeout, reconnect_timeout))
+                               probe=probe, fresh=fresh, layers=layers, **_links(retries, timeout, reconnect_timeout))
     except ValidationInterrupted as exc:  # mid-run: the results so far are saved for --resume
         click.secho(f"\n{exc}", fg="yellow", err=True)
         raise SystemExit(exc.exit_code) from None
@@ -102,8 +106,11 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
                                           rep["confusion_matrix"]))
     n = rep["samples"]
     if rep["bit_exact"] != n:
+        d = rep.get("layer_diff", {}).get("first_differing_layer")
+        where = f", first differing layer {d['index']} '{d['name']}' ({d['kind']})" if d else ""
         raise click.ClickException(f"{n - rep['bit_exact']} samples differ from the reference "
-                                   f"(first: sample {rep['bit_exact_first_mismatch']})")
+                                   f"(first: sample {rep['bit_exact_first_mismatch']}{where}); see the layer by "
+                                   "layer line above")
 
 
 def _validate_lines(rep: dict) -> list[str]:
@@ -137,6 +144,8 @@ def _validate_lines(rep: dict) -> list[str]:
     if lk:
         lines.append(f"link             {lk['retries']} retries, {lk['bad_frames']} bad frames, {lk['stale']} stale, "
                      f"{lk['timeouts']} timeouts, {lk['reconnects']} reconnects, {lk['resets']} device resets")
+    if "layer_diff" in rep:
+        lines.append(layerdiff.summary(rep["layer_diff"]))
     return lines
 
 
