@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import datasets, layerdiff
+from . import datasets, layerdiff, progress
 from . import reference as R
 from .device import open_device
 from .errors import LinkError, McdError, TargetError
@@ -186,9 +186,10 @@ def _layer_diff(dev, g, xq, ref_q, done: dict, always: bool) -> dict | None:
         return None
     i = differ[0] if differ else min(done, default=0)
     data = xq[i].tobytes()
-    dev.infer(data)  # the device holds this input again; the layer requests rerun it
-    return layerdiff.diff_layers(g, xq[i], crcs=dev.layer_crcs(zlib.crc32(data)), read=dev.layer_output,
-                                 sample=i)
+    with progress.task(f"compare sample {i} layer by layer"):
+        dev.infer(data)  # the device holds this input again; the layer requests rerun it
+        return layerdiff.diff_layers(g, xq[i], crcs=dev.layer_crcs(zlib.crc32(data)), read=dev.layer_output,
+                                     sample=i)
 
 
 def _throughput(samples: int, seconds: float, stats: dict, baud: int, emulated: bool) -> dict:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import click
 
 from .. import layerdiff
+from .. import progress as progress_mod
 from ..html_report import render
 from ..profile import profile as run_profile
 from ..report import table, write_json
@@ -82,14 +82,9 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
         raise click.UsageError("--resume keeps the saved results and --fresh discards them: give one of them")
     results = Path(results) if results else None
     try:
-        with contextlib.ExitStack() as stack:
-            bars = []  # the bar appears with the first sample, not before the checks that may refuse the run
-
-            def progress(k, n):
-                if not bars:
-                    bars.append(stack.enter_context(click.progressbar(length=n, label="samples", show_pos=True)))
-                bars[0].update(k - bars[0].pos)
-
+        with progress_mod.task(f"validate {Path(project).name} on {board}{' (emulated)' if emulate else ''}",
+                               unit="samples") as bar:
+            progress = progress_mod.callback(bar)
             rep = run_validate(project, board, emulate, data, limit, port, results, resume, progress, baud=baud,
                                probe=probe, fresh=fresh, layers=layers, **_links(retries, timeout, reconnect_timeout))
     except ValidationInterrupted as exc:  # mid-run: the results so far are saved for --resume
@@ -164,8 +159,9 @@ def profile_cmd(project, board, emulate, port, probe, baud, retries, timeout, re
                 no_estimate):
     """Per-layer cost on the board (name, op, MACs, count, count/MAC, share), with flash and RAM."""
     board_with_baud(board, baud)
-    rep = run_profile(project, board, emulate, data, port, not no_estimate, probe=probe, baud=baud,
-                      **_links(retries, timeout, reconnect_timeout))
+    with progress_mod.task(f"profile {Path(project).name} on {board}{' (emulated)' if emulate else ''}"):
+        rep = run_profile(project, board, emulate, data, port, not no_estimate, probe=probe, baud=baud,
+                          **_links(retries, timeout, reconnect_timeout))
     c = rep["counter"]
     cols = [("name", "layer"), ("op", "op"), ("macs", "MACs"), ("count", c), ("count_per_mac", f"{c}/MAC"),
             ("share", "share")]
