@@ -185,6 +185,16 @@ def is_progress_line(line: str) -> bool:
     return bool(parts) and all(_LINE.match(part) for part in parts)
 
 
+def echo(text: str) -> None:
+    """Print a log line on stderr without tearing a bar: the bar's line is cleared first and the
+    bar redrawn below on the next tick."""
+    with _lock:
+        if _stack and _stack[-1].tty and _stack[-1]._drawn:
+            _out().write("\r" + " " * (_columns() - 1) + "\r")
+        _out().write(text + "\n")
+        _out().flush()
+
+
 def callback(t: Task):
     """``progress(k, n)`` callbacks (validate's) onto a task: sets done and total."""
     return lambda k, n: t.set(done=k, total=n)

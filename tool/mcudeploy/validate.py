@@ -27,6 +27,7 @@ from . import datasets, layerdiff, progress
 from . import reference as R
 from .device import open_device
 from .errors import LinkError, McdError, TargetError
+from .memmap import memory_map
 from .pipeline import run_module
 from .project import Project
 from .results import check_results, results_header, results_path, start_results
@@ -175,6 +176,7 @@ def _validate(project, board: str, emulate: bool, data: str, limit: int | None, 
                link={k: stats[k] for k in ("retries", "bad_frames", "stale", "timeouts", "reconnects", "resets")})
     if diff is not None:
         rep["layer_diff"] = diff
+    rep["memory"] = memory_map(build, prj.meta["layer_names"], prj.meta["arena_bytes"], stack)
     return rep
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from .. import progress
 from ..bench import bench_project
 from ..datasets import load_for_project
 from ..errors import McdError
@@ -77,7 +78,7 @@ def _suite(samples, models, board, emulate, port, workdir, cycles, json_path):
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
     check_suite(names, board)
     rep = run_suite(workdir, samples=samples, names=names, board=board, emulate=emulate, port=port,
-                    cycles=cycles, progress=lambda msg: click.echo(msg, err=True))
+                    cycles=cycles, progress=progress.echo)
     unit = rep["counter"]
     cols = [("name", "model"), ("macs", "MACs"), ("count_per_inference", unit), ("count_per_mac", f"{unit}/MAC")]
     if cycles:

@@ -8,7 +8,8 @@ import click
 
 from .. import layerdiff
 from .. import progress as progress_mod
-from ..html_report import render
+from ..html_report import validation_page
+from ..profile import add_estimates
 from ..profile import profile as run_profile
 from ..report import table, write_json
 from ..validate import ValidationInterrupted
@@ -94,11 +95,12 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
         click.secho("\ninterrupted (Ctrl-C) before any sample ran: nothing was saved", fg="yellow", err=True)
         raise SystemExit(130) from None
     click.echo("\n".join(_validate_lines(rep)))
+    if html_path:  # the report sets each layer's count beside the timing model's estimate
+        add_estimates(rep, project, board)
     if json_path:
         write_json(json_path, rep)
     if html_path:
-        Path(html_path).write_text(render(f"mcudeploy validate: {project}", rep, rep["layers"], rep["counter"],
-                                          rep["confusion_matrix"]))
+        Path(html_path).write_text(validation_page(f"mcudeploy validate: {project}", rep))
     n = rep["samples"]
     if rep["bit_exact"] != n:
         d = rep.get("layer_diff", {}).get("first_differing_layer")
