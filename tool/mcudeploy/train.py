@@ -30,6 +30,10 @@ from . import datasets, progress
 from .paths import CACHE, ROOT
 
 EXAMPLES = ROOT / "examples"
+# Weights trained by cached_trained and committed (same file names as in the cache): a fresh clone's
+# tests and demo load them instead of training for minutes. A changed example, recipe or data set
+# changes the name, so stale files are never used, only retrained past (see examples/weights/README.md).
+SHIPPED = EXAMPLES / "weights"
 # (data, epochs, train samples) per example: each trains in well under a minute on 2 cores
 RECIPES = {"lenet5": ("mnist", 6, None), "resnet_small": ("fashion-mnist", 2, 20000),
            "dwnet": ("fashion-mnist", 2, 20000)}
@@ -122,7 +126,8 @@ def example_factory(name: str) -> Callable[[], nn.Module]:
 
 def cached_trained(name: str, data: str | None = None, epochs: int | None = None,
                    limit: int | None = -1) -> tuple[nn.Module, Path]:
-    """Train ``examples/NAME.py`` on ``data``'s train split once; later calls load the cached weights.
+    """Train ``examples/NAME.py`` on ``data``'s train split once; later calls load the cached weights
+    (or the committed ones of ``examples/weights/``, under the same name).
 
     ``data``, ``epochs`` and ``limit`` (train samples; None for the whole split) left at their
     defaults take the example's entry in ``RECIPES``. The cache key holds all of them, the data
@@ -139,11 +144,12 @@ def cached_trained(name: str, data: str | None = None, epochs: int | None = None
     with torch.random.fork_rng():  # seeded initial weights, without touching the caller's RNG
         torch.manual_seed(HPARAMS["seed"])
         model = example_factory(name)()
-    if path.is_file():
-        from .frontend.archive import load_state_dict  # the cache is a file too: checked like --weights
+    for found in (path, SHIPPED / path.name):
+        if found.is_file():
+            from .frontend.archive import load_state_dict  # the cache is a file too: checked like --weights
 
-        model.load_state_dict(load_state_dict(path, label="cached weights"))
-        return model.eval(), path
+            model.load_state_dict(load_state_dict(found, label="cached weights"))
+            return model.eval(), found
     t0 = time.perf_counter()
     x, y = datasets.load(data, "train", limit=limit)
     train_classifier(model, x, y, epochs=epochs, lr=HPARAMS["lr"], batch_size=HPARAMS["batch_size"],
