@@ -87,3 +87,18 @@ def test_progress_lines_are_recognised(fast):
     lines = [line for line in out.splitlines() if line.strip()]
     assert lines and all(progress.is_progress_line(line) for line in lines), lines
     assert not progress.is_progress_line("error: board nucleo-x: no such board (see `mcudeploy boards`)")
+
+
+def test_compress_names_the_round_and_the_epoch():
+    """`compress` printed "fine-tune epoch 1/2" once per round without saying which round."""
+    from mcudeploy.compress.run import compress_model
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 8).numpy()
+    y = (x[:, 0] > 0).astype("int64")
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    log: list[str] = []
+    compress_model(model, torch.from_numpy(x[:1]), train=(x, y), test=(x, y), sparsity=0.5, steps=3, epochs=2,
+                   batch_size=32, log=log.append)
+    tuned = [line.strip().split(":")[0] for line in log if "fine-tune" in line]
+    assert tuned == [f"fine-tune round {r}/3, epoch {e}/2" for r in (1, 2, 3) for e in (1, 2)], log
