@@ -72,7 +72,7 @@ def test_every_section_is_there_and_explained():
 def test_layer_diff_is_shown_when_there_was_one():
     text = _text(validation_page("t", _rep(True)))
     assert "First differing layer: 1" in text and "fc1" in text and "2 of 120 values" in text
-    assert "layers 0 to 0 equal the reference" in text
+    assert "Layer 0 equals the reference" in text and "position (h, w, c)" not in text and "index" in text
 
 
 def test_page_is_well_formed():

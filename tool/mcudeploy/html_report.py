@@ -247,12 +247,14 @@ def _diff(rep: dict) -> str:
         return head + f"<p class='ok'>All {num(d['layers'])} layers equal the reference byte for byte.</p>"
     rows = [[", ".join(map(str, p["at"])), num(p["device"]), num(p["reference"]), num(p["device"] - p["reference"])]
             for p in f["positions"]]
-    before = f"layers 0 to {f['index'] - 1} equal the reference" if f["index"] else "it is the first layer"
+    pos = {"HWC": "position (h, w, c)", "CHW": "position (c, h, w)"}.get(f["layout"], "index")
+    before = {0: "it is the first layer", 1: "layer 0 equals the reference"}.get(
+        f["index"], f"layers 0 to {f['index'] - 1} equal the reference")
     return (head + f"<p class='bad'>First differing layer: {f['index']} <code>{_e(f['name'])}</code> ({_e(f['kind'])}, "
             f"{_e(f['layout'])} {'&times;'.join(map(str, f['shape']))}): {num(f['differing'])} of {num(f['of'])} values "
-            f"differ, max |difference| {num(f['max_abs_diff'])}.</p><p class='note'>{before}, so the fault is in this "
-            "layer's kernel or its parameters, not upstream. Positions (in the layer's layout), first "
-            f"{len(rows)}:</p>" + _table(["position", "device", "reference", "difference"], rows, {1, 2, 3}))
+            f"differ, max |difference| {num(f['max_abs_diff'])}.</p><p class='note'>{before[0].upper()}{before[1:]}, so "
+            "the fault is in this layer's kernel or its parameters, not upstream. The first "
+            f"{len(rows)} differing positions:</p>" + _table([pos, "device", "reference", "difference"], rows, {1, 2, 3}))
 
 
 def validation_page(title: str, rep: dict) -> str:

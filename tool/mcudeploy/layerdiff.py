@@ -87,7 +87,8 @@ def summary(rep: dict) -> str:
     pos = ", ".join(f"[{','.join(map(str, p['at']))}] device {p['device']} reference {p['reference']}"
                     for p in d["positions"][:3])
     more = f" (+{d['differing'] - 3} more)" if d["differing"] > 3 else ""
-    before = f"layers 0..{d['index'] - 1} equal the reference" if d["index"] else "no layer before it"
+    before = {0: "no layer before it", 1: "layer 0 equals the reference"}.get(
+        d["index"], f"layers 0..{d['index'] - 1} equal the reference")
     return (f"layer by layer (sample {rep['sample']}): {before}; first "
             f"differing layer {d['index']} '{d['name']}' ({d['kind']}, {d['layout']} {'x'.join(map(str, d['shape']))}): "
             f"{d['differing']:,} of {d['of']:,} values differ, max |diff| {d['max_abs_diff']}; {pos}{more}")
