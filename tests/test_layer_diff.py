@@ -103,3 +103,28 @@ def test_validate_names_the_layer_on_the_first_mismatch(cnn_project, tmp_path, c
     name = rep["layer_diff"]["first_differing_layer"]["name"]
     assert f"first differing layer {_avgpool_index(res.graph)} '{name}' (avgpool" in out
     assert "differing layer" in err and name in err
+
+
+def test_firmware_without_the_layer_requests_is_named_not_a_crash(cnn_project):
+    """A board flashed by an older mcudeploy answers LAYER_CRC with 'unknown command': the report
+    says so (and which sample), the run is not turned into an interruption."""
+    from mcudeploy.link.protocol import ERR_COMMAND, LAYER_CRC, DeviceError
+    from mcudeploy.validate import _layer_diff
+
+    class OldFirmware:
+        def infer(self, data):
+            return None
+
+        def layer_crcs(self, crc):
+            raise DeviceError(ERR_COMMAND, LAYER_CRC, 0, LAYER_CRC)
+
+    res, x = cnn_project
+    g = res.graph
+    xq = R.prepare_input(g, x[:2])
+    ref = R.run(g, xq)
+    same = {0: {"out": ref[0].tobytes().hex()}, 1: {"out": ref[1].tobytes().hex()}}
+    assert _layer_diff(OldFirmware(), g, xq, ref, same, always=False) is None  # all equal, not asked
+    differ = {**same, 1: {"out": bytes(len(ref[1])).hex()}}
+    rep = _layer_diff(OldFirmware(), g, xq, ref, differ, always=False)
+    assert rep["sample"] == 1 and "predates" in rep["unavailable"]
+    assert "not compared" in layerdiff.summary(rep)

@@ -243,6 +243,8 @@ def _diff(rep: dict) -> str:
         return ""
     f = d["first_differing_layer"]
     head = f"<h2>Layer-by-layer diff (sample {num(d['sample'])})</h2>"
+    if d.get("unavailable"):
+        return head + f"<p class='note'>Not compared: {_e(d['unavailable'])}.</p>"
     if f is None:
         return head + f"<p class='ok'>All {num(d['layers'])} layers equal the reference byte for byte.</p>"
     rows = [[", ".join(map(str, p["at"])), num(p["device"]), num(p["reference"]), num(p["device"] - p["reference"])]

@@ -82,6 +82,8 @@ def _describe(i: int, op, dev: np.ndarray, ref: np.ndarray, g: Graph) -> dict:
 def summary(rep: dict) -> str:
     """One or a few lines for the terminal."""
     d = rep["first_differing_layer"]
+    if rep.get("unavailable"):
+        return f"layer by layer (sample {rep['sample']}): not compared: {rep['unavailable']}"
     if d is None:
         return f"layer by layer (sample {rep['sample']}): all {rep['layers']} layers equal the reference"
     pos = ", ".join(f"[{','.join(map(str, p['at']))}] device {p['device']} reference {p['reference']}"

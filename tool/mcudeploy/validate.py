@@ -27,6 +27,7 @@ from . import datasets, layerdiff, progress
 from . import reference as R
 from .device import open_device
 from .errors import LinkError, McdError, TargetError
+from .link.protocol import ERR_COMMAND, DeviceError
 from .memmap import memory_map
 from .pipeline import run_module
 from .project import Project
@@ -190,8 +191,15 @@ def _layer_diff(dev, g, xq, ref_q, done: dict, always: bool) -> dict | None:
     data = xq[i].tobytes()
     with progress.task(f"compare sample {i} layer by layer"):
         dev.infer(data)  # the device holds this input again; the layer requests rerun it
-        return layerdiff.diff_layers(g, xq[i], crcs=dev.layer_crcs(zlib.crc32(data)), read=dev.layer_output,
-                                     sample=i)
+        try:
+            crcs = dev.layer_crcs(zlib.crc32(data))
+        except DeviceError as exc:
+            if exc.code != ERR_COMMAND:
+                raise
+            return {"sample": i, "layers": len(layerdiff.engine_layers(g)), "first_differing_layer": None,
+                    "unavailable": "the board's firmware predates the layer requests (LAYER_CRC): build and flash "
+                                   "it again with this mcudeploy"}
+        return layerdiff.diff_layers(g, xq[i], crcs=crcs, read=dev.layer_output, sample=i)
 
 
 def _throughput(samples: int, seconds: float, stats: dict, baud: int, emulated: bool) -> dict:
