@@ -54,8 +54,8 @@ def _owner(obj: str) -> str:
 
 def memory_map(build, layer_names: list[str], arena_bytes: int, stack_peak: int | None) -> dict:
     """The flash and RAM breakdown of a build (``build.BuildResult``); empty without a map file."""
-    if not Path(build.map).is_file():
-        return {}
+    if not getattr(build, "map", None) or not Path(build.map).is_file():
+        return {}  # no linker map (a board reached by URL with no local build, a test's stand-in)
     flash_lo, ram_lo = _region(build)
     idents = {c_ident(n): n for n in layer_names}
     weights = {n: 0 for n in layer_names}

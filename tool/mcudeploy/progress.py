@@ -112,12 +112,14 @@ class Task:
             self._drawn = True
 
     def _finish(self, ok: bool) -> None:
-        if _state["quiet"] or not self._drawn:
+        """One "done in N s" line; nothing on failure (the error that follows says what happened)."""
+        if _state["quiet"] or not self._drawn or not ok:
             if self.tty and self._drawn:
                 _out().write("\r" + " " * (_columns() - 1) + "\r")
+                _out().flush()
             return
         took = _fmt_time(time.monotonic() - self.t0)
-        end = f"{self.label}: {'done' if ok else 'stopped'} in {took}"
+        end = f"{self.label}: done in {took}"
         if self.total:
             end += f" ({self.done:,}/{self.total:,} {self.unit})".replace(" )", ")")
         _out().write(("\r" + end.ljust(_columns() - 1) if self.tty else end) + "\n")
