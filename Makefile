@@ -3,7 +3,7 @@
 PYTHON ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast lint clean
+.PHONY: setup demo test test-fast lint figures clean
 
 setup:
 	./scripts/setup.sh
@@ -16,6 +16,10 @@ test: setup
 
 test-fast: setup
 	$(PYTHON) -m pytest -q -m "not emulated and not slow" $(PYTEST_ARGS)
+
+# The README's measured tables, from a run (benchmarks/figures.py; FIGURES=lenet for one set)
+figures: setup
+	$(PYTHON) benchmarks/figures.py $(if $(FIGURES),--only $(FIGURES))
 
 lint:
 	$(PYTHON) -m ruff check tool tests

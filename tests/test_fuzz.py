@@ -56,7 +56,8 @@ def _seeds(corpus: Path) -> None:
     corpus.mkdir()
     frames = [Frame(1, 0x01, b""), Frame(2, 0x02, struct.pack("<I", 0) + bytes(range(16))),
               Frame(3, 0x03, b""), Frame(4, 0x04, struct.pack("<IH", 0, 4)), Frame(5, 0x05, struct.pack("<H", 1)),
-              Frame(6, 0x06, struct.pack("<I", 3)), Frame(7, 0x02, struct.pack("<I", 15) + b"\x01")]
+              Frame(6, 0x06, struct.pack("<I", 3)), Frame(7, 0x02, struct.pack("<I", 15) + b"\x01"),
+              Frame(8, 0x09, struct.pack("<H", 0)), Frame(9, 0x0A, struct.pack("<HIH", 0, 2, 4))]
     for i, f in enumerate(frames):
         (corpus / f"raw{i}").write_bytes(b"\x00" + encode(f))  # mode 0: bytes as on the wire
         body = bytes([VERSION, f.seq, f.type]) + f.payload

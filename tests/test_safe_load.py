@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from mcudeploy import progress
 from mcudeploy.frontend import archive, export_module
 from torch import nn
 
@@ -164,7 +165,7 @@ def _cli(args: list[str], cwd: Path, capfd, subprocess_: bool = False) -> tuple[
 
 
 def _assert_refused(code: int, err: str, marker: Path, *needles: str) -> None:
-    lines = err.strip().splitlines()
+    lines = [line for line in err.strip().splitlines() if not progress.is_progress_line(line)]
     assert code == 2, err
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert "Traceback" not in err

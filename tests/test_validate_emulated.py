@@ -73,5 +73,9 @@ def test_cli_validate_json_and_html(lenet_project, tmp_path):
                 "count_per_inference", "flash_bytes", "ram_bytes", "board_flash_bytes", "board_ram_bytes",
                 "stack_peak_bytes"):
         assert key in rep
-    assert "<svg" in (tmp_path / "v.html").read_text()
+    page = (tmp_path / "v.html").read_text()
+    for section in ("Summary", "Accuracy and agreement", "Confusion matrix", "Per-layer latency", "Memory map", "Link"):
+        assert f"<h2>{section}" in page, section
+    assert rep["memory"]["flash"]["total_linked"] == rep["flash_bytes"]  # the memory map is the linked ELF's
+    assert "estimated_cycles" in rep["layers"][0]  # --html sets the timing model's estimate beside each count
     assert "8/8" in r.output

@@ -31,6 +31,11 @@ void mcd_avgpool_s8(const mcd_pool_params *p, const mcd_dims *in_d, const int8_t
                 }
                 avg = sum >= 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
                 out[(oy * out_d->w + ox) * c + ch] = mcd_clamp8(avg, -128, 127);
+#ifdef MCD_PLANT_BUG_AVGPOOL
+                /* A planted bug for the layer-by-layer diff's test (never in a real build): the
+                 * last channel of output pixel (0, 1) is one too high. */
+                if (oy == 0 && ox == 1 && ch == c - 1) out[(oy * out_d->w + ox) * c + ch] = mcd_clamp8(avg + 1, -128, 127);
+#endif
             }
         }
     }

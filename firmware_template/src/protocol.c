@@ -241,6 +241,70 @@ static void layer_name(const mcd_frame *f)
     reply(f, mcd_layer_names[i], (uint32_t)strlen(mcd_layer_names[i]));
 }
 
+/* Layer by layer (validate --layers): each request reruns the model on the input as it is, with
+ * a tap after every layer (run.h), so nothing the size of an activation is kept. LAYER_CRC sends
+ * one CRC-32 per layer; LAYER_OUTPUT then reads the first layer whose CRC differs from the host's,
+ * MCD_TAP_BYTES at a time. */
+#define MCD_TAP_BYTES 256u
+static uint32_t layer_crc[MCD_NUM_LAYERS];
+static uint8_t tap_buf[MCD_TAP_BYTES];
+static int tap_layer;
+static uint32_t tap_off, tap_n;
+
+static void crc_tap(int layer, const int8_t *data, uint32_t bytes)
+{
+    layer_crc[layer] = mcd_crc32(0, (const uint8_t *)data, bytes);
+}
+
+static void copy_tap(int layer, const int8_t *data, uint32_t bytes)
+{
+    if (layer == tap_layer && tap_off <= bytes && tap_n <= bytes - tap_off) memcpy(tap_buf, data + tap_off, tap_n);
+}
+
+static void layer_crcs(const mcd_frame *f)
+{
+    uint32_t first, count, i;
+    buf w = {{0}, 0};
+    if (f->len != 2u || (first = get16(f->payload)) >= MCD_NUM_LAYERS) {
+        send_error(f->seq, MCD_ERR_ARGS, f->len == 2u ? get16(f->payload) : f->len, MCD_NUM_LAYERS);
+        return;
+    }
+    count = MCD_NUM_LAYERS - first;
+    if (count > (MCD_LINK_MAX_PAYLOAD - 10u) / 4u) count = (MCD_LINK_MAX_PAYLOAD - 10u) / 4u;
+    mcd_run_tapped(input, output, crc_tap);
+    put32(&w, mcd_crc32(0, (const uint8_t *)input, MCD_INPUT_BYTES));
+    put16(&w, MCD_NUM_LAYERS);
+    put16(&w, first);
+    put16(&w, count);
+    mcd_frame_begin(f->seq, (uint8_t)(f->type | MCD_MSG_REPLY));
+    mcd_frame_put(w.b, w.n);
+    for (i = first; i < first + count; i++) {
+        w.n = 0;
+        put32(&w, layer_crc[i]);
+        mcd_frame_put(w.b, w.n);
+    }
+    mcd_frame_end();
+}
+
+static void layer_output(const mcd_frame *f)
+{
+    uint32_t layer, bytes;
+    if (f->len != 8u || (layer = get16(f->payload)) >= MCD_NUM_LAYERS) {
+        send_error(f->seq, MCD_ERR_ARGS, f->len == 8u ? get16(f->payload) : f->len, MCD_NUM_LAYERS);
+        return;
+    }
+    tap_off = get32(f->payload + 2);
+    tap_n = get16(f->payload + 6);
+    (void)mcd_layer_output((int)layer, output, &bytes);
+    if (tap_off > bytes || tap_n > bytes - tap_off || tap_n > MCD_TAP_BYTES) {
+        send_error(f->seq, MCD_ERR_ARGS, tap_off, tap_n);
+        return;
+    }
+    tap_layer = (int)layer;
+    mcd_run_tapped(input, output, copy_tap);
+    reply(f, tap_buf, tap_n);
+}
+
 /* A loop of exactly two instructions per iteration (subs, bne): under QEMU the count must grow
  * by exactly 2 per iteration, which tests tie the counter's unit to. On silicon it gives the
  * cycles of a taken branch loop (M4: 1 + 2..4). */
@@ -289,6 +353,8 @@ void mcd_protocol_poll(void)
     case MCD_MSG_CALIBRATE: calibrate(&f); break;
     case MCD_MSG_PUT_BLOCK: put_block(&f); break;
     case MCD_MSG_RUN: run(&f); break;
+    case MCD_MSG_LAYER_CRC: layer_crcs(&f); break;
+    case MCD_MSG_LAYER_OUTPUT: layer_output(&f); break;
     default: send_error(f.seq, MCD_ERR_COMMAND, f.type, 0); break;
     }
 }

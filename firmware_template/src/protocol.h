@@ -14,6 +14,10 @@
  *   PUT_BLOCK   a block frame (frame.h): (tag, u16 block, data) -> no reply
  *   RUN         (u8 tag, u32 input_crc)    -> as INFER, or ERROR INCOMPLETE (arg0 = first missing
  *                                              block, arg1 = bit i set: block arg0 + i missing)
+ *   LAYER_CRC   (u16 first layer)          -> (u32 input_crc, u16 layers, u16 first, u16 count,
+ *                                              u32 crc32[count]) of each layer's output, from a
+ *                                              rerun of the input as it is (see protocol.c)
+ *   LAYER_OUTPUT (u16 layer, u32 offset, u16 length <= 256) -> bytes of that layer's output
  *   ERROR                                  <- (u8 code, u32 arg0, u32 arg1)
  *
  * How an input crosses a damaged line (version 2; the host side is link/protocol.py):
@@ -41,6 +45,8 @@ enum {
     MCD_MSG_CALIBRATE = 0x06,
     MCD_MSG_PUT_BLOCK = 0x07,
     MCD_MSG_RUN = 0x08,
+    MCD_MSG_LAYER_CRC = 0x09,
+    MCD_MSG_LAYER_OUTPUT = 0x0A,
     MCD_MSG_ERROR = 0x7F,
     MCD_MSG_REPLY = 0x80,
 };

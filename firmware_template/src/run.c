@@ -4,11 +4,26 @@
 #include "counter.h"
 
 static uint64_t stamp[MCD_NUM_LAYERS + 1];
+static mcd_layer_tap tap;          /* set only during mcd_run_tapped: one test per layer otherwise */
+static const int8_t *tap_output;
 
 void mcd_layer_hook(int index);
 void mcd_layer_hook(int index)
 {
     if (index >= 0 && index <= MCD_NUM_LAYERS) stamp[index] = mcd_counter_read();
+    if (tap && index > 0 && index <= MCD_NUM_LAYERS) {
+        uint32_t n;
+        const int8_t *p = mcd_layer_output(index - 1, tap_output, &n);
+        tap(index - 1, p, n);
+    }
+}
+
+void mcd_run_tapped(const int8_t *input, int8_t *output, mcd_layer_tap fn)
+{
+    tap = fn;
+    tap_output = output;
+    mcd_model_run(input, output);
+    tap = 0;
 }
 
 void mcd_run_measured(const int8_t *input, int8_t *output, mcd_run_counts *c)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import progress
 from . import reference as R
 from .cycles import estimate
 from .errors import BuildError, McdError
@@ -67,8 +68,9 @@ def bench_project(prj: Project, x: np.ndarray | None = None, workdir: Path | Non
     else:
         xq = R.prepare_input(g, x[:1])
     workdir = Path(workdir or prj.path / "bench")
-    elf = build_harness(prj.engine_dir, xq[0], workdir, core)
-    run = estimate(elf, flash=F446RE_180MHZ)
+    with progress.task(f"bench {prj.path.name}: build the {core} harness and run the timing model"):
+        elf = build_harness(prj.engine_dir, xq[0], workdir, core)
+        run = estimate(elf, flash=F446RE_180MHZ)
     want = R.run(g, xq)[0]
     got = bytes.fromhex(run.output.strip() or "")
     if run.stopped or np.frombuffer(got, np.int8).tolist() != want.tolist():

@@ -27,7 +27,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import paths, pio
+from . import paths, pio, progress
 from .boards import Board, load_board
 from .errors import BoardError, BuildError, DoesNotFitError
 from .fit import check_project_fits
@@ -92,10 +92,11 @@ def build(project_dir: str | Path, board: str | Board, emulate: bool = False, jo
     out = build_dir(project_dir, b, emulate, protocol)
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     defs = [f"-D{k}={v}" for k, v in {"MCD_PROTOCOL": protocol, **(options or {})}.items()]
-    if not (out / "CMakeCache.txt").is_file() or options:
-        _run(["cmake", "-S", str(src), "-B", str(out), *generator,
-              f"-DMCD_EMULATED={'ON' if emulate else 'OFF'}", *defs], b, verbose)
-    _run(["cmake", "--build", str(out), "-j", str(jobs)], b, verbose)
+    with progress.task(f"build the firmware for {b.name}{' (emulated)' if emulate else ''} (cmake)"):
+        if not (out / "CMakeCache.txt").is_file() or options:
+            _run(["cmake", "-S", str(src), "-B", str(out), *generator,
+                  f"-DMCD_EMULATED={'ON' if emulate else 'OFF'}", *defs], b, verbose)
+        _run(["cmake", "--build", str(out), "-j", str(jobs)], b, verbose)
     result = measure(out / "firmware.elf", b, emulate)
     (out / "build.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     check_fits(result)

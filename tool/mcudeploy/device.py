@@ -72,6 +72,13 @@ class Device:
     def layer_names(self) -> list[str]:
         return self.link.layer_names()
 
+    def layer_crcs(self, input_crc: int | None = None) -> list[int]:
+        """CRC-32 of each layer's output for the input last sent (see Link.layer_crcs)."""
+        return self.link.layer_crcs(input_crc)
+
+    def layer_output(self, layer: int, nbytes: int) -> bytes:
+        return self.link.layer_output(layer, nbytes)
+
     def calibrate(self, iterations: int) -> int:
         """Count of ``iterations`` x a 2-instruction loop: exactly 2 per iteration under QEMU."""
         return self.link.calibrate(iterations)

@@ -11,6 +11,7 @@ Usage::
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -50,6 +51,23 @@ def run_host(exe: Path, xq: np.ndarray, output_bytes: int) -> np.ndarray:
         if res.returncode != 0:
             raise BuildError(f"host engine run failed ({res.returncode}): {res.stderr}")
         return np.frombuffer(fout.read_bytes(), dtype=np.int8).reshape(len(xq), output_bytes)
+
+
+def run_host_layers(exe: Path, xq1: np.ndarray, output_bytes: int, layer_bytes: list[int]) -> list[bytes]:
+    """Every layer's output for one sample, from an engine built with ``-DMCD_LAYER_HOOK``
+    (``build_host(..., extra_flags=["-DMCD_LAYER_HOOK"])``): the host twin of LAYER_OUTPUT."""
+    xq1 = np.ascontiguousarray(xq1, dtype=np.int8).reshape(1, -1)
+    with tempfile.TemporaryDirectory() as tmp:
+        fin, fout, flay = Path(tmp) / "in.bin", Path(tmp) / "out.bin", Path(tmp) / "layers.bin"
+        fin.write_bytes(xq1.tobytes())
+        res = subprocess.run([str(exe), str(fin), str(fout), str(flay)], capture_output=True, text=True, check=False)
+        if res.returncode != 0:
+            raise BuildError(f"host engine run failed ({res.returncode}): {res.stderr}")
+        data = flay.read_bytes()
+    if len(data) != sum(layer_bytes):
+        raise BuildError(f"host engine wrote {len(data)} layer bytes, expected {sum(layer_bytes)}")
+    offs = [0, *np.cumsum(layer_bytes).tolist()]
+    return [data[a:b] for a, b in itertools.pairwise(offs)]
 
 
 def have_cc() -> bool:

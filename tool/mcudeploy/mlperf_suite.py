@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from . import __version__, manifest
+from . import progress as progress_mod
 from . import reference as R
 from .device import open_device
 from .errors import McdError
@@ -193,17 +194,19 @@ def run_suite(workdir: str | Path, samples: int = 3, names: list[str] | None = N
     check_suite(names, board, float_ports)
     workdir = Path(workdir)
     models = []
-    for name in names or MODELS:
-        if progress:
-            progress(f"{name}: compile")
-        if float_ports:
-            prj = compile_model(name, workdir / name)
-        else:
-            sub = name if rounding == "litert" else f"{name}-{rounding}"
-            prj = compile_official(name, workdir / "int8" / sub, rounding)
-        if progress:
-            progress(f"{name}: build and run {samples} sample(s) on {board}{' (emulated)' if emulate else ''}")
-        m = run_model(name, prj, board, samples, emulate, port, cycles)
+    todo = names or MODELS
+    for k, name in enumerate(todo):
+        with progress_mod.task(f"mlperf-tiny {name} ({k + 1}/{len(todo)})"):
+            if progress:
+                progress(f"{name}: compile")
+            if float_ports:
+                prj = compile_model(name, workdir / name)
+            else:
+                sub = name if rounding == "litert" else f"{name}-{rounding}"
+                prj = compile_official(name, workdir / "int8" / sub, rounding)
+            if progress:
+                progress(f"{name}: build and run {samples} sample(s) on {board}{' (emulated)' if emulate else ''}")
+            m = run_model(name, prj, board, samples, emulate, port, cycles)
         m["project"] = str(prj.path)
         models.append(m)
     return {"suite": "mlperf-tiny", "board": board, "emulated": emulate,

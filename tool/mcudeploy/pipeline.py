@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, calib_checks, datasets, fit, hostrun, manifest
+from . import __version__, calib_checks, datasets, fit, hostrun, manifest, progress
 from . import reference as R
 from .boards import Board
 from .codegen import emit_engine
@@ -82,7 +82,8 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
     manifest.check_replaceable(outdir)  # before minutes of work, and again when replacing it
     calib_warnings = calib_checks.check_inputs(calib_x)
     calib_checks.enforce(calib_warnings, strict)
-    fg = simplify(capture(ep))
+    with progress.task("capture the graph"):
+        fg = simplify(capture(ep))
     with torch.no_grad():  # the captured graph must compute what the model computes
         xt = torch.from_numpy(calib_x[:8])
         ref = run_module(ep.module(), xt)
@@ -91,7 +92,8 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
             err = float((got.reshape(ref.shape) - ref).abs().max())
             if err > 1e-3 * max(1.0, float(ref.abs().max())):
                 raise McdError(f"internal: the captured graph differs from the model by {err:.3g}")
-    g = lower(fg, calib_x)
+    with progress.task(f"calibrate and quantize on {len(calib_x):,} samples"):
+        g = lower(fg, calib_x)
     if rounding != "single":  # absent means single: the hash of a single-rounding graph is unchanged
         g.meta["rounding"] = rounding
     for op in g.ops:  # dense or sparse weights: a cost model, or the user's choice per layer
@@ -103,13 +105,15 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
     if board is not None:  # before the engine is written: a 16 MB weights.c takes minutes
         fit.check_fits(board, sum(sum(layer_bytes(g, op).values()) for op in g.ops), p.arena_bytes,
                        g.tensors[g.input].size, g.tensors[g.output].size)
-    calib_warnings += _check_outputs(fg, g, calib_x, strict)
+    with progress.task("check the calibrated outputs"):
+        calib_warnings += _check_outputs(fg, g, calib_x, strict)
     model_hash = g.hash()
     g.meta.update(model_hash=model_hash)
 
     tmp = manifest.make_temp(outdir)
     try:
-        names = emit_engine(g, p, tmp / "engine", model_hash)
+        with progress.task("write the C engine"):
+            names = emit_engine(g, p, tmp / "engine", model_hash)
         g.save(tmp)
         torch.export.save(ep, tmp / "model_float.pt2")
         tin, tout = g.tensors[g.input], g.tensors[g.output]
@@ -134,9 +138,10 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
             "calibration": {"samples": len(calib_x), "warnings": calib_warnings},
         }
         if host_check and hostrun.have_cc():
-            exe = hostrun.build_host(tmp / "engine", tmp / "host_build")
-            xq = R.prepare_input(g, calib_x[:64])
-            same = (hostrun.run_host(exe, xq, tout.size) == R.run(g, xq)).all(axis=1)
+            with progress.task("check the engine on the host (cc) against the reference"):
+                exe = hostrun.build_host(tmp / "engine", tmp / "host_build")
+                xq = R.prepare_input(g, calib_x[:64])
+                same = (hostrun.run_host(exe, xq, tout.size) == R.run(g, xq)).all(axis=1)
             report["host_check"] = {"samples": len(xq), "bit_exact": int(same.sum())}
             shutil.rmtree(tmp / "host_build", ignore_errors=True)
             if not same.all():
@@ -179,7 +184,8 @@ def compile_model(model: str, weights: str | None, calib: str, outdir, calib_lim
     manifest.check_replaceable(Path(outdir))  # refuse before loading anything
     manifest.check_writable(Path(outdir))
     x, _y = datasets.load_spec(calib, split="train", limit=calib_limit)
-    ep = load_model(model, weights, example=torch.from_numpy(x[:1]))
+    with progress.task("load and export the model (torch.export)"):
+        ep = load_model(model, weights, example=torch.from_numpy(x[:1]))
     return build_project(ep, x, Path(outdir), host_check,
                          source={"model": str(model), "weights": weights, "calib": str(calib),
                                  "calib_samples": len(x)}, weights_format=weights_format,

@@ -52,19 +52,32 @@ def profile(project, board: str, emulate: bool, data: str | None = None, port: s
            "flash_bytes": build.flash_bytes, "ram_bytes": build.ram_bytes, "board_flash_bytes": build.flash_limit,
            "board_ram_bytes": build.ram_limit, "stack_peak_bytes": info.stack_high_water,
            "arena_bytes": prj.meta["arena_bytes"], "engine_bytes": build.engine}
-    if estimate_cycles and load_board(board).core == "cortex-m4":  # the timing model is the M4's
-        try:
-            from .bench import bench_project
+    if estimate_cycles:
+        add_estimates(rep, prj, board, x)
+    return rep
 
-            est = bench_project(prj, x)
-            by = {row["name"]: row["estimated_cycles"] for row in est["layers"]}
-            for row in layers:
-                row["estimated_cycles"] = by.get(row["name"])
-                if r.counter == "estimated_dwt_cycles" and row["estimated_cycles"]:  # same timing model
-                    row["vs_estimate_pct"] = round(100 * (row["count"] / row["estimated_cycles"] - 1), 3)
-            rep["estimated_cycles"] = est["estimated_cycles"]
-            rep["estimated_cycles_model"] = est["timing_model"]
-        except (McdError, ImportError) as exc:
-            rep["estimated_cycles"] = None
-            rep["estimated_cycles_note"] = f"not estimated: {exc}"
+
+def add_estimates(rep: dict, project, board: str, x: np.ndarray | None = None) -> dict:
+    """Put the Cortex-M4 timing model's ``estimated_cycles`` beside each layer of ``rep["layers"]``
+    (profile's or validate's report), or say in ``estimated_cycles_note`` why there are none; where
+    the board's counter is the virtual board's DWT (same timing model), also the difference in %."""
+    prj = project if isinstance(project, Project) else Project(project)
+    if load_board(board).core != "cortex-m4":  # the timing model is the M4's
+        rep["estimated_cycles"] = None
+        rep["estimated_cycles_note"] = f"not estimated: the timing model is the Cortex-M4's, {board} is not one"
+        return rep
+    try:
+        from .bench import bench_project
+
+        est = bench_project(prj, x)
+        by = {row["name"]: row["estimated_cycles"] for row in est["layers"]}
+        for row in rep["layers"]:
+            row["estimated_cycles"] = by.get(row["name"])
+            if rep.get("counter") == "estimated_dwt_cycles" and row["estimated_cycles"]:  # same timing model
+                row["vs_estimate_pct"] = round(100 * (row["count"] / row["estimated_cycles"] - 1), 3)
+        rep["estimated_cycles"] = est["estimated_cycles"]
+        rep["estimated_cycles_model"] = est["timing_model"]
+    except (McdError, ImportError) as exc:
+        rep["estimated_cycles"] = None
+        rep["estimated_cycles_note"] = f"not estimated: {exc}"
     return rep

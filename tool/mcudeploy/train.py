@@ -26,10 +26,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import datasets
+from . import datasets, progress
 from .paths import CACHE, ROOT
 
 EXAMPLES = ROOT / "examples"
+# Weights trained by cached_trained and committed (same file names as in the cache): a fresh clone's
+# tests and demo load them instead of training for minutes. A changed example, recipe or data set
+# changes the name, so stale files are never used, only retrained past (see examples/weights/README.md).
+SHIPPED = EXAMPLES / "weights"
 # (data, epochs, train samples) per example: each trains in well under a minute on 2 cores
 RECIPES = {"lenet5": ("mnist", 6, None), "resnet_small": ("fashion-mnist", 2, 20000),
            "dwnet": ("fashion-mnist", 2, 20000)}
@@ -40,7 +44,8 @@ def train_classifier(model: nn.Module, x: np.ndarray | torch.Tensor, y: np.ndarr
                      epochs: int = 3, lr: float = 3e-3, batch_size: int = 64,
                      callback: Callable[[int, float, nn.Module], None] | None = None,
                      masks: dict[str, torch.Tensor] | None = None, seed: int = 0,
-                     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> nn.Module:
+                     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                     label: str = "train") -> nn.Module:
     """Train ``model`` in place with Adam on cross-entropy and return it (in eval mode).
 
     The learning rate follows a cosine from ``lr`` to 0 over all steps: short runs then end on a
@@ -51,6 +56,7 @@ def train_classifier(model: nn.Module, x: np.ndarray | torch.Tensor, y: np.ndarr
     (e.g. 1e-3) and an epoch or two. ``callback(epoch, mean_loss, model)`` runs after each epoch.
     ``loss_fn(logits, idx)`` replaces cross-entropy (``idx``: the batch's rows of ``x``, e.g. to
     look up a teacher's outputs for distillation). Sets torch's (process-wide) thread count to 2.
+    ``label`` names the step in the progress output (progress.py): batches done, epoch, loss.
     """
     torch.set_num_threads(2)
     x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
@@ -66,21 +72,23 @@ def train_classifier(model: nn.Module, x: np.ndarray | torch.Tensor, y: np.ndarr
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
     gen = torch.Generator().manual_seed(seed)
     model.train()
-    for epoch in range(epochs):
-        total, count = 0.0, 0
-        for idx in torch.randperm(len(y), generator=gen).split(batch_size):
-            if len(idx) < 2 and len(y) > 1:
-                continue  # a lone trailing sample: BatchNorm cannot train on a batch of one
-            out = model(x[idx])
-            loss = nn.functional.cross_entropy(out, y[idx]) if loss_fn is None else loss_fn(out, idx)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            _apply_masks(params, zero)
-            total, count = total + loss.item() * len(idx), count + len(idx)
-        if callback is not None:
-            callback(epoch, total / max(count, 1), model)
+    with progress.task(label, total=steps, unit="batches") as bar:
+        for epoch in range(epochs):
+            total, count = 0.0, 0
+            for idx in torch.randperm(len(y), generator=gen).split(batch_size):
+                bar.advance(detail=f"epoch {epoch + 1}/{epochs}" + (f", loss {total / count:.3f}" if count else ""))
+                if len(idx) < 2 and len(y) > 1:
+                    continue  # a lone trailing sample: BatchNorm cannot train on a batch of one
+                out = model(x[idx])
+                loss = nn.functional.cross_entropy(out, y[idx]) if loss_fn is None else loss_fn(out, idx)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                _apply_masks(params, zero)
+                total, count = total + loss.item() * len(idx), count + len(idx)
+            if callback is not None:
+                callback(epoch, total / max(count, 1), model)
     return model.eval()
 
 
@@ -118,7 +126,8 @@ def example_factory(name: str) -> Callable[[], nn.Module]:
 
 def cached_trained(name: str, data: str | None = None, epochs: int | None = None,
                    limit: int | None = -1) -> tuple[nn.Module, Path]:
-    """Train ``examples/NAME.py`` on ``data``'s train split once; later calls load the cached weights.
+    """Train ``examples/NAME.py`` on ``data``'s train split once; later calls load the cached weights
+    (or the committed ones of ``examples/weights/``, under the same name).
 
     ``data``, ``epochs`` and ``limit`` (train samples; None for the whole split) left at their
     defaults take the example's entry in ``RECIPES``. The cache key holds all of them, the data
@@ -135,15 +144,16 @@ def cached_trained(name: str, data: str | None = None, epochs: int | None = None
     with torch.random.fork_rng():  # seeded initial weights, without touching the caller's RNG
         torch.manual_seed(HPARAMS["seed"])
         model = example_factory(name)()
-    if path.is_file():
-        from .frontend.archive import load_state_dict  # the cache is a file too: checked like --weights
+    for found in (path, SHIPPED / path.name):
+        if found.is_file():
+            from .frontend.archive import load_state_dict  # the cache is a file too: checked like --weights
 
-        model.load_state_dict(load_state_dict(path, label="cached weights"))
-        return model.eval(), path
+            model.load_state_dict(load_state_dict(found, label="cached weights"))
+            return model.eval(), found
     t0 = time.perf_counter()
     x, y = datasets.load(data, "train", limit=limit)
     train_classifier(model, x, y, epochs=epochs, lr=HPARAMS["lr"], batch_size=HPARAMS["batch_size"],
-                     seed=HPARAMS["seed"])
+                     seed=HPARAMS["seed"], label=f"train {name} on {data} (once: cached for later runs)")
     seconds = time.perf_counter() - t0
     acc = evaluate(model, *datasets.load(data, "test"))
     meta = {"model": name, "data": data, "source": datasets.source(data), "epochs": epochs, **HPARAMS,

@@ -17,15 +17,18 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import datasets
+from . import datasets, layerdiff, progress
 from . import reference as R
 from .device import open_device
 from .errors import LinkError, McdError, TargetError
+from .link.protocol import ERR_COMMAND, DeviceError
+from .memmap import memory_map
 from .pipeline import run_module
 from .project import Project
 from .results import check_results, results_header, results_path, start_results
@@ -80,7 +83,7 @@ def _metrics(prj: Project, x, y, ref_q, float_out, dev_q, totals, layers) -> dic
 
 def validate(project, board: str, emulate: bool, data: str, limit: int | None = None, port: str | None = None,
              results: Path | None = None, resume: bool = False, progress=None, baud: int | None = None,
-             probe: str | None = None, fresh: bool = False, **link_options) -> dict:
+             probe: str | None = None, fresh: bool = False, layers: bool = False, **link_options) -> dict:
     """Validate ``data`` on the board; ``probe`` picks a debug probe by unique id, ``baud`` the UART
     rate; ``link_options`` (retries, timeout, reconnect_timeout) go to the Link.
 
@@ -94,17 +97,21 @@ def validate(project, board: str, emulate: bool, data: str, limit: int | None = 
     uninterrupted one (apart from ``throughput``, ``link``, ``results_file`` and ``resumed_samples``).
 
     A named ``port`` is locked first (target/locks.py), so a board another command is using is
-    reported at once, not after this run's preparations (data, reference, float model)."""
+    reported at once, not after this run's preparations (data, reference, float model).
+
+    ``layers`` (and, without it, any sample that differs from the reference) adds ``layer_diff``:
+    the first differing sample (or sample 0) rerun layer by layer on the device and compared with
+    the reference, naming the first layer that differs with positions and values (layerdiff.py)."""
     with contextlib.ExitStack() as held:
         if port and (is_url(port) or not emulate):  # what open_device locks too (a board's own emulator: no)
             held.enter_context(port_lock(port))
         return _validate(project, board, emulate, data, limit, port, results, resume, progress, baud, probe,
-                         fresh, **link_options)
+                         fresh, layers=layers, **link_options)
 
 
 def _validate(project, board: str, emulate: bool, data: str, limit: int | None, port: str | None,
               results: Path | None, resume: bool, progress, baud: int | None, probe: str | None, fresh: bool,
-              **link_options) -> dict:
+              layers: bool = False, **link_options) -> dict:
     """``validate`` once the port, if one was named, is held."""
     prj = Project(project)
     x, y = datasets.load_for_project(prj, data, split="test", limit=limit)  # refuses wrong data first
@@ -134,6 +141,7 @@ def _validate(project, board: str, emulate: bool, data: str, limit: int | None, 
                     done[i] = rec
                     if progress:
                         progress(k + 1, len(todo))
+            diff = _layer_diff(dev, g, xq, ref_q, done, layers)
             info = dev.info()
             build, emulated, stats, bps = dev.build, dev.emulated, dict(dev.link.stats), dev.board.uart.baud
     except (LinkError, TargetError) as exc:
@@ -170,7 +178,31 @@ def _validate(project, board: str, emulate: bool, data: str, limit: int | None, 
                resumed_samples=len(x) - len(todo),
                throughput=_throughput(len(todo), seconds, stats, bps, emulated),
                link={k: stats[k] for k in ("retries", "bad_frames", "stale", "timeouts", "reconnects", "resets")})
+    if diff is not None:
+        rep["layer_diff"] = diff
+    rep["memory"] = memory_map(build, prj.meta["layer_names"], prj.meta["arena_bytes"], stack)
     return rep
+
+
+def _layer_diff(dev, g, xq, ref_q, done: dict, always: bool) -> dict | None:
+    """The layer-by-layer diff of the first sample that differs from the reference (of sample 0
+    with ``always``), while the device is still open; None when asked for nothing and all match."""
+    differ = [i for i in sorted(done) if done[i]["out"] != ref_q[i].tobytes().hex()]
+    if not differ and not always:
+        return None
+    i = differ[0] if differ else min(done, default=0)
+    data = xq[i].tobytes()
+    with progress.task(f"compare sample {i} layer by layer"):
+        dev.infer(data)  # the device holds this input again; the layer requests rerun it
+        try:
+            crcs = dev.layer_crcs(zlib.crc32(data))
+        except DeviceError as exc:
+            if exc.code != ERR_COMMAND:
+                raise
+            return {"sample": i, "layers": len(layerdiff.engine_layers(g)), "first_differing_layer": None,
+                    "unavailable": "the board's firmware predates the layer requests (LAYER_CRC): build and flash "
+                                   "it again with this mcudeploy"}
+        return layerdiff.diff_layers(g, xq[i], crcs=crcs, read=dev.layer_output, sample=i)
 
 
 def _throughput(samples: int, seconds: float, stats: dict, baud: int, emulated: bool) -> dict:

@@ -35,7 +35,9 @@ _COMMAND_MODULES = ["compile_cmd", "compress_cmd", "device_cmds", "measure_cmds"
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="mcudeploy")
-def cli() -> None:
+@click.option("--quiet", "-q", is_flag=True, help="no progress output (bars, or a line every few seconds when "
+              "not on a terminal); MCUDEPLOY_QUIET=1 does the same. Results and errors are still printed")
+def cli(quiet: bool = False) -> None:
     """Deploy a PyTorch model to a microcontroller: compress, quantize to int8, generate a C engine,
     build firmware, flash (or emulate) a board, and validate it in the loop over UART.
 
@@ -45,6 +47,10 @@ def cli() -> None:
       mcudeploy validate out/lenet --board nucleo-f446re --emulate --data mnist --limit 500
       mcudeploy profile  out/lenet --board nucleo-f446re --emulate
     """
+    from .. import progress
+
+    if quiet:
+        progress.set_quiet(True)
 
 
 def _register() -> None:

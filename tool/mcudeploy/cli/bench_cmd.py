@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from .. import progress
 from ..bench import bench_project
 from ..datasets import load_for_project
 from ..errors import McdError
@@ -99,8 +100,7 @@ def _suite(samples, models, board, emulate, port, workdir, cycles, json_path, fl
                 alternative="or add --float-ports")
     check_suite(names, board, float_ports)
     rep = run_suite(workdir, samples=samples, names=names, board=board, emulate=emulate, port=port,
-                    cycles=cycles, progress=lambda msg: click.echo(msg, err=True), float_ports=float_ports,
-                    rounding=rounding)
+                    cycles=cycles, progress=progress.echo, float_ports=float_ports, rounding=rounding)
     unit = rep["counter"]
     cols = [("name", "model"), ("macs", "MACs"), ("count_per_inference", unit), ("count_per_mac", f"{unit}/MAC")]
     if cycles:

@@ -2,6 +2,7 @@
 
 import click
 
+from .. import progress
 from ..boards import load_board
 from ..pipeline import compile_model
 from ..report import table, write_json
@@ -76,8 +77,9 @@ def compile_cmd(model, weights, calib, outdir, calib_limit, no_host_check, json_
                                          param_hint="--layer-format")
             fmt[name] = f
         fmt = _Formats(fmt, weights_format)
-    res = compile_model(model, weights, calib, outdir, calib_limit, not no_host_check, fmt, board=b, strict=strict,
-                        rounding=rounding or "single")
+    with progress.task(f"compile {model}"):
+        res = compile_model(model, weights, calib, outdir, calib_limit, not no_host_check, fmt, board=b, strict=strict,
+                            rounding=rounding or "single")
     _print(res.report, res.outdir, json_path)
 
 

@@ -2,6 +2,7 @@
 
 import click
 
+from .. import progress
 from ..compress import compress_file
 from ..errors import McdError
 from ..report import table, write_json
@@ -85,13 +86,14 @@ def compress_cmd(model, weights, data, eval_data, sparsity, layer_sparsity, max_
             sep = ""
         if not sep or not 0 <= per_layer.get(name.strip(), -1) < 1:
             raise click.BadParameter(f"'{item}': expected LAYER=S with 0 <= S < 1", param_hint="--layer-sparsity")
-    res = compress_file(model, weights, data, output, eval_data=eval_data, limit=limit,
-                        eval_limit=eval_limit, hook=finetune_hook, sparsity=sparsity,
-                        max_accuracy_drop=max_accuracy_drop, structured=structured, scope=scope,
-                        steps=steps, epochs=epochs, lr=lr, batch_size=batch_size, layer_sparsity=per_layer or None,
-                        weight_bits=int(weight_bits),
-                        log=lambda s: click.echo(s, err=True), adaptive_bn=adaptive_bn, knee=knee,
-                        distill=distill, distill_temperature=distill_temperature, distill_alpha=distill_alpha)
+    with progress.task(f"compress {model}"):
+        res = compress_file(model, weights, data, output, eval_data=eval_data, limit=limit,
+                            eval_limit=eval_limit, hook=finetune_hook, sparsity=sparsity,
+                            max_accuracy_drop=max_accuracy_drop, structured=structured, scope=scope,
+                            steps=steps, epochs=epochs, lr=lr, batch_size=batch_size,
+                            layer_sparsity=per_layer or None, weight_bits=int(weight_bits),
+                            log=progress.echo, adaptive_bn=adaptive_bn, knee=knee,
+                            distill=distill, distill_temperature=distill_temperature, distill_alpha=distill_alpha)
     r = res.report
     if "knee" in r:
         k = r["knee"]

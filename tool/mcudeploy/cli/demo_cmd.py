@@ -24,7 +24,7 @@ def demo_cmd(ctx, board, limit, outdir, json_path):
     from .measure_cmds import profile_cmd, validate_cmd
 
     load_board(board)  # an unknown board is refused before minutes of training
-    click.secho("1/4 model: LeNet-5 on MNIST (trained once, then cached)", bold=True)
+    click.secho("1/4 model: LeNet-5 on MNIST (the committed weights, or trained once and cached)", bold=True)
     _model, weights = cached_trained("lenet5", "mnist")
     click.echo(f"    weights {weights}")
     click.secho("\n2/4 compile: int8, fused conv+relu+pool, static arena", bold=True)

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import click
 
-from ..html_report import render
+from .. import layerdiff
+from .. import progress as progress_mod
+from ..html_report import validation_page
+from ..profile import add_estimates
 from ..profile import profile as run_profile
 from ..report import table, write_json
 from ..validate import ValidationInterrupted
@@ -69,8 +72,11 @@ def _fmt_count(v, counter):
               help="with --farm: acquire up to N free places (places others hold are left alone)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="write the JSON report here")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="write an HTML report with plots here")
+@click.option("--layers", is_flag=True, help="also compare sample 0 layer by layer (the device reruns it and "
+              "sends each layer's output CRC, then the first differing layer): names the first layer that "
+              "differs, with positions and values. Done anyway for the first sample that differs")
 def validate_cmd(project, board, emulate, port, probe, baud, data, limit, results, resume, fresh, retries, timeout,
-                 reconnect_timeout, farm, boards, json_path, html_path):
+                 reconnect_timeout, farm, boards, json_path, html_path, layers=False):
     """Run DATA through the board and compare its outputs with the numpy reference (bit-exact),
     the float model and the labels.
 
@@ -87,23 +93,21 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
         raise click.UsageError("--farm takes its boards from the farm's places: drop --emulate, --port and --probe")
     if boards != 1 and not farm:
         raise click.UsageError(f"--boards {boards} shares samples over farm places: give --farm HOST:PORT too")
+    if farm and layers:
+        raise click.UsageError("--layers compares one sample layer by layer on one board: drop --farm, or run "
+                               "`validate --layers` on a single board (--emulate or --port)")
     results = Path(results) if results else None
     try:
-        with contextlib.ExitStack() as stack:
-            bars = []  # the bar appears with the first sample, not before the checks that may refuse the run
-
-            def progress(k, n):
-                if not bars:
-                    bars.append(stack.enter_context(click.progressbar(length=n, label="samples", show_pos=True)))
-                bars[0].update(k - bars[0].pos)
-
+        where = f"{' (emulated)' if emulate else ''}" if not farm else f" (farm {farm})"
+        with progress_mod.task(f"validate {Path(project).name} on {board}{where}", unit="samples") as bar:
+            progress = progress_mod.callback(bar)
             if farm:
                 from ..farm.run import validate_farm  # labgrid is imported only for a farm run
                 rep = validate_farm(project, farm, board, boards, data, limit, results, resume, fresh, progress,
                                     **_links(retries, timeout, reconnect_timeout))
             else:
                 rep = run_validate(project, board, emulate_value(emulate), data, limit, port, results, resume,
-                                   progress, baud=baud, probe=probe, fresh=fresh,
+                                   progress, baud=baud, probe=probe, fresh=fresh, layers=layers,
                                    **_links(retries, timeout, reconnect_timeout))
     except ValidationInterrupted as exc:  # mid-run: the results so far are saved for --resume
         click.secho(f"\n{exc}", fg="yellow", err=True)
@@ -115,15 +119,19 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
     if "farm" in rep:
         from ..farm.report import farm_lines
         click.echo("\n".join(farm_lines(rep["farm"])))
+    if html_path:  # the report sets each layer's count beside the timing model's estimate
+        add_estimates(rep, project, board)
     if json_path:
         write_json(json_path, rep)
     if html_path:
-        Path(html_path).write_text(render(f"mcudeploy validate: {project}", rep, rep["layers"], rep["counter"],
-                                          rep["confusion_matrix"]))
+        Path(html_path).write_text(validation_page(f"mcudeploy validate: {project}", rep))
     n = rep["samples"]
     if rep["bit_exact"] != n:
+        d = rep.get("layer_diff", {}).get("first_differing_layer")
+        where = f", first differing layer {d['index']} '{d['name']}' ({d['kind']})" if d else ""
         raise click.ClickException(f"{n - rep['bit_exact']} samples differ from the reference "
-                                   f"(first: sample {rep['bit_exact_first_mismatch']})")
+                                   f"(first: sample {rep['bit_exact_first_mismatch']}{where}); see the layer by "
+                                   "layer line above")
 
 
 VIRTUAL = "estimated_dwt_cycles"  # the counter of the virtual board (target/virtual/)
@@ -165,6 +173,8 @@ def _validate_lines(rep: dict) -> list[str]:
     if lk:
         lines.append(f"link             {lk['retries']} retries, {lk['bad_frames']} bad frames, {lk['stale']} stale, "
                      f"{lk['timeouts']} timeouts, {lk['reconnects']} reconnects, {lk['resets']} device resets")
+    if "layer_diff" in rep:
+        lines.append(layerdiff.summary(rep["layer_diff"]))
     return lines
 
 
@@ -190,8 +200,9 @@ def profile_cmd(project, board, emulate, port, probe, baud, retries, timeout, re
             from ..farm.run import one_place
             place = held.enter_context(one_place(project, farm, board))
             port, emulate = place.url, False
-        rep = run_profile(project, board, emulate_value(emulate), data, port, not no_estimate, probe=probe,
-                          baud=baud, **_links(retries, timeout, reconnect_timeout))
+        with progress_mod.task(f"profile {Path(project).name} on {board}{' (emulated)' if emulate else ''}"):
+            rep = run_profile(project, board, emulate_value(emulate), data, port, not no_estimate, probe=probe,
+                              baud=baud, **_links(retries, timeout, reconnect_timeout))
         if farm:
             rep["farm"] = {"coordinator": farm, "place": place.name}
     c = rep["counter"]

@@ -80,6 +80,10 @@ def _layer(g: Graph, p: Plan, op: Op, index: int) -> dict:
         pool = a.get("pool") or {"k": [1, 1], "s": [1, 1]}
         d["pool"] = pool
         d["out_w_conv"] = conv_out_w(g, op)
+    region, off = p.where[op.output]
+    if region == "input":
+        raise AssertionError(f"layer {op.name} writes into the input buffer")
+    d["out_at"] = off if region == "arena" else -1  # -1: the caller's output buffer
     d["variant"] = variant(op)
     if d["variant"] == "lowbit":
         d["bits"] = LOWBIT[a["format"]]

@@ -120,6 +120,7 @@ class Finetuner:
                            "drop --distill or --finetune-hook")
         self.distill = distill  # None: plain cross-entropy on the labels
         self.calls = 0
+        self.rounds: int | None = None  # prune + fine-tune rounds planned (compress/run.py), for "round 2/3"
 
     def __call__(self, model: nn.Module, masks: dict[str, torch.Tensor] | None = None) -> nn.Module:
         masks = masks or {}
@@ -136,9 +137,11 @@ class Finetuner:
         if getattr(model, "_mcd_exported", False):  # an ExportedProgram's module: maybe batch 1 only
             target, prefix = _ExportedTrainable(model), "gm."
         cb = None
+        rnd = f"round {self.calls}" + (f"/{self.rounds}" if self.rounds else "")
         if self.log:
-            cb = lambda e, loss, m: self.log(f"  fine-tune epoch {e + 1}/{self.epochs}: loss {loss:.4f}")
+            cb = lambda e, loss, m: self.log(f"  fine-tune {rnd}, epoch {e + 1}/{self.epochs}: loss {loss:.4f}")
         train_classifier(target, self.x, self.y, epochs=self.epochs, lr=self.lr,
                          batch_size=self.batch_size, callback=cb, seed=self.seed,
-                         masks={prefix + n: m for n, m in masks.items()}, loss_fn=self.distill)
+                         masks={prefix + n: m for n, m in masks.items()}, loss_fn=self.distill,
+                         label=f"fine-tune {rnd}")
         return model

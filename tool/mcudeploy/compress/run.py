@@ -105,6 +105,8 @@ def compress_model(model: nn.Module, example: torch.Tensor, train: Data | None =
         teacher = Distiller.from_teacher(model, *train, distill_temperature, distill_alpha) if distill else None
         ft = Finetuner(*(train if train is not None else (None, None)), epochs=epochs, lr=lr,
                        batch_size=batch_size, hook=hook, log=log, distill=teacher)
+    if ft is not None and sparsity is not None and not knee:  # a fixed plan: "round 2/3" (a search: "round 7")
+        ft.rounds = (1 if structured else steps if sparsity != 0.0 else 0) + int(weight_bits != 8)
     if ft is None and epochs > 0:
         say("no labelled training data and no hook: pruning without fine-tuning")
     example = example[:1].float()

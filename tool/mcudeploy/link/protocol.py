@@ -87,6 +87,8 @@ from .framing import (
 )
 
 INFO, SET_INPUT, INFER, GET_OUTPUT, LAYER_NAME, CALIBRATE, RUN = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x08
+LAYER_CRC, LAYER_OUTPUT = 0x09, 0x0A
+TAP_BYTES = 256  # the most LAYER_OUTPUT sends at once (protocol.c, MCD_TAP_BYTES)
 ERROR, REPLY = 0x7F, 0x80
 ERR_CRC, ERR_LENGTH, ERR_COBS, ERR_VERSION, ERR_COMMAND, ERR_ARGS, ERR_FAULT, ERR_INCOMPLETE = range(1, 9)
 _ERR_NAMES = {ERR_CRC: "CRC mismatch", ERR_LENGTH: "bad frame length", ERR_COBS: "bad COBS encoding",
@@ -319,6 +321,29 @@ class Link:
     def layer_names(self) -> list[str]:
         info = self._info or self.info()
         return [self.request(LAYER_NAME, struct.pack("<H", i)).decode() for i in range(info.num_layers)]
+
+    def layer_crcs(self, input_crc: int | None = None) -> list[int]:
+        """CRC-32 of every layer's output for the input the device holds (one rerun per page of
+        CRCs). ``input_crc`` (zlib.crc32 of the input sent) is checked against the device's: a
+        device that reset since holds another input, and its layers would mean nothing."""
+        info = self._info or self.info()
+        crcs: list[int] = []
+        while len(crcs) < info.num_layers:
+            p = self.request(LAYER_CRC, struct.pack("<H", len(crcs)), timeout=self._infer_deadline())
+            in_crc, _layers, first, count = struct.unpack_from("<IHHH", p)
+            if input_crc is not None and in_crc != input_crc:
+                raise LinkError("the device holds another input than the one sent (it reset?): send it again")
+            if first != len(crcs) or count == 0:
+                raise LinkError(f"LAYER_CRC answered layers {first}.. for a request from {len(crcs)}")
+            crcs += struct.unpack_from(f"<{count}I", p, 10)
+        return crcs
+
+    def layer_output(self, layer: int, nbytes: int) -> bytes:
+        """The ``nbytes`` of layer ``layer``'s output for the input the device holds, TAP_BYTES
+        per request (each reruns the model on the device)."""
+        return b"".join(self.request(LAYER_OUTPUT, struct.pack("<HIH", layer, o, min(TAP_BYTES, nbytes - o)),
+                                     timeout=self._infer_deadline())
+                        for o in range(0, nbytes, TAP_BYTES))
 
     def calibrate(self, iterations: int) -> int:
         """Count of a loop of exactly 2 instructions per iteration (in the counter's unit)."""
