@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import ops as OPS
 from . import quantize as Q
 from .ir import Graph, Op
 
@@ -36,13 +37,18 @@ def prepare_input(g: Graph, x: np.ndarray) -> np.ndarray:
     q = Q.quantize_tensor(x, t.scale, t.zero_point)
     if q.ndim == 4:
         q = q.transpose(0, 2, 3, 1)
+    elif q.ndim == 3:  # N x C x L (1-D signals): device 1 x L x C
+        q = q.transpose(0, 2, 1)
     return np.ascontiguousarray(q.reshape(len(q), -1))
 
 
 def dequantize_output(g: Graph, yq: np.ndarray) -> np.ndarray:
     t = g.tensors[g.output]
     y = Q.dequantize(np.asarray(yq).reshape((len(yq),) + tuple(t.shape)), t.scale, t.zero_point)
-    return y.transpose(0, 3, 1, 2) if y.ndim == 4 else y
+    y = y.transpose(0, 3, 1, 2) if y.ndim == 4 else y
+    if "output_shape_torch" in g.meta:  # a C x L signal stored as 1 x L x C
+        y = y.reshape((len(y),) + tuple(g.meta["output_shape_torch"]))
+    return y
 
 
 def _finish(acc, op: Op, zp_out: int, mult=None, shift=None) -> np.ndarray:
@@ -141,7 +147,10 @@ def run(g: Graph, xq: np.ndarray, keep: bool = False):
         tin = g.tensors[op.inputs[0]]
         tout = g.tensors[op.output]
         x = vals[op.inputs[0]]
-        if op.kind in ("conv2d", "dwconv2d", "fc", "maxpool", "avgpool"):
+        rec = OPS.REGISTRY.get(op.kind)
+        if rec is not None:  # an op record's integer semantics
+            y = rec.reference(op, [vals[i] for i in op.inputs], [g.tensors[i] for i in op.inputs], tout)
+        elif op.kind in ("conv2d", "dwconv2d", "fc", "maxpool", "avgpool"):
             y = globals()[op.kind](op, x, tin, tout)
         elif op.kind == "add":
             y = add(op, x, tin, tout, vals[op.inputs[1]], g.tensors[op.inputs[1]])
@@ -151,10 +160,13 @@ def run(g: Graph, xq: np.ndarray, keep: bool = False):
             y = np.clip(x, *op.attrs["act"]).astype(np.int8)
         elif op.kind == "reshape":
             y = x.reshape((n,) + tuple(tout.shape))
+
         elif op.kind == "to_chw":
             y = x.transpose(0, 3, 1, 2).reshape((n,) + tuple(tout.shape))
         else:
             raise AssertionError(f"reference has no op '{op.kind}'")
+        if op.kind == "avgpool" and len(tout.shape) == 1:  # a global mean to a vector (mean without keepdim)
+            y = y.reshape((n,) + tuple(tout.shape))
         assert y.shape == (n,) + tuple(tout.shape), (op.name, y.shape, tout.shape)
         vals[op.output] = y
     out = vals[g.output].reshape(n, -1)

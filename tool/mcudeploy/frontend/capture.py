@@ -13,6 +13,7 @@ import re
 import torch
 import torch.nn.functional as F
 
+from .. import ops
 from ..errors import UnsupportedOpError
 from .fgraph import FloatGraph, FNode
 from .optable import HANDLERS, IGNORED, SUPPORTED
@@ -98,10 +99,10 @@ def capture(ep) -> FloatGraph:
         key = getattr(target, "__name__", str(target))  # e.g. 'conv2d.default'
         if key in IGNORED:
             continue
-        handler = HANDLERS.get(key)
+        handler = ops.by_aten(key) or HANDLERS.get(key)  # an op record's capture pattern first
         if handler is None:
             raise UnsupportedOpError(
-                f"unsupported op '{key}' in {_where(node)}.\n  supported: {', '.join(SUPPORTED)}")
+                f"unsupported op '{key}' in {_where(node)}.\n  supported: {', '.join(SUPPORTED + ops.supported())}")
 
         def arg(v):
             if isinstance(v, torch.fx.Node):
@@ -116,7 +117,8 @@ def capture(ep) -> FloatGraph:
         kwargs = {k: arg(v) for k, v in node.kwargs.items()}
         fn = handler(args, kwargs)
         if isinstance(fn, str):  # the handler rejected this use of the op
-            raise UnsupportedOpError(f"'{key}' in {_where(node)}: {fn}.\n  supported: {', '.join(SUPPORTED)}")
+            raise UnsupportedOpError(f"'{key}' in {_where(node)}: {fn}.\n  "
+                                     f"supported: {', '.join(SUPPORTED + ops.supported())}")
         fn.name = node.name
         fn.attrs["module"] = _module_path(node)
         fn.shape = _shape(node)
@@ -170,7 +172,10 @@ def run_node(n: FNode, vals: dict[str, torch.Tensor]) -> torch.Tensor:
     """Float semantics of one node (NCHW, batched). Fused activations and pools are applied here too."""
     xs = [vals[i] for i in n.inputs]
     p, a = n.params, n.attrs
-    if n.op == "conv":
+    rec = ops.REGISTRY.get(n.op)
+    if rec is not None and rec.float_fn is not None:
+        y = rec.float_fn(n, xs)
+    elif n.op == "conv":
         y = F.conv2d(xs[0], p["weight"], p.get("bias"), a["stride"], 0, 1, a["groups"]) if not any(a["pad"]) \
             else F.conv2d(F.pad(xs[0], (a["pad"][1], a["pad"][3], a["pad"][0], a["pad"][2])),
                           p["weight"], p.get("bias"), a["stride"], 0, 1, a["groups"])

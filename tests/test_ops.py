@@ -1,0 +1,90 @@
+"""The op records (mcudeploy/ops) end to end: small nets using each op compile, the host-built
+engine equals the numpy reference (compile's own check), the Cortex-M4 build equals it in the
+emulated core, and int8 stays close to float. One net per op family, seconds each."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import compile_module
+from mcudeploy import reference as R
+from mcudeploy.bench import bench_project
+from mcudeploy.project import Project
+from torch import nn
+
+
+class Acts(nn.Module):
+    """Every table activation, and arithmetic with numbers."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 8, 3)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        y = torch.sigmoid(F.hardswish(self.c(x))) * 0.5 + 1.0
+        y = F.elu(F.gelu(F.leaky_relu(torch.tanh(y - 0.75), 0.1)) / 0.5)
+        return F.silu(self.fc(F.hardsigmoid(y).mean((2, 3))))
+
+
+class Broadcast(nn.Module):
+    """Squeeze-excite (x * s, s N x C x 1 x 1), spatial gates (N x 1 x H x W), broadcast adds."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 8, 3)
+        self.se1, self.se2, self.sp = nn.Conv2d(8, 4, 1), nn.Conv2d(4, 8, 1), nn.Conv2d(8, 1, 1)
+        self.fc = nn.Linear(8 * 6 * 6, 4)
+
+    def forward(self, x):
+        y = F.relu(self.c(x))
+        w = F.hardsigmoid(self.se2(F.relu(self.se1(y.mean((2, 3), keepdim=True)))))
+        y = y * w
+        y = y + self.sp(y)
+        y = torch.sigmoid(self.sp(y)) * y
+        return self.fc((y + w).flatten(1))
+
+
+NETS = {"acts": (Acts, (3, 8, 8)), "broadcast": (Broadcast, (3, 8, 8))}
+
+
+def check_net(name: str, tmp_path, m4: bool = True):
+    cls, shape = NETS[name]
+    torch.manual_seed(0)
+    net = cls().eval()
+    x = np.random.default_rng(0).standard_normal((48,) + shape).astype(np.float32)
+    res = compile_module(net, x, tmp_path / name)
+    assert res.report["host_check"]["bit_exact"] == res.report["host_check"]["samples"] > 0
+    g = res.graph
+    y = R.dequantize_output(g, R.run(g, R.prepare_input(g, x))).reshape(len(x), -1)
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)).numpy().reshape(len(x), -1)
+    span = float(want.max() - want.min())
+    assert np.abs(y - want).max() <= 0.1 * span, name  # int8 through a few layers: loose, not exact
+    if m4 and shutil.which("arm-none-eabi-gcc"):
+        assert bench_project(Project(res.outdir), x[:1])["bit_exact"]
+    return res
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_op_family_bit_exact_host_and_m4(name, tmp_path):
+    check_net(name, tmp_path)
+
+
+def test_mean_without_keepdim_compiles(tmp_path):
+    """x.mean((2, 3)) into a Linear crashed in the reference (issue 12)."""
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()).eval()
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.fc = net, nn.Linear(8, 4)
+
+        def forward(self, x):
+            return self.fc(self.body(x).mean((2, 3)))
+
+    x = np.random.default_rng(1).standard_normal((16, 3, 8, 8)).astype(np.float32)
+    res = compile_module(M().eval(), x, tmp_path / "p")
+    assert res.report["host_check"]["bit_exact"] == 16
