@@ -47,7 +47,40 @@ class Broadcast(nn.Module):
         return self.fc((y + w).flatten(1))
 
 
-NETS = {"acts": (Acts, (3, 8, 8)), "broadcast": (Broadcast, (3, 8, 8))}
+class GroupedDilated(nn.Module):
+    """Grouped (2, 4 groups), dilated and dilated-depthwise convs, ceil-mode pools."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(4, 8, 3, groups=2, padding=1)
+        self.d = nn.Conv2d(8, 8, 3, dilation=2, padding=2)
+        self.dw = nn.Conv2d(8, 8, 3, groups=8, dilation=2, padding=2)
+        self.g4 = nn.Conv2d(8, 12, 3, stride=2, groups=4)
+        self.fc = nn.Linear(108, 5)
+
+    def forward(self, x):
+        y = self.dw(self.d(F.relu(self.c(x))))
+        y = F.avg_pool2d(F.max_pool2d(y, 3, 2, ceil_mode=True), 2, 1, padding=1, ceil_mode=True)
+        return self.fc(self.g4(y).flatten(1))
+
+
+class Temporal(nn.Module):
+    """Conv1d (plain and dilated), 1-D max/avg pools, a global 1-D average."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv1d(10, 16, 3)
+        self.d = nn.Conv1d(16, 16, 3, dilation=2, padding=2)
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):
+        y = F.max_pool1d(F.relu(self.c(x)), 2)
+        y = F.avg_pool1d(y + F.relu(self.d(y)), 3, 1, 1)
+        return self.fc(F.adaptive_avg_pool1d(y, 1).flatten(1))
+
+
+NETS = {"acts": (Acts, (3, 8, 8)), "broadcast": (Broadcast, (3, 8, 8)), "grouped": (GroupedDilated, (4, 12, 12)),
+        "temporal": (Temporal, (10, 40))}
 
 
 def check_net(name: str, tmp_path, m4: bool = True):

@@ -102,10 +102,15 @@ def lower(fg: FloatGraph, calib_x: np.ndarray) -> Graph:
             attrs["act"] = _act_bounds(n.attrs.get("act"), scale, zp)
             if n.op == "conv":
                 o, ig, kh, kw = w.shape
-                oh, ow = (n.attrs.get("conv_shape") or n.shape)[1:]
+                oh, ow = _dev_shape(n.attrs.get("conv_shape") or n.shape)[:2]
                 attrs.update(stride=n.attrs["stride"], pad=n.attrs["pad"], pool=n.attrs.get("pool"),
                              macs=oh * ow * o * kh * kw * ig)
-                if n.attrs["groups"] == 1:
+                dil = n.attrs.get("dilation", [1, 1])
+                dw = ig == 1 and o == n.attrs["groups"] and tin.shape[2] == o
+                if dil != [1, 1] or (n.attrs["groups"] != 1 and not dw):  # ops/gconv.py
+                    kind, arrays["weight"] = "gconv2d", np.ascontiguousarray(wq.transpose(0, 2, 3, 1))
+                    attrs.update(groups=n.attrs["groups"], dilation=dil)
+                elif n.attrs["groups"] == 1:
                     kind, arrays["weight"] = "conv2d", np.ascontiguousarray(wq.transpose(0, 2, 3, 1))
                 else:
                     kind, arrays["weight"] = "dwconv2d", np.ascontiguousarray(wq[:, 0].transpose(1, 2, 0))

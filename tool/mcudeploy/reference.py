@@ -100,18 +100,35 @@ def fc(op: Op, x, tin, tout):
     return _finish(acc, op, tout.zero_point)
 
 
+def _pool_pad4(op: Op, x, tout) -> list[int]:
+    """[t, l, b, r]: bottom/right padding follows from the output size (ceil_mode adds a partial
+    window past the symmetric padding)."""
+    k, s, p = op.attrs["k"], op.attrs["stride"], op.attrs["pad"]
+    oh, ow = (tout.shape[0], tout.shape[1]) if len(tout.shape) == 3 else (1, 1)
+    return [p[0], p[1], max(p[0], (oh - 1) * s[0] + k[0] - x.shape[1] - p[0]),
+            max(p[1], (ow - 1) * s[1] + k[1] - x.shape[2] - p[1])]
+
+
+def _pool_windows(op: Op, x, tout, fill):
+    win = _windows(x, op.attrs["k"], op.attrs["stride"], _pool_pad4(op, x, tout), fill)
+    oh, ow = (tout.shape[0], tout.shape[1]) if len(tout.shape) == 3 else (1, 1)
+    return win[:, :oh, :ow]
+
+
 def maxpool(op: Op, x, tin, tout):
-    p = op.attrs["pad"]
-    return _windows(x, op.attrs["k"], op.attrs["stride"], [p[0], p[1], p[0], p[1]], Q.INT8_MIN).max(axis=(-2, -1))
+    return _pool_windows(op, x, tout, Q.INT8_MIN).max(axis=(-2, -1))
 
 
 def avgpool(op: Op, x, tin, tout):
     k, s, p = op.attrs["k"], op.attrs["stride"], op.attrs["pad"]
-    pad4 = [p[0], p[1], p[0], p[1]]
-    total = _windows(x.astype(np.int64), k, s, pad4, 0).sum(axis=(-2, -1))
-    valid = _windows(np.ones((1,) + x.shape[1:3] + (1,), np.int64), k, s, pad4, 0).sum(axis=(-2, -1))
-    if op.attrs["count_include_pad"]:
-        count = k[0] * k[1]
+    total = _pool_windows(op, x.astype(np.int64), tout, 0).sum(axis=(-2, -1))
+    valid = _pool_windows(op, np.ones((1,) + x.shape[1:3] + (1,), np.int64), tout, 0).sum(axis=(-2, -1))
+    if op.attrs["count_include_pad"]:  # torch's divisor: the window clipped to the padded input
+        oh, ow = total.shape[1:3]
+        y0, x0 = np.arange(oh) * s[0] - p[0], np.arange(ow) * s[1] - p[1]
+        ch = np.minimum(y0 + k[0], x.shape[1] + p[0]) - y0
+        cw = np.minimum(x0 + k[1], x.shape[2] + p[1]) - x0
+        count = (ch[:, None] * cw[None, :])[None, :, :, None]
         total = total + (count - valid) * tin.zero_point
     else:
         count = valid

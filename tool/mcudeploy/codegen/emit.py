@@ -105,6 +105,7 @@ def _layer(g: Graph, p: Plan, op: Op, index: int) -> dict:
     if rec is not None:  # an op record: its C call, rendered with this dict
         d["ins_dims"] = [_dims(g.tensors[t].shape) for t in op.inputs]
         d["ins_zp"] = [g.tensors[t].zero_point for t in op.inputs]
+        d["wshape"] = list(op.arrays["weight"].shape) if "weight" in op.arrays else []
         d["call"] = _ENV.from_string(rec.c_call).render(l=d).strip()
     return d
 

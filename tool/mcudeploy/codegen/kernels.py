@@ -93,6 +93,9 @@ def kernel_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
     arrays = dict(op.arrays)
     if "shift" in arrays:  # -30 .. 31: one byte a channel in flash
         arrays["shift"] = arrays["shift"].astype(np.int8)
+    rec = REGISTRY.get(op.kind)
+    if rec is not None:
+        return {**arrays, **rec.arrays(g, op)} if rec.arrays else arrays
     if variant(op) in ("sparse", "sparse_tile"):
         del arrays["weight"], arrays["bias"]
         arrays.update(sparse_arrays(g, op))

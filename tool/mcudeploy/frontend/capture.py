@@ -172,13 +172,16 @@ def run_node(n: FNode, vals: dict[str, torch.Tensor]) -> torch.Tensor:
     """Float semantics of one node (NCHW, batched). Fused activations and pools are applied here too."""
     xs = [vals[i] for i in n.inputs]
     p, a = n.params, n.attrs
+    if a.get("1d"):  # Conv1d and 1-D pools run as their 2-D forms on N x C x 1 x L
+        xs = [x.unsqueeze(2) for x in xs]
     rec = ops.REGISTRY.get(n.op)
     if rec is not None and rec.float_fn is not None:
         y = rec.float_fn(n, xs)
     elif n.op == "conv":
-        y = F.conv2d(xs[0], p["weight"], p.get("bias"), a["stride"], 0, 1, a["groups"]) if not any(a["pad"]) \
+        dil = a.get("dilation", 1)
+        y = F.conv2d(xs[0], p["weight"], p.get("bias"), a["stride"], 0, dil, a["groups"]) if not any(a["pad"]) \
             else F.conv2d(F.pad(xs[0], (a["pad"][1], a["pad"][3], a["pad"][0], a["pad"][2])),
-                          p["weight"], p.get("bias"), a["stride"], 0, 1, a["groups"])
+                          p["weight"], p.get("bias"), a["stride"], 0, dil, a["groups"])
     elif n.op == "linear":
         y = F.linear(xs[0], p["weight"], p.get("bias"))
     elif n.op == "bn":
@@ -186,12 +189,12 @@ def run_node(n: FNode, vals: dict[str, torch.Tensor]) -> torch.Tensor:
     elif n.op == "act":
         y = xs[0]
     elif n.op == "maxpool":
-        y = F.max_pool2d(xs[0], a["k"], a["stride"], a["pad"], ceil_mode=False)
+        y = F.max_pool2d(xs[0], a["k"], a["stride"], a["pad"], ceil_mode=a.get("ceil", False))
     elif n.op == "avgpool":
-        y = F.avg_pool2d(xs[0], a["k"], a["stride"], a["pad"], ceil_mode=False,
+        y = F.avg_pool2d(xs[0], a["k"], a["stride"], a["pad"], ceil_mode=a.get("ceil", False),
                          count_include_pad=a["count_include_pad"])
     elif n.op == "gap":
-        y = xs[0].mean(dim=(2, 3), keepdim=len(n.shape) == 3)
+        y = xs[0].mean(dim=(2, 3), keepdim=len(n.shape) == (2 if a.get("1d") else 3))
     elif n.op == "reshape":
         y = xs[0].reshape((xs[0].shape[0],) + tuple(n.shape))
     elif n.op == "add":
@@ -209,6 +212,8 @@ def run_node(n: FNode, vals: dict[str, torch.Tensor]) -> torch.Tensor:
         y = _act(y, a)
     if a.get("pool"):
         y = F.max_pool2d(y, a["pool"]["k"], a["pool"]["s"])
+    if a.get("1d") and y.dim() == 4:
+        y = y.squeeze(2)
     return y
 
 

@@ -111,12 +111,20 @@ def fuse_pools(fg: FloatGraph) -> None:
         k, s = pool.attrs["k"], pool.attrs["stride"]
         if prev is None or prev.op != "conv" or prev.attrs.get("pool") or not _sole_user(fg, prev, pool):
             continue
+        if prev.attrs.get("dilation") or pool.attrs.get("ceil") or not _plain_groups(prev):
+            continue  # gconv2d (ops/gconv.py) has no fused pool; a ceil-mode pool has partial windows
         if any(pool.attrs["pad"]) or s[0] < k[0] or s[1] < k[1]:
             continue
         prev.attrs["pool"] = {"k": list(k), "s": list(s)}
         prev.attrs["conv_shape"] = list(prev.shape)
         prev.shape = pool.shape
         _remove(fg, pool, prev.name)
+
+
+def _plain_groups(conv: FNode) -> bool:
+    """groups=1 or depthwise (one input channel a group, as many outputs): the fused-pool kernels."""
+    g, w = conv.attrs["groups"], conv.params["weight"]
+    return g == 1 or (w.shape[1] == 1 and w.shape[0] == g)
 
 
 def fold_pads(fg: FloatGraph) -> None:

@@ -43,7 +43,7 @@ class OpRecord:
     * ``scratch(g, op)``: bytes of kernel scratch, and ``c_scratch`` the C expression computing
       the same from ``l`` (a host test compares the two);
     * ``in_place``: the kernel may write over its first input (the planner then aliases them);
-    * ``macs(g, op)``: multiply-accumulates, for cycle-per-MAC figures.
+    * ``arrays(g, op)``: the constant arrays as the kernel reads them (weights.c), default op.arrays.
     """
 
     name: str
@@ -59,6 +59,7 @@ class OpRecord:
     scratch: Callable | None = None
     c_scratch: str = ""
     in_place: bool = False
+    arrays: Callable | None = None  # (g, op) -> the constant arrays in the kernel's layout (default op.arrays)
     supported: str = ""
     rounding: str = ""  # how the op rounds: which rule the oracle test holds it to
 
@@ -111,7 +112,7 @@ def clip8(y) -> np.ndarray:
 
 
 def _load() -> None:
-    from . import lut, mul  # noqa: F401  (each module registers its records)
+    from . import gconv, lut, mul  # noqa: F401  (each module registers its records)
 
 
 _load()
