@@ -79,7 +79,46 @@ class Temporal(nn.Module):
         return self.fc(F.adaptive_avg_pool1d(y, 1).flatten(1))
 
 
-NETS = {"acts": (Acts, (3, 8, 8)), "broadcast": (Broadcast, (3, 8, 8)), "grouped": (GroupedDilated, (4, 12, 12)),
+class Decoder(nn.Module):
+    """ConvTranspose2d (k2 s2; k3 s2 with output padding), PReLU, bilinear and nearest x2,
+    channel slice, concat, constant pad (non-zero), H/W slicing, channel mean, split, softmax over
+    channels, permute."""
+
+    def __init__(self):
+        super().__init__()
+        self.e = nn.Conv2d(3, 8, 3, 2, 1)
+        self.t = nn.ConvTranspose2d(8, 4, 2, stride=2)
+        self.t3 = nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1)
+        self.o = nn.Conv2d(7, 3, 3, padding=1)
+        self.pr = nn.PReLU(8)
+
+    def forward(self, x):
+        e = self.pr(self.e(x))
+        u = F.interpolate(e, scale_factor=2, mode="bilinear")
+        v = F.interpolate(e[:, :3], scale_factor=2, mode="nearest")
+        y = torch.cat([F.relu(self.t(e)) + self.t3(e), v], 1)
+        y = F.pad(y, (1, 0, 0, 1), value=0.25)[:, :, :8, 1:]
+        y = self.o(y) + u.mean(1, keepdim=True)
+        p, q = y.split([1, 2], dim=1)
+        return torch.softmax(torch.cat([q, p], 1), dim=1).permute(0, 1, 3, 2)
+
+
+class Sequence(nn.Module):
+    """transpose of a 1-D signal, chunk, mean over time, softmax over a vector."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv1d(4, 6, 3)
+        self.fc = nn.Linear(12, 5)
+
+    def forward(self, x):
+        y = self.c(x).transpose(1, 2)
+        a, b = y.chunk(2, dim=1)
+        y = torch.cat([(a + b).mean(1), self.c(x).mean(-1)], 1)
+        return torch.softmax(self.fc(y), -1)
+
+
+NETS = {"decoder": (Decoder, (3, 8, 8)), "sequence": (Sequence, (4, 10)),"acts": (Acts, (3, 8, 8)), "broadcast": (Broadcast, (3, 8, 8)), "grouped": (GroupedDilated, (4, 12, 12)),
         "temporal": (Temporal, (10, 40))}
 
 

@@ -57,7 +57,7 @@ def _act_bounds(act, scale: float, zp: int) -> list[int]:
     return [qlo, qhi]
 
 
-def _lower_record(rec, n, tins: list[Tensor], shape, tensors: dict, obs) -> Op:
+def _lower_record(rec, n, tins: list[Tensor], shape, tensors: dict, obs, in_shapes) -> Op:
     tin = tins[0]
     fixed = rec.quant(n, tin) if callable(rec.quant) else None
     if rec.quant == "inherit":
@@ -65,7 +65,7 @@ def _lower_record(rec, n, tins: list[Tensor], shape, tensors: dict, obs) -> Op:
     else:
         scale, zp = fixed if fixed else obs[n.name].qparams()
     tensors[n.name] = tout = Tensor(n.name, shape, scale, zp)
-    attrs, arrays = rec.lower(n, LowerCtx(tins, tout, obs))
+    attrs, arrays = rec.lower(n, LowerCtx(tins, tout, obs, in_shapes))
     kind = attrs.pop("kind", rec.name)
     return Op(n.name, kind, list(n.inputs), n.name, attrs, arrays)
 
@@ -83,7 +83,8 @@ def lower(fg: FloatGraph, calib_x: np.ndarray) -> Graph:
         shape = _dev_shape(n.shape)
         rec = REGISTRY.get(n.op)
         if rec is not None and rec.lower is not None:  # an op record lowers itself
-            ops.append(_lower_record(rec, n, [tensors[i] for i in n.inputs], shape, tensors, obs))
+            in_shapes = [tuple(fg.input_shape) if i == fg.input else tuple(fg.node(i).shape) for i in n.inputs]
+            ops.append(_lower_record(rec, n, [tensors[i] for i in n.inputs], shape, tensors, obs, in_shapes))
             continue
         inherit = n.op in ("maxpool", "avgpool", "gap", "reshape", "act")
         scale, zp = (tin.scale, tin.zero_point) if inherit else obs[n.name].qparams()

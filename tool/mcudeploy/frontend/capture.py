@@ -70,6 +70,7 @@ def capture(ep) -> FloatGraph:
 
     nodes: list[FNode] = []
     aliases: dict[str, str] = {}
+    splits: dict[str, tuple[str, int, list[int]]] = {}  # split node -> (input, dim, piece sizes)
     in_name = user_inputs[0]
     input_shape = ()
     output = None
@@ -92,6 +93,13 @@ def capture(ep) -> FloatGraph:
             continue  # shape arithmetic (x.shape[0], x.size(1) * 4): used only by reshapes
         if target is operator.getitem:
             src, idx = node.args
+            if src.name in splits:  # a piece of split/chunk: a slice of the split's input (ops/strided.py)
+                inp, dim, sizes = splits[src.name]
+                start = sum(sizes[:idx])
+                fn = FNode(node.name, "slice", [inp], {"dim": dim, "start": start, "end": start + sizes[idx],
+                                                       "step": 1}, {}, _shape(node), _where(node))
+                nodes.append(fn)
+                continue
             if idx != 0:
                 raise UnsupportedOpError(f"an op's secondary output (index {idx}) is used in {_where(node)}")
             aliases[node.name] = aliases.get(src.name, src.name)
@@ -119,6 +127,10 @@ def capture(ep) -> FloatGraph:
         if isinstance(fn, str):  # the handler rejected this use of the op
             raise UnsupportedOpError(f"'{key}' in {_where(node)}: {fn}.\n  "
                                      f"supported: {', '.join(SUPPORTED + ops.supported())}")
+        if fn.op == "split":
+            dim = fn.attrs["dim"]
+            splits[node.name] = (fn.inputs[0], dim, [int(v.shape[dim]) for v in node.meta["val"]])
+            continue
         fn.name = node.name
         fn.attrs["module"] = _module_path(node)
         fn.shape = _shape(node)

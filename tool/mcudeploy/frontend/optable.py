@@ -198,13 +198,13 @@ def pad(a, k):
     p = list(a[1])
     mode = a[2] if len(a) > 2 else k.get("mode", "constant")
     value = a[3] if len(a) > 3 else k.get("value", 0.0)
-    if mode != "constant" or (value or 0.0) != 0.0:
-        return f"padding mode '{mode}' with value {value} (only zero padding is supported)"
+    if mode != "constant":
+        return f"padding mode '{mode}' (only constant padding is supported)"
     p += [0] * (8 - len(p))
     if any(p[4:]):
         return "padding of the channel or batch dims"
     left, right, top, bottom = p[:4]
-    return FNode("", "pad", [a[0]], {"pad": [top, left, bottom, right]})
+    return FNode("", "pad", [a[0]], {"pad": [top, left, bottom, right], "value": float(value or 0.0)})
 
 
 def constant_pad_nd(a, k):

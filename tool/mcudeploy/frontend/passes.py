@@ -128,14 +128,12 @@ def _plain_groups(conv: FNode) -> bool:
 
 
 def fold_pads(fg: FloatGraph) -> None:
-    """A zero pad read only by convolutions becomes part of their (possibly asymmetric) padding."""
-    from ..errors import UnsupportedOpError
-
+    """A zero pad read only by convolutions becomes part of their (possibly asymmetric) padding;
+    any other pad stays a 'pad' op (ops/pad.py)."""
     for p in [n for n in fg.nodes if n.op == "pad"]:
         users = fg.users(p.name)
-        if not users or fg.output == p.name or any(u.op != "conv" for u in users):
-            raise UnsupportedOpError(f"zero padding in {p.where} must feed convolutions only "
-                                     f"(it feeds {', '.join(u.op for u in users) or 'the output'})")
+        if not users or fg.output == p.name or any(u.op != "conv" for u in users) or p.attrs.get("value", 0.0):
+            continue
         for u in users:
             u.attrs["pad"] = [a + b for a, b in zip(u.attrs["pad"], p.attrs["pad"])]
         _remove(fg, p, p.inputs[0])

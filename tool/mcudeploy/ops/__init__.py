@@ -72,6 +72,7 @@ class LowerCtx:
     tins: list
     tout: object
     obs: dict
+    in_shapes: list = field(default_factory=list)  # torch shapes of the inputs, batch dim removed
 
 
 REGISTRY: dict[str, OpRecord] = {}
@@ -111,8 +112,38 @@ def clip8(y) -> np.ndarray:
     return np.clip(y, -128, 127).astype(np.int8)
 
 
+def to_torch(x: np.ndarray, shape, torch_shape) -> np.ndarray:
+    """(N, device elements) -> (N,) + torch shape (batch removed): HWC -> CHW; a C x L signal is
+    stored 1 x L x C; vectors as they are."""
+    n = len(x)
+    x = x.reshape((n,) + tuple(shape))
+    if len(shape) == 3:
+        x = x.transpose(0, 3, 1, 2)
+    return x.reshape((n,) + tuple(torch_shape))
+
+
+def to_device(x: np.ndarray) -> np.ndarray:
+    """(N,) + torch shape -> (N, device elements) flat: the inverse of ``to_torch``."""
+    n = len(x)
+    if x.ndim == 4:
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(n, -1)
+    if x.ndim == 3:
+        return np.ascontiguousarray(x.transpose(0, 2, 1)).reshape(n, -1)
+    return x.reshape(n, -1)
+
+
+def device_axis(dim: int, rank: int) -> int:
+    """Torch dim (batch dim 0 counted, negative allowed) -> axis of the device shape."""
+    d = dim % rank
+    if rank == 4:
+        return {1: 2, 2: 0, 3: 1}[d]
+    if rank == 3:
+        return {1: 2, 2: 1}[d]
+    return 0
+
+
 def _load() -> None:
-    from . import gconv, lut, mul  # noqa: F401  (each module registers its records)
+    from . import convt, gconv, lut, mean, mul, pad, prelu, resize, softmax, strided  # noqa: F401  (each module registers its records)
 
 
 _load()
