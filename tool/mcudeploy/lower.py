@@ -59,7 +59,7 @@ def _act_bounds(act, scale: float, zp: int) -> list[int]:
 
 def _lower_record(rec, n, tins: list[Tensor], shape, tensors: dict, obs, in_shapes) -> Op:
     tin = tins[0]
-    fixed = rec.quant(n, tin) if callable(rec.quant) else None
+    fixed = rec.quant(n, tins) if callable(rec.quant) else None
     if rec.quant == "inherit":
         scale, zp = tin.scale, tin.zero_point
     else:

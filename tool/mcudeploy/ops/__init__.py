@@ -33,7 +33,8 @@ class OpRecord:
       (``fnode(...)``) or a string saying why this use is not supported (the capture pattern);
     * ``float_fn(node, xs)``: the float semantics on NCHW torch tensors (calibration, checks);
     * ``quant``: the output's quantization: ``'own'`` (calibrated), ``'inherit'`` (the input's:
-      data movement), or a function ``(node, tin) -> (scale, zero_point)`` (e.g. softmax's 1/256);
+      data movement), or a function ``(node, tins) -> (scale, zero_point) | None`` (e.g. softmax's
+      1/256; None: calibrated);
     * ``lower(node, ctx)``: -> (attrs, arrays) of the IR op (``ctx``: ``LowerCtx``);
     * ``reference(op, xs, tins, tout)``: integer semantics on batched device-layout int8 arrays;
     * ``select(g, op)``: the kernel variant, 'fast' or 'generic' (reported; the C call may use it);

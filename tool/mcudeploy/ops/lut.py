@@ -54,7 +54,7 @@ def float_fn(n, xs):
     return FUNCS[n.attrs["fn"]](xs[0], n.attrs["arg"])
 
 
-def quant(n, tin):
+def quant(n, tins):
     return FIXED_QUANT.get(n.attrs["fn"])
 
 
