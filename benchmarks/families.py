@@ -21,12 +21,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from families import FAMILIES, train  # noqa: E402
-
-from mcudeploy import reference as R  # noqa: E402
-from mcudeploy.frontend import export_module  # noqa: E402
-from mcudeploy.pipeline import build_project  # noqa: E402
-from mcudeploy.validate import validate  # noqa: E402
+from families import FAMILIES, train
+from mcudeploy import reference as R
+from mcudeploy.frontend import export_module
+from mcudeploy.pipeline import build_project
+from mcudeploy.validate import validate
 
 
 def run_family(name: str, samples: int, workdir: Path) -> dict:
