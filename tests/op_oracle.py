@@ -78,6 +78,8 @@ def cases():
         ("mul_se", Fn(lambda m, x: x * torch.sigmoid(x.mean((2, 3), keepdim=True))), (8, 4, 4), "MUL"),
         ("add", Fn(lambda m, x: x + 2 * x), (8, 4, 4), "ADD"),
         ("add_bc", Fn(lambda m, x: x + 3 * x.mean((2, 3), keepdim=True)), (8, 4, 4), "ADD"),
+        ("maximum", Fn(lambda m, x: torch.maximum(x, torch.cat([x[:, 4:], x[:, :4]], 1))), (8, 4, 4), "MAXIMUM"),
+        ("minimum_rescale", Fn(lambda m, x: torch.minimum(x, x * 0.5 + 0.2)), (8, 4, 4), None),
         ("softmax_vec", Fn(lambda m, x: torch.softmax(x.flatten(1) * 3, -1)), (10,), "SOFTMAX"),
         ("softmax_map", Fn(lambda m, x: torch.softmax(x, 1)), (8, 4, 4), "SOFTMAX"),
         ("mean_hw", Fn(lambda m, x: x.mean((2, 3))), (8, 4, 4), "MEAN"),
@@ -125,6 +127,9 @@ def _requant_f32(g, op):
         m2, s2 = Q.quantize_multiplier(ts[1].scale / tm)
         a.update(mult=[m1, m2], shift=[s1, s2])
         a["out_mult"], a["out_shift"] = Q.quantize_multiplier(tm / ((1 << a["left_shift"]) * to.scale))
+    elif op.kind == "minmax":
+        (m1, s1), (m2, s2) = (Q.quantize_multiplier(t.scale / to.scale) for t in ts)
+        a.update(mult=[m1, m2], shift=[s1, s2])
     elif op.kind == "mul":
         a["mult"], a["shift"] = Q.quantize_multiplier(ts[0].scale * ts[1].scale / to.scale)
     elif op.kind == "lut":
@@ -154,6 +159,8 @@ def tflite_graph(g, op, name: str) -> bytes:
         b.op(name, [ins[0], al], [out])
     elif name in ("MUL", "ADD"):
         b.op(name, ins, [out], "MulOptions" if name == "MUL" else "AddOptions")
+    elif name in ("MAXIMUM", "MINIMUM"):
+        b.op(name, ins, [out])
     elif name == "SOFTMAX":
         b.op(name, ins, [out], "SoftmaxOptions", Beta=1.0)
     elif name == "MEAN":

@@ -16,7 +16,7 @@ import op_oracle as O
 
 # Same rounding rule as LiteRT's reference kernel (float table, copies, TFLite's ADD and PRELU
 # schemes whose multipliers fall on no ties here, its integer softmax for a vector): bytes equal.
-SAME_RULE = {"sigmoid", "tanh", "gelu", "prelu", "add", "add_bc", "softmax_vec", "avgpool", "maxpool",
+SAME_RULE = {"maximum", "sigmoid", "tanh", "gelu", "prelu", "add", "add_bc", "softmax_vec", "avgpool", "maxpool",
              "upsample_nearest", "pad_const", "permute", "slice", "concat_copy"}
 
 

@@ -115,6 +115,7 @@ class Sequence(nn.Module):
         y = self.c(x).transpose(1, 2)
         a, b = y.chunk(2, dim=1)
         y = torch.cat([(a + b).mean(1), self.c(x).mean(-1)], 1)
+        y = torch.maximum(y, torch.minimum(y * 0.5, y.mean(1, keepdim=True)))  # minmax: own scales, broadcast
         return torch.softmax(self.fc(y), -1)
 
 

@@ -144,7 +144,7 @@ def device_axis(dim: int, rank: int) -> int:
 
 
 def _load() -> None:
-    from . import convt, gconv, lut, mean, mul, pad, prelu, resize, softmax, strided  # noqa: F401  (each module registers its records)
+    from . import convt, gconv, lut, mean, minmax, mul, pad, prelu, resize, softmax, strided  # noqa: F401  (each module registers its records)
 
 
 _load()
