@@ -14,11 +14,6 @@ pytest.importorskip("ai_edge_litert", reason="LiteRT is the oracle (pip install 
 sys.path.insert(0, str(Path(__file__).parent))
 import op_oracle as O
 
-# Same rounding rule as LiteRT's reference kernel (float table, copies, TFLite's ADD and PRELU
-# schemes whose multipliers fall on no ties here, its integer softmax for a vector): bytes equal.
-SAME_RULE = {"maximum", "sigmoid", "tanh", "gelu", "prelu", "add", "add_bc", "softmax_vec", "avgpool", "maxpool",
-             "upsample_nearest", "pad_const", "permute", "slice", "concat_copy"}
-
 
 @pytest.mark.parametrize("case", O.cases(), ids=lambda c: c[0])
 def test_op_against_litert_and_float(case):
@@ -28,5 +23,5 @@ def test_op_against_litert_and_float(case):
     if case[3]:
         assert "litert_error" not in row, row
         assert row["litert_max_diff"] <= 1, row
-        if case[0] in SAME_RULE:
+        if case[0] in O.SAME_RULE:
             assert row["bytes_equal"] == 1.0, row

@@ -144,7 +144,12 @@ def device_axis(dim: int, rank: int) -> int:
 
 
 def _load() -> None:
-    from . import convt, gconv, lut, mean, minmax, mul, pad, prelu, resize, softmax, strided  # noqa: F401  (each module registers its records)
+    """Import every module of this package: each registers its records (no list to edit)."""
+    import importlib
+    import pkgutil
+
+    for mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        importlib.import_module(f"{__name__}.{mod}")
 
 
 _load()
