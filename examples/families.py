@@ -115,7 +115,7 @@ class UNetTiny(nn.Module):
         self.enc2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
         self.mid = nn.Conv2d(16, 16, 3, padding=1)
         self.up = nn.ConvTranspose2d(16, 8, 2, stride=2)
-        self.dec = nn.Conv2d(16 + 16, 8, 3, padding=1)
+        self.dec = nn.Conv2d(8 + 8 + 8, 8, 3, padding=1)
         self.out = nn.Conv2d(8, 1, 1)
 
     def forward(self, x):

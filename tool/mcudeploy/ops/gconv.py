@@ -53,19 +53,28 @@ def arrays(g, op):
     return {"weight": out}
 
 
+def select(g, op) -> str:
+    """'fast' (a gathered column, SMLAD over it) except for depthwise ('generic': per-channel MACs)."""
+    o, _kh, _kw, ig = op.arrays["weight"].shape
+    return "generic" if ig == 1 and o == op.attrs["groups"] else "fast"
+
+
 def scratch(g, op) -> int:
-    _o, kh, kw, ig = op.arrays["weight"].shape
+    o, kh, kw, ig = op.arrays["weight"].shape
+    if ig == 1 and o == op.attrs["groups"]:  # depthwise: an int32 accumulator a channel
+        return 4 * o
     return 2 * _k2(kh * kw * ig)
 
 
 register(OpRecord(
     name="gconv2d", reference=reference, arrays=arrays, scratch=scratch,
-    select=lambda g, op: "fast",
+    select=select,
     c_files=["gconv2d_s8.c"],
     c_decl="void mcd_gconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d, "
            "const int8_t *in, int32_t k_h, int32_t k_w, int32_t dil_h, int32_t dil_w, int32_t groups, "
            "const int16_t *w, const int32_t *bias, const mcd_dims *out_d, int8_t *out, void *scratch);\n"
-           "int32_t mcd_gconv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in_group);",
+           "int32_t mcd_gconv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in_group, int32_t c_out, "
+           "int32_t groups);",
     c_call="static const mcd_conv_params p = { {{ l.attrs.stride[0] }}, {{ l.attrs.stride[1] }}, "
            "{{ l.attrs.pad[0] }}, {{ l.attrs.pad[1] }}, 1, 1, 1, 1, {{ l.in_zp }}, {{ l.out_zp }}, "
            "{{ l.attrs.act[0] }}, {{ l.attrs.act[1] }} };\n"
@@ -74,7 +83,8 @@ register(OpRecord(
            "mcd_gconv2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.wshape[1] }}, {{ l.wshape[2] }}, "
            "{{ l.attrs.dilation[0] }}, {{ l.attrs.dilation[1] }}, {{ l.attrs.groups }}, mcd_{{ l.c }}_weight, "
            "mcd_{{ l.c }}_bias, &out_d, {{ l.out }}, {{ l.scratch }});",
-    c_scratch="mcd_gconv2d_s8_scratch_bytes({{ l.wshape[1] }}, {{ l.wshape[2] }}, {{ l.wshape[3] }})",
+    c_scratch="mcd_gconv2d_s8_scratch_bytes({{ l.wshape[1] }}, {{ l.wshape[2] }}, {{ l.wshape[3] }}, "
+              "{{ l.wshape[0] }}, {{ l.attrs.groups }})",
     supported="",
     rounding="single (mcd_requant per output channel)",
 ))
