@@ -88,17 +88,32 @@ def reference(op, xs, tins, tout):
     return _finish(acc + op.arrays["bias"], op, tout.zero_point)
 
 
+def _classes(op):
+    """[(ry, rx, taps_y, taps_x)] of the phase classes, in the kernel's order (ry major)."""
+    _o, kh, kw, _c = op.arrays["weight"].shape
+    sh, sw = op.attrs["stride"]
+    return [(ry, rx, list(range(ry, kh, sh)), list(range(rx, kw, sw))) for ry in range(sh) for rx in range(sw)]
+
+
 def arrays(g, op):
+    """int16 weight rows per phase class, classes in (ry, rx) order: [class][O][Kc2], Kc = the
+    class's taps x C_in in (ky, kx, ci) order, Kc2 = Kc rounded up to even."""
     w = op.arrays["weight"]
-    k = int(np.prod(w.shape[1:]))
-    out = np.zeros((w.shape[0], k + (k & 1)), np.int16)
-    out[:, :k] = w.reshape(w.shape[0], -1)
-    return {"weight": out}
+    o, _kh, _kw, c = w.shape
+    parts = []
+    for _ry, _rx, ty, tx in _classes(op):
+        k = len(ty) * len(tx) * c
+        rows = np.zeros((o, k + (k & 1)), np.int16)
+        if k:
+            rows[:, :k] = w[:, ty][:, :, tx].reshape(o, -1)
+        parts.append(rows.reshape(-1))
+    return {"weight": np.concatenate(parts)}
 
 
 def scratch(g, op) -> int:
     _o, kh, kw, ci = op.arrays["weight"].shape
-    k = kh * kw * ci
+    sh, sw = op.attrs["stride"]
+    k = -(-kh // sh) * -(-kw // sw) * ci  # the largest class: ry = rx = 0
     return 2 * (k + (k & 1))
 
 
@@ -110,7 +125,8 @@ register(OpRecord(
     c_decl="void mcd_convt2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d, "
            "const int8_t *in, int32_t k_h, int32_t k_w, const int16_t *w, const int32_t *bias, "
            "const mcd_dims *out_d, int8_t *out, void *scratch);\n"
-           "int32_t mcd_convt2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in);",
+           "int32_t mcd_convt2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int32_t stride_h, "
+           "int32_t stride_w);",
     c_call="static const mcd_conv_params p = { {{ l.attrs.stride[0] }}, {{ l.attrs.stride[1] }}, "
            "{{ l.attrs.pad[0] }}, {{ l.attrs.pad[1] }}, 1, 1, 1, 1, {{ l.in_zp }}, {{ l.out_zp }}, "
            "{{ l.attrs.act[0] }}, {{ l.attrs.act[1] }} };\n"
@@ -118,7 +134,8 @@ register(OpRecord(
            "static const mcd_dims in_d = { {{ l.in_dims | join(', ') }} }, out_d = { {{ l.out_dims | join(', ') }} };\n"
            "mcd_convt2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.wshape[1] }}, {{ l.wshape[2] }}, mcd_{{ l.c }}_weight, "
            "mcd_{{ l.c }}_bias, &out_d, {{ l.out }}, {{ l.scratch }});",
-    c_scratch="mcd_convt2d_s8_scratch_bytes({{ l.wshape[1] }}, {{ l.wshape[2] }}, {{ l.wshape[3] }})",
+    c_scratch="mcd_convt2d_s8_scratch_bytes({{ l.wshape[1] }}, {{ l.wshape[2] }}, {{ l.wshape[3] }}, "
+              "{{ l.attrs.stride[0] }}, {{ l.attrs.stride[1] }})",
     supported="ConvTranspose2d (groups 1)",
     rounding="single (mcd_requant per output channel)",
 ))
