@@ -66,7 +66,7 @@ def inputs(tmp_path_factory) -> Path:
     _npz(d / "pickled.npz", x=np.array([{"a": 1}, None], dtype=object))
     _npz(d / "nox.npz", a=ok)
     _npz(d / "uint8.npz", x=(ok * 255).astype(np.uint8))
-    _npz(d / "ndim3.npz", x=ok[:, 0])
+    _npz(d / "ndim5.npz", x=ok[:, None])  # (N, C, L) signals are valid data since Conv1d support
     _npz(d / "ylen.npz", x=ok, y=labels[:3])
     _npz(d / "yfloat.npz", x=ok, y=labels.astype(np.float32))
     _npz(d / "negy.npz", x=ok, y=-labels - 1)
@@ -194,7 +194,7 @@ CASES: dict[str, list[tuple[str, list[str]]]] = {
         ("calib-npy", ["{mlp}", "--calib", "{in}/npy.npz", "-o", "out"]),
         ("calib-no-x", ["{mlp}", "--calib", "{in}/nox.npz", "-o", "out"]),
         ("calib-uint8", ["{mlp}", "--calib", "{in}/uint8.npz", "-o", "out"]),
-        ("calib-ndim3", ["{mlp}", "--calib", "{in}/ndim3.npz", "-o", "out"]),
+        ("calib-ndim5", ["{mlp}", "--calib", "{in}/ndim5.npz", "-o", "out"]),
         ("calib-nan", ["{mlp}", "--calib", "{in}/nan.npz", "-o", "out"]),
         ("calib-no-samples", ["{mlp}", "--calib", "{in}/emptyx.npz", "-o", "out"]),
         ("calib-beyond-float32", ["{mlp}", "--calib", "{in}/huge.npz", "-o", "out"]),
@@ -280,7 +280,7 @@ CASES: dict[str, list[tuple[str, list[str]]]] = {
         ("data-npy", ["{prj}", "--emulate", "--data", "{in}/npy.npz"]),
         ("data-no-x", ["{prj}", "--emulate", "--data", "{in}/nox.npz"]),
         ("data-uint8", ["{prj}", "--emulate", "--data", "{in}/uint8.npz"]),
-        ("data-ndim3", ["{prj}", "--emulate", "--data", "{in}/ndim3.npz"]),
+        ("data-ndim5", ["{prj}", "--emulate", "--data", "{in}/ndim5.npz"]),
         ("data-y-length", ["{prj}", "--emulate", "--data", "{in}/ylen.npz"]),
         ("data-y-negative", ["{prj}", "--emulate", "--data", "{in}/negy.npz"]),
         ("data-nan", ["{prj}", "--emulate", "--data", "{in}/nan.npz"]),

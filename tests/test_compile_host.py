@@ -95,12 +95,12 @@ def test_cli_compile_and_unsupported_op(tmp_path, lenet):
     assert "conv1" in r.output and "arena" in r.output
     assert json.loads((tmp_path / "r.json").read_text())["arena_bytes"] <= 3072
     bad = tmp_path / "bad.py"
-    bad.write_text("import torch.nn as nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.Tanh())\n")
+    bad.write_text("import torch.nn as nn\n\ndef net():\n    return nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.LayerNorm(10))\n")
     from mcudeploy.cli import main  # noqa: F401  (the console script's error handling)
     r = subprocess.run(["mcudeploy", "compile", f"{bad}:net", "--calib", "mnist", "-o", str(tmp_path / "bad_out")],
                        check=False, capture_output=True, text=True)
     assert r.returncode != 0
-    assert "tanh" in r.stderr and "module '2' (Tanh)" in r.stderr and "supported:" in r.stderr
+    assert "layer_norm" in r.stderr and "module '2' (LayerNorm)" in r.stderr and "supported:" in r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "bad_out").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".bad_out")]

@@ -143,7 +143,7 @@ def test_load_spec_builtin_name():
 
 @pytest.mark.parametrize("arrays, message", [
     ({"X": np.zeros((2, 1, 4, 4), np.float32)}, "no array 'x'.*keys found: X"),
-    ({"x": np.zeros((2, 4, 4), np.float32)}, "shape"),
+    ({"x": np.zeros((2, 1, 1, 4, 4), np.float32)}, "shape"),  # (N, C, L) is valid (1-D signals)
     ({"x": np.zeros((0, 1, 4, 4), np.float32)}, "N > 0"),
     ({"x": np.full((2, 1, 4, 4), np.nan, np.float32)}, "NaN"),
     ({"x": np.zeros((2, 1, 4, 4), np.uint8)}, "uint8"),

@@ -1,6 +1,8 @@
 /* Portable int8 average pool, HWC, same quantization in and out (as TFLite). The sum of q over
  * the window (padding counts as zp when count_include_pad) is divided by the count, rounding
- * half away from zero: C's division truncates toward zero, so +/- count/2 first. */
+ * half away from zero: C's division truncates toward zero, so +/- count/2 first. With
+ * count_include_pad the count is torch's: the window clipped to the padded input (k_h * k_w
+ * except for a ceil_mode window that runs past the padding). */
 #include "mcd_kernels.h"
 
 void mcd_avgpool_s8(const mcd_pool_params *p, const mcd_dims *in_d, const int8_t *in,
@@ -24,7 +26,9 @@ void mcd_avgpool_s8(const mcd_pool_params *p, const mcd_dims *in_d, const int8_t
                     }
                 }
                 if (p->count_include_pad) {
-                    count = p->k_h * p->k_w;
+                    const int32_t ye = y0 + p->k_h < in_d->h + p->pad_t ? y0 + p->k_h : in_d->h + p->pad_t;
+                    const int32_t xe = x0 + p->k_w < in_d->w + p->pad_l ? x0 + p->k_w : in_d->w + p->pad_l;
+                    count = (ye - y0) * (xe - x0);
                     sum += (count - valid) * p->zp;
                 } else {
                     count = valid;

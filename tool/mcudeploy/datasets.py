@@ -149,8 +149,8 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if x.dtype.kind != "f":
         raise DataError(f"'{path}': x is {x.dtype}, expected float in the model's input range "
                         "(e.g. uint8 pixels divided by 255)")
-    if x.ndim not in (2, 4) or x.shape[0] == 0 or x.size == 0:
-        raise DataError(f"'{path}': x has shape {x.shape}, expected (N, C, H, W) or (N, F) with N > 0 "
+    if x.ndim not in (2, 3, 4) or x.shape[0] == 0 or x.size == 0:
+        raise DataError(f"'{path}': x has shape {x.shape}, expected (N, C, H, W), (N, C, L) or (N, F) with N > 0 "
                         "and no empty dimension")
     if not np.isfinite(x).all():
         raise DataError(f"'{path}': x contains NaN or infinite values")

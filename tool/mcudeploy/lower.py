@@ -20,6 +20,8 @@ from . import quantize as Q
 from .errors import UnsupportedOpError
 from .frontend import FloatGraph, run_float
 from .ir import Graph, Op, Tensor
+from .ops import REGISTRY, LowerCtx
+from .ops.mul import bcast_mode
 
 
 def _dev_shape(shape) -> tuple[int, ...]:
@@ -29,6 +31,9 @@ def _dev_shape(shape) -> tuple[int, ...]:
         return (h, w, c)
     if len(shape) == 1:
         return shape
+    if len(shape) == 2:  # C x L (Conv1d, 1-D pools): a 1 x L x C map
+        c, length = shape
+        return (1, length, c)
     raise UnsupportedOpError(f"tensor of shape {shape} (batch dimension removed): only C x H x W maps and "
                              "flat vectors are supported")
 
@@ -52,6 +57,19 @@ def _act_bounds(act, scale: float, zp: int) -> list[int]:
     return [qlo, qhi]
 
 
+def _lower_record(rec, n, tins: list[Tensor], shape, tensors: dict, obs, in_shapes) -> Op:
+    tin = tins[0]
+    fixed = rec.quant(n, tins) if callable(rec.quant) else None
+    if rec.quant == "inherit":
+        scale, zp = tin.scale, tin.zero_point
+    else:
+        scale, zp = fixed if fixed else obs[n.name].qparams()
+    tensors[n.name] = tout = Tensor(n.name, shape, scale, zp)
+    attrs, arrays = rec.lower(n, LowerCtx(tins, tout, obs, in_shapes))
+    kind = attrs.pop("kind", rec.name)
+    return Op(n.name, kind, list(n.inputs), n.name, attrs, arrays)
+
+
 def lower(fg: FloatGraph, calib_x: np.ndarray) -> Graph:
     obs = calibrate(fg, calib_x)
     tensors: dict[str, Tensor] = {}
@@ -63,6 +81,11 @@ def lower(fg: FloatGraph, calib_x: np.ndarray) -> Graph:
     for n in fg.nodes:
         tin = tensors[n.inputs[0]]
         shape = _dev_shape(n.shape)
+        rec = REGISTRY.get(n.op)
+        if rec is not None and rec.lower is not None:  # an op record lowers itself
+            in_shapes = [tuple(fg.input_shape) if i == fg.input else tuple(fg.node(i).shape) for i in n.inputs]
+            ops.append(_lower_record(rec, n, [tensors[i] for i in n.inputs], shape, tensors, obs, in_shapes))
+            continue
         inherit = n.op in ("maxpool", "avgpool", "gap", "reshape", "act")
         scale, zp = (tin.scale, tin.zero_point) if inherit else obs[n.name].qparams()
         tensors[n.name] = tout = Tensor(n.name, shape, scale, zp)
@@ -80,10 +103,15 @@ def lower(fg: FloatGraph, calib_x: np.ndarray) -> Graph:
             attrs["act"] = _act_bounds(n.attrs.get("act"), scale, zp)
             if n.op == "conv":
                 o, ig, kh, kw = w.shape
-                oh, ow = (n.attrs.get("conv_shape") or n.shape)[1:]
+                oh, ow = _dev_shape(n.attrs.get("conv_shape") or n.shape)[:2]
                 attrs.update(stride=n.attrs["stride"], pad=n.attrs["pad"], pool=n.attrs.get("pool"),
                              macs=oh * ow * o * kh * kw * ig)
-                if n.attrs["groups"] == 1:
+                dil = n.attrs.get("dilation", [1, 1])
+                dw = ig == 1 and o == n.attrs["groups"] and tin.shape[2] == o
+                if dil != [1, 1] or (n.attrs["groups"] != 1 and not dw):  # ops/gconv.py
+                    kind, arrays["weight"] = "gconv2d", np.ascontiguousarray(wq.transpose(0, 2, 3, 1))
+                    attrs.update(groups=n.attrs["groups"], dilation=dil)
+                elif n.attrs["groups"] == 1:
                     kind, arrays["weight"] = "conv2d", np.ascontiguousarray(wq.transpose(0, 2, 3, 1))
                 else:
                     kind, arrays["weight"] = "dwconv2d", np.ascontiguousarray(wq[:, 0].transpose(1, 2, 0))
@@ -118,10 +146,13 @@ def lower(fg: FloatGraph, calib_x: np.ndarray) -> Graph:
                 else:
                     kind = "to_chw"
         elif n.op == "add":
+            if tensors[n.inputs[1]].size > tin.size:  # the full-size operand first (add commutes)
+                n.inputs.reverse()
+                tin = tensors[n.inputs[0]]
             t2 = tensors[n.inputs[1]]
-            if t2.shape != tin.shape:
-                raise UnsupportedOpError(f"add of shapes {tin.shape} and {t2.shape} in {n.where}: "
-                                         "broadcasting is not supported")
+            if t2.shape != tin.shape:  # broadcasting: ops/mul.py's add_bc
+                kind = "add_bc"
+                attrs["mode"] = bcast_mode(tin.shape, t2.shape, f"in {n.where}")
             twice_max = 2 * max(tin.scale, t2.scale)
             left_shift = 20
             m1, s1 = Q.quantize_multiplier(tin.scale / twice_max)
@@ -148,4 +179,7 @@ def lower(fg: FloatGraph, calib_x: np.ndarray) -> Graph:
 
     g = Graph(tensors, ops, fg.input, fg.output)
     g.meta["input_shape_torch"] = list(fg.input_shape)
+    out_node = next((n for n in fg.nodes if n.name == fg.output), None)
+    if out_node is not None and len(out_node.shape) == 2:  # C x L: dequantize_output's layout
+        g.meta["output_shape_torch"] = list(out_node.shape)
     return g

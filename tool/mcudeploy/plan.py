@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .ir import Graph, Op
+from .ops import REGISTRY
 
 ALIGN = 4
 
@@ -55,6 +56,16 @@ def _can_overwrite(g: Graph, op: Op, src: str, idx: int, last_use: dict[str, int
     return not (op.output == g.output and g.tensors[src].size != g.tensors[op.output].size)
 
 
+def _first_input_in_place(g: Graph, op: Op) -> bool:
+    """Whether op's kernel may write over its first input (an op record's ``in_place``, or a
+    max-pool whose reads never run behind its writes)."""
+    tin, tout = g.tensors[op.inputs[0]], g.tensors[op.output]
+    if op.kind in REGISTRY:
+        return REGISTRY[op.kind].in_place and tin.size == tout.size
+    return op.kind == "maxpool" and maxpool_in_place_ok(tin.shape, tout.shape, op.attrs["k"], op.attrs["stride"],
+                                                        op.attrs["pad"])
+
+
 def plan(g: Graph, scratch: dict[str, int] | None = None) -> Plan:
     scratch = scratch or {}
     roots = {g.input: g.input}
@@ -76,8 +87,7 @@ def plan(g: Graph, scratch: dict[str, int] | None = None) -> Plan:
         cands: list[str] = []
         if op.kind in ("clamp", "add"):
             cands = list(op.inputs)
-        elif op.kind == "maxpool" and maxpool_in_place_ok(g.tensors[op.inputs[0]].shape, g.tensors[op.output].shape,
-                                                          op.attrs["k"], op.attrs["stride"], op.attrs["pad"]):
+        elif _first_input_in_place(g, op):
             cands = [op.inputs[0]]
         for src in cands:
             lu = {roots[src]: last_use_of(roots[src])}

@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import ops as OPS
 from . import quantize as Q
 from .ir import Graph, Op
 
@@ -45,13 +46,18 @@ def prepare_input(g: Graph, x: np.ndarray) -> np.ndarray:
     q = Q.quantize_tensor(x, t.scale, t.zero_point)
     if q.ndim == 4:
         q = q.transpose(0, 2, 3, 1)
+    elif q.ndim == 3:  # N x C x L (1-D signals): device 1 x L x C
+        q = q.transpose(0, 2, 1)
     return np.ascontiguousarray(q.reshape(len(q), -1))
 
 
 def dequantize_output(g: Graph, yq: np.ndarray) -> np.ndarray:
     t = g.tensors[g.output]
     y = Q.dequantize(np.asarray(yq).reshape((len(yq),) + tuple(t.shape)), t.scale, t.zero_point)
-    return y.transpose(0, 3, 1, 2) if y.ndim == 4 else y
+    y = y.transpose(0, 3, 1, 2) if y.ndim == 4 else y
+    if "output_shape_torch" in g.meta:  # a C x L signal stored as 1 x L x C
+        y = y.reshape((len(y),) + tuple(g.meta["output_shape_torch"]))
+    return y
 
 
 def _finish(acc, op: Op, zp_out: int, mult=None, shift=None) -> np.ndarray:
@@ -109,18 +115,35 @@ def fc(op: Op, x, tin, tout):
     return _finish(acc, op, tout.zero_point)
 
 
+def _pool_pad4(op: Op, x, tout) -> list[int]:
+    """[t, l, b, r]: bottom/right padding follows from the output size (ceil_mode adds a partial
+    window past the symmetric padding)."""
+    k, s, p = op.attrs["k"], op.attrs["stride"], op.attrs["pad"]
+    oh, ow = (tout.shape[0], tout.shape[1]) if len(tout.shape) == 3 else (1, 1)
+    return [p[0], p[1], max(p[0], (oh - 1) * s[0] + k[0] - x.shape[1] - p[0]),
+            max(p[1], (ow - 1) * s[1] + k[1] - x.shape[2] - p[1])]
+
+
+def _pool_windows(op: Op, x, tout, fill):
+    win = _windows(x, op.attrs["k"], op.attrs["stride"], _pool_pad4(op, x, tout), fill)
+    oh, ow = (tout.shape[0], tout.shape[1]) if len(tout.shape) == 3 else (1, 1)
+    return win[:, :oh, :ow]
+
+
 def maxpool(op: Op, x, tin, tout):
-    p = op.attrs["pad"]
-    return _windows(x, op.attrs["k"], op.attrs["stride"], [p[0], p[1], p[0], p[1]], Q.INT8_MIN).max(axis=(-2, -1))
+    return _pool_windows(op, x, tout, Q.INT8_MIN).max(axis=(-2, -1))
 
 
 def avgpool(op: Op, x, tin, tout):
     k, s, p = op.attrs["k"], op.attrs["stride"], op.attrs["pad"]
-    pad4 = [p[0], p[1], p[0], p[1]]
-    total = _windows(x.astype(np.int64), k, s, pad4, 0).sum(axis=(-2, -1))
-    valid = _windows(np.ones((1,) + x.shape[1:3] + (1,), np.int64), k, s, pad4, 0).sum(axis=(-2, -1))
-    if op.attrs["count_include_pad"]:
-        count = k[0] * k[1]
+    total = _pool_windows(op, x.astype(np.int64), tout, 0).sum(axis=(-2, -1))
+    valid = _pool_windows(op, np.ones((1,) + x.shape[1:3] + (1,), np.int64), tout, 0).sum(axis=(-2, -1))
+    if op.attrs["count_include_pad"]:  # torch's divisor: the window clipped to the padded input
+        oh, ow = total.shape[1:3]
+        y0, x0 = np.arange(oh) * s[0] - p[0], np.arange(ow) * s[1] - p[1]
+        ch = np.minimum(y0 + k[0], x.shape[1] + p[0]) - y0
+        cw = np.minimum(x0 + k[1], x.shape[2] + p[1]) - x0
+        count = (ch[:, None] * cw[None, :])[None, :, :, None]
         total = total + (count - valid) * tin.zero_point
     else:
         count = valid
@@ -160,7 +183,10 @@ def run(g: Graph, xq: np.ndarray, keep: bool = False):
         tin = g.tensors[op.inputs[0]]
         tout = g.tensors[op.output]
         x = vals[op.inputs[0]]
-        if op.kind in ("conv2d", "dwconv2d", "fc", "maxpool", "avgpool"):
+        rec = OPS.REGISTRY.get(op.kind)
+        if rec is not None:  # an op record's integer semantics
+            y = rec.reference(op, [vals[i] for i in op.inputs], [g.tensors[i] for i in op.inputs], tout)
+        elif op.kind in ("conv2d", "dwconv2d", "fc", "maxpool", "avgpool"):
             y = globals()[op.kind](op, x, tin, tout)
         elif op.kind == "add":
             y = add(op, x, tin, tout, vals[op.inputs[1]], g.tensors[op.inputs[1]])
@@ -170,10 +196,13 @@ def run(g: Graph, xq: np.ndarray, keep: bool = False):
             y = np.clip(x, *op.attrs["act"]).astype(np.int8)
         elif op.kind == "reshape":
             y = x.reshape((n,) + tuple(tout.shape))
+
         elif op.kind == "to_chw":
             y = x.transpose(0, 3, 1, 2).reshape((n,) + tuple(tout.shape))
         else:
             raise AssertionError(f"reference has no op '{op.kind}'")
+        if op.kind == "avgpool" and len(tout.shape) == 1:  # a global mean to a vector (mean without keepdim)
+            y = y.reshape((n,) + tuple(tout.shape))
         assert y.shape == (n,) + tuple(tout.shape), (op.name, y.shape, tout.shape)
         vals[op.output] = y
     out = vals[g.output].reshape(n, -1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Op
+from ..ops import REGISTRY
 
 
 def k4(k: int) -> int:
@@ -92,6 +93,9 @@ def kernel_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
     arrays = dict(op.arrays)
     if "shift" in arrays:  # -30 .. 31: one byte a channel in flash
         arrays["shift"] = arrays["shift"].astype(np.int8)
+    rec = REGISTRY.get(op.kind)
+    if rec is not None:
+        return {**arrays, **rec.arrays(g, op)} if rec.arrays else arrays
     if variant(op) in ("sparse", "sparse_tile"):
         del arrays["weight"], arrays["bias"]
         arrays.update(sparse_arrays(g, op))
@@ -172,6 +176,9 @@ def layer_bytes(g: Graph, op: Op) -> dict[str, int]:
 
 
 def scratch_bytes(g: Graph, op: Op) -> int:
+    rec = REGISTRY.get(op.kind)
+    if rec is not None:
+        return rec.scratch(g, op) if rec.scratch else 0
     if variant(op) == "lowbit":  # mcd_conv2d_lowbit_s8_scratch_bytes, mcd_fc_lowbit_s8_scratch_bytes
         w = op.arrays["weight"]
         kp = lowbit_kp(LOWBIT[op.attrs["format"]], w[0].size)

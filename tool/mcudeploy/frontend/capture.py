@@ -13,6 +13,7 @@ import re
 import torch
 import torch.nn.functional as F
 
+from .. import ops
 from ..errors import UnsupportedOpError
 from .fgraph import FloatGraph, FNode
 from .optable import HANDLERS, IGNORED, SUPPORTED
@@ -69,6 +70,7 @@ def capture(ep) -> FloatGraph:
 
     nodes: list[FNode] = []
     aliases: dict[str, str] = {}
+    splits: dict[str, tuple[str, int, list[int]]] = {}  # split node -> (input, dim, piece sizes)
     in_name = user_inputs[0]
     input_shape = ()
     output = None
@@ -91,6 +93,13 @@ def capture(ep) -> FloatGraph:
             continue  # shape arithmetic (x.shape[0], x.size(1) * 4): used only by reshapes
         if target is operator.getitem:
             src, idx = node.args
+            if src.name in splits:  # a piece of split/chunk: a slice of the split's input (ops/strided.py)
+                inp, dim, sizes = splits[src.name]
+                start = sum(sizes[:idx])
+                fn = FNode(node.name, "slice", [inp], {"dim": dim, "start": start, "end": start + sizes[idx],
+                                                       "step": 1}, {}, _shape(node), _where(node))
+                nodes.append(fn)
+                continue
             if idx != 0:
                 raise UnsupportedOpError(f"an op's secondary output (index {idx}) is used in {_where(node)}")
             aliases[node.name] = aliases.get(src.name, src.name)
@@ -98,10 +107,10 @@ def capture(ep) -> FloatGraph:
         key = getattr(target, "__name__", str(target))  # e.g. 'conv2d.default'
         if key in IGNORED:
             continue
-        handler = HANDLERS.get(key)
+        handler = ops.by_aten(key) or HANDLERS.get(key)  # an op record's capture pattern first
         if handler is None:
             raise UnsupportedOpError(
-                f"unsupported op '{key}' in {_where(node)}.\n  supported: {', '.join(SUPPORTED)}")
+                f"unsupported op '{key}' in {_where(node)}.\n  supported: {', '.join(SUPPORTED + ops.supported())}")
 
         def arg(v):
             if isinstance(v, torch.fx.Node):
@@ -116,7 +125,12 @@ def capture(ep) -> FloatGraph:
         kwargs = {k: arg(v) for k, v in node.kwargs.items()}
         fn = handler(args, kwargs)
         if isinstance(fn, str):  # the handler rejected this use of the op
-            raise UnsupportedOpError(f"'{key}' in {_where(node)}: {fn}.\n  supported: {', '.join(SUPPORTED)}")
+            raise UnsupportedOpError(f"'{key}' in {_where(node)}: {fn}.\n  "
+                                     f"supported: {', '.join(SUPPORTED + ops.supported())}")
+        if fn.op == "split":
+            dim = fn.attrs["dim"]
+            splits[node.name] = (fn.inputs[0], dim, [int(v.shape[dim]) for v in node.meta["val"]])
+            continue
         fn.name = node.name
         fn.attrs["module"] = _module_path(node)
         fn.shape = _shape(node)
@@ -170,10 +184,16 @@ def run_node(n: FNode, vals: dict[str, torch.Tensor]) -> torch.Tensor:
     """Float semantics of one node (NCHW, batched). Fused activations and pools are applied here too."""
     xs = [vals[i] for i in n.inputs]
     p, a = n.params, n.attrs
-    if n.op == "conv":
-        y = F.conv2d(xs[0], p["weight"], p.get("bias"), a["stride"], 0, 1, a["groups"]) if not any(a["pad"]) \
+    if a.get("1d"):  # Conv1d and 1-D pools run as their 2-D forms on N x C x 1 x L
+        xs = [x.unsqueeze(2) for x in xs]
+    rec = ops.REGISTRY.get(n.op)
+    if rec is not None and rec.float_fn is not None:
+        y = rec.float_fn(n, xs)
+    elif n.op == "conv":
+        dil = a.get("dilation", 1)
+        y = F.conv2d(xs[0], p["weight"], p.get("bias"), a["stride"], 0, dil, a["groups"]) if not any(a["pad"]) \
             else F.conv2d(F.pad(xs[0], (a["pad"][1], a["pad"][3], a["pad"][0], a["pad"][2])),
-                          p["weight"], p.get("bias"), a["stride"], 0, 1, a["groups"])
+                          p["weight"], p.get("bias"), a["stride"], 0, dil, a["groups"])
     elif n.op == "linear":
         y = F.linear(xs[0], p["weight"], p.get("bias"))
     elif n.op == "bn":
@@ -181,12 +201,12 @@ def run_node(n: FNode, vals: dict[str, torch.Tensor]) -> torch.Tensor:
     elif n.op == "act":
         y = xs[0]
     elif n.op == "maxpool":
-        y = F.max_pool2d(xs[0], a["k"], a["stride"], a["pad"], ceil_mode=False)
+        y = F.max_pool2d(xs[0], a["k"], a["stride"], a["pad"], ceil_mode=a.get("ceil", False))
     elif n.op == "avgpool":
-        y = F.avg_pool2d(xs[0], a["k"], a["stride"], a["pad"], ceil_mode=False,
+        y = F.avg_pool2d(xs[0], a["k"], a["stride"], a["pad"], ceil_mode=a.get("ceil", False),
                          count_include_pad=a["count_include_pad"])
     elif n.op == "gap":
-        y = xs[0].mean(dim=(2, 3), keepdim=len(n.shape) == 3)
+        y = xs[0].mean(dim=(2, 3), keepdim=len(n.shape) == (2 if a.get("1d") else 3))
     elif n.op == "reshape":
         y = xs[0].reshape((xs[0].shape[0],) + tuple(n.shape))
     elif n.op == "add":
@@ -204,6 +224,8 @@ def run_node(n: FNode, vals: dict[str, torch.Tensor]) -> torch.Tensor:
         y = _act(y, a)
     if a.get("pool"):
         y = F.max_pool2d(y, a["pool"]["k"], a["pool"]["s"])
+    if a.get("1d") and y.dim() == 4:
+        y = y.squeeze(2)
     return y
 
 

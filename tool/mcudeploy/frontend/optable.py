@@ -19,29 +19,42 @@ def _pair(v, default=None):
     return v * 2 if len(v) == 1 else v
 
 
+def _one(v, default):
+    if v is None or (isinstance(v, (list, tuple)) and len(v) == 0):
+        return default
+    return int(v[0]) if isinstance(v, (list, tuple)) else int(v)
+
+
 def _conv(x, w, b, stride, padding, dilation, groups):
-    if _pair(dilation, 1) != [1, 1]:
-        return f"dilation {dilation} (only dilation 1 is supported)"
-    cout, cin_g, kh, kw = w.shape
+    """Conv2d, and Conv1d as a 1 x L Conv2d (attr '1d': the float graph unsqueezes its input).
+    Dilation and any groups are accepted: depthwise stays 'dwconv2d', the rest lowers to
+    'gconv2d' (ops/gconv.py) unless it is an ordinary groups=1, dilation-1 conv."""
+    one_d = w.dim() == 3
+    if one_d:
+        w = w.unsqueeze(2)
+        stride, dilation = [1, _one(stride, 1)], [1, _one(dilation, 1)]
+        if not isinstance(padding, str):
+            padding = [0, _one(padding, 0)]
+    dil = _pair(dilation, 1)
+    kh, kw = w.shape[2:]
     stride = _pair(stride, 1)
+    attrs = {"stride": stride, "groups": groups}
+    if dil != [1, 1]:
+        attrs["dilation"] = dil
+    if one_d:
+        attrs["1d"] = True
+    params = {"weight": w, **({"bias": b} if b is not None else {})}
     if isinstance(padding, str):
         if padding == "valid":
             padding = [0, 0]
         elif padding == "same":
             if stride != [1, 1]:
                 return "padding='same' with stride > 1"
-            pt, pl = (kh - 1) // 2, (kw - 1) // 2
-            return FNode("", "conv", [x], {"stride": stride, "pad": [pt, pl, kh - 1 - pt, kw - 1 - pl],
-                                          "groups": groups}, {"weight": w, **({"bias": b} if b is not None else {})})
+            th, tw = dil[0] * (kh - 1), dil[1] * (kw - 1)
+            pt, pl = th // 2, tw // 2
+            return FNode("", "conv", [x], {**attrs, "pad": [pt, pl, th - pt, tw - pl]}, params)
     ph, pw = _pair(padding, 0)
-    cin = cin_g * groups
-    if groups != 1 and not (groups == cin and cout == cin):
-        return (f"grouped convolution with groups={groups}, {cin} in / {cout} out channels "
-                "(groups=1 and depthwise groups=in=out channels are supported)")
-    params = {"weight": w}
-    if b is not None:
-        params["bias"] = b
-    return FNode("", "conv", [x], {"stride": stride, "pad": [ph, pw, ph, pw], "groups": groups}, params)
+    return FNode("", "conv", [x], {**attrs, "pad": [ph, pw, ph, pw]}, params)
 
 
 def conv2d(a, k):
@@ -55,8 +68,8 @@ def convolution(a, k):
     x, w, b, stride, padding, dilation, transposed, _outpad, groups = a[:9]
     if transposed:
         return "transposed convolution"
-    if w.dim() != 4:
-        return f"{w.dim() - 2}-D convolution (only 2-D)"
+    if w.dim() not in (3, 4):
+        return f"{w.dim() - 2}-D convolution (only 1-D and 2-D)"
     return _conv(x, w, b, stride, padding, dilation, groups)
 
 
@@ -110,9 +123,7 @@ def max_pool2d(a, k):
     ceil = a[5] if len(a) > 5 else k.get("ceil_mode", False)
     if dil != [1, 1]:
         return "max-pool dilation > 1"
-    if ceil:
-        return "ceil_mode=True"
-    return FNode("", "maxpool", [x], {"k": ks, "stride": stride, "pad": pad})
+    return FNode("", "maxpool", [x], {"k": ks, "stride": stride, "pad": pad, **({"ceil": True} if ceil else {})})
 
 
 def avg_pool2d(a, k):
@@ -122,11 +133,31 @@ def avg_pool2d(a, k):
     ceil = a[4] if len(a) > 4 else k.get("ceil_mode", False)
     include = a[5] if len(a) > 5 else k.get("count_include_pad", True)
     div = a[6] if len(a) > 6 else k.get("divisor_override")
-    if ceil:
-        return "ceil_mode=True"
     if div is not None:
         return "divisor_override"
-    return FNode("", "avgpool", [x], {"k": ks, "stride": stride, "pad": pad, "count_include_pad": bool(include)})
+    return FNode("", "avgpool", [x], {"k": ks, "stride": stride, "pad": pad, "count_include_pad": bool(include),
+                                      **({"ceil": True} if ceil else {})})
+
+
+def _as_1d(fn, argn: int):
+    """A 1-D pool as its 2-D form on a 1 x L map (attr '1d')."""
+    def handler(a, k):
+        a = list(a)
+        for i in range(1, min(argn, len(a))):
+            if isinstance(a[i], (list, tuple, int)) and not isinstance(a[i], bool) and a[i] != []:
+                a[i] = [1 if i != 3 else 0, _one(a[i], 1 if i != 3 else 0)]
+        node = fn(a, {kk: ([1, _one(v, 0)] if kk in ("stride", "padding", "dilation") and v is not None else v)
+                      for kk, v in k.items()})
+        if not isinstance(node, str):
+            node.attrs["1d"] = True
+        return node
+    return handler
+
+
+def adaptive_avg_pool1d(a, k):
+    if _one(a[1], 1) != 1:
+        return f"output size {a[1]} (only AdaptiveAvgPool1d(1), a global average, is supported)"
+    return FNode("", "gap", [a[0]], {"1d": True})
 
 
 def adaptive_avg_pool2d(a, k):
@@ -167,13 +198,13 @@ def pad(a, k):
     p = list(a[1])
     mode = a[2] if len(a) > 2 else k.get("mode", "constant")
     value = a[3] if len(a) > 3 else k.get("value", 0.0)
-    if mode != "constant" or (value or 0.0) != 0.0:
-        return f"padding mode '{mode}' with value {value} (only zero padding is supported)"
+    if mode != "constant":
+        return f"padding mode '{mode}' (only constant padding is supported)"
     p += [0] * (8 - len(p))
     if any(p[4:]):
         return "padding of the channel or batch dims"
     left, right, top, bottom = p[:4]
-    return FNode("", "pad", [a[0]], {"pad": [top, left, bottom, right]})
+    return FNode("", "pad", [a[0]], {"pad": [top, left, bottom, right], "value": float(value or 0.0)})
 
 
 def constant_pad_nd(a, k):
@@ -193,6 +224,9 @@ HANDLERS = {
     "clamp.default": clamp, "clamp_min.default": lambda a, k: clamp([a[0], a[1], None], {}),
     "max_pool2d.default": max_pool2d, "max_pool2d_with_indices.default": max_pool2d,
     "avg_pool2d.default": avg_pool2d, "adaptive_avg_pool2d.default": adaptive_avg_pool2d,
+    "conv1d.default": conv2d, "conv1d.padding": conv2d,
+    "max_pool1d.default": _as_1d(max_pool2d, 5), "max_pool1d_with_indices.default": _as_1d(max_pool2d, 5),
+    "avg_pool1d.default": _as_1d(avg_pool2d, 4), "adaptive_avg_pool1d.default": adaptive_avg_pool1d,
     "mean.dim": mean,
     "flatten.using_ints": reshape, "view.default": reshape, "reshape.default": reshape,
     "_unsafe_view.default": reshape, "squeeze.dims": reshape, "squeeze.dim": reshape,
@@ -205,6 +239,6 @@ HANDLERS = {
 # Nodes with no data effect, skipped entirely.
 IGNORED = {"_assert_tensor_metadata.default", "_assert_scalar.default", "sym_constrain_range_for_size.default"}
 
-SUPPORTED = ["Conv2d (groups=1 or depthwise, dilation 1)", "Linear", "BatchNorm2d/1d (folded)", "ReLU",
-             "ReLU6/Hardtanh/clamp", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d(1)/mean(2,3)",
+SUPPORTED = ["Conv2d/Conv1d (any groups and dilation)", "MaxPool1d/AvgPool1d/AdaptiveAvgPool1d(1)", "Linear", "BatchNorm2d/1d (folded)", "ReLU",
+             "ReLU6/Hardtanh/clamp", "MaxPool2d/AvgPool2d (ceil_mode too)", "AdaptiveAvgPool2d(1)/mean(2,3)",
              "flatten/view/reshape", "zero pad before a conv (folded)", "tensor + tensor", "torch.cat(dim=1)", "Dropout/Identity (removed)"]

@@ -111,6 +111,8 @@ def fuse_pools(fg: FloatGraph) -> None:
         k, s = pool.attrs["k"], pool.attrs["stride"]
         if prev is None or prev.op != "conv" or prev.attrs.get("pool") or not _sole_user(fg, prev, pool):
             continue
+        if prev.attrs.get("dilation") or pool.attrs.get("ceil") or not _plain_groups(prev):
+            continue  # gconv2d (ops/gconv.py) has no fused pool; a ceil-mode pool has partial windows
         if any(pool.attrs["pad"]) or s[0] < k[0] or s[1] < k[1]:
             continue
         prev.attrs["pool"] = {"k": list(k), "s": list(s)}
@@ -119,15 +121,19 @@ def fuse_pools(fg: FloatGraph) -> None:
         _remove(fg, pool, prev.name)
 
 
-def fold_pads(fg: FloatGraph) -> None:
-    """A zero pad read only by convolutions becomes part of their (possibly asymmetric) padding."""
-    from ..errors import UnsupportedOpError
+def _plain_groups(conv: FNode) -> bool:
+    """groups=1 or depthwise (one input channel a group, as many outputs): the fused-pool kernels."""
+    g, w = conv.attrs["groups"], conv.params["weight"]
+    return g == 1 or (w.shape[1] == 1 and w.shape[0] == g)
 
+
+def fold_pads(fg: FloatGraph) -> None:
+    """A zero pad read only by convolutions becomes part of their (possibly asymmetric) padding;
+    any other pad stays a 'pad' op (ops/pad.py)."""
     for p in [n for n in fg.nodes if n.op == "pad"]:
         users = fg.users(p.name)
-        if not users or fg.output == p.name or any(u.op != "conv" for u in users):
-            raise UnsupportedOpError(f"zero padding in {p.where} must feed convolutions only "
-                                     f"(it feeds {', '.join(u.op for u in users) or 'the output'})")
+        if not users or fg.output == p.name or any(u.op != "conv" for u in users) or p.attrs.get("value", 0.0):
+            continue
         for u in users:
             u.attrs["pad"] = [a + b for a, b in zip(u.attrs["pad"], p.attrs["pad"])]
         _remove(fg, p, p.inputs[0])
