@@ -161,3 +161,19 @@ def test_mean_without_keepdim_compiles(tmp_path):
     x = np.random.default_rng(1).standard_normal((16, 3, 8, 8)).astype(np.float32)
     res = compile_module(M().eval(), x, tmp_path / "p")
     assert res.report["host_check"]["bit_exact"] == 16
+
+
+@pytest.mark.parametrize("name", ["broadcast", "decoder", "sequence"])
+def test_record_ops_follow_the_graphs_double_rounding(name, tmp_path):
+    """With --rounding double the records' kernels requantize with the double rule (mcd_config.h);
+    their references must too, or compile's host check (C against numpy) would differ."""
+    from mcudeploy.frontend import export_module
+    from mcudeploy.pipeline import build_project
+
+    cls, shape = NETS[name]
+    torch.manual_seed(0)
+    net = cls().eval()
+    x = np.random.default_rng(0).standard_normal((48,) + shape).astype(np.float32)
+    res = build_project(export_module(net, torch.from_numpy(x[:1])), x, tmp_path / name, rounding="double")
+    assert "#define MCD_ROUNDING_DOUBLE 1" in (res.outdir / "engine" / "mcd_config.h").read_text()
+    assert res.report["host_check"]["bit_exact"] == res.report["host_check"]["samples"] > 0

@@ -37,6 +37,8 @@ int8 symmetric per output channel in [-127, 127]; bias is int32 with scale ``s_i
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 
 import numpy as np
@@ -66,9 +68,25 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
 
 ROUNDINGS = ("single", "double")
 
+# The rule ``requantize`` applies when a caller names none: the op records' references (mcudeploy/ops)
+# call it without one, and reference.run sets this around each of them to the op's rule, as the
+# generated mcd_config.h does for their kernels' mcd_requant.
+_DEFAULT_ROUNDING: contextvars.ContextVar[str] = contextvars.ContextVar("rounding", default="single")
 
-def requantize(acc, mult, shift, rounding: str = "single") -> np.ndarray:
+
+@contextlib.contextmanager
+def default_rounding(rounding: str):
+    """Within the block, ``requantize(..)`` without ``rounding`` uses ``rounding``."""
+    token = _DEFAULT_ROUNDING.set(rounding)
+    try:
+        yield
+    finally:
+        _DEFAULT_ROUNDING.reset(token)
+
+
+def requantize(acc, mult, shift, rounding: str | None = None) -> np.ndarray:
     """The rounding rule above, vectorised; ``mult``/``shift`` broadcast (per channel on the last axis)."""
+    rounding = rounding or _DEFAULT_ROUNDING.get()
     if rounding == "double":
         return requantize_double(acc, mult, shift)
     if rounding != "single":

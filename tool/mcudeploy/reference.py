@@ -185,7 +185,8 @@ def run(g: Graph, xq: np.ndarray, keep: bool = False):
         x = vals[op.inputs[0]]
         rec = OPS.REGISTRY.get(op.kind)
         if rec is not None:  # an op record's integer semantics
-            y = rec.reference(op, [vals[i] for i in op.inputs], [g.tensors[i] for i in op.inputs], tout)
+            with Q.default_rounding("double" if op.attrs["_rounding"] == "double" else "single"):
+                y = rec.reference(op, [vals[i] for i in op.inputs], [g.tensors[i] for i in op.inputs], tout)
         elif op.kind in ("conv2d", "dwconv2d", "fc", "maxpool", "avgpool"):
             y = globals()[op.kind](op, x, tin, tout)
         elif op.kind == "add":
