@@ -119,9 +119,11 @@ def test_setup_error_leaves_saved_results_untouched(monkeypatch, capsys, project
 def test_qemu_failing_to_start(monkeypatch, capsys, project, tmp_path):
     fake = tmp_path / "bin" / "qemu-system-arm"
     fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\necho 'qemu-system-arm: cannot allocate guest RAM' >&2\nexit 1\n")
+    # a QEMU that reports a good version (target/qemu_find.py asks) and then cannot start the board
+    fake.write_text("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'QEMU emulator version 10.0.2'; exit 0; fi\n"
+                    "echo 'qemu-system-arm: cannot allocate guest RAM' >&2\nexit 1\n")
     fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("MCUDEPLOY_QEMU", str(fake))
     _setup_error(*_validate(monkeypatch, capsys, project, "--emulate"), "QEMU did not start",
                  "cannot allocate guest RAM")
     assert not (project / "validate").exists()
