@@ -118,3 +118,33 @@ def test_planted_clock_bugs_are_caught_on_the_l4(tmp_path_factory, bug, caught_b
 def test_the_correct_l4_clock_tree_passes_the_check(tmp_path_factory):
     need_emulator("b-l475e-iot01a")
     _run_planted(tmp_path_factory, 0)
+
+
+@pytest.fixture(scope="module")
+def conv_project(tmp_path_factory):
+    """A compiled conv + fc net on 8x8 inputs (random weights): profile needs the graph."""
+    import torch
+    from conftest import compile_module
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 6 * 6, 10)).eval()
+    x = np.random.default_rng(0).standard_normal((32, 1, 8, 8)).astype(np.float32)
+    return compile_module(net, x, tmp_path_factory.mktemp("q10p") / "conv").outdir
+
+
+@pytest.mark.emulated
+@pytest.mark.parametrize("board", NEW_BOARDS)
+def test_profile_on_each_new_board(conv_project, board):
+    """The profile loop (two inferences checked against the reference, per-layer counts, flash and
+    RAM against the board's limits) on every QEMU 10 board, as `mcudeploy profile --emulate` runs it."""
+    from mcudeploy.profile import profile
+
+    need_emulator(board)
+    rep = profile(conv_project, board, True, None, None, False)
+    b = load_board(board)
+    assert rep["counter"] == "emulated_instructions" and rep["deterministic"]
+    assert [row["name"] for row in rep["layers"]] and all(row["count"] > 0 for row in rep["layers"])
+    assert sum(row["count"] for row in rep["layers"]) <= rep["total_count"]
+    assert 0 < rep["flash_bytes"] <= rep["board_flash_bytes"] == b.flash.size
+    assert 0 < rep["ram_bytes"] <= rep["board_ram_bytes"]
