@@ -1,24 +1,31 @@
 """Learnable per-channel gates trained with the task loss plus a differentiable resource penalty.
 
     >>> gates = ChannelGates(model, analysis, rm)          # hooks multiply channels by their gate
-    >>> train_to_budget(model, gates, rm, {"ram": 4096}, x, y, epochs=2)
+    >>> train_to_budget(model, gates, {"ram": 4096}, x, y, epochs=2)
     >>> small = gates.shrunk(model)                         # channels whose gate is 0 removed
 
 One gate per channel root of ``structured.analyze`` (so a residual stage or a concat branch is
 gated, and later removed, as one), applied to the outputs of the modules that write the channel
 (after the BatchNorm that follows a conv, and after a depthwise conv's BatchNorm too, so a closed
-channel is exactly 0 everywhere it flows). The forward pass uses the hard gate (logit > 0, the
-largest of each group always open) and the backward pass the sigmoid's gradient (a straight-through
-estimator): the network trained is always the one that will be cut out, and ``shrunk`` computes
-the same function with fewer channels.
+channel is exactly 0 everywhere it flows). The forward pass uses hard 0/1 gates and the backward
+pass the sigmoid's gradient (a straight-through estimator): the network trained is always the one
+that will be cut out, and ``shrunk`` computes the same function with fewer channels (tested).
 
-The logits start from the magnitude importance (BN-folded filter norms, ``structured``), so when
-the penalty pushes a whole group down, its weakest channels close first; after that, the task
-loss's gradient on each gate decides. The penalty is ``lam * sum_r relu(R_r / T_r - 1)`` over the
-bounded resources, R from ``resources.ResourceModel`` on the soft counts and T the budget times a
-safety margin; ``lam`` grows while the hard network is over a target. Weights keep training the
-whole time with one cosine schedule; the gates move during the first ``gate_frac`` of it and are
-frozen for the rest, which is plain fine-tuning of the final architecture.
+What is learnt, and how the budget is kept:
+
+* the logits ``theta`` (initialised from the BN-folded filter norms) descend the task loss plus
+  ``sum_r relu(R_r(sigmoid(theta)) / T_r - 1)``, R from ``resources.ResourceModel``: the arena's
+  gradient reaches only the channels of the buffers live at the peak step, so the layers that set
+  the peak are the ones pushed down;
+* each channel's Taylor importance ``|dL/dgate|`` (an exponential average over steps) says what
+  closing it costs the task;
+* every ``project_every`` steps the hard mask is ``theta > 0`` fitted to the targets: ``tighten``
+  closes the channel with the least importance per byte (or cycle) saved, ``relax`` reopens the
+  most important ones while the estimate still fits. The network trained is therefore always within
+  the estimated budget, and the budget is used, not undershot.
+
+Weights keep training the whole time under one cosine schedule; the gates move during the first
+``gate_frac`` of it and are frozen for the rest, which is plain fine-tuning of the final network.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ class ChannelGates:
         self.theta = nn.Parameter(init)
         self.frozen: torch.Tensor | None = None
         self.mask: torch.Tensor | None = None
+        self.importance = torch.zeros(n)   # EMA of |dL/dgate| (Taylor): the loss a channel holds
         self.current = torch.ones(n)
         self._handles: list = []
         self._targets = _gated_modules(analysis, pos, n)
@@ -163,11 +171,16 @@ def tighten(gates: ChannelGates, targets: dict[str, float], scale: dict[str, flo
         cand = [i for i in range(len(h)) if h[i] > 0 and hv.grad[i] > 0 and i not in keep]
         if not cand:
             break
-        i = min(cand, key=lambda j: gates.theta[j].item())
+        i = min(cand, key=lambda j: _worth(gates, j) / hv.grad[j].item())  # least loss per resource saved
         h[i] = 0.0
         closed.append(i)
     gates.set_hard(h)
     return closed
+
+
+def _worth(gates: ChannelGates, j: int) -> float:
+    """What keeping channel j is worth: its Taylor importance, ranked with its learnt logit."""
+    return (gates.importance[j].item() + 1e-9) * torch.sigmoid(gates.theta[j]).item()
 
 
 def relax(gates: ChannelGates, targets: dict[str, float], scale: dict[str, float]) -> list[int]:
@@ -175,7 +188,7 @@ def relax(gates: ChannelGates, targets: dict[str, float], scale: dict[str, float
     an unused byte of the budget buys nothing."""
     rm, opened = gates.rm, []
     h = gates.hard().clone()
-    for i in sorted((j for j in range(len(h)) if h[j] == 0), key=lambda j: -gates.theta[j].item()):
+    for i in sorted((j for j in range(len(h)) if h[j] == 0), key=lambda j: -_worth(gates, j)):
         h[i] = 1.0
         if over_budget(scaled_estimate(rm, h, scale, targets), targets):
             h[i] = 0.0
@@ -189,15 +202,8 @@ def train_to_budget(model: nn.Module, gates: ChannelGates, targets: dict[str, fl
                     y: np.ndarray, epochs: float = 2, lr: float = 1e-3, batch_size: int = 64,
                     gate_lr: float | None = None, gate_frac: float = 0.6, scale: dict[str, float] | None = None,
                     seed: int = 0, log: Callable[[str], None] | None = None, project_every: int = 10) -> dict:
-    """One schedule: weights and gates together, then the gates frozen and the weights fine-tuned.
-
-    While the gates learn, the forward pass uses soft gates ``sigmoid(theta / tau)``, ``tau``
-    annealed from 1 to 0.05 so they end near 0 or 1: a channel's gate falls only while the task
-    loss it costs is below ``lam`` times the resources it holds (the penalty's gradient, largest
-    for the channels of the buffers live at the peak). ``lam`` is a dual variable: it grows while
-    the hard network (logit > 0) is over a target and shrinks while it is under. At the freeze the
-    hard mask is fitted to the targets (``tighten``, ``relax``) and the rest of the schedule
-    fine-tunes exactly that network."""
+    """One schedule: weights and gates together, then the gates frozen and the weights fine-tuned
+    (see the module docstring); returns the steps taken and a per-epoch history of loss and estimate."""
     say = log or (lambda s: None)
     scale = scale or {}
     rm = gates.rm
@@ -214,6 +220,14 @@ def train_to_budget(model: nn.Module, gates: ChannelGates, targets: dict[str, fl
     opt_g = torch.optim.Adam([gates.theta], lr=gate_lr)
     gates.attach(model)
     model.train()
+    if not gates.importance.any():  # Taylor importance of every channel before the first projection
+        for j in range(min(8, per_epoch)):
+            G = gates.hard().clone().requires_grad_(True)
+            gates.current = G
+            sl = slice(j * batch_size, (j + 1) * batch_size)
+            F.cross_entropy(model(xt[sl]), yt[sl]).backward()
+            gates.importance.add_(G.grad.abs() / 8)
+        model.zero_grad()
     lam, history, order, k = 1.0, [], rng.permutation(len(xt)), 0  # lam: Adam makes only the sign matter
     try:
         for step in range(total):
@@ -229,7 +243,9 @@ def train_to_budget(model: nn.Module, gates: ChannelGates, targets: dict[str, fl
                     f"open ({closed} closed, {opened} reopened to fit the estimate to the budget)")
             if gating and step % project_every == 0:
                 gates.project(targets, scale)
-            G = gates.ste() if gating else gates.hard()
+            G = gates.ste() if gating else gates.hard().clone().requires_grad_(True)
+            if gating:
+                G.retain_grad()
             gates.current = G
             loss = F.cross_entropy(model(xt[b]), yt[b])
             total_loss = loss
@@ -242,6 +258,8 @@ def train_to_budget(model: nn.Module, gates: ChannelGates, targets: dict[str, fl
             total_loss.backward()
             opt.step()
             sched.step()
+            if G.grad is not None:
+                gates.importance.mul_(0.9).add_(0.1 * G.grad.detach().abs())
             if gating:
                 opt_g.step()
             if step % per_epoch == per_epoch - 1 or step == total - 1:

@@ -199,12 +199,25 @@ class ResourceModel:
                 i = tensors[op.inputs[0]].shape[-1] if op.kind == "conv2d" else tensors[op.inputs[0]].size
                 shape = {"conv2d": (o, *w.shape[1:3], i), "dwconv2d": (*w.shape[:2], o), "fc": (o, i)}.get(op.kind)
                 arrays["weight"] = np.zeros(shape or w.shape, np.int8)
+                dense_o = g.tensors[op.output].shape[-1]
+                for k, a in op.arrays.items():  # per output channel: bias, multiplier, shift
+                    if k != "weight" and a.ndim == 1 and a.shape[0] == dense_o:
+                        arrays[k] = np.zeros(o, a.dtype)
+                    elif k != "weight":
+                        arrays[k] = a
             ops.append(Op(op.name, op.kind, op.inputs, op.output, dict(op.attrs), arrays))
         self._cache_key, self._cache = key, Graph(tensors, ops, g.input, g.output, dict(g.meta))
         return self._cache
 
     def flash(self, G: torch.Tensor) -> torch.Tensor:
-        return sum((f(G) for f in self.weight_terms), G.new_zeros(())) + self.engine_code_bytes
+        """``layer_bytes`` of the graph cut to ``G``'s hard counts (the format each layer then gets),
+        with the gradient of the per-layer formula; plus the engine's code bytes."""
+        approx = sum((f(G) for f in self.weight_terms), G.new_zeros(()))
+        if self.graph is not None:
+            g2 = self.reshaped(G)
+            exact = sum(sum(layer_bytes(g2, op).values()) for op in g2.ops if "weight" in op.arrays)
+            approx = approx + (exact - approx.detach())
+        return approx + self.engine_code_bytes
 
     def cycles(self, G: torch.Tensor) -> torch.Tensor:
         return sum((f(G) for f in self.cycle_terms), G.new_zeros(()))
