@@ -243,3 +243,25 @@ def test_sweep_refuses_a_foreign_directory(tmp_path):
 def test_sweep_bad_budgets_one_line(capsys, budgets, says):
     code, _out, err = run_cli(capsys, ["sweep", "m.py:f", "--data", "digits", "--budgets", budgets, "-o", "x"])
     assert code == 2 and err.count("\n") == 1 and says in err, err
+
+
+def test_board_budget_is_what_the_firmware_leaves():
+    from mcudeploy.boards import load_board
+    from mcudeploy.compress.budget import board_budget
+
+    b = load_board("nucleo-f446re")
+    got = board_budget(b, runtime_ram=9_000, runtime_flash=7_000, base=Budget(ram=4096, cycles=10))
+    assert got == Budget(ram=4096, flash=b.flash.size - 7_000, cycles=10)   # the tighter RAM wins
+    assert board_budget(b, 9_000, 7_000).ram == b.ram.size - 9_000
+    with pytest.raises(BudgetError, match="leaves no room"):
+        board_budget(b, b.ram.size, 7_000)
+
+
+def test_missed_budget_message_is_one_line():
+    from mcudeploy.compress.budget_run import BudgetMissedError, missed_message
+
+    rep = {"resources": [{"resource": "ram", "measured": 5000, "budget": 4096, "unit": "B (arena)", "met": False},
+                         {"resource": "cycles", "measured": 10, "budget": 20, "unit": "estimated_cycles", "met": True}]}
+    msg = missed_message(rep)
+    assert "\n" not in msg and "ram measured 5,000 > budget 4,096" in msg and "cycles" not in msg
+    assert BudgetMissedError.exit_code != 0
