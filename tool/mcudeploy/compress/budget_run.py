@@ -207,4 +207,5 @@ def missed_message(report: dict) -> str:
     parts = [f"{r['resource']} measured {r['measured']:,} > budget {r['budget']:,} {r['unit']}"
              for r in report["resources"] if not r["met"]]
     return ("the pruned model misses its budget after compile and build: " + "; ".join(parts)
-            + ". Nothing was written; raise the budget, or train longer (--epochs) so more channels can go")
+            + ". Nothing was written; raise the budget to at least the measured figure (the closest this model "
+            "came after pruning every group it could), or give more --epochs")
