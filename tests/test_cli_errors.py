@@ -176,6 +176,13 @@ def refused(where, inputs, digits_project, tmp_path):
 # --- the table: semantic cases, each one failing before any real work -----------------------------
 
 CASES: dict[str, list[tuple[str, list[str]]]] = {
+    "sweep": [
+        ("no-points", ["{mlp}", "--data", "digits", "-o", "sw"]),
+        ("both-points", ["{mlp}", "--data", "digits", "--budgets", "ram=1KB", "--sparsity", "0.5", "-o", "sw"]),
+        ("budgets-bad-unit", ["{mlp}", "--data", "digits", "--budgets", "ram=1QB:2KB", "-o", "sw"]),
+        ("budgets-uneven", ["{mlp}", "--data", "digits", "--budgets", "ram=1KB:2KB,cycles=1M:2M:3M", "-o", "sw"]),
+        ("sparsity-out-of-range", ["{mlp}", "--data", "digits", "--sparsity", "0.5,1.5", "-o", "sw"]),
+    ],
     "compile": [
         ("model-missing-py", ["{in}/nothere.py:Net", "--calib", "digits", "-o", "out"]),
         ("model-no-factory", ["{in}/noclass.py:Net", "--calib", "digits", "-o", "out"]),
@@ -206,6 +213,11 @@ CASES: dict[str, list[tuple[str, list[str]]]] = {
     ],
     "compress": [
         ("no-target", ["{mlp}", "--data", "digits", "-o", "p.pt2"]),
+        ("budget-bad-unit", ["{mlp}", "--data", "digits", "--structured", "--budget", "ram=1QB", "-o", "p.pt2"]),
+        ("budget-unknown", ["{mlp}", "--data", "digits", "--structured", "--budget", "speed=1", "-o", "p.pt2"]),
+        ("budget-not-structured", ["{mlp}", "--data", "digits", "--budget", "ram=1KB", "-o", "p.pt2"]),
+        ("budget-and-sparsity", ["{mlp}", "--data", "digits", "--structured", "--budget", "ram=1KB", "--sparsity",
+                                 "0.5", "-o", "p.pt2"]),
         ("both-targets", ["{mlp}", "--data", "digits", "--sparsity", "0.5", "--max-accuracy-drop", "1",
                           "-o", "p.pt2"]),
         ("model-garbage-pt2", ["{in}/garbage.pt2", "--data", "digits", "--sparsity", "0.5", "-o", "p.pt2"]),
@@ -357,6 +369,7 @@ def test_bad_case_is_refused_cleanly(refused, args):
 # thing wrong. Never run as they are: every generated case carries a value click refuses while
 # parsing, before the command's body.
 BASE: dict[str, dict[str, object]] = {
+    "sweep": {"model": MLP, "data": "digits", "outdir": "sw", "sparsity": "0.5"},
     "compile": {"model": MLP, "calib": "digits", "outdir": "out"},
     "compress": {"model": MLP, "data": "digits", "output": "p.pt2", "sparsity": "0.5"},
     "build": {"project": "{prj}"},

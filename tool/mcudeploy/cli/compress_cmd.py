@@ -62,18 +62,30 @@ from .params import FiniteFloat
               help="softmax temperature T of the distillation.")
 @click.option("--distill-alpha", type=FiniteFloat(0, 1), default=0.7, show_default=True,
               help="weight of the distillation term (1 - alpha on the labels).")
+@click.option("--budget", "budget_text", metavar="ram=B,flash=B,cycles=N",
+              help="with --structured: learn which channels to remove (per-channel gates, task loss + a "
+                   "penalty from the memory planner's peak arena, the stored weight bytes and the cycle "
+                   "model) until the model meets these limits, e.g. ram=24KB,flash=96KB,cycles=2M (any "
+                   "subset; ram = activation arena, flash = engine flash, cycles = est. Cortex-M4 cycles). "
+                   "The result is compiled, built and benched; the command fails if it misses.")
+@click.option("--board", "budget_board", metavar="BOARD",
+              help="with --structured: budget RAM and flash to what BOARD leaves after the firmware's own "
+                   "code, stack and buffers (measured on a build); combines with --budget (the tighter wins).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="the pruned model, a torch.export archive (.pt2) for `mcudeploy compile`.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report here.")
 def compress_cmd(model, weights, data, eval_data, sparsity, layer_sparsity, max_accuracy_drop, structured, scope,
                  weight_bits, steps, epochs, lr, batch_size, limit, eval_limit, finetune_hook, adaptive_bn, knee,
-                 distill, distill_temperature, distill_alpha, output, json_path):
+                 distill, distill_temperature, distill_alpha, budget_text, budget_board, output, json_path):
     """Prune MODEL and fine-tune it; write the pruned model as a .pt2 that `compile` accepts.
 
     MODEL is FILE.py:FACTORY (with --weights) or a .pt2 archive. Unstructured pruning zeroes the
     smallest conv and linear weights (stored sparse by the compiler); --structured removes whole
     channels, following residual adds and concats so every layer stays consistent.
     """
+    if budget_text is not None or budget_board:
+        return _budget(model, weights, data, eval_data, sparsity, max_accuracy_drop, knee, structured, budget_text,
+                       budget_board, epochs, lr, batch_size, limit, eval_limit, output, json_path)
     chosen = (sparsity is not None) + (max_accuracy_drop is not None) + knee
     if chosen > 1 or (chosen == 0 and weight_bits == "8"):
         raise McdError("give exactly one of --sparsity, --max-accuracy-drop or --knee (or --weight-bits 2|4 alone)")
@@ -137,6 +149,39 @@ def compress_cmd(model, weights, data, eval_data, sparsity, layer_sparsity, max_
     click.echo(f"wrote {output} in {r['seconds']:.1f} s; next: mcudeploy compile {output} --calib DATA -o DIR")
     if json_path:
         write_json(json_path, r)
+
+
+def _budget(model, weights, data, eval_data, sparsity, max_accuracy_drop, knee, structured, budget_text, board,
+            epochs, lr, batch_size, limit, eval_limit, output, json_path):
+    """``--budget`` / ``--board``: budget-driven structured pruning, checked on the built firmware."""
+    from ..compress.budget import Budget, parse_budget
+    from ..compress.budget_run import BudgetMissedError, budget_file, missed_message
+
+    budget = parse_budget(budget_text) if budget_text is not None else Budget()
+    if not structured:
+        raise McdError("--budget and --board choose which channels to remove: add --structured")
+    if sparsity is not None or max_accuracy_drop is not None or knee:
+        raise McdError("--budget/--board decide how much to prune: drop --sparsity, --max-accuracy-drop and --knee")
+    res = budget_file(model, weights, data, output, budget, board=board, eval_data=eval_data, limit=limit,
+                      eval_limit=eval_limit, epochs=epochs if epochs > 0 else 1, lr=lr, batch_size=batch_size,
+                      log=lambda s: click.echo(s, err=True))
+    r = res.report
+    rows = [{"resource": x["resource"], "unit": x["unit"], "budget": f"{x['budget']:,}", "estimate": f"{x['estimate']:,}",
+             "measured": f"{x['measured']:,}", "dense": f"{x['dense']:,}", "met": "yes" if x["met"] else "NO"}
+            for x in r["resources"]]
+    click.echo(table(rows, [("resource", "resource"), ("unit", "unit"), ("budget", "budget"), ("estimate", "estimate"),
+                            ("measured", "measured"), ("dense", "dense (measured)"), ("met", "met")]))
+    click.echo("groups: " + ", ".join(f"{'+'.join(g['producers'])} {g['channels_before']}->{g['channels_after']}"
+                                      for g in r["channel_groups"] if g["prunable"]))
+    a = r["accuracy"]
+    if a.get("before") is not None:
+        click.echo(f"top-1 accuracy (float, held-out): {a['before']:.2f} % -> {a['after']:.2f} % "
+                   f"({-a['drop_points']:+.2f} points)")
+    if json_path:
+        write_json(json_path, r)
+    if not r["met"]:
+        raise BudgetMissedError(missed_message(r))
+    click.echo(f"wrote {output} in {r['seconds']:.1f} s (measured on {r['measured_on']})")
 
 
 COMMANDS = [compress_cmd]

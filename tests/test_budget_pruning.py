@@ -1,0 +1,267 @@
+"""Budget-driven structured pruning (compress --budget) and the sweep, on a digits-sized residual CNN.
+
+The resource functions are checked against mcudeploy's own stages as oracles: the estimated arena at
+any channel mask equals the memory planner's arena of the really pruned model's int8 graph, and the
+estimated weight bytes equal ``layer_bytes`` of that graph; the gated network computes what the
+shrunk one does. The end-to-end test builds the firmware and checks the budget in its link map.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mcudeploy import datasets
+from mcudeploy.codegen.kernels import layer_bytes
+from mcudeploy.compress.budget import Budget, BudgetError, parse_budget
+from mcudeploy.compress.gates import ChannelGates
+from mcudeploy.compress.measure import int8_graph
+from mcudeploy.compress.resources import ResourceModel
+from mcudeploy.compress.structured import analyze
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+from digits_resnet import digits_resnet
+from mcd_cli import run_cli
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return datasets.load("digits", "train"), datasets.load("digits", "test")
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """The fixture net after 4 epochs on the digits train split (a few seconds on one thread)."""
+    (x, y), _ = digits
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small batches: threads only contend
+    torch.manual_seed(0)
+    m = digits_resnet()
+    opt = torch.optim.Adam(m.parameters(), lr=0.01)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y).long()
+    m.train()
+    for _ in range(4):
+        for idx in torch.randperm(len(yt), generator=torch.Generator().manual_seed(0)).split(64):
+            opt.zero_grad()
+            F.cross_entropy(m(xt[idx]), yt[idx]).backward()
+            opt.step()
+    torch.set_num_threads(threads)
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def model_rm(trained, digits):
+    (x, _), _ = digits
+    an = analyze(trained, torch.from_numpy(x[:1]))
+    _ep, g, p = int8_graph(trained, x[:64])
+    return trained, an, ResourceModel.build(an, g, p, {op.name: 1000 * (i + 1) for i, op in enumerate(g.ops)})
+
+
+# --- budgets ---------------------------------------------------------------------------------------
+
+def test_parse_budget_units():
+    assert parse_budget("ram=24KB,flash=96KB,cycles=2M") == Budget(24 * 1024, 96 * 1024, 2_000_000)
+    assert parse_budget(" RAM = 1.5KiB ") == Budget(ram=1536)
+    assert parse_budget("cycles=300K").items() == {"cycles": 300_000}
+
+
+@pytest.mark.parametrize("text, says", [
+    ("ram=12QB", "ram='12QB'"), ("ram", "expected NAME=VALUE"), ("speed=3", "unknown resource 'speed'"),
+    ("ram=1KB,ram=2KB", "names 'ram' twice"), ("", "budget is empty"), ("cycles=-5", "cycles='-5'"),
+    ("ram=nan", "ram='nan'"), ("flash=0", "at least 1"), ("cycles=2MB", "cycles='2MB'"),
+])
+def test_bad_budget_is_one_line(capsys, text, says):
+    with pytest.raises(BudgetError, match=says.replace("(", r"\(").replace(")", r"\)")):
+        parse_budget(text)
+    code, _out, err = run_cli(capsys, ["compress", "no_such.py:f", "--data", "digits", "--structured",
+                                      "--budget", text, "-o", "x.pt2"])
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and says in lines[0] and "Traceback" not in err, err
+
+
+def test_budget_needs_structured(capsys):
+    code, _out, err = run_cli(capsys, ["compress", "no_such.py:f", "--data", "digits", "--budget", "ram=1KB",
+                                       "-o", "x.pt2"])
+    assert code == 2 and err.count("\n") == 1 and "--structured" in err
+
+
+# --- the resource functions ------------------------------------------------------------------------
+
+def _random_mask(gates: ChannelGates, seed: int, p: float = 0.5) -> torch.Tensor:
+    h = (torch.rand(len(gates.theta), generator=torch.Generator().manual_seed(seed)) > p).float()
+    h[list(gates.keep_one())] = 1.0
+    return h
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_estimate_equals_planner_and_codegen_after_pruning(model_rm, digits, seed):
+    """At a mask, the arena is the planner's and the weight bytes are layer_bytes' of the pruned model."""
+    (x, _), _ = digits
+    model, an, rm = model_rm
+    gates = ChannelGates(model, an, rm)
+    h = _random_mask(gates, seed)
+    gates.mask = h
+    small = gates.shrunk(model)
+    _ep, g2, p2 = int8_graph(small, x[:64])
+    assert float(rm.arena(h)) == p2.arena_bytes
+    stored = sum(sum(layer_bytes(g2, op).values()) for op in g2.ops if "weight" in op.arrays)
+    assert abs(float(rm.flash(h)) - stored) <= 0.02 * stored, (float(rm.flash(h)), stored)
+
+
+def test_gated_network_equals_shrunk(model_rm, digits):
+    (x, _), _ = digits
+    model, an, rm = model_rm
+    gates = ChannelGates(model, an, rm)
+    gates.mask = _random_mask(gates, 3)
+    gates.current = gates.hard()
+    gates.attach(model)
+    try:
+        with torch.no_grad():
+            want = model(torch.from_numpy(x[:32]))
+    finally:
+        gates.detach()
+    with torch.no_grad():
+        got = gates.shrunk(model)(torch.from_numpy(x[:32]))
+    assert torch.allclose(got, want, atol=1e-4)
+
+
+def test_penalty_gradient_acts_on_the_peak(model_rm):
+    """d arena / d gate is H*W for channels live at the peak step and 0 for the others."""
+    _model, _an, rm = model_rm
+    G = torch.ones(len(rm.roots), requires_grad=True)
+    live = rm.live_bytes(G.detach())
+    peak = int(live.argmax())
+    rm.arena(G).backward()
+    grad = G.grad
+    assert (grad > 0).any() and (grad == 0).any()
+    # every channel with a gradient belongs to a buffer live at the peak step
+    on_peak = set()
+    for key, lo, hi, _f in rm.buffers:
+        if lo <= peak <= hi and not key.startswith("scratch:") and key in rm.tensors:
+            on_peak.update(rm.tensors[key].idx.tolist())
+    assert {int(i) for i in torch.nonzero(grad).flatten()} <= on_peak | {
+        int(i) for key, lo, hi, _f in rm.buffers if lo <= peak <= hi and key.startswith("scratch:")
+        for i in rm.tensors[next(op for op in rm.graph.ops if op.name == key[8:]).inputs[0]].idx.tolist()}
+
+
+@pytest.mark.parametrize("resource", ["ram", "flash", "cycles"])
+def test_penalty_descent_lowers_the_resource(model_rm, resource):
+    """Gradient steps on the penalty alone lower the resource of the hard network."""
+    model, an, rm = model_rm
+    gates = ChannelGates(model, an, rm)
+    before = float(rm.resource(resource, gates.hard()))
+    opt = torch.optim.SGD([gates.theta], lr=50.0 / before)
+    for _ in range(30):
+        opt.zero_grad()
+        rm.resource(resource, torch.sigmoid(gates.theta)).backward()
+        assert torch.isfinite(gates.theta.grad).all() and gates.theta.grad.abs().sum() > 0
+        opt.step()
+    after = float(rm.resource(resource, gates.hard()))
+    assert after < 0.9 * before, (before, after)
+
+
+# --- end to end: the budget is met on the built firmware --------------------------------------------
+
+def test_budget_met_after_compile(trained, digits, tmp_path):
+    from conftest import need_toolchain
+    from mcudeploy.compress.budget_run import budget_compress
+    from mcudeploy.compress.measure import arena_from_map
+
+    need_toolchain()
+    (x, y), (xt, yt) = digits
+    _ep, _g, p = int8_graph(trained, x[:64])
+    budget = Budget(ram=int(0.6 * p.arena_bytes))
+    res = budget_compress(trained, torch.from_numpy(x[:1]), (x, y), (xt, yt), budget, epochs=2, lr=3e-3,
+                          workdir=tmp_path)
+    r = res.report
+    ram = r["resources"][0]
+    assert r["met"] and ram["measured"] <= budget.ram and ram["resource"] == "ram"
+    link_map = Path(r["project"]) / "firmware" / "nucleo-f446re" / "build-emu" / "firmware.map"
+    assert arena_from_map(link_map) == ram["measured"] == json.loads(
+        (Path(r["project"]) / "project.json").read_text())["arena_bytes"]
+    assert ram["estimate"] == ram["measured"]  # the estimate is the planner's own arena
+    assert r["accuracy"]["after"] > 50.0, r["accuracy"]  # still a classifier (chance: 10 %) after 2 epochs
+    assert any(g["channels_after"] < g["channels_before"] for g in r["channel_groups"])
+
+
+# --- the sweep resumes ------------------------------------------------------------------------------
+
+def _fake_point(spec, point, pdir, dense):
+    """Stands in for run_point: records the call; 'budget-ram2000' fails once (an interruption)."""
+    calls = Path(spec["model"]).parent / "calls.txt"
+    with open(calls, "a") as f:
+        f.write(point["key"] + "\n")
+    if point["key"] == "budget-ram2000" and not (Path(spec["model"]).parent / "failed").exists():
+        (Path(spec["model"]).parent / "failed").write_text("1")
+        raise KeyboardInterrupt
+    rec = {"key": point["key"], "method": point.get("budget") and "budget" or "dense",
+           "measured": {"ram": 4000 - len(point["key"]), "flash": 9000, "cycles": 100_000},
+           "layer_cycles": {}, "int8_top1": 90.0, "emulated": {"samples": 2, "bit_exact": 2}}
+    Path(pdir).mkdir(parents=True, exist_ok=True)
+    (Path(pdir) / "point.json").write_text(json.dumps(rec))
+    return rec
+
+
+def test_sweep_resumes(tmp_path, monkeypatch):
+    from mcudeploy import sweep
+
+    monkeypatch.setattr(sweep, "run_point", _fake_point)
+    spec = sweep.Spec(str(tmp_path / "m.py:f"), None, "digits")
+    points = sweep.parse_points(budgets="ram=3000:2000:1000")
+    out = tmp_path / "sw"
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_sweep(spec, points, out, jobs=1)
+    first = (tmp_path / "calls.txt").read_text().split()
+    assert first[:3] == ["dense", "budget-ram3000", "budget-ram2000"]
+    rep = sweep.run_sweep(spec, points, out, jobs=1)
+    second = (tmp_path / "calls.txt").read_text().split()[len(first):]
+    assert "dense" not in second and "budget-ram3000" not in second and "budget-ram2000" in second
+    assert [p["key"] for p in rep["points"]] == [p["key"] for p in points]
+    for f in ("pareto.png", "pareto.svg", "index.html", "sweep.json"):
+        assert (out / f).stat().st_size > 0
+    assert json.loads((out / "sweep.json").read_text())["status"] == "done"
+    with pytest.raises(Exception, match="other settings"):
+        sweep.run_sweep(spec, sweep.parse_points(sparsity="0.5"), out, jobs=1)
+
+
+def test_sweep_refuses_a_foreign_directory(tmp_path):
+    from mcudeploy import sweep
+    from mcudeploy.errors import OutputError
+
+    (tmp_path / "mine.txt").write_text("keep")
+    with pytest.raises(OutputError, match="not a sweep directory"):
+        sweep.run_sweep(sweep.Spec("m.py:f", None, "digits"), sweep.parse_points(sparsity="0.5"), tmp_path)
+    assert (tmp_path / "mine.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize("budgets, says", [("ram=1KB:2KB,cycles=1M:2M:3M", "needs 3 values"),
+                                           ("speed=1:2", "expected NAME=V1:V2"), ("ram=1QB:2KB", "ram='1QB'")])
+def test_sweep_bad_budgets_one_line(capsys, budgets, says):
+    code, _out, err = run_cli(capsys, ["sweep", "m.py:f", "--data", "digits", "--budgets", budgets, "-o", "x"])
+    assert code == 2 and err.count("\n") == 1 and says in err, err
+
+
+def test_board_budget_is_what_the_firmware_leaves():
+    from mcudeploy.boards import load_board
+    from mcudeploy.compress.budget import board_budget
+
+    b = load_board("nucleo-f446re")
+    got = board_budget(b, runtime_ram=9_000, runtime_flash=7_000, base=Budget(ram=4096, cycles=10))
+    assert got == Budget(ram=4096, flash=b.flash.size - 7_000, cycles=10)   # the tighter RAM wins
+    assert board_budget(b, 9_000, 7_000).ram == b.ram.size - 9_000
+    with pytest.raises(BudgetError, match="leaves no room"):
+        board_budget(b, b.ram.size, 7_000)
+
+
+def test_missed_budget_message_is_one_line():
+    from mcudeploy.compress.budget_run import BudgetMissedError, missed_message
+
+    rep = {"resources": [{"resource": "ram", "measured": 5000, "budget": 4096, "unit": "B (arena)", "met": False},
+                         {"resource": "cycles", "measured": 10, "budget": 20, "unit": "estimated_cycles", "met": True}]}
+    msg = missed_message(rep)
+    assert "\n" not in msg and "ram measured 5,000 > budget 4,096" in msg and "cycles" not in msg
+    assert BudgetMissedError.exit_code != 0

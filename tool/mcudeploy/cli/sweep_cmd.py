@@ -1,0 +1,62 @@
+"""``mcudeploy sweep``: thin wrapper over ``sweep.run_sweep``."""
+
+import click
+
+from ..errors import McdError
+from ..report import table, write_json
+from ..sweep import Spec, parse_points, run_sweep
+from .params import FiniteFloat
+
+
+@click.command("sweep")
+@click.argument("model")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="state_dict for a FILE.py:FACTORY model.")
+@click.option("--data", required=True, metavar="DATA", help="built-in data set or .npz: its train split fine-tunes.")
+@click.option("--eval-data", metavar="DATA", help="held-out labelled samples (default: DATA's test split).")
+@click.option("--budgets", metavar="ram=A:B:C[,flash=..][,cycles=..]",
+              help="one budget-driven point per value (lists of several resources are zipped; a single value "
+                   "is used for every point), e.g. --budgets ram=8KB:6KB:4KB.")
+@click.option("--sparsity", metavar="S1,S2,...", help="instead: uniform structured pruning at these channel "
+              "fractions, e.g. --sparsity 0.5,0.7,0.9.")
+@click.option("--epochs", type=FiniteFloat(0, min_open=True), default=2, show_default=True,
+              help="training epochs per point (gates and fine-tuning in one schedule).")
+@click.option("--lr", type=FiniteFloat(0, min_open=True), default=1e-3, show_default=True)
+@click.option("--limit", type=click.IntRange(1), help="use only the first N training samples.")
+@click.option("--eval-limit", type=click.IntRange(1), help="use only the first N held-out samples for top-1.")
+@click.option("--emulate-samples", type=click.IntRange(0), default=20, show_default=True,
+              help="samples each point runs on the emulated board, checked bit-exact (0: none).")
+@click.option("--jobs", type=click.IntRange(1), help="points in parallel, each with its own emulator "
+              "(default: the machine's cores).")
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
+              help="sweep directory: points/, sweep.json, pareto.png, pareto.svg, index.html. Run the same "
+                   "command again to resume an interrupted sweep.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report here.")
+def sweep_cmd(model, weights, data, eval_data, budgets, sparsity, epochs, lr, limit, eval_limit, emulate_samples,
+              jobs, outdir, json_path):
+    """Compress MODEL at several budgets or sparsities; compile, build, bench and validate every point on
+    the emulated board; write a JSON, a Pareto plot (accuracy vs RAM, flash, est. cycles; PNG and SVG)
+    and an HTML page. Points run in parallel and an interrupted sweep resumes."""
+    points = parse_points(budgets, sparsity)
+    spec = Spec(model, weights, data, eval_data, limit, eval_limit, epochs, lr, emulate_samples)
+    try:
+        rep = run_sweep(spec, points, outdir, jobs, progress=lambda s: click.echo(s, err=True))
+    except KeyboardInterrupt:
+        raise McdError(f"interrupted: the finished points are kept in {outdir}/points; run the same command "
+                       "again to resume") from None
+    d = rep["dense"]
+    rows = []
+    for p in [d, *rep["points"]]:
+        m, e = p["measured"], p.get("emulated") or {}
+        rows.append({"point": p["key"], "ram": f"{m['ram']:,}", "flash": f"{m['flash']:,}", "cycles": f"{m['cycles']:,}",
+                     "top1": f"{p['int8_top1']:.2f} %", "drop": f"{d['int8_top1'] - p['int8_top1']:+.2f}",
+                     "exact": f"{e.get('bit_exact', '-')}/{e.get('samples', '-')}",
+                     "met": {True: "yes", False: "NO"}.get(p.get("met"), "")})
+    click.echo(table(rows, [("point", "point"), ("ram", "arena B"), ("flash", "engine flash B"),
+                            ("cycles", "est. cycles"), ("top1", "int8 top-1"), ("drop", "drop (points)"),
+                            ("exact", "emulated bit-exact"), ("met", "budget met")]))
+    click.echo("wrote " + ", ".join(rep["files"]))
+    if json_path:
+        write_json(json_path, rep)
+
+
+COMMANDS = [sweep_cmd]
