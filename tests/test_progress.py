@@ -75,6 +75,7 @@ def test_training_reports_epochs(fast, monkeypatch):
     # 25 toy batches can end within any threshold on an idle machine: report from the first batch on
     monkeypatch.setattr(progress, "QUIET_AFTER", 0.0)
     monkeypatch.setattr(progress, "INTERVAL", 0.0)
+    progress.set_quiet(False)
     progress.set_stream(s := io.StringIO())
     x = torch.randn(200, 8)
     y = (x[:, 0] > 0).long()

@@ -50,8 +50,8 @@ def cli(quiet: bool = False) -> None:
     """
     from .. import progress
 
-    if quiet:
-        progress.set_quiet(True)
+    # each invocation decides (an in-process caller may run several; a --quiet one must not leak)
+    progress.set_quiet(quiet or os.environ.get("MCUDEPLOY_QUIET", "") not in ("", "0"))
 
 
 def _register() -> None:
