@@ -143,3 +143,26 @@ def test_emulate_virtual_on_the_command_line(tmp_path, capsys):
     assert code == 2 and "--detach/--stop keep a QEMU emulator running" in err
     code, _out, err = run_cli(capsys, ["validate", tmp_path, "--emulate", "quantum", "--data", "digits"])
     assert code == 2 and "'quantum' is not one of 'qemu', 'virtual'" in err
+
+
+def test_flash_model_follows_flash_acr_and_agrees_with_bench(lenet_project, monkeypatch):
+    """MCUDEPLOY_VIRTUAL_FLASH=1: the DWT counts include the wait states of the flash as the silicon
+    port's FLASH_ACR sets it (5 at 180 MHz, ART caches and prefetch on), so they land on bench's
+    estimated_cycles_flash (the same memmodel, at the same 5 wait states), not on the zero-wait figure."""
+    from mcudeploy.bench import bench_project
+    from mcudeploy.profile import profile
+    from mcudeploy.project import Project
+    from mcudeploy.target.virtual import FLASH_MODEL_ENV
+
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake not installed")
+    monkeypatch.setenv(FLASH_MODEL_ENV, "1")
+    prof = profile(lenet_project.outdir, BOARD, "virtual", data="mnist", estimate_cycles=False)
+    from mcudeploy import datasets
+
+    x, _ = datasets.load_for_project(Project(lenet_project.outdir), "mnist", split="test", limit=1)
+    b = bench_project(Project(lenet_project.outdir), x)
+    assert prof["deterministic"]
+    total = prof["total_count"]
+    assert total > 1.05 * b["estimated_cycles"]  # the wait states are charged
+    assert abs(total / b["estimated_cycles_flash"] - 1) < 0.03, (total, b["estimated_cycles_flash"])

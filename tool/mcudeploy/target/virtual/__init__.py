@@ -28,6 +28,16 @@ from ..qemu import free_port
 from .rules import RuleViolation
 
 COUNTER = "estimated_dwt_cycles"  # what "dwt_cycles" from this board really are
+FLASH_MODEL_ENV = "MCUDEPLOY_VIRTUAL_FLASH"
+
+
+def flash_model_on() -> bool:
+    """``MCUDEPLOY_VIRTUAL_FLASH=1``: the virtual board also charges the flash wait states and the
+    ART as the firmware's FLASH_ACR sets them up (mcudeploy.memmodel), so its DWT counts compare with
+    bench's ``estimated_cycles_flash``; off by default (about 5x slower: timing runs in Python)."""
+    import os
+
+    return os.environ.get(FLASH_MODEL_ENV, "") not in ("", "0")
 
 
 class VirtualTarget(Target):
@@ -99,6 +109,8 @@ class VirtualTarget(Target):
         self._out, self._err = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # noqa: SIM115
         cmd = [sys.executable, "-m", "mcudeploy.target.virtual.server", str(self.elf), "--board",
                str(self.board.path), "--port", str(port), "--baud", str(self.board.uart.baud)]
+        if flash_model_on():
+            cmd.append("--flash-model")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:

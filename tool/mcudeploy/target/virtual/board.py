@@ -20,6 +20,7 @@ from pathlib import Path
 from ...boards import Board
 from ...cycles import _cost_table
 from ...errors import TargetError
+from ...memmodel import ArtState, FlashModel
 from .clock import ClockTree
 from .periph import F446_BLOCKS, Gpio, Usart
 from .rules import violation
@@ -35,11 +36,16 @@ class VirtualBoard:
     """One run of one ELF. ``io`` carries USART bytes (see server.py and tests): it needs
     ``rx_ready(board, poll=True)``, ``rx_byte()``, ``tx_byte(b)`` and ``note_access()``."""
 
-    def __init__(self, elf: str | Path, board: Board, io, vdd: float = 3.3, native: bool = True):
+    def __init__(self, elf: str | Path, board: Board, io, vdd: float = 3.3, native: bool = True,
+                 flash_model: bool = False):
         if board.mcu.upper() != "STM32F446RE":
             raise TargetError(f"the virtual board models the STM32F446RE, not {board.mcu} ({board.name}): use "
                               "--emulate (QEMU) for it")
         self.board, self.io, self.vdd, self.native = board, io, vdd, native
+        # the flash as FLASH_ACR sets it up (latency, ART caches, prefetch): memmodel.py, charged in Python
+        self.art = ArtState(FlashModel(wait_states=0, prefetch=False, icache_lines=0, dcache_lines=0)) \
+            if flash_model else None
+        self._acr_seen = None
         self.clock = ClockTree(self)
         self.scs = SystemControl(self)
         self.gpio = [Gpio(i) for i in range(8)]
@@ -110,12 +116,21 @@ class VirtualBoard:
             cyc, n, br = _cost_table(md, cs, code, addr)
             return cyc, n, br, code == SELF_LOOP
 
-        self._timer = NativeBlockHook.attach(uc, cost) if self.native else None
+        self._timer = NativeBlockHook.attach(uc, cost) if self.native and self.art is None else None
         if self._timer is not None:
             return
         self._timer = timer = _PyTimer()
         costs: dict[int, tuple[int, int, bool, bool]] = {}
         state = [0, False]  # end address of the previous block, did it end in a branch
+        art = self.art
+        if art is not None:
+            from unicorn import UC_HOOK_MEM_READ
+
+            def on_flash_read(u, access, addr, size, value, _):
+                art.read(addr)
+
+            uc.hook_add(UC_HOOK_MEM_READ, on_flash_read, begin=self.board.flash.origin,
+                        end=self.board.flash.origin + self.board.flash.size - 1)
 
         def on_block(u, addr, size, _):
             key = (addr << 8) | size
@@ -124,6 +139,9 @@ class VirtualBoard:
                 c = costs[key] = cost(bytes(u.mem_read(addr, size)), addr)
             timer.cycles += c[0] + 2 if state[1] and addr != state[0] else c[0]
             timer.instructions += c[1]
+            if art is not None:
+                self._art_sync()
+                art.fetch(addr, size, c[0], timer.cycles)
             state[0], state[1] = addr + size, c[2]
             if c[3]:
                 timer.selfloop_pc = addr
@@ -131,10 +149,21 @@ class VirtualBoard:
 
         uc.hook_add(UC_HOOK_BLOCK, on_block)
 
+    def _art_sync(self) -> None:
+        """The flash model as FLASH_ACR now reads: LATENCY wait states, PRFTEN, ICEN, DCEN (RM0390 3.8.1)."""
+        acr = self.clock.read_flash(0x00)
+        if acr == self._acr_seen:
+            return
+        self._acr_seen = acr
+        self.art.m = FlashModel(wait_states=acr & 0xF, prefetch=bool(acr & (1 << 8)),
+                                icache_lines=64 if acr & (1 << 9) else 0, dcache_lines=8 if acr & (1 << 10) else 0)
+        self.art.icache.lines, self.art.dcache.lines = self.art.m.icache_lines, self.art.m.dcache_lines
+
     @property
     def cycles(self) -> int:
-        """Estimated core cycles since reset (the timing model)."""
-        return self._timer.cycles
+        """Estimated core cycles since reset (the timing model; with ``flash_model``, plus the wait
+        states of the flash as FLASH_ACR configures it)."""
+        return self._timer.cycles + (self.art.penalty if self.art is not None else 0)
 
     @property
     def instructions(self) -> int:

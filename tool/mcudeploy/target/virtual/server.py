@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--baud", type=int, help="the UART rate the firmware was built for (default: the board file's)")
     ap.add_argument("--python-hook", action="store_true", help="time blocks in Python, not C (for comparison)")
+    ap.add_argument("--flash-model", action="store_true",
+                    help="charge flash wait states and the ART as FLASH_ACR sets them up (memmodel.py; slower)")
     a = ap.parse_args(argv)
     board = load_board(a.board)
     if a.baud:
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     vb = None
     try:
-        vb = VirtualBoard(a.elf, board, io, native=not a.python_hook)
+        vb = VirtualBoard(a.elf, board, io, native=not a.python_hook, flash_model=a.flash_model)
         vb.run()
     except Stop:
         return 0
