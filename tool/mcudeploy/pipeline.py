@@ -69,6 +69,18 @@ def _layer_rows(g: Graph, names: list[str]) -> list[dict]:
     return rows
 
 
+def check_on_host(g, tmp: Path, xq: np.ndarray, what: str) -> dict:
+    """Build ``tmp/engine`` with the host C compiler, run ``xq`` through it and compare with the
+    numpy reference; the report's ``host_check``, or McdError (a bug of ours) on any difference."""
+    exe = hostrun.build_host(tmp / "engine", tmp / "host_build")
+    same = (hostrun.run_host(exe, xq, g.tensors[g.output].size) == R.run(g, xq)).all(axis=1)
+    shutil.rmtree(tmp / "host_build", ignore_errors=True)
+    if not same.all():
+        raise McdError(f"internal: host-compiled engine differs from the reference on "
+                       f"{int((~same).sum())} of {len(xq)} {what} samples")
+    return {"samples": len(xq), "bit_exact": int(same.sum()), "inputs": what}
+
+
 def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True,
                   source: dict | None = None, weights_format: str | dict = "auto",
                   board: Board | None = None, strict: bool = False, rounding: str = "single") -> CompileResult:
@@ -139,14 +151,7 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
         }
         if host_check and hostrun.have_cc():
             with progress.task("check the engine on the host (cc) against the reference"):
-                exe = hostrun.build_host(tmp / "engine", tmp / "host_build")
-                xq = R.prepare_input(g, calib_x[:64])
-                same = (hostrun.run_host(exe, xq, tout.size) == R.run(g, xq)).all(axis=1)
-            report["host_check"] = {"samples": len(xq), "bit_exact": int(same.sum())}
-            shutil.rmtree(tmp / "host_build", ignore_errors=True)
-            if not same.all():
-                raise McdError(f"internal: host-compiled engine differs from the reference on "
-                               f"{int((~same).sum())} of {len(xq)} calibration samples")
+                report["host_check"] = check_on_host(g, tmp, R.prepare_input(g, calib_x[:64]), "calibration")
         meta = {
             "mcudeploy_version": __version__, "model_hash": model_hash,
             "input_shape": list(g.meta.get("input_shape_torch", [])), "input_device_shape": list(tin.shape),

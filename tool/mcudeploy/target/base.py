@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Self
@@ -32,3 +33,14 @@ class Target(ABC):
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def end_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """Terminate a child (an emulator) and reap it; kill it if it has not gone after ``timeout`` s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

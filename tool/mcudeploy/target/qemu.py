@@ -32,7 +32,7 @@ from pathlib import Path
 from ..boards import Board
 from ..errors import TargetError
 from ..families import family_for
-from .base import Target
+from .base import Target, end_process
 from .qemu_find import find_qemu
 
 QEMU = "qemu-system-arm"
@@ -121,13 +121,7 @@ class QemuTarget(Target):
 
     def stop(self) -> None:
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+            end_process(self.proc)
             self.proc = None
         if self._log is not None:
             self._log.close()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ...boards import Board
 from ...errors import TargetError
-from ..base import Target
+from ..base import Target, end_process
 from ..qemu import free_port
 from .rules import RuleViolation
 
@@ -81,13 +81,7 @@ class VirtualTarget(Target):
 
     def stop(self) -> None:
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+            end_process(self.proc)
             self.proc = None
         for f in (self._out, self._err):
             if f is not None:
