@@ -72,7 +72,8 @@ def test_nested_steps_name_their_path(fast):
 
 
 def test_training_reports_epochs(fast, monkeypatch):
-    # 25 toy batches can end within any threshold on an idle machine: report from the first batch on
+    # toy batches end within any tick on an idle machine: the epoch callback waits long enough for the
+    # background ticker (every REDRAW) to report, with every tick a line (QUIET_AFTER, INTERVAL 0)
     monkeypatch.setattr(progress, "QUIET_AFTER", 0.0)
     monkeypatch.setattr(progress, "INTERVAL", 0.0)
     progress.set_quiet(False)
@@ -80,10 +81,11 @@ def test_training_reports_epochs(fast, monkeypatch):
     x = torch.randn(200, 8)
     y = (x[:, 0] > 0).long()
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
-    train_classifier(model, x, y, epochs=1, batch_size=8, label="train toy")
+    train_classifier(model, x, y, epochs=2, batch_size=8, label="train toy",
+                     callback=lambda *_: time.sleep(0.2))
     out = s.getvalue()
-    assert "train toy: " in out and "/25 batches, epoch " in out, out
-    assert "train toy: done in " in out and "(25/25 batches)" in out
+    assert "train toy: " in out and "/50 batches, epoch " in out, out
+    assert "train toy: done in " in out and "(50/50 batches)" in out
 
 
 def test_progress_lines_are_recognised(fast):

@@ -113,7 +113,9 @@ class Task:
 
     def _finish(self, ok: bool) -> None:
         """One "done in N s" line; nothing on failure (the error that follows says what happened)."""
-        if _state["quiet"] or not self._drawn or not ok:
+        # a step that lasted past QUIET_AFTER but ended between two ticks still says it is done
+        shown = self._drawn or time.monotonic() - self.t0 >= QUIET_AFTER
+        if _state["quiet"] or not shown or not ok:
             if self.tty and self._drawn:
                 _out().write("\r" + " " * (_columns() - 1) + "\r")
                 _out().flush()
