@@ -26,11 +26,11 @@ import resource
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from link_faults import make_project  # the link benchmark's project set-up (a sibling script)
 from mcudeploy.boards import load_board
 from mcudeploy.farm import emulated
 from mcudeploy.farm.run import validate_farm
@@ -38,26 +38,6 @@ from mcudeploy.farm.run import validate_farm
 HERE = Path(__file__).resolve().parent
 BOARD = "nucleo-f446re"
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def make_project(model: str, out: Path) -> tuple[Path, str]:
-    """Compile the model once into ``out`` (kept between runs); returns (project dir, data set)."""
-    if model == "digits":
-        sys.path.insert(0, str(HERE.parent / "tests"))
-        sys.path.insert(0, str(HERE.parent / "tests" / "fixtures"))
-        from digits_mlp import compile_digits
-
-        if not (out / "project.json").is_file():
-            compile_digits(out)
-        return out, "digits"
-    from mcudeploy.paths import ROOT
-    from mcudeploy.pipeline import compile_model
-    from mcudeploy.train import cached_trained
-
-    if not (out / "project.json").is_file():
-        _, weights = cached_trained("lenet5", "mnist")
-        compile_model(f"{ROOT}/examples/lenet5.py:lenet5", str(weights), "mnist", out)
-    return out, "mnist"
 
 
 def _cpu_s(pid: int) -> float:
