@@ -41,7 +41,7 @@ if ! qemu10 && grep -q bookworm /etc/os-release 2>/dev/null; then
   BPO=/etc/apt/sources.list.d/bookworm-backports.sources
   if [ ! -f "$BPO" ] && ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
     MIRROR=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
-             | grep -v security | head -n1)
+             | grep -v security | head -n1 || true)  # none found: deb.debian.org below
     echo "== apt: bookworm-backports source (${MIRROR:-http://deb.debian.org/debian})"
     printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
       "${MIRROR:-http://deb.debian.org/debian}" /usr/share/keyrings/debian-archive-keyring.gpg | $SUDO tee "$BPO" >/dev/null
