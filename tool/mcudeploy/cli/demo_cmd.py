@@ -31,10 +31,10 @@ def demo_cmd(ctx, board, limit, outdir, json_path):
     ctx.invoke(compile_cmd, model=f"{ROOT}/examples/lenet5.py:lenet5", weights=str(weights), calib="mnist",
                outdir=outdir, calib_limit=500, no_host_check=False, json_path=None)
     click.secho(f"\n3/4 validate on the emulated {board}: {limit} held-out samples over the UART", bold=True)
-    ctx.invoke(validate_cmd, project=outdir, board=board, emulate=True, port=None, data="mnist", limit=limit,
+    ctx.invoke(validate_cmd, project=outdir, board=board, emulate="qemu", port=None, data="mnist", limit=limit,
                results=None, resume=False, json_path=json_path, html_path=str(Path(outdir) / "validate.html"))
     click.secho("\n4/4 profile per layer", bold=True)
-    ctx.invoke(profile_cmd, project=outdir, board=board, emulate=True, port=None, data="mnist", json_path=None,
+    ctx.invoke(profile_cmd, project=outdir, board=board, emulate="qemu", port=None, data="mnist", json_path=None,
                no_estimate=False)
     click.echo(f"\nHTML report: {Path(outdir) / 'validate.html'}")
 

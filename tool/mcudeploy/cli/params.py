@@ -35,6 +35,9 @@ def emulate_option(help_text: str, default: str | None = None):
                         default=default, metavar="[qemu|virtual]", help=help_text)
 
 
-def emulate_value(emulate: str | None) -> bool | str:
-    """What the library takes: False (silicon), True (QEMU) or "virtual"."""
+def emulate_value(emulate: str | bool | None) -> bool | str:
+    """What the library takes: False (silicon), True (QEMU) or "virtual". Callers that invoke a
+    command in-process (``demo``) may pass the library's own value (True, False, "virtual")."""
+    if isinstance(emulate, bool):
+        return emulate
     return "virtual" if emulate == "virtual" else emulate == "qemu"
