@@ -104,6 +104,14 @@ def lenet_project(lenet, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def digits():
+    """The sklearn digits data set: ((x, y) train, (x, y) test)."""
+    from mcudeploy import datasets
+
+    return datasets.load("digits", "train"), datasets.load("digits", "test")
+
+
+@pytest.fixture(scope="module")
 def digits_project(tmp_path_factory):
     """The sklearn-digits MLP (tests/fixtures/digits_mlp.py) compiled once per test module."""
     sys.path.insert(0, str(Path(__file__).parent / "fixtures"))

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from mcudeploy import datasets
 from mcudeploy.codegen.kernels import layer_bytes
 from mcudeploy.compress.budget import Budget, BudgetError, parse_budget
 from mcudeploy.compress.gates import ChannelGates
@@ -26,11 +25,6 @@ from mcudeploy.compress.structured import analyze
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 from digits_resnet import digits_resnet
 from mcd_cli import run_cli
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return datasets.load("digits", "train"), datasets.load("digits", "test")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
-from mcudeploy import datasets
 from mcudeploy.compress import compress_model, prune_channels
 from mcudeploy.compress.adaptive_bn import recalibrate_bn
 from mcudeploy.compress.distill import Distiller, distill_loss
@@ -29,11 +28,6 @@ X21 = np.linspace(0, 1, 21)
 FIXTURES = Path(__file__).parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 from bn_mlp import bn_mlp
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return datasets.load("digits", "train"), datasets.load("digits", "test")
 
 
 @pytest.fixture(scope="module")

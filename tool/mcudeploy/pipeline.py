@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +69,30 @@ def _layer_rows(g: Graph, names: list[str]) -> list[dict]:
                      "nonzeros": nz, "format": op.attrs.get("format", "-"), "weight_bytes": sum(b.values()),
                      "bytes": b})
     return rows
+
+
+@contextmanager
+def staged_project(outdir: Path) -> Iterator[Path]:
+    """A temporary folder beside ``outdir`` to build a project in; ``publish`` makes it ``outdir``.
+    On any error it is removed (nothing half-written), and an OSError (disk full, folder removed
+    meanwhile) becomes one OutputError line."""
+    tmp = manifest.make_temp(outdir)
+    try:
+        yield tmp
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write the project '{outdir}': {exc}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def publish(tmp: Path, outdir: Path, report: dict, meta: dict) -> None:
+    """Write the report and project files and the manifest, then put ``tmp`` in place of ``outdir``."""
+    (tmp / "report.json").write_text(json.dumps(report, indent=1))
+    (tmp / "project.json").write_text(json.dumps(meta, indent=1))
+    manifest.write(tmp)
+    manifest.replace_dir(tmp, outdir)
 
 
 def check_on_host(g, tmp: Path, xq: np.ndarray, what: str) -> dict:
@@ -122,8 +148,7 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
     model_hash = g.hash()
     g.meta.update(model_hash=model_hash)
 
-    tmp = manifest.make_temp(outdir)
-    try:
+    with staged_project(outdir) as tmp:
         with progress.task("write the C engine"):
             names = emit_engine(g, p, tmp / "engine", model_hash)
         g.save(tmp)
@@ -160,16 +185,7 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
             "output_bytes": tout.size, "arena_bytes": p.arena_bytes, "num_layers": len(names),
             "layer_names": names, "source": source or {},
         }
-        (tmp / "report.json").write_text(json.dumps(report, indent=1))
-        (tmp / "project.json").write_text(json.dumps(meta, indent=1))
-        manifest.write(tmp)
-        manifest.replace_dir(tmp, outdir)
-    except OSError as exc:  # disk full, folder removed meanwhile: one line, nothing half-written
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"cannot write the project '{outdir}': {exc}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        publish(tmp, outdir, report, meta)
     return CompileResult(outdir, g, p, report)
 
 

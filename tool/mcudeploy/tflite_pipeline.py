@@ -14,7 +14,6 @@ Written to a temporary sibling and renamed into place, as ``build_project`` does
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -26,9 +25,9 @@ from . import reference as R
 from .boards import Board
 from .codegen import emit_engine
 from .codegen.kernels import layer_bytes, scratch_for
-from .errors import McdError, OutputError
+from .errors import McdError
 from .ir import Graph
-from .pipeline import CompileResult, _layer_rows, check_on_host
+from .pipeline import CompileResult, _layer_rows, check_on_host, publish, staged_project
 from .plan import check, plan
 from .tflite_import import import_tflite
 
@@ -76,8 +75,7 @@ def compile_tflite(model: str | Path, outdir, rounding: str = "litert", calib: s
                        g.tensors[g.input].size, g.tensors[g.output].size)
     model_hash = g.hash()
     g.meta.update(model_hash=model_hash)
-    tmp = manifest.make_temp(outdir)
-    try:
+    with staged_project(outdir) as tmp:
         names = emit_engine(g, p, tmp / "engine", model_hash)
         g.save(tmp)
         shutil.copyfile(model, tmp / "model.tflite")
@@ -107,14 +105,5 @@ def compile_tflite(model: str | Path, outdir, rounding: str = "litert", calib: s
             "layer_names": names,
             "source": {"model": str(model), "format": "tflite", "rounding": rounding, "calib": calib},
         }
-        (tmp / "report.json").write_text(json.dumps(report, indent=1))
-        (tmp / "project.json").write_text(json.dumps(meta, indent=1))
-        manifest.write(tmp)
-        manifest.replace_dir(tmp, outdir)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"cannot write the project '{outdir}': {exc}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        publish(tmp, outdir, report, meta)
     return CompileResult(outdir, g, p, report)
