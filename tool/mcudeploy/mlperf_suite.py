@@ -104,8 +104,9 @@ def rank_agreement(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run_model(name: str, prj: Project, board: str = "nucleo-f446re", samples: int = 3, emulate: bool = True,
-              port: str | None = None, cycles: bool = False) -> dict:
-    """Run ``samples`` synthetic inputs of ``name`` on the board; compare and measure."""
+              port: str | None = None, cycles: bool = False, **link_options) -> dict:
+    """Run ``samples`` synthetic inputs of ``name`` on the board; compare and measure.
+    ``link_options`` go to the Link (a farm gives a dead place up fast: farm/suite.py)."""
     from .zoo import mlperf_tiny as mt
 
     g = prj.graph
@@ -116,7 +117,7 @@ def run_model(name: str, prj: Project, board: str = "nucleo-f446re", samples: in
         flo = mt.load(name)(torch.from_numpy(x)).double().numpy()
     outs, totals, stack = [], [], 0
     t0 = time.perf_counter()
-    with open_device(prj.path, board, emulate=emulate, port=port) as dev:
+    with open_device(prj.path, board, emulate=emulate, port=port, **link_options) as dev:
         for i in range(samples):
             r = dev.infer(xq[i].tobytes())
             outs.append(np.frombuffer(r.output, np.int8))
@@ -154,13 +155,19 @@ def run_model(name: str, prj: Project, board: str = "nucleo-f446re", samples: in
            "agreement_metric": metric, "agreement_float": agree, **extra,
            "seconds_on_board": round(seconds, 2)}
     if cycles:
-        from .bench import bench_project
-
-        b = bench_project(prj, x[:1])
-        rep.update(estimated_cycles=b["estimated_cycles"], estimated_cycles_per_mac=b["cycles_per_mac"],
-                   timing_model=b["timing_model"], estimated_cycles_flash=b["estimated_cycles_flash"],
-                   estimated_cycles_flash_per_mac=b["cycles_per_mac_flash"], flash_timing_model=b["flash_timing_model"])
+        rep.update(estimated_cycles_of(prj, x[:1]))
     return rep
+
+
+def estimated_cycles_of(prj: Project, x1: np.ndarray) -> dict:
+    """The timing model's figures for one suite model on the sample ``x1`` (the first of the
+    evaluation inputs): host side, so the same whatever board ran the model."""
+    from .bench import bench_project
+
+    b = bench_project(prj, x1)
+    return {"estimated_cycles": b["estimated_cycles"], "estimated_cycles_per_mac": b["cycles_per_mac"],
+            "timing_model": b["timing_model"], "estimated_cycles_flash": b["estimated_cycles_flash"],
+            "estimated_cycles_flash_per_mac": b["cycles_per_mac_flash"], "flash_timing_model": b["flash_timing_model"]}
 
 
 def check_suite(names: list[str] | None, board: str, float_ports: bool = False) -> None:
@@ -185,6 +192,24 @@ def check_suite(names: list[str] | None, board: str, float_ports: bool = False) 
                        "MCUDEPLOY_MLPERF_TINY to the folder that holds them (the trained_models files of github.com/mlcommons/tiny)")
 
 
+def suite_project(name: str, workdir: Path, float_ports: bool = False, rounding: str = "litert") -> Project:
+    """The compiled project of one suite model in ``workdir`` (compiled now, or reused)."""
+    if float_ports:
+        return compile_model(name, workdir / name)
+    sub = name if rounding == "litert" else f"{name}-{rounding}"
+    return compile_official(name, workdir / "int8" / sub, rounding)
+
+
+def suite_report(models: list[dict], board: str, emulate, float_ports: bool, rounding: str) -> dict:
+    """The suite's report around its per-model dicts (one board, or a farm: farm/suite.py)."""
+    return {"suite": "mlperf-tiny", "board": board, "emulated": emulate,
+            "counter": models[0]["counter"] if models else None, "data": DATA_NOTE,
+            "models_source": "float ports" if float_ports else f"official int8 .tflite, rounding {rounding}",
+            "calibration": {"samples": CALIB_SAMPLES, "seed": CALIB_SEED} if float_ports else None,
+            "eval_seed": EVAL_SEED,
+            "models": models}
+
+
 def run_suite(workdir: str | Path, samples: int = 3, names: list[str] | None = None,
               board: str = "nucleo-f446re", emulate: bool = True, port: str | None = None,
               cycles: bool = False, progress=None, float_ports: bool = False, rounding: str = "litert") -> dict:
@@ -199,22 +224,13 @@ def run_suite(workdir: str | Path, samples: int = 3, names: list[str] | None = N
         with progress_mod.task(f"mlperf-tiny {name} ({k + 1}/{len(todo)})"):
             if progress:
                 progress(f"{name}: compile")
-            if float_ports:
-                prj = compile_model(name, workdir / name)
-            else:
-                sub = name if rounding == "litert" else f"{name}-{rounding}"
-                prj = compile_official(name, workdir / "int8" / sub, rounding)
+            prj = suite_project(name, workdir, float_ports, rounding)
             if progress:
                 progress(f"{name}: build and run {samples} sample(s) on {board}{' (emulated)' if emulate else ''}")
             m = run_model(name, prj, board, samples, emulate, port, cycles)
         m["project"] = str(prj.path)
         models.append(m)
-    return {"suite": "mlperf-tiny", "board": board, "emulated": emulate,
-            "counter": models[0]["counter"] if models else None, "data": DATA_NOTE,
-            "models_source": "float ports" if float_ports else f"official int8 .tflite, rounding {rounding}",
-            "calibration": {"samples": CALIB_SAMPLES, "seed": CALIB_SEED} if float_ports else None,
-            "eval_seed": EVAL_SEED,
-            "models": models}
+    return suite_report(models, board, emulate, float_ports, rounding)
 
 
 # ---- the MLPerf Tiny text protocol (firmware_template/src/mlperf_protocol.h) ------------------

@@ -40,8 +40,12 @@ SUITES = ["mlperf-tiny"]
                    "kernels, bit-exact with them)")
 @click.option("--cycles/--no-cycles", default=True, show_default=True,
               help="suite: also estimate Cortex-M4 cycles (timing model, ~40 s for all four)")
+@click.option("--farm", metavar="HOST:PORT", help="suite: run the models on labgrid farm places carrying --board, "
+              "acquired from this coordinator (`mcudeploy farm up` starts one); each model runs on the next free place")
+@click.option("--boards", type=click.IntRange(1), default=1, show_default=True,
+              help="suite, with --farm: acquire up to N free places (places others hold are left alone)")
 def bench_cmd(projects, data, json_path, suite, samples, models, board, emulate, no_emulate, port, workdir, cycles,
-              float_ports=False, rounding="litert"):
+              float_ports=False, rounding="litert", farm=None, boards=1):
     """Per layer: MACs, instructions, estimated cycles and cycles/MAC of PROJECTS' engines on a Cortex-M4.
 
     The engine is built -O3 for the M4 (DSP kernels) into a bare-metal harness and run under an
@@ -56,11 +60,18 @@ def bench_cmd(projects, data, json_path, suite, samples, models, board, emulate,
     QEMU: not cycles), count/MAC, flash and RAM against the board's limits, and how many outputs
     equal the reference (and LiteRT's reference kernels, for the official models) byte for byte.
     """
+    if (farm or boards != 1) and not suite:
+        raise click.UsageError("--farm and --boards run the suite over farm places: add --suite mlperf-tiny")
+    if boards != 1 and not farm:
+        raise click.UsageError(f"--boards {boards} shares the suite's models over farm places: give --farm HOST:PORT too")
+    if farm and (no_emulate or port or emulate == "virtual"):
+        raise click.UsageError("--farm takes its boards from the farm's places: drop --no-emulate, --port and "
+                               "--emulate virtual")
     if suite:
         if projects:
             raise click.UsageError("give either PROJECTS or --suite, not both")
         return _suite(samples, models, board, False if no_emulate else emulate_value(emulate), port, workdir, cycles,
-                      json_path, float_ports, rounding)
+                      json_path, float_ports, rounding, farm, boards)
     if not projects:
         raise click.UsageError("give PROJECTS (compiled project directories) or --suite mlperf-tiny")
     require("bench (the Cortex-M4 timing model)", *CYCLES)
@@ -87,7 +98,8 @@ def bench_cmd(projects, data, json_path, suite, samples, models, board, emulate,
         write_json(json_path, {"counter": "estimated_cycles", "models": reports})
 
 
-def _suite(samples, models, board, emulate, port, workdir, cycles, json_path, float_ports=False, rounding="litert"):
+def _suite(samples, models, board, emulate, port, workdir, cycles, json_path, float_ports=False, rounding="litert",
+           farm=None, boards=1):
     require("bench --suite mlperf-tiny (reading the reference models)", *ZOO)
     if cycles:
         require("bench --suite mlperf-tiny --cycles (the Cortex-M4 timing model)", *CYCLES,
@@ -99,8 +111,14 @@ def _suite(samples, models, board, emulate, port, workdir, cycles, json_path, fl
         require("bench --suite mlperf-tiny (LiteRT, the official models' oracle)", "ai_edge_litert",
                 alternative="or add --float-ports")
     check_suite(names, board, float_ports)
-    rep = run_suite(workdir, samples=samples, names=names, board=board, emulate=emulate, port=port,
-                    cycles=cycles, progress=progress.echo, float_ports=float_ports, rounding=rounding)
+    if farm:
+        from ..farm.suite import suite_farm  # labgrid is imported only for a farm run
+
+        rep = suite_farm(workdir, farm, board, boards, samples=samples, names=names, cycles=cycles,
+                         progress=progress.echo, float_ports=float_ports, rounding=rounding)
+    else:
+        rep = run_suite(workdir, samples=samples, names=names, board=board, emulate=emulate, port=port,
+                        cycles=cycles, progress=progress.echo, float_ports=float_ports, rounding=rounding)
     unit = rep["counter"]
     cols = [("name", "model"), ("macs", "MACs"), ("count_per_inference", unit), ("count_per_mac", f"{unit}/MAC")]
     if cycles:
@@ -114,6 +132,8 @@ def _suite(samples, models, board, emulate, port, workdir, cycles, json_path, fl
             for m in rep["models"]]
     if not float_ports:
         cols.insert(-1, ("litert", "= LiteRT ref"))
+    if farm:
+        cols.append(("place", "farm place"))
     click.echo(table(rows, cols))
     click.echo(f"models: {rep['models_source']}")
     kind = ("the virtual board's DWT code path, cycles from the timing model" if unit == "estimated_dwt_cycles"
@@ -122,6 +142,10 @@ def _suite(samples, models, board, emulate, port, workdir, cycles, json_path, fl
                + ("; estimated_cycles: Cortex-M4 timing model (zero-wait memory), estimated_cycles_flash: with 5 flash wait "
                   "states and the ART modelled; not measurements" if cycles else "")
                + f"\nRAM includes the reserved minimum stack; inputs: {rep['data']}")
+    if farm:
+        from ..farm.report import suite_farm_lines
+
+        click.echo("\n".join(suite_farm_lines(rep["farm"])))
     if json_path:
         write_json(json_path, rep)
     bad = [m["name"] for m in rep["models"]

@@ -47,8 +47,8 @@ FARM_LINK = {"reconnect_timeout": 2.0}  # a farm has other places: give a dead o
 class Place:
     """One acquired place and what its worker thread did."""
 
-    def __init__(self, name: str, uart: dict, gdb: dict | None):
-        self.name, self.uart, self.gdb = name, uart, gdb
+    def __init__(self, name: str, uart: dict, gdb: dict | None, probe: dict | None = None):
+        self.name, self.uart, self.gdb, self.probe = name, uart, gdb, probe
         self.samples, self.seconds, self.error, self.lost = 0, 0.0, None, False
         self.stop = threading.Event()
         self.stats: dict = {}
@@ -56,7 +56,21 @@ class Place:
 
     @property
     def url(self) -> str:
-        return f"socket://{self.uart['host']}:{self.uart['port']}"
+        """pyserial's URL of the exported UART: raw TCP (QEMU, ser2net raw) or RFC 2217 (labgrid's
+        exporter serves a USB serial port through ser2net in RFC 2217 mode by default)."""
+        scheme = "rfc2217" if self.uart.get("protocol", "raw") == "rfc2217" else "socket"
+        return f"{scheme}://{self.uart['host']}:{self.uart['port']}"
+
+    def load(self, project, board) -> None:
+        """Put ``project``'s firmware on this place: through its ``gdb`` stub (an emulated place),
+        or with pyOCD through its exporter host's probe server (``probe``: farm/probe.py)."""
+        if self.gdb is not None:
+            load_elf(self.gdb["host"], self.gdb["port"], build(project, board, emulate=True).elf)
+        else:
+            from .probe import flash_through_probe_server
+
+            flash_through_probe_server(self.name, self.probe, board, build(project, board, emulate=False).elf,
+                                       self.url)
 
     def summary(self) -> dict:
         return {"place": self.name, "uart": self.url, "samples": self.samples, "seconds": round(self.seconds, 3),
@@ -74,30 +88,36 @@ def places_for(farm: FarmClient, board: str) -> list[str]:
     return names
 
 
-def acquire_places(farm: FarmClient, board: str, n: int) -> tuple[list[str], dict[str, str]]:
-    """Up to ``n`` places tagged ``board`` acquired by this client, and the ones others hold."""
-    names = places_for(farm, board)
-    held, got = {}, []
-    for name in names:
-        if len(got) == n:
-            break
-        holder = farm.holder(name)
-        if holder:
-            held[name] = holder
-            continue
-        try:
-            farm.acquire(name)
-            got.append(name)
-        except FarmError:  # taken by another client between our look and our request
-            held[name] = farm.holder(name) or "another client"
-    return got, held
+def acquire_places(farm: FarmClient, board: str, n: int, wait: float = 0.0) -> tuple[list[str], dict[str, str]]:
+    """Up to ``n`` places tagged ``board`` acquired by this client, and the ones others hold.
+    ``wait``: seconds to keep asking while every place is held (a sweep's points share the farm)."""
+    deadline = time.monotonic() + wait
+    while True:
+        names = places_for(farm, board)
+        held, got = {}, []
+        for name in names:
+            if len(got) == n:
+                break
+            holder = farm.holder(name)
+            if holder:
+                held[name] = holder
+                continue
+            try:
+                farm.acquire(name)
+                got.append(name)
+            except FarmError:  # taken by another client between our look and our request
+                held[name] = farm.holder(name) or "another client"
+        if got or time.monotonic() >= deadline:
+            return got, held
+        time.sleep(0.5)
 
 
 def validate_farm(project, coordinator: str, board: str, boards: int, data: str, limit: int | None = None,
                   results: Path | None = None, resume: bool = False, fresh: bool = False, progress=None,
-                  user: str | None = None, on_started=None, **link_options) -> dict:
+                  user: str | None = None, on_started=None, wait: float = 0.0, **link_options) -> dict:
     """Validate ``data`` on up to ``boards`` farm places; the report of ``validate`` plus ``farm``.
-    ``on_started(places)`` is called once the places answer (tests use it to act mid-run)."""
+    ``on_started(places)`` is called once the places answer (tests use it to act mid-run);
+    ``wait``: seconds to wait for a free place when others hold them all."""
     if boards < 1:
         raise McdError(f"--boards {boards}: give at least 1")
     prj = Project(project)
@@ -114,14 +134,14 @@ def validate_farm(project, coordinator: str, board: str, boards: int, data: str,
         xq = R.prepare_input(g, x)
         ref_q = R.run(g, xq)
         float_out = run_module(prj.float_model(), torch.from_numpy(x)).numpy()
-        elf = build(prj.path, b, emulate=True).elf
-        names, held = acquire_places(farm, board, boards)
+        build(prj.path, b, emulate=True)  # before any place is held (a real place builds its own at load)
+        names, held = acquire_places(farm, board, boards, wait)
         places: list[Place] = []
         try:
             if not names:
                 raise FarmError(f"all {len(held)} places carrying board={board} are held by others ("
                                 + ", ".join(f"{k}: {v}" for k, v in held.items()) + "): try again later")
-            places += _prepare(farm, names, elf)
+            places += _prepare(farm, names, prj.path, b)
             queue = WorkQueue([i for i in range(len(x)) if i not in done])
             queue.done.update(done)
             start_results(results, header, done)
@@ -137,6 +157,8 @@ def validate_farm(project, coordinator: str, board: str, boards: int, data: str,
 def _give_back(farm: FarmClient, names: list[str], places: list[Place]) -> None:
     """Halt the emulated places (an idle place costs no CPU) and release every acquired one."""
     for p in places:
+        if p.gdb is None:
+            continue  # a real board keeps running its firmware, as after a local flash
         try:
             halt(p.gdb["host"], p.gdb["port"])
         except McdError:  # a place already gone
@@ -152,32 +174,41 @@ def _give_back(farm: FarmClient, names: list[str], places: list[Place]) -> None:
 def one_place(project, coordinator: str, board: str, user: str | None = None) -> Iterator[Place]:
     """One free place carrying ``board``, acquired, with the project's firmware loaded; halted and
     released on exit (``profile --farm``: its ``url`` goes where ``--port`` would)."""
-    elf = build(Project(project).path, load_board(board), emulate=True).elf
+    prj, b = Project(project), load_board(board)
+    build(prj.path, b, emulate=True)
     with FarmClient(coordinator, user=user) as farm:
         names, held = acquire_places(farm, board, 1)
         places: list[Place] = []
         try:
             if not names:
                 raise FarmError(f"all {len(held)} places carrying board={board} are held by others: try again later")
-            places += _prepare(farm, names, elf)
+            places += _prepare(farm, names, prj.path, b)
             yield places[0]
         finally:
             _give_back(farm, names, places)
 
 
-def _prepare(farm: FarmClient, names: list[str], elf: Path) -> list[Place]:
-    """Each place's resources, and its firmware loaded (emulated places: through their gdb stub)."""
+def place_of(farm: FarmClient, name: str) -> Place:
+    """The acquired place ``name`` with its resources: ``uart``, and ``gdb`` (emulated) or ``pyocd``
+    (a real board's probe served by ``pyocd server`` on its exporter host), or FarmError."""
+    res = farm.resources(name)
+    if "uart" not in res:
+        raise FarmError(f"place {name} has no available 'uart' resource (its exporter is gone?): check "
+                        f"`labgrid-client -p {name} show`")
+    if "gdb" not in res and "pyocd" not in res:
+        raise FarmError(f"place {name} exports neither a 'gdb' stub (emulated) nor a 'pyocd' probe server (a "
+                        "real board): add the probe server `mcudeploy farm exporter-config` writes, or use "
+                        "emulated places (`mcudeploy farm up --emulate N`)")
+    return Place(name, res["uart"], res.get("gdb"), res.get("pyocd"))
+
+
+def _prepare(farm: FarmClient, names: list[str], project: Path, board) -> list[Place]:
+    """Each place's resources, and its firmware loaded."""
     places = []
     for name in names:
-        res = farm.resources(name)
-        if "uart" not in res:
-            raise FarmError(f"place {name} has no available 'uart' resource (its exporter is gone?): check "
-                            "`labgrid-client -p {name} show`")
-        if "gdb" not in res:
-            raise FarmError(f"place {name} exports no 'gdb' resource: flashing a real board through the farm "
-                            "is not supported yet; use the emulated places (`mcudeploy farm up --emulate N`)")
-        load_elf(res["gdb"]["host"], res["gdb"]["port"], elf)
-        places.append(Place(name, res["uart"], res["gdb"]))
+        place = place_of(farm, name)
+        place.load(project, board)
+        places.append(place)
     return places
 
 
