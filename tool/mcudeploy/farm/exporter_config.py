@@ -11,7 +11,10 @@ USB serial number (``ID_SERIAL_SHORT``), which is stable across re-plugging and 
 ``/dev/ttyACM0``. labgrid's exporter then serves the port over the network (ser2net) and
 reports whether each device is present. Tags belong to places, not to exporters, so the file
 ends with the ``labgrid-client`` commands that create a place per group tagged ``board=BOARD``
-(the tag ``--farm`` looks for). A port that matches several board files (one ST-LINK model on
+(the tag ``--farm`` looks for). A board with a probe also gets a ``pyocd`` resource: the address
+of the ``pyocd server`` that serves its probe from this host (``HOST:5555``, ``5556``, ... one port
+per probe; the file names the command to run), which is how a client flashes it (farm/probe.py).
+A port that matches several board files (one ST-LINK model on
 several Nucleos) and no probe that tells them apart is written with a comment naming the
 candidates, and no place command: ``--board`` settles it.
 """
@@ -19,6 +22,9 @@ candidates, and no place command: ``--board`` settles it.
 from __future__ import annotations
 
 import re
+import socket
+
+from .probe import DEFAULT_PORT, probe_server_command
 
 
 def _group_name(board: str | None, serial: str) -> str:
@@ -32,11 +38,15 @@ def _board_of(port: dict, probe: dict | None, choose: str | None) -> tuple[str |
     return (cands[0] if len(cands) == 1 else None), cands
 
 
-def exporter_config(found: dict, board: str | None = None, speed: int | None = None) -> tuple[str, list[dict]]:
+def exporter_config(found: dict, board: str | None = None, speed: int | None = None, host: str | None = None,
+                    first_probe_port: int = DEFAULT_PORT) -> tuple[str, list[dict]]:
     """The exporter YAML for ``found`` (discover()'s answer), and the groups it holds
-    (name, board, serial, port, candidates). ``board`` picks among ambiguous candidates;
-    ``speed`` is the UART rate (default: the board file's)."""
+    (name, board, serial, port, candidates, probe_server). ``board`` picks among ambiguous
+    candidates; ``speed`` is the UART rate (default: the board file's); ``host`` is the name
+    clients reach this host by (default: its host name), for the pyOCD probe servers."""
     from ..boards import load_board
+
+    host = host or socket.gethostname()
 
     probes = {p["unique_id"]: p for p in found.get("probes", [])}
     groups = []
@@ -48,7 +58,9 @@ def exporter_config(found: dict, board: str | None = None, speed: int | None = N
         name, cands = _board_of(port, probe, board)
         groups.append({"name": _group_name(name, serial), "board": name, "serial": serial,
                        "port": port["device"], "probe": probe["unique_id"] if probe else None,
-                       "candidates": cands})
+                       "candidates": cands,
+                       "probe_server": {"host": host, "port": first_probe_port + sum(1 for g in groups if g["probe"])}
+                       if probe else None})
     # labgrid renders the file with jinja2 first, where a line starting with "#" is a statement:
     # comments take "##"
     lines = ["## labgrid exporter configuration written by `mcudeploy farm exporter-config`",
@@ -61,7 +73,11 @@ def exporter_config(found: dict, board: str | None = None, speed: int | None = N
         lines += [f"{g['name']}:", "  uart:", "    cls: USBSerialPort", "    match:",
                   f"      ID_SERIAL_SHORT: '{g['serial']}'", f"    speed: {baud}"]
         if g["probe"]:
-            lines += ["  probe:", "    cls: USBDebugger", "    match:", f"      ID_SERIAL_SHORT: '{g['probe']}'"]
+            srv = g["probe_server"]
+            lines += ["  probe:", "    cls: USBDebugger", "    match:", f"      ID_SERIAL_SHORT: '{g['probe']}'",
+                      f"  ## on this host: {' '.join(probe_server_command(g['probe'], srv['port']))}",
+                      "  pyocd:", "    cls: NetworkSerialPort", f"    host: {srv['host']}", f"    port: {srv['port']}",
+                      "    protocol: raw"]
         lines.append("")
     places = [g for g in groups if g["board"]]
     if places:

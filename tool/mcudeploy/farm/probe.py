@@ -40,19 +40,25 @@ def remote_probe_id(resource: dict) -> str:
     return f"remote:{resource['host']}:{int(resource['port'])}"
 
 
-def flash_through_probe_server(place: str, resource: dict, board: Board, elf: Path, uart_url: str) -> None:
-    """Program ``elf`` into the board of ``place`` through its exporter host's probe server; one
-    FarmError line if the server cannot be reached or refuses."""
-    from ..target.pyocd import PyocdTarget
-
-    uid = remote_probe_id(resource)
-    try:  # pyOCD would first want the target's pack on this machine: say the plain fact first
+def check_probe_server(place: str, resource: dict) -> None:
+    """FarmError in one line if the probe server of ``place`` does not accept a connection (checked
+    before the silicon image is built, and before pyOCD, which would first ask for the target's pack)."""
+    try:
         socket.create_connection((resource["host"], int(resource["port"])), timeout=5).close()
     except OSError as exc:
         raise FarmError(f"place {place}: its pyOCD probe server {resource['host']}:{resource['port']} does not "
                         f"answer ({exc.strerror or exc}): on its exporter host run `pyocd server --uid PROBE "
                         f"--port {resource['port']} --allow-remote` (it waits for the probe to be plugged in "
                         "before it listens)") from None
+
+
+def flash_through_probe_server(place: str, resource: dict, board: Board, elf: Path, uart_url: str) -> None:
+    """Program ``elf`` into the board of ``place`` through its exporter host's probe server; one
+    FarmError line if the server cannot be reached or refuses."""
+    from ..target.pyocd import PyocdTarget
+
+    check_probe_server(place, resource)
+    uid = remote_probe_id(resource)
     try:
         PyocdTarget(board, port=uart_url, probe_id=uid).start(elf)
     except McdError as exc:

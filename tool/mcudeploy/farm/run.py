@@ -56,9 +56,9 @@ class Place:
 
     @property
     def url(self) -> str:
-        """pyserial's URL of the exported UART: raw TCP (QEMU, ser2net raw) or RFC 2217 (labgrid's
-        exporter serves a USB serial port through ser2net in RFC 2217 mode by default)."""
-        scheme = "rfc2217" if self.uart.get("protocol", "raw") == "rfc2217" else "socket"
+        """pyserial's URL of the exported UART: raw TCP (``protocol: raw``, as `farm up` exports QEMU's)
+        or RFC 2217 (labgrid's NetworkSerialPort default: how its exporter serves a USB serial port)."""
+        scheme = "socket" if self.uart.get("protocol", "rfc2217") == "raw" else "rfc2217"
         return f"{scheme}://{self.uart['host']}:{self.uart['port']}"
 
     def load(self, project, board) -> None:
@@ -67,8 +67,9 @@ class Place:
         if self.gdb is not None:
             load_elf(self.gdb["host"], self.gdb["port"], build(project, board, emulate=True).elf)
         else:
-            from .probe import flash_through_probe_server
+            from .probe import check_probe_server, flash_through_probe_server
 
+            check_probe_server(self.name, self.probe)  # before a minute of building the silicon image
             flash_through_probe_server(self.name, self.probe, board, build(project, board, emulate=False).elf,
                                        self.url)
 
