@@ -41,7 +41,8 @@ def run(workdir: Path, addr: str, boards: int, samples: int, on_model=None) -> d
             "models_per_place": rep["farm"]["models_per_place"], "model_names": [m["name"] for m in rep["models"]],
             "models": {m["name"]: {"place": m["place"], "bit_exact": m["bit_exact"], "samples": m["samples"],
                                    "litert_exact": m["litert_exact"], "count_per_inference": m["count_per_inference"],
-                                   "counter": m["counter"], "seconds_on_board": m["seconds_on_board"]}
+                                   "counter": m["counter"], "seconds_on_board": m["seconds_on_board"],
+                                   "load_seconds": m["load_seconds"], "seconds_on_place": m["seconds_on_place"]}
                        for m in rep["models"]},
             "places": rep["farm"]["places"], "loadavg_after": os.getloadavg()}
 

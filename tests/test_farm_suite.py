@@ -47,6 +47,7 @@ def workdir(tmp_path_factory):
 
 @needs_emulator
 @pytest.mark.emulated
+@pytest.mark.slow
 def test_suite_over_two_hosts_names_each_models_place(workdir, tmp_path):
     folder = tmp_path / "farm"
     addr = _two_hosts(folder)
@@ -72,6 +73,7 @@ def test_suite_over_two_hosts_names_each_models_place(workdir, tmp_path):
 
 @needs_emulator
 @pytest.mark.emulated
+@pytest.mark.slow
 def test_a_host_killed_mid_suite_loses_no_model(workdir, tmp_path):
     """When the first model is done, the other host (its exporter and QEMU) is SIGKILLed while its
     model runs: that model runs again, from the start, on the surviving place; each model once."""

@@ -20,6 +20,7 @@ import json
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 from .compress.budget import BudgetError, parse_value
@@ -91,8 +92,9 @@ def _write(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
-def run_point(spec: dict, point: dict, pdir: str, dense: dict | None) -> dict:
-    """One point in its own process: compress, compile, build + link map, bench, host top-1, emulator."""
+def run_point(spec: dict, point: dict, pdir: str, dense: dict | None, farm: dict | None = None) -> dict:
+    """One point in its own process: compress, compile, build + link map, bench, host top-1, emulator
+    (or, with ``farm`` = {coordinator, boards, wait}, the board farm's places: farm/run.py)."""
     import torch
 
     from . import datasets
@@ -135,7 +137,14 @@ def run_point(spec: dict, point: dict, pdir: str, dense: dict | None) -> dict:
     rec["layer_cycles"] = m["layer_cycles"]
     acc = int8_accuracy(prj, *test, pd / "host")
     rec.update(int8_top1=acc["top1"], int8_samples=acc["samples"], host_bit_exact=acc["host_bit_exact"])
-    if s.emulate_samples:
+    if s.emulate_samples and farm:
+        from .farm.run import validate_farm
+
+        v = validate_farm(prj, farm["coordinator"], s.board, farm["boards"], s.eval_data or s.data,
+                          limit=s.emulate_samples, results=pd / "validate.jsonl", fresh=True, wait=farm["wait"])
+        rec["emulated"] = {k: v[k] for k in ("samples", "bit_exact", "count_per_inference", "counter")}
+        rec["emulated"]["farm_places"] = v["farm"]["samples_per_place"]
+    elif s.emulate_samples:
         from .validate import validate
 
         v = validate(prj, s.board, True, s.eval_data or s.data, limit=s.emulate_samples,
@@ -147,7 +156,11 @@ def run_point(spec: dict, point: dict, pdir: str, dense: dict | None) -> dict:
     return rec
 
 
-def run_sweep(spec: Spec, points: list[dict], out: str | Path, jobs: int | None = None, progress=None) -> dict:
+def run_sweep(spec: Spec, points: list[dict], out: str | Path, jobs: int | None = None, progress=None,
+              farm: dict | None = None) -> dict:
+    """``farm`` ({coordinator, boards, wait}): each point's samples are validated on up to ``boards``
+    farm places instead of a local emulator. Not part of the sweep's settings: a sweep may be
+    resumed on another farm, or locally."""
     out = Path(out)
     config = {"spec": asdict(spec), "points": points}
     _check_dir(out, config)
@@ -163,14 +176,20 @@ def run_sweep(spec: Spec, points: list[dict], out: str | Path, jobs: int | None 
         say(f"resuming: {len(done)} of {len(points) + 1} points already done")
     if "dense" not in done:
         say("dense: compress none, compile, build, bench, validate")
-        done["dense"] = run_point(asdict(spec), {"key": "dense"}, str(out / "points" / "dense"), None)
+        done["dense"] = run_point(asdict(spec), {"key": "dense"}, str(out / "points" / "dense"), None,
+                                  **({"farm": farm} if farm else {}))
     dense = dict(done["dense"]["measured"], layer_cycles=done["dense"]["layer_cycles"])
     todo = [p for p in points if p["key"] not in done]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     if todo:
-        say(f"{len(todo)} points on {jobs} worker(s), each with its own emulator")
-        with ProcessPoolExecutor(max_workers=jobs) as ex:
-            futs = {ex.submit(run_point, asdict(spec), p, str(out / "points" / p["key"]), dense): p for p in todo}
+        say(f"{len(todo)} points on {jobs} worker(s), " + (f"validated on the farm {farm['coordinator']}" if farm
+                                                           else "each with its own emulator"))
+        # a farm client's gRPC must not cross a fork (the dense point used one here): fresh processes then
+        ctx = {"mp_context": get_context("spawn")} if farm else {}
+        extra = {"farm": farm} if farm else {}
+        with ProcessPoolExecutor(max_workers=jobs, **ctx) as ex:
+            futs = {ex.submit(run_point, asdict(spec), p, str(out / "points" / p["key"]), dense, **extra): p
+                    for p in todo}
             for fut in as_completed(futs):
                 p = futs[fut]
                 done[p["key"]] = fut.result()

@@ -31,15 +31,31 @@ from .params import FiniteFloat
               help="sweep directory: points/, sweep.json, pareto.png, pareto.svg, index.html. Run the same "
                    "command again to resume an interrupted sweep.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report here.")
+@click.option("--board", default="nucleo-f446re", show_default=True, help="board the points are built for.")
+@click.option("--farm", metavar="HOST:PORT", help="validate each point's --emulate-samples on labgrid farm places "
+              "carrying --board (`mcudeploy farm up` starts some) instead of a local emulator.")
+@click.option("--boards", type=click.IntRange(1), default=1, show_default=True,
+              help="with --farm: places per point (points running at once share the farm; a point waits up to "
+                   "10 minutes for a free place).")
 def sweep_cmd(model, weights, data, eval_data, budgets, sparsity, epochs, lr, limit, eval_limit, emulate_samples,
-              jobs, outdir, json_path):
+              jobs, outdir, json_path, board="nucleo-f446re", farm=None, boards=1):
     """Compress MODEL at several budgets or sparsities; compile, build, bench and validate every point on
     the emulated board; write a JSON, a Pareto plot (accuracy vs RAM, flash, est. cycles; PNG and SVG)
     and an HTML page. Points run in parallel and an interrupted sweep resumes."""
+    if boards != 1 and not farm:
+        raise click.UsageError(f"--boards {boards} shares each point's samples over farm places: give --farm "
+                               "HOST:PORT too")
     points = parse_points(budgets, sparsity)
-    spec = Spec(model, weights, data, eval_data, limit, eval_limit, epochs, lr, emulate_samples)
+    spec = Spec(model, weights, data, eval_data, limit, eval_limit, epochs, lr, emulate_samples, board=board)
+    where = {"coordinator": farm, "boards": boards, "wait": 600.0} if farm else None
+    if farm:  # an unreachable farm, or one without such places, is refused before any training
+        from ..farm.client import FarmClient
+        from ..farm.run import places_for
+
+        with FarmClient(farm) as fc:
+            places_for(fc, board)
     try:
-        rep = run_sweep(spec, points, outdir, jobs, progress=lambda s: click.echo(s, err=True))
+        rep = run_sweep(spec, points, outdir, jobs, progress=lambda s: click.echo(s, err=True), farm=where)
     except KeyboardInterrupt:
         raise McdError(f"interrupted: the finished points are kept in {outdir}/points; run the same command "
                        "again to resume") from None

@@ -108,13 +108,17 @@ def _deal(farm: FarmClient, places: list[Place], queue: WorkQueue, todo: list[st
                 k = queue.take()
                 if k is None:
                     break
+                t_model = time.perf_counter()
                 try:
                     p.load(prjs[k].path, b)
+                    t_run = time.perf_counter()
                     m = run_model(todo[k], prjs[k], b.name, samples, emulate=False, port=p.url, **link)
                 except BaseException:
                     queue.give_back(k)  # another place runs the whole model again
                     raise
-                m.update(project=str(prjs[k].path), place=p.name)
+                now = time.perf_counter()  # flash, then run_model: the board's part and the host's references
+                m.update(project=str(prjs[k].path), place=p.name, load_seconds=round(t_run - t_model, 2),
+                         seconds_on_place=round(now - t_model, 2))
                 with lock:
                     if queue.complete(k, m):
                         p.samples += 1
