@@ -162,6 +162,10 @@ def test_exporter_config_for_faked_usb_devices_is_valid_labgrid(tmp_path):
     g = data["nucleo-f446re-066DFF123"]
     assert g["uart"] == {"cls": "USBSerialPort", "match": {"ID_SERIAL_SHORT": "066DFF123"}, "speed": 115200}
     assert g["probe"] == {"cls": "USBDebugger", "match": {"ID_SERIAL_SHORT": "066DFF123"}}
+    assert g["pyocd"] == {"cls": "NetworkSerialPort", "host": groups[0]["probe_server"]["host"], "port": 5555,
+                          "protocol": "raw"}
+    assert "pyocd server --uid 066DFF123 --port 5555 --allow-remote" in text
+    assert "pyocd" not in data["board-0670FF99AB"]  # no probe, no probe server
     assert {"USBSerialPort", "USBDebugger"} <= set(exports)  # classes labgrid's exporter knows how to serve
     assert "set-tags board=nucleo-f446re" in text and "ttyUSB0" not in text
 
@@ -204,13 +208,14 @@ def test_labgrid_exporter_serves_the_generated_config(tmp_path):
             for _ in range(100):
                 fc.sync()
                 seen = {r: e.cls for g in fc.session.resources.get("deskhost", {}).values() for r, e in g.items()}
-                if len(seen) == 2:
+                if len(seen) == 3:
                     break
                 time.sleep(0.1)
     finally:
         emulated._stop(exp)
         emulated._stop(coord)
-    assert seen == {"uart": "NetworkSerialPort", "probe": "NetworkUSBDebugger"}
+    # the pyOCD probe server's address (farm/probe.py) is served as it was written
+    assert seen == {"uart": "NetworkSerialPort", "probe": "NetworkUSBDebugger", "pyocd": "NetworkSerialPort"}
 
 
 @needs_emulator
