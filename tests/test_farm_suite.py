@@ -128,3 +128,11 @@ def test_bench_farm_options_refuse_what_they_cannot_mean(capsys):
     assert code == 2 and "give --farm HOST:PORT too" in text
     code, text = run_main(capsys, "bench", "--suite", "mlperf-tiny", "--farm", "127.0.0.1:1", "--port", "/dev/x")
     assert code == 2 and "drop --no-emulate, --port" in text
+
+
+def test_bench_suite_refuses_an_unreachable_farm_before_compiling(capsys, tmp_path, workdir):
+    work = tmp_path / "suite"
+    code, text = run_main(capsys, "bench", "--suite", "mlperf-tiny", "--farm", "127.0.0.1:1", "--boards", "2",
+                          "--no-cycles", "--workdir", work)
+    assert code == 2 and "cannot reach the labgrid coordinator at 127.0.0.1:1" in text, text
+    assert len(text.strip().splitlines()) == 1 and not work.exists()

@@ -234,6 +234,9 @@ def _run(farm: FarmClient, places: list[Place], queue: WorkQueue, prj: Project, 
                     i = queue.take()
                     if i is None:
                         break
+                    if p.stop.is_set():  # its exporter left while this place waited for a sample
+                        queue.give_back(i)
+                        break
                     try:
                         r = dev.infer(xq[i].tobytes())
                     except BaseException:

@@ -108,6 +108,9 @@ def _deal(farm: FarmClient, places: list[Place], queue: WorkQueue, todo: list[st
                 k = queue.take()
                 if k is None:
                     break
+                if p.stop.is_set():  # its exporter left while this place waited for a model
+                    queue.give_back(k)
+                    break
                 t_model = time.perf_counter()
                 try:
                     p.load(prjs[k].path, b)
