@@ -181,15 +181,17 @@ SETS = {
     "lowbit_lenet": Set(script(PY, "benchmarks/lowbit_lenet.py", "--sparsity", "0.9", "--epochs", "2",
                                "--emulate", "100"), True, "~15 min"),
     "deep_compression": Set(run_deep_compression, True, "~15 min"),
+    "resnet_structured": Set(script(PY, "benchmarks/structured_resnet.py", "--sparsity", "0.3", "--epochs", "1"),
+                             True, "~10 min"),
 }
 
 
 def measure(name: str) -> None:
     """Run one set and write its JSON atomically (nothing is written when the run fails)."""
-    t0 = time.time()
+    t0, commit = time.time(), _commit()
     with tempfile.TemporaryDirectory() as tmp:
         data = SETS[name].run(Path(tmp))
-    doc = {"set": name, "date": datetime.date.today().isoformat(), "machine": machine(), "commit": _commit(),
+    doc = {"set": name, "date": datetime.date.today().isoformat(), "machine": machine(), "commit": commit,
            "command": SETS[name].run.command, "seconds": round(time.time() - t0, 1), "data": data}
     FIGURES.mkdir(parents=True, exist_ok=True)
     tmp = FIGURES / f".{name}.json.tmp"
