@@ -108,3 +108,21 @@ def test_compress_names_the_round_and_the_epoch():
                    batch_size=32, log=log.append)
     tuned = [line.strip().split(":")[0] for line in log if "fine-tune" in line]
     assert tuned == [f"fine-tune round {r}/3, epoch {e}/2" for r in (1, 2, 3) for e in (1, 2)], log
+
+
+def test_progress_survives_torch_export_noise_redirection(fast, monkeypatch):
+    """quiet_torch drops torch.export's stderr noise into a buffer; progress lines written meanwhile
+    (a long export, and the tasks around it) must still reach the user's stderr (they vanished:
+    a 19 s silent stretch in an MLPerf model's compile)."""
+    from mcudeploy.frontend.quiet import quiet_torch
+
+    real = io.StringIO()
+    monkeypatch.setattr("sys.stderr", real)
+    with progress.task("compile"), quiet_torch():
+        import sys
+
+        print("torch noise", file=sys.stderr)
+        time.sleep(0.5)
+    out = real.getvalue()
+    assert "compile: " in out and "torch noise" not in out, out
+    assert out.count("compile: ") >= 2  # lines while redirected, then "done"
