@@ -165,7 +165,10 @@ run_deep_compression.command = ("mcudeploy compress " + shlex.join(COMPRESS_95) 
 
 @dataclass(frozen=True)
 class Set:
-    """One figure set: how to run it, whether it is slow (only with --all), and how long it took here."""
+    """One figure set: how to run it, whether it is slow (only with --all), and how long it took.
+
+    ``takes``: wall time of the 2026-11-30 run on the 2-core machine at a load of 20-30 (eight
+    sessions sharing it); an idle machine is several times faster."""
     run: Callable[[Path], dict]
     slow: bool
     takes: str
@@ -173,16 +176,16 @@ class Set:
 
 SETS = {
     "lenet": Set(run_lenet, False, "~3 min"),
-    "families": Set(script(PY, "benchmarks/families.py", "--samples", "50"), False, "~3 min"),
-    "ops": Set(script(PY, "tests/op_oracle.py"), False, "~1 min"),
-    "mlperf_suite": Set(script(*MCUDEPLOY, "bench", "--suite", "mlperf-tiny", "--samples", "2"), False, "~4 min"),
+    "families": Set(script(PY, "benchmarks/families.py", "--samples", "50"), False, "6 min"),
+    "ops": Set(script(PY, "tests/op_oracle.py"), False, "30 s"),
+    "mlperf_suite": Set(script(*MCUDEPLOY, "bench", "--suite", "mlperf-tiny", "--samples", "2"), False, "9 min"),
     "mlperf_float_ports": Set(script(*MCUDEPLOY, "bench", "--suite", "mlperf-tiny", "--float-ports", "--samples", "20"),
-                              True, "~10 min"),
+                              True, ">25 min"),
     "lowbit_lenet": Set(script(PY, "benchmarks/lowbit_lenet.py", "--sparsity", "0.9", "--epochs", "2",
-                               "--emulate", "100"), True, "~15 min"),
-    "deep_compression": Set(run_deep_compression, True, "~15 min"),
+                               "--emulate", "100"), True, "~90 min"),
+    "deep_compression": Set(run_deep_compression, True, "~2 h"),
     "resnet_structured": Set(script(PY, "benchmarks/structured_resnet.py", "--sparsity", "0.3", "--epochs", "1"),
-                             True, "~10 min"),
+                             True, ">40 min"),
 }
 
 
