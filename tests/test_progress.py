@@ -126,3 +126,23 @@ def test_progress_survives_torch_export_noise_redirection(fast, monkeypatch):
     out = real.getvalue()
     assert "compile: " in out and "torch noise" not in out, out
     assert out.count("compile: ") >= 2  # lines while redirected, then "done"
+
+
+@pytest.mark.parametrize(("argv", "env", "shown"), [
+    (["/usr/bin/mcudeploy", "demo"], {}, True),
+    (["/x/tool/mcudeploy/__main__.py", "boards"], {}, True),  # python -m mcudeploy
+    (["/usr/bin/mcudeploy", "-q", "demo"], {}, False),
+    (["/usr/bin/mcudeploy", "demo"], {"MCUDEPLOY_QUIET": "1"}, False),
+    (["/x/pytest/__main__.py", "-q"], {}, False),  # imported by another program: not its start
+    (["-c"], {}, False),
+])
+def test_the_console_scripts_start_is_shown_unless_quiet(monkeypatch, argv, env, shown):
+    """Importing torch and the commands took 24-35 s at a load of 30, silent: the console script's
+    start gets a progress line; a program that imports mcudeploy.cli does not."""
+    from mcudeploy import cli
+
+    monkeypatch.setattr("sys.argv", argv)
+    monkeypatch.delenv("MCUDEPLOY_QUIET", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert cli._startup_shown() is shown
