@@ -180,12 +180,12 @@ SETS = {
     "ops": Set(script(PY, "tests/op_oracle.py"), False, "30 s"),
     "mlperf_suite": Set(script(*MCUDEPLOY, "bench", "--suite", "mlperf-tiny", "--samples", "2"), False, "9 min"),
     "mlperf_float_ports": Set(script(*MCUDEPLOY, "bench", "--suite", "mlperf-tiny", "--float-ports", "--samples", "20"),
-                              True, ">25 min"),
+                              True, "17 min"),
     "lowbit_lenet": Set(script(PY, "benchmarks/lowbit_lenet.py", "--sparsity", "0.9", "--epochs", "2",
                                "--emulate", "100"), True, "~90 min"),
     "deep_compression": Set(run_deep_compression, True, "~2 h"),
     "resnet_structured": Set(script(PY, "benchmarks/structured_resnet.py", "--sparsity", "0.3", "--epochs", "1"),
-                             True, ">40 min"),
+                             True, "42 min"),
 }
 
 
