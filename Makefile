@@ -17,9 +17,10 @@ test: setup
 test-fast: setup
 	$(PYTHON) -m pytest -q -m "not emulated and not slow" $(PYTEST_ARGS)
 
-# The README's measured tables, from a run (benchmarks/figures.py; FIGURES=lenet for one set)
+# The README's measured tables, from a run (benchmarks/figures.py --list shows the sets): the fast sets by
+# default, FIGURES=all for every set (fine-tuning: many minutes), FIGURES=lenet,ops for some.
 figures: setup
-	$(PYTHON) benchmarks/figures.py $(if $(FIGURES),--only $(FIGURES))
+	$(PYTHON) benchmarks/figures.py $(if $(filter all,$(FIGURES)),--all,$(if $(FIGURES),--only $(FIGURES)))
 
 lint:
 	$(PYTHON) -m ruff check tool tests

@@ -1,20 +1,24 @@
 """The README's measured tables, produced from a run: ``make figures`` (or ``python benchmarks/figures.py``).
 
-    python benchmarks/figures.py                 # run every set, write benchmarks/figures/*.json, update README.md
-    python benchmarks/figures.py --only lenet    # one set
+    python benchmarks/figures.py                 # run the fast sets, write benchmarks/figures/*.json, update README.md
+    python benchmarks/figures.py --all           # also the slow sets (fine-tuning; see SETS for times)
+    python benchmarks/figures.py --only lenet    # one set (or several, comma-separated)
     python benchmarks/figures.py --render        # no run: README.md from the committed JSON
     python benchmarks/figures.py --check         # exit 1 if README.md differs from the committed JSON
+    python benchmarks/figures.py --list          # the sets, their commands and how long each takes
 
 Why: figures copied by hand drift from what a fresh run prints. Each set runs what its table
-measures, writes its JSON (with the date, the machine and the mcudeploy commit), and the tables
-between ``<!-- figures:NAME -->`` and ``<!-- /figures:NAME -->`` in README.md are rewritten from
-that JSON, never typed. tests/test_readme_figures.py checks that README.md matches the committed
-JSON, so a table edited by hand, or a run whose JSON was not committed with it, fails the tests.
+measures (a benchmark script with ``--json``, or ``mcudeploy bench --suite``), writes
+``benchmarks/figures/<set>.json`` = ``{"set", "date", "machine", "commit", "command", "seconds",
+"data"}`` where ``data`` is the script's own ``--json`` output unchanged, and the tables between
+``<!-- figures:NAME -->`` and ``<!-- /figures:NAME -->`` in README.md are rewritten from that JSON,
+never typed (renderers and the keys they read: benchmarks/figure_tables.py).
+tests/test_readme_figures.py checks that README.md matches the committed JSON, so a table edited by
+hand, or a run whose JSON was not committed with it, fails the tests.
 
-Sets (each reuses the trained-weights cache; times on an idle 2-core machine):
-  lenet   LeNet-5 on MNIST: float and int8 top-1 on the held-out split, host C bit-exactness on
-          every sample, 500 samples over the UART on the emulated NUCLEO-F446RE (flash, RAM, stack
-          peak, emulated_instructions), estimated_cycles per layer against CMSIS-NN (~3 min).
+A set's JSON may also be written by someone else running the same script with ``--json`` (no
+wrapper): it renders, but its stamp says the date and machine were not recorded and the test fails
+until ``make figures FIGURES=<set>`` rewrites it with them.
 """
 
 from __future__ import annotations
@@ -24,22 +28,29 @@ import datetime
 import json
 import os
 import platform
-import re
+import shlex
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "benchmarks" / "figures"
 README = ROOT / "README.md"
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from figure_tables import TABLES, load, render_readme  # noqa: F401  (re-exported for the test)
+
+PY = sys.executable
+MCUDEPLOY = [PY, "-m", "mcudeploy"]
 
 
 # ---- the runs -----------------------------------------------------------------------------------
 
 def machine() -> str:
-    """The CPU model and core count, e.g. 'Intel(R) Xeon(R) ... , 2 cores, Linux x86_64'."""
+    """The CPU model and core count, e.g. 'AMD EPYC, 2 cores, Linux x86_64'."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -56,6 +67,25 @@ def _commit() -> str:
     r = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True,
                        check=False)
     return r.stdout.strip() or "unknown"
+
+
+def _run(cmd: list[str]) -> None:
+    """Run one benchmark command from the repository root, its output (progress included) shown as it
+    comes; a failure stops the set with the command named, and nothing is written."""
+    print("$ " + shlex.join(str(c) for c in cmd), flush=True)
+    r = subprocess.run([str(c) for c in cmd], cwd=ROOT, check=False)
+    if r.returncode:
+        raise SystemExit(f"figures: `{shlex.join(str(c) for c in cmd)}` exited {r.returncode}; no JSON written")
+
+
+def script(*cmd: str) -> Callable[[Path], dict]:
+    """A set that is one command writing its report with ``--json FILE``."""
+    def run(tmp: Path) -> dict:
+        out = tmp / "out.json"
+        _run([*cmd, "--json", out])
+        return json.loads(out.read_text())
+    run.command = shlex.join([c.replace(PY, "python") for c in cmd] + ["--json", "F"])  # type: ignore[attr-defined]
+    return run
 
 
 def run_lenet(emulate_samples: int = 500) -> dict:
@@ -109,94 +139,89 @@ def run_lenet(emulate_samples: int = 500) -> dict:
 SETS = {"lenet": run_lenet}
 
 
-# ---- the tables ----------------------------------------------------------------------------------
+run_lenet.command = "in benchmarks/figures.py (compile, host C, validate --emulate 500, bench)"  # type: ignore[attr-defined]
 
-def _n(v: int) -> str:
-    return f"{v:,}"
-
-
-def _p(v: float) -> str:
-    return f"{100 * v:.2f} %"
+COMPRESS_95 = ["examples/lenet5.py:lenet5", "--data", "mnist", "--sparsity", "0.95", "--steps", "5", "--epochs", "4",
+               "--layer-sparsity", "conv1=0.7", "--layer-sparsity", "conv2=0.85"]
 
 
-def stamp(doc: dict) -> str:
-    return (f"_Measured {doc['date']} on {doc['machine']} (mcudeploy {doc['commit']}) by `make figures`; "
-            f"JSON: `benchmarks/figures/{doc['set']}.json`._")
+def run_deep_compression(tmp: Path) -> dict:
+    """`mcudeploy compress` (the README's settings) from the cached trained LeNet-5, then
+    benchmarks/deep_compression.py on the result with 500 samples on the emulated board."""
+    from mcudeploy.train import cached_trained
+
+    _, w = cached_trained("lenet5")
+    _run([*MCUDEPLOY, "compress", *COMPRESS_95, "--weights", w, "-o", tmp / "pruned.pt2", "--json", tmp / "c.json"])
+    _run([PY, "benchmarks/deep_compression.py", tmp / "pruned.pt2", "--emulate", "500", "--json", tmp / "d.json"])
+    out = json.loads((tmp / "d.json").read_text())
+    out["compress"] = json.loads((tmp / "c.json").read_text())
+    out["compress_args"] = COMPRESS_95
+    return out
 
 
-def table_lenet_summary(doc: dict) -> str:
-    d, e = doc["data"], doc["data"]["emulated"]
-    n = d["samples"]
-    rows = [
-        "| | float32 | mcudeploy int8 |", "|---|---|---|",
-        (f"| top-1 accuracy, {_n(n)} held-out images | {_p(d['accuracy_float'])} | {_p(d['accuracy_int8'])} "
-        f"(top-1 agreement with float {_p(d['agreement_float'])}) |"),
-        (f"| bit-exact with the numpy reference | | {_n(d['host_bit_exact'])} / {_n(n)} (host C); "
-        f"{_n(e['bit_exact'])} / {_n(e['samples'])} over the UART on emulated F446RE (top-1 "
-        f"{_p(e['accuracy_device'])} on those {_n(e['samples'])}) |"),
-        f"| weights + bias + requantization constants | {_n(d['float32_param_bytes'])} B | {_n(d['weight_bytes'])} B |",
-        (f"| activation arena (incl. kernel scratch) | | {_n(d['arena_bytes'])} B (no reuse: {_n(d['arena_naive_bytes'])} B; "
-        f"two ping-pong buffers of the largest activation: {_n(d['arena_pingpong_bytes'])} B) |"),
-        (f"| firmware flash / RAM on NUCLEO-F446RE | | {_n(e['flash_bytes'])} / {_n(e['board_flash_bytes'])} B; "
-        f"{_n(e['ram_bytes'])} / {_n(e['board_ram_bytes'])} B (incl. {d['stack_reserved_bytes'] // 1024} KB stack; stack peak {_n(e['stack_peak_bytes'])} B) |"),
-        (f"| per inference | | {_n(e['count_per_inference'])} {e['counter']} (median over {_n(e['samples'])} samples); "
-        f"{_n(d['estimated_cycles'])} estimated_cycles |"),
-    ]
-    return "\n".join([stamp(doc), "", *rows])
+run_deep_compression.command = ("mcudeploy compress " + shlex.join(COMPRESS_95)  # type: ignore[attr-defined]
+                                + " --weights W -o P.pt2; python benchmarks/deep_compression.py P.pt2 --emulate 500")
 
 
-LAYER_LABELS = {"conv1": "conv1 6@5x5 pad 2 (+ max-pool)", "conv2": "conv2 16@5x5 (+ max-pool)",
-                "fc1": "fc 400->120", "fc2": "fc 120->84", "fc3": "fc 84->10"}
+@dataclass(frozen=True)
+class Set:
+    """One figure set: how to run it, whether it is slow (only with --all), and how long it took.
+
+    ``takes``: wall time of the 2026-11-30 run on the 2-core machine at a load of 20-30 (eight
+    sessions sharing it); an idle machine is several times faster."""
+    run: Callable[[Path], dict]
+    slow: bool
+    takes: str
 
 
-def table_lenet_kernels(doc: dict) -> str:
-    d = doc["data"]
-    rows = ["| LeNet-5 layer | MACs | CMSIS-NN | mcudeploy | ratio |", "|---|---|---|---|---|"]
-    for r in d["layers"]:
-        rows.append(f"| {LAYER_LABELS.get(r['name'], r['name'])} | {_n(r['macs'])} | {_n(r['cmsis_nn_estimated_cycles'])} | "
-                    f"{_n(r['estimated_cycles'])} | {r['estimated_cycles'] / r['cmsis_nn_estimated_cycles']:.2f} |")
-    rows.append(f"| **total** | {_n(d['macs'])} | {_n(d['cmsis_nn_estimated_cycles'])} | {_n(d['estimated_cycles'])} | "
-                f"**{d['estimated_cycles'] / d['cmsis_nn_estimated_cycles']:.3f}** |")
-    return "\n".join([stamp(doc), "", *rows])
+SETS = {
+    "lenet": Set(run_lenet, False, "~3 min"),
+    "families": Set(script(PY, "benchmarks/families.py", "--samples", "50"), False, "6 min"),
+    "ops": Set(script(PY, "tests/op_oracle.py"), False, "30 s"),
+    "mlperf_suite": Set(script(*MCUDEPLOY, "bench", "--suite", "mlperf-tiny", "--samples", "2"), False, "9 min"),
+    "mlperf_float_ports": Set(script(*MCUDEPLOY, "bench", "--suite", "mlperf-tiny", "--float-ports", "--samples", "20"),
+                              True, "17 min"),
+    "lowbit_lenet": Set(script(PY, "benchmarks/lowbit_lenet.py", "--sparsity", "0.9", "--epochs", "2",
+                               "--emulate", "100"), True, "~90 min"),
+    "deep_compression": Set(run_deep_compression, True, "~2 h"),
+    "resnet_structured": Set(script(PY, "benchmarks/structured_resnet.py", "--sparsity", "0.3", "--epochs", "1"),
+                             True, "42 min"),
+}
 
 
-# block name in README -> (set, renderer)
-TABLES = {"lenet-summary": ("lenet", table_lenet_summary), "lenet-kernels": ("lenet", table_lenet_kernels)}
-
-
-def load(name: str) -> dict:
-    return json.loads((FIGURES / f"{name}.json").read_text())
-
-
-def render_readme(text: str) -> str:
-    """README text with every figures block regenerated from the committed JSON."""
-    def block(m: re.Match) -> str:
-        name = m.group(1)
-        if name not in TABLES:
-            raise SystemExit(f"README.md has a figures block '{name}' that figures.py does not know")
-        set_name, fn = TABLES[name]
-        return f"<!-- figures:{name} -->\n{fn(load(set_name))}\n<!-- /figures:{name} -->"
-    return re.sub(r"<!-- figures:([\w-]+) -->\n.*?\n<!-- /figures:\1 -->", block, text, flags=re.DOTALL)
+def measure(name: str) -> None:
+    """Run one set and write its JSON atomically (nothing is written when the run fails)."""
+    t0, commit = time.time(), _commit()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = SETS[name].run(Path(tmp))
+    doc = {"set": name, "date": datetime.date.today().isoformat(), "machine": machine(), "commit": commit,
+           "command": SETS[name].run.command, "seconds": round(time.time() - t0, 1), "data": data}
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    tmp = FIGURES / f".{name}.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=1, default=float) + "\n")
+    tmp.replace(FIGURES / f"{name}.json")
+    print(f"wrote {FIGURES / f'{name}.json'} ({doc['seconds']:.0f} s)", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", help=f"comma-separated sets ({', '.join(SETS)})")
+    ap.add_argument("--all", action="store_true", help="also run the slow sets (fine-tuning: many minutes)")
     ap.add_argument("--render", action="store_true", help="no run: regenerate README.md from the committed JSON")
     ap.add_argument("--check", action="store_true", help="exit 1 if README.md differs from the committed JSON")
+    ap.add_argument("--list", action="store_true", help="print the sets, their commands and times, and exit")
     args = ap.parse_args(argv)
+    if args.list:
+        for name, s in SETS.items():
+            print(f"{name:<20}{'slow' if s.slow else 'fast':<6}{s.takes:<9}{s.run.command}")
+        return 0
     if not (args.render or args.check):
-        for name in (args.only.split(",") if args.only else SETS):
+        names = args.only.split(",") if args.only else [n for n, s in SETS.items() if args.all or not s.slow]
+        for name in names:
             if name not in SETS:
                 ap.error(f"no figure set '{name}'; sets: {', '.join(SETS)}")
-            data = SETS[name]()
-            doc = {"set": name, "date": datetime.date.today().isoformat(), "machine": machine(),
-                   "commit": _commit(), "data": data}
-            FIGURES.mkdir(parents=True, exist_ok=True)
-            tmp = FIGURES / f".{name}.json.tmp"
-            tmp.write_text(json.dumps(doc, indent=1) + "\n")
-            tmp.replace(FIGURES / f"{name}.json")
-            print(f"wrote {FIGURES / f'{name}.json'}")
+        for name in names:
+            measure(name)
     text = README.read_text()
     new = render_readme(text)
     if args.check:
@@ -206,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if new != text:
-        README.write_text(new)
+        tmp = README.with_name(".README.md.tmp")
+        tmp.write_text(new)
+        tmp.replace(README)
         print("updated README.md")
     return 0
 

@@ -16,6 +16,7 @@ from mcudeploy import reference as R
 from mcudeploy.boards import load_board
 from mcudeploy.errors import McdError
 from mcudeploy.target import open_target
+from setup_progress import shown
 
 pytestmark = [pytest.mark.emulated, pytest.mark.slow,
               pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),
@@ -31,11 +32,12 @@ BOARD = "nucleo-f446re"
 
 
 @pytest.fixture(scope="module")
-def projects(tmp_path_factory):
+def projects(tmp_path_factory, request):
     # the session's base temp: test_mlperf_suite.py compiles into the same folder, and
     # compile_model reuses a project compiled there with the same recipe
     root = tmp_path_factory.getbasetemp() / "mlperf_tiny"
-    return {n: S.compile_model(n, root / n) for n in ("kws_dscnn", "ad_autoencoder")}
+    with shown(request, "set-up: compile the KWS and AD MLPerf Tiny models"):
+        return {n: S.compile_model(n, root / n) for n in ("kws_dscnn", "ad_autoencoder")}
 
 
 def _session(elf):

@@ -23,6 +23,7 @@ import pytest
 from mcudeploy import mlperf_suite as S
 from mcudeploy.mlperf_dataset import inputs
 from mlperf_runner_host import run_runner
+from setup_progress import shown
 
 RUNNER = Path(os.environ.get("MCUDEPLOY_MLPERF_RUNNER", "/work/shared/third_party/mlperf_tiny_runner"))
 pytestmark = [pytest.mark.emulated, pytest.mark.slow,
@@ -42,7 +43,7 @@ if not all((mt.MODEL_DIR / f).is_file() for f in mt.FLOAT_FILES.values()):
 BOARD = "nucleo-f446re"
 PRINTED = 5.01e-7  # the firmware prints 6 decimals
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, request):
     """The runner's accuracy scripts as they are; performance: 2 windows of 2 timed inferences."""
     root = tmp_path_factory.getbasetemp() / "mlperf_tiny"  # shared with test_mlperf_protocol.py / _suite.py
     accuracy = yaml.safe_load((RUNNER / "tests_accuracy.yaml").read_text())
@@ -52,8 +53,9 @@ def runs(tmp_path_factory):
                 "script": [{"loop 2": ["download", "infer 2 1"]}]}
         return {"a": accuracy[model], "p": perf}
 
-    projects = {name: S.compile_model(name, root / name) for name in S.MODELS}
-    out, data = run_runner(RUNNER, tmp_path_factory.mktemp("runner"), projects, scripts)
+    with shown(request, "set-up: compile the four MLPerf Tiny models, run the official runner on them"):
+        projects = {name: S.compile_model(name, root / name) for name in S.MODELS}
+        out, data = run_runner(RUNNER, tmp_path_factory.mktemp("runner"), projects, scripts)
     return out, {name: (projects[name], data[name]) for name in S.MODELS}
 
 

@@ -108,3 +108,41 @@ def test_compress_names_the_round_and_the_epoch():
                    batch_size=32, log=log.append)
     tuned = [line.strip().split(":")[0] for line in log if "fine-tune" in line]
     assert tuned == [f"fine-tune round {r}/3, epoch {e}/2" for r in (1, 2, 3) for e in (1, 2)], log
+
+
+def test_progress_survives_torch_export_noise_redirection(fast, monkeypatch):
+    """quiet_torch drops torch.export's stderr noise into a buffer; progress lines written meanwhile
+    (a long export, and the tasks around it) must still reach the user's stderr (they vanished:
+    a 19 s silent stretch in an MLPerf model's compile)."""
+    from mcudeploy.frontend.quiet import quiet_torch
+
+    real = io.StringIO()
+    monkeypatch.setattr("sys.stderr", real)
+    with progress.task("compile"), quiet_torch():
+        import sys
+
+        print("torch noise", file=sys.stderr)
+        time.sleep(0.5)
+    out = real.getvalue()
+    assert "compile: " in out and "torch noise" not in out, out
+    assert out.count("compile: ") >= 2  # lines while redirected, then "done"
+
+
+@pytest.mark.parametrize(("argv", "env", "shown"), [
+    (["/usr/bin/mcudeploy", "demo"], {}, True),
+    (["/x/tool/mcudeploy/__main__.py", "boards"], {}, True),  # python -m mcudeploy
+    (["/usr/bin/mcudeploy", "-q", "demo"], {}, False),
+    (["/usr/bin/mcudeploy", "demo"], {"MCUDEPLOY_QUIET": "1"}, False),
+    (["/x/pytest/__main__.py", "-q"], {}, False),  # imported by another program: not its start
+    (["-c"], {}, False),
+])
+def test_the_console_scripts_start_is_shown_unless_quiet(monkeypatch, argv, env, shown):
+    """Importing torch and the commands took 24-35 s at a load of 30, silent: the console script's
+    start gets a progress line; a program that imports mcudeploy.cli does not."""
+    from mcudeploy import cli
+
+    monkeypatch.setattr("sys.argv", argv)
+    monkeypatch.delenv("MCUDEPLOY_QUIET", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert cli._startup_shown() is shown

@@ -51,6 +51,19 @@ def set_stream(stream: TextIO | None) -> None:
     _state["stream"] = stream
 
 
+@contextmanager
+def keep_stream() -> Iterator[None]:
+    """Progress keeps writing to the current stderr while the block redirects ``sys.stderr`` (as
+    quiet_torch does around torch.export, whose noise goes to a dropped buffer): otherwise the
+    lines of a long export, and of every task around it, vanish into that buffer."""
+    saved = _state["stream"]
+    _state["stream"] = _out()
+    try:
+        yield
+    finally:
+        _state["stream"] = saved
+
+
 def _out() -> TextIO:
     return _state["stream"] or sys.stderr
 

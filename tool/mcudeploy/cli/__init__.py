@@ -16,6 +16,7 @@ import errno
 import importlib
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -66,7 +67,24 @@ def _register() -> None:
             cli.add_command(cmd)
 
 
-_register()
+def _startup_shown() -> bool:
+    """Whether this import starts the command line itself (the console script, or ``python -m
+    mcudeploy``) without --quiet. Then the time spent loading torch and the command modules gets a
+    progress line: 2-3 s on an idle machine, but 24-35 s at a load of 30, silent before anything
+    else could print (the longest silence of ``mcudeploy demo``)."""
+    prog = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
+    if not (prog.name == "mcudeploy" or (prog.name == "__main__.py" and prog.parent.name == "mcudeploy")):
+        return False
+    return not {"-q", "--quiet"} & set(sys.argv[1:]) and os.environ.get("MCUDEPLOY_QUIET", "") in ("", "0")
+
+
+if _startup_shown():
+    from .. import progress
+
+    with progress.task("start mcudeploy (load torch and the commands)"):
+        _register()
+else:
+    _register()
 
 
 def run(args: list[str] | None = None, prog_name: str = "mcudeploy") -> int:

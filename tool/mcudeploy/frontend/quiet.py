@@ -13,7 +13,8 @@ information, and the caller turns it into that one line; so during the call ever
 logger is raised to CRITICAL and warnings are ignored, and both are restored afterwards.
 ``torch.export`` also prints a failed trace's partial graph straight to ``sys.stderr`` (53 lines
 for a model with data-dependent control flow), so ``sys.stderr`` is redirected to a buffer that
-is dropped: the exception is what the user is told about.
+is dropped: the exception is what the user is told about. mcudeploy's own progress lines keep
+going to the real stderr meanwhile (``progress.keep_stream``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import io
 import logging
 import warnings
 from contextlib import contextmanager, redirect_stderr
+
+from .. import progress
 
 
 @contextmanager
@@ -33,7 +36,7 @@ def quiet_torch():
     for lg in loggers:
         lg.setLevel(logging.CRITICAL)
     try:
-        with warnings.catch_warnings(), redirect_stderr(io.StringIO()):
+        with progress.keep_stream(), warnings.catch_warnings(), redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
