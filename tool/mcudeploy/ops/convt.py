@@ -41,7 +41,7 @@ def convolution(a, k):
     """aten.convolution: transposed ones are ours, the rest the op table's."""
     if a[6]:
         return handler([a[0], a[1], a[2], a[3], a[4], a[7], a[8], a[5]], {})
-    from ..frontend.optable import convolution as plain
+    from .conv import convolution as plain
 
     return plain(a, k)
 
