@@ -119,6 +119,11 @@ def by_aten(key: str) -> Callable | None:
     return None
 
 
+def record_of(key: str) -> OpRecord | None:
+    """The record whose capture pattern claims an ATen op key ('hardswish.default'), or None."""
+    return next((rec for rec in REGISTRY.values() if key in rec.aten), None)
+
+
 def supported() -> list[str]:
     return [rec.supported for rec in REGISTRY.values() if rec.supported]
 

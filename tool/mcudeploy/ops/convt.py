@@ -118,7 +118,7 @@ def scratch(g, op) -> int:
 
 
 register(OpRecord(
-    name="convt", reference=reference, float_fn=float_fn, lower=lower, arrays=arrays, scratch=scratch,
+    name="convt", channels="conv", reference=reference, float_fn=float_fn, lower=lower, arrays=arrays, scratch=scratch,
     aten={"conv_transpose2d.input": handler, "convolution.default": convolution},
     select=lambda g, op: "fast",
     c_files=["convt2d_s8.c"],
