@@ -10,11 +10,13 @@ Usage::
 
 Adding an op is one module here (its ``OpRecord``: capture handlers, float semantics, lowering,
 reference, selection rule, C call, scratch), one C kernel in ``firmware_template/kernels`` and one
-test; docs/adding-an-op.md walks through one. The older ops (conv2d, fc, pools, add, concat) are
-still wired by hand in optable/lower/reference/codegen; the hooks there consult this registry first.
+test; docs/adding-an-op.md walks through one. Every device op is a record (conv2d and its formats,
+dwconv2d, fc, pools, add, concat, clamp, reshape/to_chw too): lowering, the reference, the planner,
+the code generator, the scratch test and the structured-pruning tracer read only this registry.
 
 A record's float op name (``FNode.op``) and its IR kind are both ``name`` unless ``lower`` returns
-another kind (one record may lower to a kind of another record, e.g. conv -> conv2d_any).
+another kind (one record may lower to a kind of another record, e.g. conv -> conv2d, dwconv2d or
+gconv2d; linear -> fc).
 """
 
 from __future__ import annotations

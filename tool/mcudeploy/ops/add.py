@@ -64,6 +64,6 @@ register(OpRecord(
            "{{ l.attrs.mult[0] }}, {{ l.attrs.shift[0] }}, {{ l.attrs.mult[1] }}, {{ l.attrs.shift[1] }}, "
            "{{ l.attrs.out_mult }}, {{ l.attrs.out_shift }}, {{ l.attrs.act[0] }}, {{ l.attrs.act[1] }} };\n"
            "mcd_add_s8(&p, {{ l.out_n }}, {{ l.ins[0] }}, {{ l.ins[1] }}, {{ l.out }}, {{ l.scratch }});",
-    in_place="any", rounding_family="other", channels="elementwise",
+    in_place="any", rounding_family="other", channels="elementwise", supported="tensor + tensor",
     rounding="single or double (the graph's rule), TFLite ADD scheme (left shift 20)",
 ))

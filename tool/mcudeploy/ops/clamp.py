@@ -39,7 +39,7 @@ register(OpRecord(  # the float node: capture pattern, float semantics (capture.
     aten={"relu.default": relu, "relu_.default": relu, "hardtanh.default": hardtanh, "hardtanh_.default": hardtanh,
           "relu6.default": lambda a, k: fnode("act", [a[0]], {"act": [0.0, 6.0]}),
           "clamp.default": clamp, "clamp_min.default": lambda a, k: clamp([a[0], a[1], None], {})},
-    channels="elementwise",
+    channels="elementwise", supported="ReLU/ReLU6/Hardtanh/clamp",
 ))
 
 register(OpRecord(

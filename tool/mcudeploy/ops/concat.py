@@ -66,7 +66,7 @@ def layer(g, op, d) -> dict:
 
 register(OpRecord(
     name="cat", quant="own", lower=lower, float_fn=lambda n, xs: torch.cat(xs, dim=1),
-    aten={"cat.default": handler}, channels="concat",
+    aten={"cat.default": handler}, channels="concat", supported="torch.cat(dim=1)",
 ))
 
 register(OpRecord(

@@ -321,6 +321,7 @@ _DW_CALL = _PRELUDE + ("mcd_dwconv2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0]
 register(OpRecord(
     name="conv", quant="own", lower=lower, float_fn=float_fn,
     aten={"conv2d.default": conv2d, "conv2d.padding": conv2d, "conv1d.default": conv2d, "conv1d.padding": conv2d},
+    supported="Conv2d/Conv1d (any groups and dilation)",
     channels="conv",  # gconv2d / depthwise: see compress/structured.py (groups tie channels)
 ))
 

@@ -86,7 +86,7 @@ mcd_fc_s8({{ l.in_n }}, {{ l.ins[0] }}, {{ l.out_n }}, mcd_{{ l.c }}_weight, mcd
 register(OpRecord(
     name="linear", quant="own", lower=lower, float_fn=lambda n, xs: F.linear(xs[0], n.params["weight"],
                                                                             n.params.get("bias")),
-    aten={"linear.default": handler}, channels="conv",
+    aten={"linear.default": handler}, channels="conv", supported="Linear",
 ))
 
 register(OpRecord(

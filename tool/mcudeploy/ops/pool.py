@@ -166,6 +166,7 @@ register(OpRecord(
     aten={"max_pool2d.default": max_pool2d, "max_pool2d_with_indices.default": max_pool2d,
           "max_pool1d.default": as_1d(max_pool2d, 5), "max_pool1d_with_indices.default": as_1d(max_pool2d, 5)},
     c_files=["maxpool_s8.c"], c_call=_POOL_CALL, in_place=_maxpool_in_place, channels="elementwise",
+    supported="MaxPool2d/MaxPool1d (ceil_mode too)",
     rounding="none (a max at the input's quantization)",
 ))
 
@@ -176,6 +177,7 @@ register(OpRecord(
                                         count_include_pad=n.attrs["count_include_pad"]),
     aten={"avg_pool2d.default": avg_pool2d, "avg_pool1d.default": as_1d(avg_pool2d, 4)},
     c_files=["avgpool_s8.c"], c_call=_POOL_CALL, channels="elementwise",
+    supported="AvgPool2d/AvgPool1d (ceil_mode too)",
     rounding="integer division rounded half away from zero (either rule)",
 ))
 
@@ -183,5 +185,5 @@ register(OpRecord(  # AdaptiveAvgPool(1) / the spatial mean: an avgpool over the
     name="gap", quant="inherit", lower=_lower_gap,
     float_fn=lambda n, xs: xs[0].mean(dim=(2, 3), keepdim=len(n.shape) == (2 if n.attrs.get("1d") else 3)),
     aten={"adaptive_avg_pool2d.default": adaptive_avg_pool2d, "adaptive_avg_pool1d.default": adaptive_avg_pool1d},
-    channels="elementwise",
+    channels="elementwise", supported="AdaptiveAvgPool2d(1)/AdaptiveAvgPool1d(1)",
 ))

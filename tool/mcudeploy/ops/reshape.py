@@ -42,7 +42,7 @@ register(OpRecord(
     aten={k: handler for k in ("flatten.using_ints", "view.default", "reshape.default", "_unsafe_view.default",
                                "squeeze.dims", "squeeze.dim")},
     reference=lambda op, xs, tins, tout: xs[0].reshape((len(xs[0]),) + tuple(tout.shape)),
-    alias=True, channels="reduce",
+    alias=True, channels="reduce", supported="flatten/view/reshape",
 ))
 
 register(OpRecord(
