@@ -12,7 +12,7 @@ from conftest import need_cc
 from jinja2 import Template
 from mcudeploy import hostrun, ops
 from mcudeploy import reference as R
-from mcudeploy.codegen.emit import ops_header
+from mcudeploy.codegen.emit import _dims, ops_header
 from mcudeploy.codegen.kernels import LOWBIT, choose_format, conv_out_w, scratch_bytes, tile_geometry, variant
 from mcudeploy.frontend import capture, export_module, simplify
 from mcudeploy.lower import lower
@@ -25,14 +25,15 @@ from test_ops import NETS
 def c_scratch_expr(g, op) -> str | None:
     """The C call that sizes this op's scratch (None: the kernel takes none)."""
     rec = ops.REGISTRY.get(op.kind)
+    tin = g.tensors[op.inputs[0]]
     if rec is not None:
         if not rec.c_scratch:
             return None
         return Template(rec.c_scratch).render(l={"wshape": list(op.arrays.get("weight", np.zeros(0)).shape),
-                                                 "attrs": op.attrs})
+                                                 "attrs": op.attrs, "in_dims": _dims(tin.shape),
+                                                 "out_dims": _dims(g.tensors[op.output].shape)})
     v = variant(op)
     a = op.attrs
-    tin = g.tensors[op.inputs[0]]
     if op.kind == "add":
         return f"mcd_add_s8_scratch_bytes({g.tensors[op.output].size})"
     if op.kind == "fc":
