@@ -26,7 +26,7 @@ def _k2(k: int) -> int:
 
 
 def _is_dw(op) -> bool:
-    o, kh, kw, ig = op.arrays["weight"].shape
+    o, _kh, _kw, ig = op.arrays["weight"].shape
     return ig == 1 and o == op.attrs["groups"]
 
 
