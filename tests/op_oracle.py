@@ -99,6 +99,7 @@ def cases():
         ("conv2d_dilated", Fn(lambda m, x: m[0](x), nn.Conv2d(8, 6, 3, dilation=2, padding=2)), (8, 7, 7), "CONV_2D"),
         ("conv2d_grouped", Fn(lambda m, x: m[0](x), nn.Conv2d(8, 6, 3, groups=2, padding=1)), (8, 6, 6), "CONV_2D"),
         ("conv2d_groups4", Fn(lambda m, x: m[0](x), nn.Conv2d(8, 12, 3, groups=4, padding=1)), (8, 6, 6), "CONV_2D"),
+        ("conv2d_groups8", Fn(lambda m, x: m[0](x), nn.Conv2d(16, 16, 3, groups=8, padding=1)), (16, 6, 6), "CONV_2D"),
         ("conv2d_groups4_odd", Fn(lambda m, x: m[0](x), nn.Conv2d(12, 12, 3, groups=4, stride=2)), (12, 7, 7),
          "CONV_2D"),
         ("dwconv_dilated", Fn(lambda m, x: m[0](x), nn.Conv2d(8, 8, 3, groups=8, dilation=2, padding=2)), (8, 7, 7),

@@ -29,7 +29,8 @@ def test_op_against_litert_and_float(case):
 
 # The conv-type records (their reference and C kernels) follow the graph's rule; with the double
 # rule, LiteRT's own for CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV, the bytes must be equal.
-DOUBLE_RULE = ["conv2d", "conv2d_dilated", "conv2d_grouped", "conv2d_groups4", "conv2d_groups4_odd", "dwconv_dilated",
+DOUBLE_RULE = ["conv2d", "conv2d_dilated", "conv2d_grouped", "conv2d_groups4", "conv2d_groups8", "conv2d_groups4_odd",
+               "dwconv_dilated",
                "dwconv_dilated_odd", "conv1d_dilated", "convt_k2s2", "convt_k2s2_odd", "convt_k4s2p1"]
 
 
