@@ -73,7 +73,7 @@ void mcd_convt2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const 
             if (ox0 < out_d->w) {
                 jb.x = band + kb * rs + (ix0 + bl) * c;
                 jb.n_pix = (out_d->w - ox0 + sw - 1) / sw;
-                jb.n = mcd_band_offsets(off, nv, rs, n_tx, -c, c2, jb.quad, jb.n_pix >= 2 ? c : 0);
+                jb.n = mcd_band_offsets(off, nv, rs, 0, n_tx, -c, c2, jb.quad, jb.n_pix >= 2 ? c : 0);
                 mcd_band_conv(&jb, wc + 2 * kb * n_tx * c2, 2 * kc, out_d->c, bias, q, p,
                               out + (oy * out_d->w + ox0) * out_d->c);
             }

@@ -13,8 +13,10 @@
  * as tap pairs, [C2/2][T2/2][2 channels][2 taps] (C2, T2 rounded up to even, zero weights). Tap
  * rows outside the image point at a zero row of the band.
  * Scratch (mcd_gconv2d_s8_scratch_bytes; mcudeploy/ops/gconv.py computes the same): the band,
- * k_h rows (+ the zero row for depthwise) of (pad_l + W + right pad) x C int16 and two spare
- * int16, rounded up to a word; then the int32 tap offsets, k_h * k_w * I2 + 2 of them. */
+ * S rows (+ the zero row for depthwise) of (pad_l + W + right pad) x C int16 and two spare
+ * int16, rounded up to a word, S = (k_h - 1) * dil_h + 1 with stride 1 (a ring: each input row
+ * widened once), else k_h; then int32: the tap offsets (k_h * k_w * I2 + 2), the input row each
+ * band row holds (S), the band offset of each tap row (k_h). */
 #include "mcd_kernels.h"
 #include "mcd_ops.h"
 #include "mcd_band_s8.h"
@@ -33,13 +35,21 @@ static int32_t mcd_gconv_band_n(int32_t rows, int32_t row_stride)
     return n + (n & 1);
 }
 
+/* band rows: with stride 1 a ring of every input row a window spans (each row widened once),
+ * else one a tap row (re-widened for each output row) */
+static int32_t mcd_gconv_slots(int32_t k_h, int32_t stride_h, int32_t dil_h)
+{
+    return stride_h == 1 ? (k_h - 1) * dil_h + 1 : k_h;
+}
+
 int32_t mcd_gconv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in_group, int32_t c_out, int32_t groups,
-                                     int32_t in_w, int32_t out_w, int32_t stride_w, int32_t pad_l, int32_t dil_w)
+                                     int32_t in_w, int32_t out_w, int32_t stride_w, int32_t pad_l, int32_t dil_w,
+                                     int32_t stride_h, int32_t dil_h)
 {
     const int32_t wp = pad_l + in_w + mcd_gconv_pad_r(in_w, out_w, k_w, stride_w, pad_l, dil_w);
-    const int32_t dw = c_in_group == 1 && c_out == groups;
-    return 2 * mcd_gconv_band_n(k_h + dw, wp * c_in_group * groups) +
-           4 * (k_h * k_w * (c_in_group + (c_in_group & 1)) + 2);
+    const int32_t dw = c_in_group == 1 && c_out == groups, slots = mcd_gconv_slots(k_h, stride_h, dil_h);
+    return 2 * mcd_gconv_band_n(slots + dw, wp * c_in_group * groups) +
+           4 * (k_h * k_w * (c_in_group + (c_in_group & 1)) + 2 + slots + k_h);
 }
 
 /* Depthwise: channels (c, c+1) over the row's pixels, two pixels a step; x: the band at the first
@@ -115,23 +125,32 @@ void mcd_gconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const 
     const int32_t pl = p->pad_l, pr = mcd_gconv_pad_r(in_d->w, out_d->w, k_w, p->stride_w, pl, dil_w);
     const int32_t rs = (pl + in_d->w + pr) * c;
     const int32_t dw = ig == 1 && og == 1, ps = out_d->w >= 2 ? p->stride_w * c : 0;
+    const int32_t slots = mcd_gconv_slots(k_h, p->stride_h, dil_h), ring = p->stride_h == 1;
     int16_t *band = (int16_t *)scratch;
-    int32_t *off = (int32_t *)(void *)(band + mcd_gconv_band_n(k_h + dw, rs));
+    int32_t *off = (int32_t *)(void *)(band + mcd_gconv_band_n(slots + dw, rs));
+    int32_t *tag = off + k_h * k_w * ig2 + 2, *roff = tag + slots;
     int32_t oy, ky, t, g;
-    mcd_zero16(band + (k_h + dw) * rs, 2); /* the spare int16 an odd channel's partner may read */
-    if (dw) mcd_zero16(band + k_h * rs, rs);
+    mcd_zero16(band + (slots + dw) * rs, 2); /* the spare int16 an odd channel's partner may read */
+    if (dw) mcd_zero16(band + slots * rs, rs);
+    for (t = 0; t < slots; t++) tag[t] = -1;
     for (oy = 0; oy < out_d->h; oy++) {
         const int32_t iy0 = oy * p->stride_h - p->pad_t;
         const int32_t ky0 = iy0 >= 0 ? 0 : (-iy0 + dil_h - 1) / dil_h;
         int32_t ky1 = iy0 > h - 1 ? 0 : (h - 1 - iy0) / dil_h + 1;
         int8_t *dst = out + oy * out_d->w * out_d->c;
         if (ky1 > k_h) ky1 = k_h;
-        for (ky = ky0; ky < ky1; ky++)
-            mcd_band_row(band + ky * rs, in + (iy0 + ky * dil_h) * in_d->w * c, in_d->w, c, pl, pr, p->in_zp);
+        for (ky = ky0; ky < ky1; ky++) {
+            const int32_t iy = iy0 + ky * dil_h, slot = ring ? iy % slots : ky;
+            if (tag[slot] != iy) {
+                mcd_band_row(band + slot * rs, in + iy * in_d->w * c, in_d->w, c, pl, pr, p->in_zp);
+                tag[slot] = iy;
+            }
+            roff[ky] = slot * rs;
+        }
         if (dw) { /* per tap pair (tA, tB): tA, tB, then both for the second pixel; the pad tap repeats */
             for (t = 0; t < t2; t++) {
                 const int32_t tt = t < t_n ? t : t_n - 1, r = tt / k_w;
-                const int32_t o = (r >= ky0 && r < ky1 ? r : k_h) * rs + (tt % k_w) * dil_w * c;
+                const int32_t o = (r >= ky0 && r < ky1 ? roff[r] : slots * rs) + (tt % k_w) * dil_w * c;
                 off[4 * (t >> 1) + (t & 1)] = o;
                 off[4 * (t >> 1) + (t & 1) + 2] = o + ps;
             }
@@ -142,12 +161,12 @@ void mcd_gconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const 
             jb.pix_step = p->stride_w * c;
             jb.off = off;
             jb.quad = (ig2 & 3) == 0;
-            jb.n = mcd_band_offsets(off, n_ty, rs, k_w, dil_w * c, ig2, jb.quad, ps);
+            jb.n = mcd_band_offsets(off, n_ty, rs, roff + kb, k_w, dil_w * c, ig2, jb.quad, ps);
             jb.n_pix = out_d->w;
             jb.dst_step = out_d->c;
             for (g = 0; g < groups; g++) {
                 const mcd_channel_quant qg = { q->mult + g * og, q->shift + g * og };
-                jb.x = band + kb * rs + g * ig;
+                jb.x = band + g * ig;
                 mcd_band_conv(&jb, w + g * og2 * kr + 2 * kb * k_w * ig2, 2 * kr, og, bias + g * og, &qg, p,
                               dst + g * og);
             }

@@ -26,18 +26,19 @@ static inline void mcd_band_row(int16_t *dst, const int8_t *src, int32_t w, int3
 /* The input offsets (int16, from the first output pixel's first tap) of the column's runs of
  * input channels, in the weights' (tap row, tap column, channel) order, four channels a run when
  * ci2 is a multiple of 4 (quad), else two; each run twice, for the first pixel of a pair and the
- * second (pix_step further; 0 computes a pixel with itself). Flattening the tap loops, and the
+ * second (pix_step further; 0 computes a pixel with itself). Tap row ty starts row_off[ty] int16
+ * into the band (row_off NULL: ty * row_stride). Flattening the tap loops, and the
  * second pixel into the table, keeps the MAC loop's live values in registers. Returns the
  * number of runs (2 int32 each). */
-static inline int32_t mcd_band_offsets(int32_t *off, int32_t n_ty, int32_t row_stride, int32_t n_tx,
-                                       int32_t tap_step, int32_t ci2, int32_t quad, int32_t pix_step)
+static inline int32_t mcd_band_offsets(int32_t *off, int32_t n_ty, int32_t row_stride, const int32_t *row_off,
+                                       int32_t n_tx, int32_t tap_step, int32_t ci2, int32_t quad, int32_t pix_step)
 {
     const int32_t step = quad ? 4 : 2;
     int32_t ty, tx, i, n = 0;
     for (ty = 0; ty < n_ty; ty++)
         for (tx = 0; tx < n_tx; tx++)
             for (i = 0; i < ci2; i += step, n++) {
-                off[2 * n] = ty * row_stride + tx * tap_step + i;
+                off[2 * n] = (row_off ? row_off[ty] : ty * row_stride) + tx * tap_step + i;
                 off[2 * n + 1] = off[2 * n] + pix_step;
             }
     return n;

@@ -82,16 +82,19 @@ def _pad_r(in_w: int, out_w: int, kw: int, sw: int, pl: int, dw: int) -> int:
 
 
 def scratch(g, op) -> int:
-    """The band: k_h widened rows (+ a zero row for depthwise) of (pad_l + W + right pad) x C
-    int16 and two spare int16, rounded up to a word; then k_h * k_w * I2 + 2 int32 tap offsets
-    (two a run of channels: one per pixel of a pair)."""
+    """The band: S widened rows (+ a zero row for depthwise) of (pad_l + W + right pad) x C int16
+    and two spare int16, rounded up to a word, S = (k_h - 1) * dil_h + 1 with stride 1 (a ring:
+    each input row widened once), else k_h; then int32: k_h * k_w * I2 + 2 tap offsets (two a run
+    of channels: one per pixel of a pair), S row tags, k_h row offsets."""
     _o, kh, kw, ig = op.arrays["weight"].shape
     _h, in_w, c = g.tensors[op.inputs[0]].shape  # HWC (Conv1d: 1 x L x C)
     out_w = g.tensors[op.output].shape[1]
     pl, sw, dw = op.attrs["pad"][1], op.attrs["stride"][1], op.attrs["dilation"][1]
     wp = pl + in_w + _pad_r(in_w, out_w, kw, sw, pl, dw)
-    band = (kh + _is_dw(op)) * wp * c + 2
-    return 2 * _k2(band) + 4 * (kh * kw * _k2(ig) + 2)
+    sh, dh = op.attrs["stride"][0], op.attrs["dilation"][0]
+    slots = (kh - 1) * dh + 1 if sh == 1 else kh
+    band = (slots + _is_dw(op)) * wp * c + 2
+    return 2 * _k2(band) + 4 * (kh * kw * _k2(ig) + 2 + slots + kh)
 
 
 register(OpRecord(
@@ -102,7 +105,8 @@ register(OpRecord(
            "const int8_t *in, int32_t k_h, int32_t k_w, int32_t dil_h, int32_t dil_w, int32_t groups, "
            "const int16_t *w, const int32_t *bias, const mcd_dims *out_d, int8_t *out, void *scratch);\n"
            "int32_t mcd_gconv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in_group, int32_t c_out, "
-           "int32_t groups, int32_t in_w, int32_t out_w, int32_t stride_w, int32_t pad_l, int32_t dil_w);",
+           "int32_t groups, int32_t in_w, int32_t out_w, int32_t stride_w, int32_t pad_l, int32_t dil_w, "
+           "int32_t stride_h, int32_t dil_h);",
     c_call="static const mcd_conv_params p = { {{ l.attrs.stride[0] }}, {{ l.attrs.stride[1] }}, "
            "{{ l.attrs.pad[0] }}, {{ l.attrs.pad[1] }}, 1, 1, 1, 1, {{ l.in_zp }}, {{ l.out_zp }}, "
            "{{ l.attrs.act[0] }}, {{ l.attrs.act[1] }} };\n"
@@ -113,7 +117,8 @@ register(OpRecord(
            "mcd_{{ l.c }}_bias, &out_d, {{ l.out }}, {{ l.scratch }});",
     c_scratch="mcd_gconv2d_s8_scratch_bytes({{ l.wshape[1] }}, {{ l.wshape[2] }}, {{ l.wshape[3] }}, "
               "{{ l.wshape[0] }}, {{ l.attrs.groups }}, {{ l.in_dims[1] }}, {{ l.out_dims[1] }}, "
-              "{{ l.attrs.stride[1] }}, {{ l.attrs.pad[1] }}, {{ l.attrs.dilation[1] }})",
+              "{{ l.attrs.stride[1] }}, {{ l.attrs.pad[1] }}, {{ l.attrs.dilation[1] }}, {{ l.attrs.stride[0] }}, "
+              "{{ l.attrs.dilation[0] }})",
     supported="",
     rounding="single (mcd_requant per output channel)",
 ))
