@@ -38,13 +38,14 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-import op_oracle as O  # noqa: E402
-from figures import FIGURES, _commit, machine  # noqa: E402
+import op_oracle as O
+from figures import FIGURES, _commit, machine
 
 FIELDS = {
     "op": "case name in tests/op_oracle.py",
     "kind": "IR op kind (the op record's name)",
-    "kernel": "kernel variant the generator selects: fast / generic (records), dense/existing (older kernels)",
+    "kernel": "kernel variant the generator selects (fast / generic, the conv variants), or the kernel file of "
+              "a one-kernel record",
     "supported": "what the op supports (shapes, parameters)",
     "in_shape": "oracle input shape, device layout (H, W, C; Conv1d 1 x L x C; vectors (N,))",
     "out_shape": "oracle output shape, device layout",
@@ -113,7 +114,10 @@ def row_for(case, bench: bool) -> dict:
     from mcudeploy import ops as OPS
 
     rec = OPS.REGISTRY.get(r["kind"])
-    row = {"op": name, "kind": r["kind"], "kernel": r["variant"],
+    kernel = r["variant"]
+    if rec is not None and rec.select is None:  # one kernel, no variants: name its file
+        kernel = rec.c_files[0] if rec.c_files else "none (no code)"
+    row = {"op": name, "kind": r["kind"], "kernel": kernel,
            "supported": SUPPORTED.get(r["kind"]) or (rec.supported if rec else ""),
            "in_shape": r["in_shape"], "out_shape": r["out_shape"], "litert_op": tfl,
            "same_rule": name in O.SAME_RULE, "bytes_equal": r.get("bytes_equal"),
