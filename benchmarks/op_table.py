@@ -136,8 +136,9 @@ def markdown(rows: list[dict]) -> str:
     def pct(v):
         return "–" if v is None else f"{100 * v:.2f} %"
 
-    out = ["| op | kernel | oracle shape in -> out | est. cycles/MAC (bench shape) | LiteRT single | "
-           "LiteRT double | float max steps |", "|---|---|---|---|---|---|---|"]
+    head = ("| op | kernel | oracle shape in -> out | est. cycles/MAC (bench shape) | LiteRT single | "
+            "LiteRT double | float max steps |")
+    out = [head, "|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
             out.append(f"| {r['op']} | error: {r['error']} | | | | | |")
