@@ -54,7 +54,7 @@ void mcd_convt2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const 
     mcd_zero16(band + rows * rs, 2); /* the spare int16 an odd channel's partner may read */
     jb.pix_step = c;
     jb.off = off;
-    jb.quad = (c2 & 3) == 0;
+    jb.quad = (c2 & 7) == 0 ? 2 : (c2 & 3) == 0;
     jb.dst_step = sw * out_d->c;
     for (oy = 0; oy < out_d->h; oy++) {
         const int32_t ry = (oy + p->pad_t) % sh, n_ty = mcd_ct_taps(k_h, sh, ry);

@@ -160,7 +160,7 @@ void mcd_gconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const 
             mcd_band_job jb;
             jb.pix_step = p->stride_w * c;
             jb.off = off;
-            jb.quad = (ig2 & 3) == 0;
+            jb.quad = (ig2 & 7) == 0 ? 2 : (ig2 & 3) == 0;
             jb.n = mcd_band_offsets(off, n_ty, rs, roff + kb, k_w, dil_w * c, ig2, jb.quad, ps);
             jb.n_pix = out_d->w;
             jb.dst_step = out_d->c;

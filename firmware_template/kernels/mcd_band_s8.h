@@ -24,8 +24,8 @@ static inline void mcd_band_row(int16_t *dst, const int8_t *src, int32_t w, int3
 }
 
 /* The input offsets (int16, from the first output pixel's first tap) of the column's runs of
- * input channels, in the weights' (tap row, tap column, channel) order, four channels a run when
- * ci2 is a multiple of 4 (quad), else two; each run twice, for the first pixel of a pair and the
+ * input channels, in the weights' (tap row, tap column, channel) order, eight channels a run when
+ * ci2 is a multiple of 8 (quad 2), four when of 4 (quad 1), else two; each run twice, for the first pixel of a pair and the
  * second (pix_step further; 0 computes a pixel with itself). Tap row ty starts row_off[ty] int16
  * into the band (row_off NULL: ty * row_stride). Flattening the tap loops, and the
  * second pixel into the table, keeps the MAC loop's live values in registers. Returns the
@@ -33,7 +33,7 @@ static inline void mcd_band_row(int16_t *dst, const int8_t *src, int32_t w, int3
 static inline int32_t mcd_band_offsets(int32_t *off, int32_t n_ty, int32_t row_stride, const int32_t *row_off,
                                        int32_t n_tx, int32_t tap_step, int32_t ci2, int32_t quad, int32_t pix_step)
 {
-    const int32_t step = quad ? 4 : 2;
+    const int32_t step = quad == 2 ? 8 : (quad ? 4 : 2);
     int32_t ty, tx, i, n = 0;
     for (ty = 0; ty < n_ty; ty++)
         for (tx = 0; tx < n_tx; tx++)
@@ -113,7 +113,7 @@ typedef struct {
     const int16_t *x;   /* the first pixel's first tap (the group's channel offset included) */
     int32_t pix_step;   /* int16 between consecutive output pixels' first taps */
     const int32_t *off; /* mcd_band_offsets of the taps, made with this pix_step (0 if n_pix is 1) */
-    int32_t n, quad;    /* runs in off; four channels a run (else two) */
+    int32_t n, quad;    /* runs in off; channels a run: 8 (quad 2), 4 (quad 1), else 2 */
     int32_t n_pix;      /* output pixels */
     int32_t dst_step;   /* bytes between consecutive output pixels */
 } mcd_band_job;
@@ -143,7 +143,34 @@ static __attribute__((noinline)) void mcd_band_pixels(const mcd_band_job *jb, co
         const int32_t *op = off, *const end = off + n2;
         int32_t a0 = bias_a, a1 = bias_b, b0 = bias_a, b1 = bias_b;
         int8_t *d0 = dst + j * ds;
-        if (quad) {
+        if (quad == 2) { /* eight channels a run: half the offset loads and loop steps of quad */
+            while (op < end) {
+                const int32_t o0 = op[0], o1 = op[1];
+                const int16_t *const pa = x0 + o0, *const pb = x0 + o1;
+                uint32_t xa = mcd_ld32(pa), xb = mcd_ld32(pb), u = mcd_ld32(wp), v = mcd_ld32(wp + 2);
+                a0 = mcd_smlad(xa, u, a0);
+                a1 = mcd_smlad(xa, v, a1);
+                b0 = mcd_smlad(xb, u, b0);
+                b1 = mcd_smlad(xb, v, b1);
+                xa = mcd_ld32(pa + 2), xb = mcd_ld32(pb + 2), u = mcd_ld32(wp + 4), v = mcd_ld32(wp + 6);
+                a0 = mcd_smlad(xa, u, a0);
+                a1 = mcd_smlad(xa, v, a1);
+                b0 = mcd_smlad(xb, u, b0);
+                b1 = mcd_smlad(xb, v, b1);
+                xa = mcd_ld32(pa + 4), xb = mcd_ld32(pb + 4), u = mcd_ld32(wp + 8), v = mcd_ld32(wp + 10);
+                a0 = mcd_smlad(xa, u, a0);
+                a1 = mcd_smlad(xa, v, a1);
+                b0 = mcd_smlad(xb, u, b0);
+                b1 = mcd_smlad(xb, v, b1);
+                xa = mcd_ld32(pa + 6), xb = mcd_ld32(pb + 6), u = mcd_ld32(wp + 12), v = mcd_ld32(wp + 14);
+                a0 = mcd_smlad(xa, u, a0);
+                a1 = mcd_smlad(xa, v, a1);
+                b0 = mcd_smlad(xb, u, b0);
+                b1 = mcd_smlad(xb, v, b1);
+                op += 2;
+                wp += 16;
+            }
+        } else if (quad) {
             while (op < end) {
                 const int32_t o0 = op[0], o1 = op[1];
                 const uint32_t xa = mcd_ld32(x0 + o0), xb = mcd_ld32(x0 + o1);
