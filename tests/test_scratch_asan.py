@@ -94,7 +94,7 @@ def test_scratch_figures_equal_the_c_functions(fmt, tmp_path):
     assert not none, f"Python gives scratch where the C kernel takes none: {none}"
 
 
-@pytest.mark.parametrize("name", ["decoder", "grouped", "broadcast"])  # every new kernel; the rest as the suite allows
+@pytest.mark.parametrize("name", ["decoder", "grouped", "broadcast", "variants"])  # every new kernel; the rest as the suite allows
 def test_engine_clean_under_asan_and_ubsan(name, tmp_path):
     need_cc()
     cls, shape = NETS[name]
