@@ -10,7 +10,7 @@ Broadcast modes of the smaller operand b (the generator puts the full-size tenso
 ops commute): 0 same shape, 1 one value per channel (N x C x 1 x 1), 2 a single value,
 3 one value per pixel (N x 1 x H x W). Arithmetic (TFLite's MUL): acc = (a - zp_a) * (b - zp_b),
 |acc| <= 255^2, requantized by s_a * s_b / s_out with mcd_requant / quantize.requantize.
-'add_bc' is the existing add's arithmetic (reference.add) with b broadcast the same way.
+'add_bc' is the add record's arithmetic (ops/add.py) with b broadcast the same way.
 """
 
 from __future__ import annotations
