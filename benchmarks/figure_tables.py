@@ -227,27 +227,40 @@ def table_families(doc: dict) -> str:
 
 
 def table_ops(doc: dict) -> str:
-    """Set ``ops`` (tests/op_oracle.py --json: a list, one row per case): op, kind, variant, float_max_steps
-    (torch float oracle, in output steps), and when LiteRT has the int8 op: litert_op, bytes_equal, litert_max_diff
-    (or litert_error); a row with ``error`` is shown as failed. An optional estimated_cycles_per_mac (M4 timing
-    model) gets its own column when any row has it."""
-    cyc = any("estimated_cycles_per_mac" in r for r in doc["data"])
-    head = "| case | kernel (variant) | LiteRT op | bytes equal to LiteRT | max diff | vs torch float, max steps |"
-    rows = [head + (" est. cycles/MAC (M4) |" if cyc else ""), "|---|---|---|---|---|---|" + ("---|" if cyc else "")]
-    for r in doc["data"]:
+    """Set ``ops`` (benchmarks/op_table.py --json; ``data`` = {"fields", "rows"}, the keys explained in ``fields``):
+    per row op, kind, kernel, in_shape, out_shape, litert_op (None: no int8 LiteRT kernel), bytes_equal and
+    litert_max_diff (single rounding), bytes_equal_double / litert_max_diff_double (conv-type records),
+    float_max_steps (torch float oracle, in output steps), est_cycles_per_mac and bench_shape (ops with MACs,
+    estimated_cycles of the M4 timing model, zero-wait); a row with ``error`` is shown as failed."""
+    rows_in = doc["data"]["rows"]
+
+    def pct(x: float) -> str:
+        return "equal" if x == 1 else f"{100 * x:.2f} %"
+
+    rows = ["| case (IR op) | kernel | shape (HWC) in -> out | est. cycles/MAC (M4, zero-wait) | "
+            "LiteRT single rounding | LiteRT double rounding | vs torch float, max steps |",
+            "|---|---|---|---|---|---|---|"]
+    for r in rows_in:
         if "error" in r:
-            rows.append(f"| {r['op']} | failed: {r['error']} |" + " |" * (5 if cyc else 4))
+            rows.append(f"| {r['op']} | failed: {r['error']} | | | | | |")
             continue
-        if "bytes_equal" in r:
-            eq = "equal" if r["bytes_equal"] == 1 else f"{100 * r['bytes_equal']:.2f} %"
-            lite = f"{r['litert_op']} | {eq} | {r['litert_max_diff']}"
+        shape = f"{'x'.join(map(str, r['in_shape']))} -> {'x'.join(map(str, r['out_shape']))}"
+        cyc = f"{r['est_cycles_per_mac']:.2f}" if r.get("est_cycles_per_mac") is not None else "-"
+        if not r.get("litert_op"):
+            single = "no int8 LiteRT op"
+        elif r.get("bytes_equal") is not None:
+            single = f"{r['litert_op']}: {pct(r['bytes_equal'])}" + (
+                f", max {r['litert_max_diff']}" if r["bytes_equal"] != 1 else "")
         else:
-            lite = f"{r['litert_op']} | {r['litert_error']} |" if "litert_error" in r else "no int8 LiteRT op | - | -"
-        c = r.get("estimated_cycles_per_mac")
-        rows.append(f"| {r['op']} | {r['kind']} ({r['variant']}) | {lite} | {r['float_max_steps']:.3f} |"
-                    + (f" {c if c is not None else '-'} |" if cyc else ""))
-    worst = max((r["float_max_steps"] for r in doc["data"] if "float_max_steps" in r), default=0)
-    return "\n".join([stamp(doc) + f" {len(doc['data'])} cases; worst against torch float: {worst:.3f} steps.",
+            single = f"{r['litert_op']}: {r.get('litert_error', '?')}"
+        dbl = "-"
+        if r.get("bytes_equal_double") is not None:
+            dbl = pct(r["bytes_equal_double"]) + (
+                f", max {r['litert_max_diff_double']}" if r["bytes_equal_double"] != 1 else "")
+        rows.append(f"| {r['op']} ({r['kind']}) | {r['kernel']} | {shape} | {cyc} | {single} | {dbl} | "
+                    f"{r['float_max_steps']:.3f} |")
+    worst = max((r["float_max_steps"] for r in rows_in if "float_max_steps" in r), default=0)
+    return "\n".join([stamp(doc) + f" {len(rows_in)} cases; worst against torch float: {worst:.3f} steps.",
                       "", *rows])
 
 

@@ -97,10 +97,17 @@ def cases():
         ("conv2d", Fn(lambda m, x: m[0](x), c), (8, 6, 6), "CONV_2D"),
         ("conv2d_dilated", Fn(lambda m, x: m[0](x), nn.Conv2d(8, 6, 3, dilation=2, padding=2)), (8, 7, 7), "CONV_2D"),
         ("conv2d_grouped", Fn(lambda m, x: m[0](x), nn.Conv2d(8, 6, 3, groups=2, padding=1)), (8, 6, 6), "CONV_2D"),
+        ("conv2d_groups4", Fn(lambda m, x: m[0](x), nn.Conv2d(8, 12, 3, groups=4, padding=1)), (8, 6, 6), "CONV_2D"),
+        ("conv2d_groups8", Fn(lambda m, x: m[0](x), nn.Conv2d(16, 16, 3, groups=8, padding=1)), (16, 6, 6), "CONV_2D"),
+        ("conv2d_groups4_odd", Fn(lambda m, x: m[0](x), nn.Conv2d(12, 12, 3, groups=4, stride=2)), (12, 7, 7),
+         "CONV_2D"),
         ("dwconv_dilated", Fn(lambda m, x: m[0](x), nn.Conv2d(8, 8, 3, groups=8, dilation=2, padding=2)), (8, 7, 7),
          "DEPTHWISE_CONV_2D"),
+        ("dwconv_dilated_odd", Fn(lambda m, x: m[0](x), nn.Conv2d(7, 7, 5, groups=7, dilation=2, padding=4)),
+         (7, 9, 9), "DEPTHWISE_CONV_2D"),
         ("conv1d_dilated", Fn(lambda m, x: m[0](x), nn.Conv1d(8, 6, 3, dilation=2, padding=2)), (8, 12), "CONV_2D"),
         ("convt_k2s2", Fn(lambda m, x: m[0](x), nn.ConvTranspose2d(8, 4, 2, stride=2)), (8, 4, 4), "TRANSPOSE_CONV"),
+        ("convt_k2s2_odd", Fn(lambda m, x: m[0](x), nn.ConvTranspose2d(5, 3, 2, stride=2)), (5, 3, 3), "TRANSPOSE_CONV"),
         ("convt_k4s2p1", Fn(lambda m, x: m[0](x), nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1)), (8, 4, 4),
          "TRANSPOSE_CONV"),
         ("upsample_nearest", Fn(lambda m, x: F.interpolate(x, scale_factor=2)), (8, 4, 4), "RESIZE_NEAREST_NEIGHBOR"),
@@ -242,7 +249,9 @@ def ref_op(g, op, xs):
     return OPS.REGISTRY[op.kind].reference(op, xs, tins, tout)
 
 
-def check_case(name, module, shape, tfl, n: int = 64) -> dict:
+def check_case(name, module, shape, tfl, n: int = 64, rounding: str = "single") -> dict:
+    """One op against LiteRT and torch; ``rounding``: the requantization rule of the reference
+    under test ('double' is what ``--rounding double`` and an imported .tflite graph use)."""
     torch.manual_seed(0)
     module = snap(module.eval())
     rng = np.random.default_rng(0)
@@ -273,10 +282,12 @@ def check_case(name, module, shape, tfl, n: int = 64) -> dict:
     xs = [rng.integers(-128, 128, (n,) + tuple(g.tensors[i].shape)).astype(np.int8) for i in op.inputs]
     if prep and len(set(op.inputs)) == 1:
         xs = xs[:1]
+    op.attrs["_rounding"] = rounding
     ours = ref_op(g, op, xs if len(op.inputs) == len(xs) else [xs[0]] * len(op.inputs))
     row = {"op": name, "kind": op.kind, "in_shape": list(g.tensors[op.inputs[0]].shape),
            "out_shape": list(g.tensors[op.output].shape),
-           "variant": OPS.variant(g, op), "rounding": OPS.REGISTRY[op.kind].rounding}
+           "variant": OPS.variant(g, op), "rounding": OPS.REGISTRY[op.kind].rounding,
+           "reference_rounding": rounding}
     # float side: torch's op on the dequantized inputs (weights already on the int8 grid)
     xf = [Q.dequantize(x, g.tensors[i].scale, g.tensors[i].zero_point) for x, i in zip(xs, op.inputs)]
     to = g.tensors[op.output]

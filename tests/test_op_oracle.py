@@ -25,3 +25,18 @@ def test_op_against_litert_and_float(case):
         assert row["litert_max_diff"] <= 1, row
         if case[0] in O.SAME_RULE:
             assert row["bytes_equal"] == 1.0, row
+
+
+# The conv-type records (their reference and C kernels) follow the graph's rule; with the double
+# rule, LiteRT's own for CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV, the bytes must be equal.
+DOUBLE_RULE = ["conv2d", "conv2d_dilated", "conv2d_grouped", "conv2d_groups4", "conv2d_groups8", "conv2d_groups4_odd",
+               "dwconv_dilated",
+               "dwconv_dilated_odd", "conv1d_dilated", "convt_k2s2", "convt_k2s2_odd", "convt_k4s2p1"]
+
+
+@pytest.mark.parametrize("case", [c for c in O.cases() if c[0] in DOUBLE_RULE], ids=lambda c: c[0])
+def test_conv_records_equal_litert_under_double_rounding(case):
+    row = O.check_case(*case, rounding="double")
+    assert "error" not in row and "litert_error" not in row, row
+    assert row["bytes_equal"] == 1.0 and row["litert_max_diff"] == 0, row
+    assert row["float_max_steps"] <= 1.0, row

@@ -119,7 +119,31 @@ class Sequence(nn.Module):
         return torch.softmax(self.fc(y), -1)
 
 
-NETS = {"decoder": (Decoder, (3, 8, 8)), "sequence": (Sequence, (4, 10)),"acts": (Acts, (3, 8, 8)), "broadcast": (Broadcast, (3, 8, 8)), "grouped": (GroupedDilated, (4, 12, 12)),
+class KernelVariants(nn.Module):
+    """Every path of the band kernels (gconv2d_s8.c, convt2d_s8.c): odd channels a group in and
+    out, stride 2, dilated depthwise 3x3 and 5x5 (odd taps, odd channels), ConvTranspose k2s2
+    (odd outputs) and k4s2p1 (odd inputs), a dilated Conv1d with odd channels, odd pixel counts."""
+
+    def __init__(self):
+        super().__init__()
+        self.g2 = nn.Conv2d(6, 8, 3, groups=2, padding=1)
+        self.g4 = nn.Conv2d(8, 12, 3, stride=2, groups=4)
+        self.dw = nn.Conv2d(12, 12, 3, groups=12, dilation=2, padding=2)
+        self.pw = nn.Conv2d(12, 7, 1)
+        self.dw5 = nn.Conv2d(7, 7, 5, groups=7, dilation=2, padding=4)
+        self.t2 = nn.ConvTranspose2d(7, 5, 2, stride=2)
+        self.t4 = nn.ConvTranspose2d(5, 4, 4, stride=2, padding=1)
+        self.c1 = nn.Conv1d(4, 7, 5, dilation=3, padding=6, groups=1)
+        self.fc = nn.Linear(7 * 16, 5)
+
+    def forward(self, x):
+        y = self.g4(F.relu(self.g2(x)))
+        y = self.dw5(self.pw(F.relu(self.dw(y))))
+        y = self.t4(F.relu(self.t2(y)))  # 4 x 16 x 16
+        return self.fc(self.c1(y.mean(2)).flatten(1))
+
+
+NETS = {"variants": (KernelVariants, (6, 9, 9)), "decoder": (Decoder, (3, 8, 8)), "sequence": (Sequence, (4, 10)),"acts": (Acts, (3, 8, 8)), "broadcast": (Broadcast, (3, 8, 8)), "grouped": (GroupedDilated, (4, 12, 12)),
         "temporal": (Temporal, (10, 40))}
 
 
@@ -177,3 +201,25 @@ def test_record_ops_follow_the_graphs_double_rounding(name, tmp_path):
     res = build_project(export_module(net, torch.from_numpy(x[:1])), x, tmp_path / name, rounding="double")
     assert "#define MCD_ROUNDING_DOUBLE 1" in (res.outdir / "engine" / "mcd_config.h").read_text()
     assert res.report["host_check"]["bit_exact"] == res.report["host_check"]["samples"] > 0
+
+
+@pytest.mark.parametrize("rounding", ["single", "double"])
+def test_band_kernels_every_variant_both_roundings_on_m4(rounding, tmp_path):
+    """The grouped, dilated-depthwise and transposed kernels (odd channel, tap and pixel counts)
+    equal their references on the host and on the emulated Cortex-M4, under both rules."""
+    from mcudeploy import ops
+    from mcudeploy.frontend import export_module
+    from mcudeploy.pipeline import build_project
+
+    cls, shape = NETS["variants"]
+    torch.manual_seed(0)
+    net = cls().eval()
+    x = np.random.default_rng(0).standard_normal((48,) + shape).astype(np.float32)
+    res = build_project(export_module(net, torch.from_numpy(x[:1])), x, tmp_path / rounding, rounding=rounding)
+    g = res.graph
+    kinds = [op.kind for op in g.ops if op.kind in ("gconv2d", "convt")]
+    assert kinds.count("gconv2d") == 5 and kinds.count("convt") == 2, kinds
+    assert all(ops.variant(g, op) == "fast" for op in g.ops if op.kind in ("gconv2d", "convt"))
+    assert res.report["host_check"]["bit_exact"] == res.report["host_check"]["samples"] > 0
+    if shutil.which("arm-none-eabi-gcc"):
+        assert bench_project(Project(res.outdir), x[:1])["bit_exact"]

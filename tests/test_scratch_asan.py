@@ -12,7 +12,7 @@ from conftest import need_cc
 from jinja2 import Template
 from mcudeploy import hostrun, ops
 from mcudeploy import reference as R
-from mcudeploy.codegen.emit import ops_header
+from mcudeploy.codegen.emit import _dims, ops_header
 from mcudeploy.codegen.kernels import choose_format, scratch_bytes, variant
 from mcudeploy.frontend import capture, export_module, simplify
 from mcudeploy.lower import lower
@@ -30,7 +30,8 @@ def c_scratch_expr(g, op) -> str | None:
     if not rec.c_scratch:
         return None
     return Template(rec.c_scratch).render(l={"wshape": list(op.arrays.get("weight", np.zeros(0)).shape),
-                                             "attrs": op.attrs})
+                                             "attrs": op.attrs, "in_dims": _dims(g.tensors[op.inputs[0]].shape),
+                                             "out_dims": _dims(g.tensors[op.output].shape)})
 
 
 def on_int4_grid(net):
@@ -93,7 +94,7 @@ def test_scratch_figures_equal_the_c_functions(fmt, tmp_path):
     assert not none, f"Python gives scratch where the C kernel takes none: {none}"
 
 
-@pytest.mark.parametrize("name", ["decoder", "grouped", "broadcast"])  # every new kernel; the rest as the suite allows
+@pytest.mark.parametrize("name", ["decoder", "grouped", "broadcast", "variants"])  # every new kernel; the rest as the suite allows
 def test_engine_clean_under_asan_and_ubsan(name, tmp_path):
     need_cc()
     cls, shape = NETS[name]

@@ -7,8 +7,9 @@ Usage::
 Integer semantics: out[oy, ox, o] = bias[o] + sum over (ky, kx, ci) with oy = iy * s - pad + ky
 (likewise x) of (q_in - zp_in) * w[o, ky, kx, ci], then mcd_requant per output channel. The
 reference computes it as the textbook equivalent, a correlation of the zero-inserted, padded
-input with the flipped kernel; the kernel (convt2d_s8.c) gathers, per output pixel, the taps that
-land on it into an int16 column (other taps 0) and takes each output channel with SMLAD.
+input with the flipped kernel; the kernel (convt2d_s8.c) splits the output into stride phase
+classes, each a small dense convolution of the input (k2s2: a 1x1 one), computed over a band of
+widened input rows (mcd_band_s8.h) two pixels x two output channels a step with SMLAD.
 Weights are quantized per output channel like any conv (torch stores them I x O x kh x kw).
 """
 
@@ -95,38 +96,49 @@ def _classes(op):
     return [(ry, rx, list(range(ry, kh, sh)), list(range(rx, kw, sw))) for ry in range(sh) for rx in range(sw)]
 
 
+def _even(n: int) -> int:
+    return n + (n & 1)
+
+
 def arrays(g, op):
-    """int16 weight rows per phase class, classes in (ry, rx) order: [class][O][Kc2], Kc = the
-    class's taps x C_in in (ky, kx, ci) order, Kc2 = Kc rounded up to even."""
+    """int16 weights per phase class, classes in (ry, rx) order, each [O2/2][taps_y][taps_x][C2/2]
+    [2 channels][2 values]: output channels in pairs, interleaved a pair of input channels at a
+    time (O2, C2 = O, C_in rounded up to even, zero weights)."""
     w = op.arrays["weight"]
     o, _kh, _kw, c = w.shape
     parts = []
     for _ry, _rx, ty, tx in _classes(op):
-        k = len(ty) * len(tx) * c
-        rows = np.zeros((o, k + (k & 1)), np.int16)
+        k = len(ty) * len(tx) * _even(c)
+        full = np.zeros((_even(o), len(ty), len(tx), _even(c)), np.int16)
         if k:
-            rows[:, :k] = w[:, ty][:, :, tx].reshape(o, -1)
-        parts.append(rows.reshape(-1))
+            full[:o, ..., :c] = w[:, ty][:, :, tx]
+        parts.append(full.reshape(_even(o) // 2, 2, k // 2, 2).transpose(0, 2, 1, 3).reshape(-1))
     return {"weight": np.concatenate(parts)}
 
 
 def scratch(g, op) -> int:
+    """The band, ceil(k_h / s_h) widened rows of (left pad + W + right pad) x C int16 and two
+    spare int16, rounded up to a word; then the int32 tap offsets of the largest class (two a run
+    of channels: one per pixel of a pair)."""
     _o, kh, kw, ci = op.arrays["weight"].shape
     sh, sw = op.attrs["stride"]
-    k = -(-kh // sh) * -(-kw // sw) * ci  # the largest class: ry = rx = 0
-    return 2 * (k + (k & 1))
+    _h, in_w, _c = g.tensors[op.inputs[0]].shape
+    out_w = g.tensors[op.output].shape[1]
+    rows, cols = -(-kh // sh), -(-kw // sw)
+    wp = (kw - 1) // sw + in_w + max(0, (out_w - 1 + op.attrs["pad"][1]) // sw - (in_w - 1))
+    return 2 * _even(rows * wp * ci + 2) + 4 * (rows * cols * _even(ci) + 2)
 
 
 register(OpRecord(
     name="convt", channels="conv", reference=reference, float_fn=float_fn, lower=lower, arrays=arrays, scratch=scratch,
     aten={"conv_transpose2d.input": handler, "convolution.default": convolution},
     select=lambda g, op: "fast",
-    c_files=["convt2d_s8.c"],
+    c_files=["convt2d_s8.c", "mcd_band_s8.h"],
     c_decl="void mcd_convt2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d, "
            "const int8_t *in, int32_t k_h, int32_t k_w, const int16_t *w, const int32_t *bias, "
            "const mcd_dims *out_d, int8_t *out, void *scratch);\n"
            "int32_t mcd_convt2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int32_t stride_h, "
-           "int32_t stride_w);",
+           "int32_t stride_w, int32_t in_w, int32_t out_w, int32_t pad_l);",
     c_call="static const mcd_conv_params p = { {{ l.attrs.stride[0] }}, {{ l.attrs.stride[1] }}, "
            "{{ l.attrs.pad[0] }}, {{ l.attrs.pad[1] }}, 1, 1, 1, 1, {{ l.in_zp }}, {{ l.out_zp }}, "
            "{{ l.attrs.act[0] }}, {{ l.attrs.act[1] }} };\n"
@@ -135,7 +147,8 @@ register(OpRecord(
            "mcd_convt2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.wshape[1] }}, {{ l.wshape[2] }}, mcd_{{ l.c }}_weight, "
            "mcd_{{ l.c }}_bias, &out_d, {{ l.out }}, {{ l.scratch }});",
     c_scratch="mcd_convt2d_s8_scratch_bytes({{ l.wshape[1] }}, {{ l.wshape[2] }}, {{ l.wshape[3] }}, "
-              "{{ l.attrs.stride[0] }}, {{ l.attrs.stride[1] }})",
+              "{{ l.attrs.stride[0] }}, {{ l.attrs.stride[1] }}, {{ l.in_dims[1] }}, {{ l.out_dims[1] }}, "
+              "{{ l.attrs.pad[1] }})",
     supported="ConvTranspose2d (groups 1)",
     rounding="single (mcd_requant per output channel)",
 ))
