@@ -35,7 +35,22 @@ def interleave_rows(packed: np.ndarray, block: int) -> np.ndarray:
     return np.concatenate([head, packed[nb * block:].reshape(-1)]).astype(np.int8)
 
 
-ROW_BLOCK = {"conv2d": 2, "fc": 4}  # output channels per pass of the conv GEMM / fc kernel
+def pack_pairs(w2d: np.ndarray) -> np.ndarray:
+    """(O, K) int8 -> the dense conv's 2x4 GEMM layout (mcd_gemm2x4_s8.h): K zero padded to K4, rows
+    in pairs (an odd last row gets a zero partner), per tap pair (k, k+1) a pair's word
+    (r0[k], r1[k], r0[k+1], r1[k+1]) (SXTB16 gives row 0's taps, SXTB16 ROR 8 row 1's); the two
+    pairs of each block of four rows alternate word by word. Pair o/2 starts at byte o * K4."""
+    o, k = w2d.shape
+    kk, oe = k4(k), o + (o & 1)
+    full = np.zeros((oe, kk), np.int8)
+    full[:o, :k] = w2d
+    pairs = full.reshape(oe // 2, 2, kk // 2, 2).transpose(0, 2, 3, 1).reshape(oe // 2, kk // 2, 4)
+    nb = o // 4  # blocks of four real rows; the rest stay pair by pair
+    head = pairs[:2 * nb].reshape(nb, 2, kk // 2, 4).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([head, pairs[2 * nb:].reshape(-1)]).astype(np.int8)
+
+
+ROW_BLOCK = {"conv2d": 2, "fc": 4}  # output channels per pass of the pointwise GEMM / fc kernel
 
 
 ADD_LUT_MIN = 256  # MCD_ADD_LUT_MIN: adds this large tabulate their input rescale
@@ -83,6 +98,8 @@ def kernel_weights(op: Op) -> np.ndarray:
         out = np.zeros((c, kh, kw + (kw & 1)), np.int16)
         out[:, :, :kw] = w.transpose(2, 0, 1)
         return out
+    if op.kind == "conv2d" and variant(op) == "default":
+        return pack_pairs(w.reshape(w.shape[0], -1))  # OHWI -> row pairs of [K4] (mcd_conv2d_s8)
     if op.kind in ROW_BLOCK:
         return interleave_rows(pack_rows(w.reshape(w.shape[0], -1)), ROW_BLOCK[op.kind])  # OHWI -> [O][K4]
     return w
@@ -204,9 +221,9 @@ def scratch_bytes(g: Graph, op: Op) -> int:
         return ((n_rows * row * 2 + 3) & ~3) + (0 if pool_2x2 else pooled_w * o * 4)
     if variant(op) == "pointwise":  # mcd_pwconv2d_s8_scratch_bytes: two int16 pixel columns
         return (2 * k4(op.arrays["weight"].shape[3]) + 4) * 2
-    if op.kind == "conv2d":
+    if op.kind == "conv2d":  # mcd_conv2d_s8_scratch_bytes: two interleaved int16 columns, a max per channel
         o, kh, kw, c = op.arrays["weight"].shape
-        return 2 * k4(kh * kw * c) * 2 + 3 * o * 4
+        return 2 * k4(kh * kw * c) * 2 + (o + (o & 1)) * 4
     if op.kind == "fc":
         return k4(op.arrays["weight"].shape[1]) * 2
     if op.kind == "dwconv2d":  # mcd_dwconv2d_s8_scratch_bytes: per channel a mirrored ring of k_h int16 rows
