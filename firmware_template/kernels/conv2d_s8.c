@@ -67,7 +67,9 @@ static void gemm_pair(const mcd_conv_params *p, const mcd_channel_quant *q, cons
         const int32_t n = o + 1 < c_out ? 2 : 1;
         int32_t s[4];
         s[0] = s[2] = rq[4 * o];
-        s[1] = s[3] = n == 2 ? rq[4 * o + 4] : 0;
+        s[1] = s[3] = rq[4 * (o + n - 1)]; /* a lone row: its own bias again, the sums unused.
+            * Not a conditional load: Unicorn (the timing model's emulator) ran an IT-block LDRGT
+            * wrongly once a memory-read hook was set (the flash model's), so bench refused it */
         mcd_dot2x2_pairs(col, w + o * k4, k4, s);
         for (r = 0; r < n; r++) {
             if (best) {
