@@ -55,6 +55,10 @@ ROW_BLOCK = {"conv2d": 2, "fc": 4}  # output channels per pass of the pointwise 
 
 ADD_LUT_MIN = 256  # MCD_ADD_LUT_MIN: adds this large tabulate their input rescale
 ROWS_MAX_C_IN, ROWS_MAX_C_OUT = 4, 64  # mcd_conv2d_rows_s8: first layers (MCD_ROWS_MAX_COUT)
+# From 16 output channels the 2x4 GEMM (conv2d_s8.c) beats the rows kernel even on 1-3 input
+# channels: its im2col is shared by more MACs (est. cycles/MAC: IC's 3-channel conv 4.03 -> 3.48,
+# KWS's 1-channel 10x4 conv 3.60 -> 2.46); with 6 (LeNet-5's conv1: 2.48 -> 7.39) it does not.
+ROWS_BELOW_C_OUT = 16
 DW_MAX_K = 8  # MCD_DW_MAX_KH, MCD_DW_MAX_KW: larger depthwise kernels (fused pools, strides > 2) take the generic kernel
 
 
@@ -67,7 +71,7 @@ def variant(op: Op) -> str:
         return "sparse_tile" if tile_ok(op) else "sparse"
     if op.kind == "conv2d":
         o, kh, kw, c = op.arrays["weight"].shape
-        if c <= ROWS_MAX_C_IN and o <= ROWS_MAX_C_OUT:
+        if c <= ROWS_MAX_C_IN and o < min(ROWS_BELOW_C_OUT, ROWS_MAX_C_OUT + 1):
             return "rows"
         if (kh, kw) == (1, 1) and not any(op.attrs["pad"]) and not op.attrs.get("pool"):
             return "pointwise"  # mcd_pwconv2d_s8: GEMM over the HWC pixels (any stride), no im2col
