@@ -74,3 +74,24 @@ def test_pack_pairs_layout():
     assert p[5].tolist() == [w[2, 4], w[3, 4], 0, 0]  # tap 5..7 padding
     assert p[8].tolist() == [w[4, 0], w[5, 0], w[4, 1], w[5, 1]]  # pair (4, 5) alone, at byte 4 * K4
     assert p[12].tolist() == [w[6, 0], 0, w[6, 1], 0]  # row 6 and its zero partner, at byte 6 * K4
+
+
+class _Residual(nn.Module):
+    """conv -> (+ input) [-> ReLU]: an add of n = h * w * c elements (n % 4 = 3 here: the word
+    loop and its tail)."""
+
+    def __init__(self, c: int, relu: bool):
+        super().__init__()
+        self.conv, self.relu = nn.Conv2d(c, c, 3, 1, 1), relu
+
+    def forward(self, x):
+        y = self.conv(x) + x
+        return torch.relu(y) if self.relu else y
+
+
+@pytest.mark.parametrize("rounding", ["single", "double"])
+@pytest.mark.parametrize("relu", [False, True])
+def test_residual_add_bit_exact(relu, rounding, tmp_path):
+    torch.manual_seed(3)
+    res = _check(_Residual(11, relu).eval(), (11, 5, 5), tmp_path, rounding, 3)  # 275 elements >= MCD_ADD_LUT_MIN
+    assert "mcd_add_s8(" in (res.outdir / "engine" / "model.c").read_text()
