@@ -13,7 +13,15 @@ from jinja2 import Template
 from mcudeploy import hostrun, ops
 from mcudeploy import reference as R
 from mcudeploy.codegen.emit import ops_header
-from mcudeploy.codegen.kernels import LOWBIT, choose_format, conv_out_w, scratch_bytes, tile_geometry, variant
+from mcudeploy.codegen.kernels import (
+    LOWBIT,
+    choose_format,
+    conv_out_w,
+    scratch_bytes,
+    staged_bytes,
+    tile_geometry,
+    variant,
+)
 from mcudeploy.frontend import capture, export_module, simplify
 from mcudeploy.lower import lower
 from mcudeploy.paths import KERNELS
@@ -62,7 +70,7 @@ def c_scratch_expr(g, op) -> str | None:
         h, w, _ = tin.shape
         t, left, b, r = a["pad"]
         return f"mcd_conv2d_sparse_s8_scratch_bytes(&(mcd_dims){{{h}, {w}, {c}}}, {t}, {left}, {b}, {r})"
-    return f"mcd_conv2d_s8_scratch_bytes({kh}, {kw}, {c}, {o})"
+    return f"mcd_conv2d_s8_scratch_bytes({kh}, {kw}, {c}, {o}) + {staged_bytes(op)}"  # + weights staged in SRAM
 
 
 def on_int4_grid(net):

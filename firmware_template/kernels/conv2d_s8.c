@@ -20,7 +20,11 @@
  * this equals pooling the requantized outputs) and the un-pooled map is never stored.
  *
  * Scratch (mcd_conv2d_s8_scratch_bytes): the two interleaved int16 columns and a per-channel
- * running max (channels rounded up to even).
+ * running max (channels rounded up to even). With bit 1 of fast set (the generator's
+ * stage_weights: where the arena has room while the layer runs) the scratch also holds a copy of
+ * the weights, made at the start: the GEMM re-reads all of them for every pixel pair, far more
+ * than the F446RE's 8-line flash data cache holds, so from flash each pass costs 5 wait states a
+ * 16-byte line; from SRAM only the copy does.
  */
 #include "mcd_kernels.h"
 #include "mcd_gemm2x4_s8.h"
@@ -92,6 +96,22 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
     int32_t *best = (int32_t *)(col + 2 * k4);
     const int32_t pool = p->pool_h * p->pool_w;
     int32_t py, px, i, o;
+
+    if (fast & 2) { /* stage the weights in SRAM, after the columns and the running max */
+        const int32_t words = ((c_out + 1) & ~1) * k4 / 4;
+        int8_t *dst = (int8_t *)(best + ((c_out + 1) & ~1));
+        for (i = 0; i + 4 <= words; i += 4) {
+            const uint32_t a = mcd_ld32(w + 4 * i), b = mcd_ld32(w + 4 * i + 4);
+            const uint32_t c = mcd_ld32(w + 4 * i + 8), d = mcd_ld32(w + 4 * i + 12);
+            mcd_st32(dst + 4 * i, a);
+            mcd_st32(dst + 4 * i + 4, b);
+            mcd_st32(dst + 4 * i + 8, c);
+            mcd_st32(dst + 4 * i + 12, d);
+        }
+        for (; i < words; i++) mcd_st32(dst + 4 * i, mcd_ld32(w + 4 * i));
+        w = dst;
+    }
+    fast &= 1;
 
     if (pool == 1) { /* plain conv: output pixels two at a time in raster order */
         const int32_t n = out_d->h * out_d->w;

@@ -91,6 +91,8 @@ def _layer(g: Graph, p: Plan, op: Op, index: int) -> dict:
         d["bits"] = LOWBIT[a["format"]]
     if op.kind in ("conv2d", "dwconv2d") and d["variant"] in ("default", "pointwise", "lowbit"):
         d["rq_fast"] = int(rq_fits(op, op_rounding(g, op)))
+        if op.attrs.get("stage_weights"):  # mcd_conv2d_s8: bit 1 = copy the weights into scratch first
+            d["rq_fast"] |= 2
     scratch = p.where.get(f"scratch:{op.name}")
     d["scratch"] = f"(MCD_ARENA + {scratch[1]})" if scratch else "0"
     if op.kind == "add":

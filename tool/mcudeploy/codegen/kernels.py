@@ -227,7 +227,7 @@ def scratch_bytes(g: Graph, op: Op) -> int:
         return (2 * k4(op.arrays["weight"].shape[3]) + 4) * 2
     if op.kind == "conv2d":  # mcd_conv2d_s8_scratch_bytes: two interleaved int16 columns, a max per channel
         o, kh, kw, c = op.arrays["weight"].shape
-        return 2 * k4(kh * kw * c) * 2 + (o + (o & 1)) * 4
+        return 2 * k4(kh * kw * c) * 2 + (o + (o & 1)) * 4 + staged_bytes(op)
     if op.kind == "fc":
         return k4(op.arrays["weight"].shape[1]) * 2
     if op.kind == "dwconv2d":  # mcd_dwconv2d_s8_scratch_bytes: per channel a mirrored ring of k_h int16 rows
@@ -240,6 +240,43 @@ def scratch_bytes(g: Graph, op: Op) -> int:
     if op.kind == "add" and g.tensors[op.output].size >= ADD_LUT_MIN:
         return 2 * 256 * 4
     return 0
+
+
+def staged_bytes(op: Op) -> int:
+    """SRAM for the weights of a conv staged out of flash (attrs["stage_weights"], see stage_weights)."""
+    if not op.attrs.get("stage_weights"):
+        return 0
+    o, kh, kw, c = op.arrays["weight"].shape
+    return (o + (o & 1)) * k4(kh * kw * c)
+
+
+def stage_weights(g: Graph) -> list[str]:
+    """Mark the dense convs (mcd_conv2d_s8) whose weights can be copied to SRAM at the start of
+    the layer without raising the arena's peak: the copy goes into the layer's scratch, placed by
+    the planner in memory that is free while the layer runs.
+
+    Why: the kernel reads a layer's weights once per pixel pair, and a layer's weights are many
+    more than the ART's 8-line data cache holds, so on the F446RE every pass re-reads them from
+    flash (5 wait states a 16-byte line). Read once into SRAM, they cost that once. Layers at the
+    peak keep reading flash. Returns the names marked (attrs changed in place)."""
+    from ..plan import plan
+
+    def arena() -> int:
+        return plan(g, scratch={op.name: s for op in g.ops if (s := scratch_bytes(g, op))}).arena_bytes
+
+    for op in g.ops:
+        op.attrs.pop("stage_weights", None)
+    cands = [op for op in g.ops if op.kind == "conv2d" and variant(op) == "default"]
+    if not cands:
+        return []
+    peak, marked = arena(), []
+    for op in sorted(cands, key=lambda op: -op.macs):  # the most MACs per staged byte first
+        op.attrs["stage_weights"] = True
+        if arena() > peak:
+            del op.attrs["stage_weights"]
+        else:
+            marked.append(op.name)
+    return marked
 
 
 def scratch_for(g: Graph) -> dict[str, int]:
