@@ -95,3 +95,26 @@ def test_residual_add_bit_exact(relu, rounding, tmp_path):
     torch.manual_seed(3)
     res = _check(_Residual(11, relu).eval(), (11, 5, 5), tmp_path, rounding, 3)  # 275 elements >= MCD_ADD_LUT_MIN
     assert "mcd_add_s8(" in (res.outdir / "engine" / "model.c").read_text()
+
+
+def test_weights_staged_in_sram_without_raising_the_peak(tmp_path):
+    """stage_weights marks the dense convs whose weights fit the arena's free memory while they
+    run (here the last conv, after a strided one shrank the maps; the first two are at the peak),
+    never raising the arena; the staged engine (copy into scratch, fast | 2) equals the reference
+    on the host and the M4."""
+    from mcudeploy.codegen.kernels import scratch_for, stage_weights
+    from mcudeploy.plan import plan
+
+    torch.manual_seed(5)
+    net = nn.Sequential(nn.Conv2d(8, 32, 3, 1, 1), nn.ReLU(), nn.Conv2d(32, 16, 3, 2, 1), nn.ReLU(),
+                        nn.Conv2d(16, 16, 3, 1, 1), nn.ReLU(), nn.Flatten()).eval()
+    res = _check(net, (8, 16, 16), tmp_path, "single", 5)
+    g = Project(res.outdir).graph
+    staged = [op.name for op in g.ops if op.attrs.get("stage_weights")]
+    assert staged and staged == stage_weights(g)
+    with_staging = plan(g, scratch=scratch_for(g)).arena_bytes
+    for op in g.ops:
+        op.attrs.pop("stage_weights", None)
+    assert with_staging == plan(g, scratch=scratch_for(g)).arena_bytes  # the copy cost no peak RAM
+    model_c = (res.outdir / "engine" / "model.c").read_text()
+    assert sum(", 3, &out_d" in line for line in model_c.splitlines() if "mcd_conv2d_s8(" in line) == len(staged)
