@@ -85,7 +85,8 @@ static inline void mcd_fc_s8(int32_t in_n, const int8_t *in, int32_t out_n, cons
         const int16_t *xp = x, *xend = x + k4;
         int32_t s0 = bias[o], s1 = bias[o + 1], s2 = bias[o + 2], s3 = bias[o + 3];
 #if MCD_HAVE_DSP && defined(__OPTIMIZE__)
-        mcd_fc_block4(&xp, xend, &wp, &s0, &s1, &s2, &s3);
+        if (k4 >= 16) /* shorter rows: the C loop (the asm's 14 registers cost more spills than it saves) */
+            mcd_fc_block4(&xp, xend, &wp, &s0, &s1, &s2, &s3);
 #endif
         while (xp < xend) {
             const uint32_t x01 = mcd_ld32(xp), x23 = mcd_ld32(xp + 2);
