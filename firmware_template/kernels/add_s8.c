@@ -26,7 +26,31 @@ void mcd_add_s8(const mcd_add_params *p, int32_t n, const int8_t *a, const int8_
             const int32_t mult = p->out_mult, shift = p->out_shift, zp = p->out_zp;
             const int32_t lo = p->act_min, hi = p->act_max;
 #if MCD_ROUNDING_DOUBLE
-            if (shift >= 1) {
+            if (shift >= 1 && shift <= 22 && lo <= -128 && hi >= 127) {
+                /* as below, four elements a pass: the tables hold 2 * entry (|2 * sum| < 2^29), the
+                 * zero point is folded into the rounding term (|h| < 2^28 and |zp << shift| <= 2^29:
+                 * no overflow, and floor((v + zp * 2^s) / 2^s) = floor(v / 2^s) + zp), SSAT is the
+                 * whole clamp; one word read from each input and one written (in-place safe) */
+                const int32_t cz = ((int32_t)1 << (shift - 1)) + (int32_t)((uint32_t)zp << shift);
+                for (i = -128; i < 128; i++) {
+                    ta[i] *= 2;
+                    tb[i] *= 2;
+                }
+                for (i = 0; i + 4 <= n; i += 4) {
+                    const uint32_t va = mcd_ld32(a + i), vb = mcd_ld32(b + i);
+                    uint32_t r = 0;
+                    int32_t k;
+                    for (k = 0; k < 32; k += 8) {
+                        const int32_t h = mcd_smmulr(ta[(int8_t)(va >> k)] + tb[(int8_t)(vb >> k)], mult);
+                        r |= (uint32_t)(uint8_t)mcd_sat8((h + cz + (h >> 31)) >> shift) << k;
+                    }
+                    mcd_st32(out + i, r);
+                }
+                for (; i < n; i++) {
+                    const int32_t h = mcd_smmulr(ta[a[i]] + tb[b[i]], mult);
+                    out[i] = (int8_t)mcd_sat8((h + cz + (h >> 31)) >> shift);
+                }
+            } else if (shift >= 1) {
                 /* the double rule in two steps (mcd_simd.h, mcd_rq_out): h = SMMULR(2 * sum, mult) is
                  * the rounding doubling high multiply, exact since |sum| < 2^28 (each table entry is
                  * at most 255 * 2^20 times a multiplier <= 1/2); then h / 2^shift, ties away from zero */

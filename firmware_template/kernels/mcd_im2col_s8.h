@@ -49,4 +49,63 @@ static inline void mcd_requant_row(const mcd_conv_params *p, const mcd_channel_q
         for (o = 0; o < c_out; o++) out[o] = mcd_rq_out_generic(acc[o], q->mult[o], q->shift[o], p->out_zp, lo, hi);
 }
 
+
+/* im2col of one output pixel into column j (0 or 1) of a two-column buffer interleaved a tap pair
+ * at a time (a01, b01, a23, b23, ...: the layout mcd_dot2x4 reads), same values as mcd_im2col.
+ * Kernel rows of an even number of taps start on a pair, so they are widened four taps at a time
+ * into two pair words (8 bytes apart); odd rows go tap by tap. */
+static inline void mcd_col_put(int16_t *col, int32_t j, int32_t k, int32_t v) { col[(k >> 1) * 4 + j * 2 + (k & 1)] = (int16_t)v; }
+
+static inline void mcd_col_run(int16_t *col, int32_t j, int32_t k, const int8_t *src, int32_t n)
+{
+    int32_t i = 0;
+    if (!(k & 1)) {
+        uint32_t *dst = (uint32_t *)(void *)(col + (k >> 1) * 4 + j * 2);
+        for (; i + 4 <= n; i += 4, dst += 4) {
+            const uint32_t x = mcd_ld32(src + i);
+            const uint32_t e = mcd_sxtb16(x), o = mcd_sxtb16_ror8(x); /* (x0, x2), (x1, x3) */
+            mcd_st32(dst, mcd_pack_lo(e, o));                        /* (x0, x1) */
+            mcd_st32(dst + 2, mcd_pack_hi(e, o));                    /* (x2, x3) */
+        }
+    }
+    for (; i < n; i++) mcd_col_put(col, j, k + i, src[i]);
+}
+
+static inline void mcd_col_fill(int16_t *col, int32_t j, int32_t k, int32_t n, int32_t v)
+{
+    int32_t i = 0;
+    if (!(k & 1)) {
+        const uint32_t v2 = (uint32_t)(uint16_t)(int16_t)v * 0x00010001u;
+        uint32_t *dst = (uint32_t *)(void *)(col + (k >> 1) * 4 + j * 2);
+        for (; i + 2 <= n; i += 2, dst += 2) mcd_st32(dst, v2);
+    }
+    for (; i < n; i++) mcd_col_put(col, j, k + i, v);
+}
+
+static inline void mcd_im2col_pair(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in, int32_t k_h,
+                                   int32_t k_w, int32_t k4, int32_t oy, int32_t ox, int16_t *col, int32_t j)
+{
+    const int32_t c = in_d->c, run = k_w * c;
+    const int32_t x0 = ox * p->stride_w - p->pad_l, y0 = oy * p->stride_h - p->pad_t;
+    const int32_t inside = x0 >= 0 && x0 + k_w <= in_d->w;
+    int32_t ky, kx, k = 0;
+    for (ky = 0; ky < k_h; ky++, k += run) {
+        const int32_t iy = y0 + ky;
+        if (iy < 0 || iy >= in_d->h) {
+            mcd_col_fill(col, j, k, run, p->in_zp);
+        } else if (inside) { /* the whole kernel row is inside: one contiguous run */
+            mcd_col_run(col, j, k, in + (iy * in_d->w + x0) * c, run);
+        } else {
+            for (kx = 0; kx < k_w; kx++) {
+                const int32_t ix = x0 + kx;
+                if (ix < 0 || ix >= in_d->w)
+                    mcd_col_fill(col, j, k + kx * c, c, p->in_zp);
+                else
+                    mcd_col_run(col, j, k + kx * c, in + (iy * in_d->w + ix) * c, c);
+            }
+        }
+    }
+    mcd_col_fill(col, j, k, k4 - k, 0); /* past K: zero weights, any value would do */
+}
+
 #endif

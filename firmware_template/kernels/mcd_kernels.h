@@ -14,7 +14,8 @@
 
 /* Convolution (groups = 1), optional fused max-pool; out_d is the pooled output. Weights packed
  * by the generator: [O][K4]; per-channel requantization records rq [O][4] = (bias_adj, mult, cz,
- * s), fast = whether the records hold the layer's shifts (see conv2d_s8.c). Needs
+ * s), fast = whether the records hold the layer's shifts, | 2 to stage the weights in scratch (see
+ * conv2d_s8.c). Needs
  * mcd_conv2d_s8_scratch_bytes() of scratch. */
 void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                    const int8_t *in, int32_t k_h, int32_t k_w, const int8_t *w, const int32_t *rq, int32_t fast,

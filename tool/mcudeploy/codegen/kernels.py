@@ -35,11 +35,30 @@ def interleave_rows(packed: np.ndarray, block: int) -> np.ndarray:
     return np.concatenate([head, packed[nb * block:].reshape(-1)]).astype(np.int8)
 
 
-ROW_BLOCK = {"conv2d": 2, "fc": 4}  # output channels per pass of the conv GEMM / fc kernel
+def pack_pairs(w2d: np.ndarray) -> np.ndarray:
+    """(O, K) int8 -> the dense conv's 2x4 GEMM layout (mcd_gemm2x4_s8.h): K zero padded to K4, rows
+    in pairs (an odd last row gets a zero partner), per tap pair (k, k+1) a pair's word
+    (r0[k], r1[k], r0[k+1], r1[k+1]) (SXTB16 gives row 0's taps, SXTB16 ROR 8 row 1's); the two
+    pairs of each block of four rows alternate word by word. Pair o/2 starts at byte o * K4."""
+    o, k = w2d.shape
+    kk, oe = k4(k), o + (o & 1)
+    full = np.zeros((oe, kk), np.int8)
+    full[:o, :k] = w2d
+    pairs = full.reshape(oe // 2, 2, kk // 2, 2).transpose(0, 2, 3, 1).reshape(oe // 2, kk // 2, 4)
+    nb = o // 4  # blocks of four real rows; the rest stay pair by pair
+    head = pairs[:2 * nb].reshape(nb, 2, kk // 2, 4).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([head, pairs[2 * nb:].reshape(-1)]).astype(np.int8)
+
+
+ROW_BLOCK = {"conv2d": 2, "fc": 4}  # output channels per pass of the pointwise GEMM / fc kernel
 
 
 ADD_LUT_MIN = 256  # MCD_ADD_LUT_MIN: adds this large tabulate their input rescale
 ROWS_MAX_C_IN, ROWS_MAX_C_OUT = 4, 64  # mcd_conv2d_rows_s8: first layers (MCD_ROWS_MAX_COUT)
+# From 16 output channels the 2x4 GEMM (conv2d_s8.c) beats the rows kernel even on 1-3 input
+# channels: its im2col is shared by more MACs (est. cycles/MAC: IC's 3-channel conv 4.03 -> 3.48,
+# KWS's 1-channel 10x4 conv 3.60 -> 2.46); with 6 (LeNet-5's conv1: 2.48 -> 7.39) it does not.
+ROWS_BELOW_C_OUT = 16
 DW_MAX_K = 8  # MCD_DW_MAX_KH, MCD_DW_MAX_KW: larger depthwise kernels (fused pools, strides > 2) take the generic kernel
 
 
@@ -52,7 +71,7 @@ def variant(op: Op) -> str:
         return "sparse_tile" if tile_ok(op) else "sparse"
     if op.kind == "conv2d":
         o, kh, kw, c = op.arrays["weight"].shape
-        if c <= ROWS_MAX_C_IN and o <= ROWS_MAX_C_OUT:
+        if c <= ROWS_MAX_C_IN and o < min(ROWS_BELOW_C_OUT, ROWS_MAX_C_OUT + 1):
             return "rows"
         if (kh, kw) == (1, 1) and not any(op.attrs["pad"]) and not op.attrs.get("pool"):
             return "pointwise"  # mcd_pwconv2d_s8: GEMM over the HWC pixels (any stride), no im2col
@@ -83,6 +102,8 @@ def kernel_weights(op: Op) -> np.ndarray:
         out = np.zeros((c, kh, kw + (kw & 1)), np.int16)
         out[:, :, :kw] = w.transpose(2, 0, 1)
         return out
+    if op.kind == "conv2d" and variant(op) == "default":
+        return pack_pairs(w.reshape(w.shape[0], -1))  # OHWI -> row pairs of [K4] (mcd_conv2d_s8)
     if op.kind in ROW_BLOCK:
         return interleave_rows(pack_rows(w.reshape(w.shape[0], -1)), ROW_BLOCK[op.kind])  # OHWI -> [O][K4]
     return w
@@ -169,6 +190,43 @@ def scratch_bytes(g: Graph, op: Op) -> int:
     """Bytes of kernel scratch the op's record asks for (its ``scratch``; the C twin is ``c_scratch``)."""
     rec = REGISTRY[op.kind]
     return rec.scratch(g, op) if rec.scratch else 0
+
+
+def staged_bytes(op: Op) -> int:
+    """SRAM for the weights of a conv staged out of flash (attrs["stage_weights"], see stage_weights)."""
+    if not op.attrs.get("stage_weights"):
+        return 0
+    o, kh, kw, c = op.arrays["weight"].shape
+    return (o + (o & 1)) * k4(kh * kw * c)
+
+
+def stage_weights(g: Graph) -> list[str]:
+    """Mark the dense convs (mcd_conv2d_s8) whose weights can be copied to SRAM at the start of
+    the layer without raising the arena's peak: the copy goes into the layer's scratch, placed by
+    the planner in memory that is free while the layer runs.
+
+    Why: the kernel reads a layer's weights once per pixel pair, and a layer's weights are many
+    more than the ART's 8-line data cache holds, so on the F446RE every pass re-reads them from
+    flash (5 wait states a 16-byte line). Read once into SRAM, they cost that once. Layers at the
+    peak keep reading flash. Returns the names marked (attrs changed in place)."""
+    from ..plan import plan
+
+    def arena() -> int:
+        return plan(g, scratch={op.name: s for op in g.ops if (s := scratch_bytes(g, op))}).arena_bytes
+
+    for op in g.ops:
+        op.attrs.pop("stage_weights", None)
+    cands = [op for op in g.ops if op.kind == "conv2d" and variant(op) == "default"]
+    if not cands:
+        return []
+    peak, marked = arena(), []
+    for op in sorted(cands, key=lambda op: -op.macs):  # the most MACs per staged byte first
+        op.attrs["stage_weights"] = True
+        if arena() > peak:
+            del op.attrs["stage_weights"]
+        else:
+            marked.append(op.name)
+    return marked
 
 
 def scratch_for(g: Graph) -> dict[str, int]:

@@ -106,7 +106,8 @@ def conv2d_scratch(g, op) -> int:
         return ((n_rows * row * 2 + 3) & ~3) + (0 if pool_2x2 else pooled_w * o * 4)
     if v == "pointwise":  # mcd_pwconv2d_s8_scratch_bytes: two int16 pixel columns
         return (2 * K.k4(c) + 4) * 2
-    return 2 * K.k4(kh * kw * c) * 2 + 3 * o * 4
+    # mcd_conv2d_s8_scratch_bytes: two interleaved int16 columns, a max per channel; + staged weights
+    return 2 * K.k4(kh * kw * c) * 2 + (o + (o & 1)) * 4 + K.staged_bytes(op)
 
 
 def conv2d_c_scratch(g, op) -> str | None:
@@ -129,7 +130,7 @@ def conv2d_c_scratch(g, op) -> str | None:
         h, w, _ = g.tensors[op.inputs[0]].shape
         t, left, b, r = a["pad"]
         return f"mcd_conv2d_sparse_s8_scratch_bytes(&(mcd_dims){{{h}, {w}, {c}}}, {t}, {left}, {b}, {r})"
-    return f"mcd_conv2d_s8_scratch_bytes({kh}, {kw}, {c}, {o})"
+    return f"mcd_conv2d_s8_scratch_bytes({kh}, {kw}, {c}, {o}) + {K.staged_bytes(op)}"  # + weights staged in SRAM
 
 
 def dwconv2d_scratch(g, op) -> int:  # mcd_dwconv2d_s8_scratch_bytes: per channel a mirrored ring of k_h int16 rows
@@ -160,6 +161,8 @@ def layer(g, op, d) -> dict:
         out["bits"] = K.LOWBIT[op.attrs["format"]]
     if d["variant"] in ("default", "pointwise", "lowbit"):
         out["rq_fast"] = int(K.rq_fits(op, K.op_rounding(g, op)))
+        if d["variant"] == "default" and op.attrs.get("stage_weights"):  # mcd_conv2d_s8: copy the weights first
+            out["rq_fast"] |= 2
     return out
 
 
@@ -195,7 +198,7 @@ _DW_CALL = _PRELUDE + ("mcd_dwconv2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0]
 register(OpRecord(
     name="conv2d", reference=conv2d_reference, select=lambda g, op: _K().variant(op), arrays=conv2d_arrays,
     scratch=conv2d_scratch, c_scratch=conv2d_c_scratch, layer=layer, c_includes=conv2d_includes,
-    c_files=["conv2d_s8.c", "mcd_im2col_s8.h", "conv2d_lowbit_s8.c", "mcd_lowbit_s8.h", "mcd_conv2d_rows_s8.h",
+    c_files=["conv2d_s8.c", "mcd_gemm2x4_s8.h", "mcd_im2col_s8.h", "conv2d_lowbit_s8.c", "mcd_lowbit_s8.h", "mcd_conv2d_rows_s8.h",
              "mcd_pwconv2d_s8.h", "conv2d_sparse_s8.c", "conv2d_sparse_tile_s8.c", "mcd_conv2d_sparse_tile_s8.h"],
     c_call=_CONV2D_CALL, rounding_family="other", channels="conv",
     rounding="single or double (the graph's rule), per output channel",

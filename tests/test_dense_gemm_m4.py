@@ -1,0 +1,120 @@
+"""The dense conv's 2x4 GEMM (conv2d_s8.c, mcd_gemm2x4_s8.h, the interleaved im2col of
+mcd_im2col_s8.h) and the fc kernel's hand-scheduled four-row block (mcd_fc_s8.h) on the edge
+shapes of their loops: channel counts with a last row pair and an odd zero partner, tap counts
+with and without the leading two-pair step, odd kernel rows (tap-by-tap im2col), padding, a fused
+pool; fc inputs with an odd step of 8, a trailing group of four, rows past the blocks of four.
+Each net is checked on the host (portable C, by the build) and on the Cortex-M4 build (DSP asm,
+Unicorn, by bench_project) against the numpy reference, under both rounding rules."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from mcudeploy.bench import bench_project
+from mcudeploy.codegen.kernels import pack_pairs
+from mcudeploy.frontend import export_module
+from mcudeploy.pipeline import build_project
+from mcudeploy.project import Project
+from torch import nn
+
+pytestmark = pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc not installed")
+
+# (c_in, hw, k, stride, pad, c_out, pool): K4 = 4 mod 8 (84, 12), odd kernel rows (c_in 5, 7, 9),
+# c_out 1, 3, 5, 6, 7 (pair tails, zero partner), a fused 2x2 and a 3x3 pool
+CONV = [(9, 7, 3, 1, 1, 8, False), (12, 6, 1, 1, 1, 7, False), (5, 8, 3, 2, 1, 6, False),
+        (7, 9, 3, 1, 0, 5, True), (6, 10, 5, 1, 2, 3, False), (16, 6, 3, 1, 1, 12, True), (8, 5, 3, 1, 1, 1, False)]
+# (in_n, out_n): in_n 4 (no step), 8 (one step), 12 (step + group), 16 (a pass), 24, 44; rows 1..9
+FC = [(4, 5), (8, 9), (12, 3), (16, 4), (24, 7), (44, 6), (40, 2)]
+
+
+def _conv_net(c_in, k, stride, pad, c_out, pool):
+    layers = [nn.Conv2d(c_in, c_out, k, stride, pad), nn.ReLU()]
+    if pool:
+        layers.append(nn.MaxPool2d(2 if pool is True else pool))
+    return nn.Sequential(*layers, nn.Flatten()).eval()
+
+
+def _check(net, shape, tmp_path, rounding, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((32,) + shape).astype(np.float32)
+    res = build_project(export_module(net, torch.from_numpy(x[:1])), x, tmp_path / rounding, rounding=rounding)
+    for i in range(2):  # raises when the M4 output differs from the reference
+        r = bench_project(Project(res.outdir), x[i:i + 1], workdir=tmp_path / f"b{rounding}{i}")
+        assert r["bit_exact"]
+    return res
+
+
+@pytest.mark.parametrize("rounding", ["single", "double"])
+@pytest.mark.parametrize("case", CONV, ids=[f"c{c[0]}k{c[2]}s{c[3]}o{c[5]}" for c in CONV])
+def test_dense_conv_gemm_edges_bit_exact(case, rounding, tmp_path):
+    c_in, hw, k, stride, pad, c_out, pool = case
+    torch.manual_seed(c_in * 31 + c_out)
+    res = _check(_conv_net(c_in, k, stride, pad, c_out, pool), (c_in, hw, hw), tmp_path, rounding, c_out)
+    assert "mcd_conv2d_s8(" in (res.outdir / "engine" / "model.c").read_text()  # the kernel under test ran
+
+
+@pytest.mark.parametrize("rounding", ["single", "double"])
+@pytest.mark.parametrize("case", FC, ids=[f"in{c[0]}out{c[1]}" for c in FC])
+def test_fc_block_edges_bit_exact(case, rounding, tmp_path):
+    in_n, out_n = case
+    torch.manual_seed(in_n + out_n)
+    _check(nn.Sequential(nn.Linear(in_n, out_n)).eval(), (in_n,), tmp_path, rounding, in_n)
+
+
+def test_pack_pairs_layout():
+    """Word by word: (r0[k], r1[k], r0[k+1], r1[k+1]) of pair 0, then pair 1, per tap pair in a
+    block of four rows; a last pair after the blocks; an odd last row with a zero partner."""
+    w = np.arange(1, 7 * 5 + 1, dtype=np.int8).reshape(7, 5)  # 7 rows, K = 5 -> K4 = 8
+    p = pack_pairs(w).reshape(-1, 4)
+    assert pack_pairs(w).size == 8 * 8
+    assert p[0].tolist() == [w[0, 0], w[1, 0], w[0, 1], w[1, 1]]
+    assert p[1].tolist() == [w[2, 0], w[3, 0], w[2, 1], w[3, 1]]
+    assert p[2].tolist() == [w[0, 2], w[1, 2], w[0, 3], w[1, 3]]
+    assert p[5].tolist() == [w[2, 4], w[3, 4], 0, 0]  # tap 5..7 padding
+    assert p[8].tolist() == [w[4, 0], w[5, 0], w[4, 1], w[5, 1]]  # pair (4, 5) alone, at byte 4 * K4
+    assert p[12].tolist() == [w[6, 0], 0, w[6, 1], 0]  # row 6 and its zero partner, at byte 6 * K4
+
+
+class _Residual(nn.Module):
+    """conv -> (+ input) [-> ReLU]: an add of n = h * w * c elements (n % 4 = 3 here: the word
+    loop and its tail)."""
+
+    def __init__(self, c: int, relu: bool):
+        super().__init__()
+        self.conv, self.relu = nn.Conv2d(c, c, 3, 1, 1), relu
+
+    def forward(self, x):
+        y = self.conv(x) + x
+        return torch.relu(y) if self.relu else y
+
+
+@pytest.mark.parametrize("rounding", ["single", "double"])
+@pytest.mark.parametrize("relu", [False, True])
+def test_residual_add_bit_exact(relu, rounding, tmp_path):
+    torch.manual_seed(3)
+    res = _check(_Residual(11, relu).eval(), (11, 5, 5), tmp_path, rounding, 3)  # 275 elements >= MCD_ADD_LUT_MIN
+    assert "mcd_add_s8(" in (res.outdir / "engine" / "model.c").read_text()
+
+
+def test_weights_staged_in_sram_without_raising_the_peak(tmp_path):
+    """stage_weights marks the dense convs whose weights fit the arena's free memory while they
+    run (here the last conv, after a strided one shrank the maps; the first two are at the peak),
+    never raising the arena; the staged engine (copy into scratch, fast | 2) equals the reference
+    on the host and the M4."""
+    from mcudeploy.codegen.kernels import scratch_for, stage_weights
+    from mcudeploy.plan import plan
+
+    torch.manual_seed(5)
+    net = nn.Sequential(nn.Conv2d(8, 32, 3, 1, 1), nn.ReLU(), nn.Conv2d(32, 16, 3, 2, 1), nn.ReLU(),
+                        nn.Conv2d(16, 16, 3, 1, 1), nn.ReLU(), nn.Flatten()).eval()
+    res = _check(net, (8, 16, 16), tmp_path, "single", 5)
+    g = Project(res.outdir).graph
+    staged = [op.name for op in g.ops if op.attrs.get("stage_weights")]
+    assert staged and staged == stage_weights(g)
+    with_staging = plan(g, scratch=scratch_for(g)).arena_bytes
+    for op in g.ops:
+        op.attrs.pop("stage_weights", None)
+    assert with_staging == plan(g, scratch=scratch_for(g)).arena_bytes  # the copy cost no peak RAM
+    model_c = (res.outdir / "engine" / "model.c").read_text()
+    assert sum(", 3, &out_d" in line for line in model_c.splitlines() if "mcd_conv2d_s8(" in line) == len(staged)
