@@ -61,6 +61,9 @@ def main() -> None:
     ap.add_argument("--distill", action="store_true", help="both methods fine-tune against the dense model's outputs")
     ap.add_argument("--gate-frac", type=float, default=0.6, help="share of the schedule in which the gates learn")
     ap.add_argument("--threads", type=int, default=None, help="pin torch to this many threads (a shared machine)")
+    ap.add_argument("--methods", default="budget,uniform", help="which methods to run (runs can be split)")
+    ap.add_argument("--no-dense-eval", action="store_true",
+                    help="measure the dense model (the tables pruning needs) but take its row from another run's merge")
     ap.add_argument("--merge", default=None, help="comma-separated JSONs of earlier runs: combine, tables, plot")
     ap.add_argument("--figures", default=None, help="flat JSON for the README generator (with --merge or a run)")
     ap.add_argument("--models", default="resnet_small,dwnet")
@@ -101,23 +104,30 @@ def main() -> None:
             dense_train["weights"] = wpath.name
             say(f"{name} dense model {wpath.name} ({time.perf_counter() - t0:.0f} s to load or train)")
             dense = dense_measure(model, calib, tmp / f"{name}_dense", log=say)
-            d = evaluate_point(model, calib, test, tmp / f"{name}_dense_eval", args.emulate, data)
+            d = None if args.no_dense_eval else evaluate_point(model, calib, test, tmp / f"{name}_dense_eval",
+                                                                args.emulate, data)
             res = {"dense": d, "dense_training": dense_train, "points": []}
             out["models"][name] = res
             say(f"{name} dense: {d}")
             for frac in [float(f) for f in args.ram_fractions.split(",")]:
                 limits = {"ram": int(dense["ram"] * frac)}
                 t0 = time.perf_counter()
-                b = budget_compress(model, example, train, val, Budget(**limits), epochs=args.epochs, lr=args.lr,
-                                    workdir=tmp / f"{name}_b{frac}", dense=dense, log=say, distill=args.distill,
-                                    gate_frac=args.gate_frac)
-                row = evaluate_point(b.model, calib, test, tmp / f"{name}_b{frac}_eval", args.emulate, data)
-                row.update(method="budget", budget=limits, met=b.report["met"], seconds=round(time.perf_counter() - t0),
-                           train_seconds=b.report["seconds"],
-                           channel_groups=b.report["channel_groups"], estimate={r["resource"]: r["estimate"]
-                                                                                for r in b.report["resources"]})
-                res["points"].append(row)
-                say(f"{name} budget {limits}: {row}")
+                if "budget" not in args.methods:
+                    b = None
+                else:
+                    b = budget_compress(model, example, train, val, Budget(**limits), epochs=args.epochs, lr=args.lr,
+                                        workdir=tmp / f"{name}_b{frac}", dense=dense, log=say, distill=args.distill,
+                                        gate_frac=args.gate_frac)
+                    row = evaluate_point(b.model, calib, test, tmp / f"{name}_b{frac}_eval", args.emulate, data)
+                    row.update(method="budget", budget=limits, met=b.report["met"],
+                               seconds=round(time.perf_counter() - t0), train_seconds=b.report["seconds"],
+                               channel_groups=b.report["channel_groups"], estimate={r["resource"]: r["estimate"]
+                                                                                    for r in b.report["resources"]})
+                    res["points"].append(row)
+                    say(f"{name} budget {limits}: {row}")
+                if "uniform" not in args.methods:
+                    Path(args.json).write_text(json.dumps(out, indent=1))
+                    continue
                 t0 = time.perf_counter()
                 ratio, est = uniform_ratio_for(model, example, calib, limits, dense)
                 if ratio is None:
@@ -149,7 +159,8 @@ def merge(paths: list[Path]) -> dict:
                 raise SystemExit(f"{p}: {k} = {part.get(k)!r}, the first run had {v!r}: merge runs made alike")
         for name, res in part["models"].items():
             have = out["models"].setdefault(name, {**res, "points": []})
-            if have["dense"] != res["dense"]:
+            have["dense"] = have["dense"] or res["dense"]  # a --no-dense-eval run has none
+            if res["dense"] and have["dense"] != res["dense"]:
                 raise SystemExit(f"{p}: the dense {name} measured differently: merge runs of the same dense model")
             have["points"] += res["points"]
     for res in out["models"].values():
