@@ -65,6 +65,7 @@ def main() -> None:
     ap.add_argument("--no-dense-eval", action="store_true",
                     help="measure the dense model (the tables pruning needs) but take its row from another run's merge")
     ap.add_argument("--merge", default=None, help="comma-separated JSONs of earlier runs: combine, tables, plot")
+    ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown (docs/budget_pruning.md)")
     ap.add_argument("--figures", default=None, help="flat JSON for the README generator (with --merge or a run)")
     ap.add_argument("--models", default="resnet_small,dwnet")
     ap.add_argument("--ram-fractions", default="0.5,0.33,0.25", help="budgets as fractions of the dense arena")
@@ -171,6 +172,10 @@ def merge(paths: list[Path]) -> dict:
 def finish(out: dict, args) -> None:
     if args.merge:
         Path(args.json).write_text(json.dumps(out, indent=1))
+    if any(r["dense"] is None for r in out["models"].values()):
+        print(f"wrote {args.json}: a --no-dense-eval run, its tables come with --merge")
+        return
+    print(markdown_tables(out) if args.markdown else "", end="")
     print_tables(out)
     if args.figures:
         Path(args.figures).write_text(json.dumps(figures(out), indent=1) + "\n")
@@ -219,6 +224,29 @@ def figures(out: dict) -> dict:
     settings["dense_training"] = {n: r.get("dense_training") for n, r in out["models"].items()}
     return {"what": "budget-driven against uniform structured pruning at equal RAM budgets (benchmarks/budget_pruning.py)",
             "keys": FIGURE_KEYS, "settings": settings, "rows": rows}
+
+
+def markdown_tables(out: dict) -> str:
+    """The tables of docs/budget_pruning.md, one per model."""
+    lines = []
+    for name, res in out["models"].items():
+        d = res["dense"]
+        lines += [(f"\n{name} (dense int8: {d['int8_top1']:.2f} %, arena {d['ram']:,} B, engine flash {d['flash']:,} B, "
+                  f"{d['cycles']:,} est. cycles; {d['host_bit_exact']:,}/{d['int8_samples']:,} host samples and "
+                  f"{d['emulated']['bit_exact']}/{d['emulated']['samples']} emulated samples bit-exact):\n"),
+                  ("| method | RAM budget B | arena B | vs dense | engine flash B | est. cycles | int8 top-1 | drop (points) "
+                  "| host bit-exact | emulated bit-exact | met |"), "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for p in res["points"]:
+            if "ram" not in p:
+                lines.append(f"| {p['method']} | {p['budget']['ram']:,} | {p['note']} |||||||||")
+                continue
+            e = p.get("emulated") or {}
+            meth = p["method"] + (f" (R {p['ratio']:.2f})" if p.get("ratio") is not None else "")
+            lines.append(f"| {meth} | {p['budget']['ram']:,} | {p['ram']:,} | {d['ram'] / p['ram']:.2f}x | {p['flash']:,} "
+                         f"| {p['cycles']:,} | {p['int8_top1']:.2f} % | {d['int8_top1'] - p['int8_top1']:.2f} "
+                         f"| {p['host_bit_exact']:,}/{p['int8_samples']:,} | {e.get('bit_exact')}/{e.get('samples')} "
+                         f"| {'yes' if p['met'] else 'NO'} |")
+    return "\n".join(lines) + "\n"
 
 
 def print_tables(out: dict) -> None:
