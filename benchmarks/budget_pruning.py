@@ -222,7 +222,16 @@ def figures(out: dict) -> dict:
                          "emulated_samples": e.get("samples"), "met": p.get("met", True)})
     settings = {k: v for k, v in out.items() if k != "models"}
     settings["dense_training"] = {n: r.get("dense_training") for n, r in out["models"].items()}
-    return {"what": "budget-driven against uniform structured pruning at equal RAM budgets (benchmarks/budget_pruning.py)",
+    import datetime
+    import subprocess
+
+    from figures import machine  # benchmarks/figures.py: the same "when and where" as the other sets
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent, check=False).stdout.strip()
+    return {"set": "budget_pruning", "date": datetime.date.today().isoformat(), "machine": machine(),
+            "commit": commit or None,
+            "what": "budget-driven against uniform structured pruning at equal RAM budgets (benchmarks/budget_pruning.py)",
             "keys": FIGURE_KEYS, "settings": settings, "rows": rows}
 
 
