@@ -56,8 +56,8 @@ from .params import FiniteFloat
               help="instead of --sparsity: sweep the rate 0.10..0.95, prune without fine-tuning, and take "
                    "the Kneedle knee of accuracy (half of the held-out data) against rate; prints the curve.")
 @click.option("--distill", is_flag=True,
-              help="fine-tune (with --budget: the whole gate schedule) against the dense model's soft outputs (KL at a temperature, x T^2) mixed "
-                   "with the labels' cross-entropy.")
+              help="fine-tune (with --budget: the whole gate schedule) against the dense model's soft outputs "
+                   "(KL at a temperature, x T^2) mixed with the labels' cross-entropy.")
 @click.option("--distill-temperature", type=FiniteFloat(0, min_open=True), default=4.0, show_default=True,
               help="softmax temperature T of the distillation.")
 @click.option("--distill-alpha", type=FiniteFloat(0, 1), default=0.7, show_default=True,
