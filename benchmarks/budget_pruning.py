@@ -3,6 +3,14 @@ on ResNet-small and the depthwise-separable dwnet (Fashion-MNIST), measured on t
 
     python benchmarks/budget_pruning.py [--models resnet_small,dwnet] [--ram-fractions 0.5,0.33,0.25]
         [--limit 3000] [--epochs 2] [--eval-limit 5000] [--emulate 20] [--json F] [--plot docs/budget_pruning.png]
+        [--dense-epochs 5 --dense-limit 0] [--distill] [--gate-frac 0.25] [--threads 1]
+    python benchmarks/budget_pruning.py --merge a.json,b.json --json F --plot P --figures F2
+
+``--dense-epochs``/``--dense-limit`` (0: the whole training split) choose the dense model (trained once
+by ``train.cached_trained`` and cached); both methods start from that same model. ``--distill``:
+both methods fine-tune against the dense model's outputs (same temperature and weight). ``--merge``
+combines the JSONs of runs made per model (e.g. in parallel), prints the tables, draws the plot and
+writes ``--figures``: one flat row per point for a README generator (keys documented in ``FIGURE_KEYS``).
 
 For each model the dense int8 engine is compiled, built for the emulated F446RE and benched; each
 budget is a fraction of its measured arena (``ram=``). Budget-driven: ``budget_compress`` (gates +
@@ -48,6 +56,17 @@ def evaluate_point(model, calib, test, outdir: Path, emulate: int, data: str) ->
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--dense-epochs", type=int, default=None, help="epochs of the dense model (default: its recipe)")
+    ap.add_argument("--dense-limit", type=int, default=-1, help="its training samples (0: all; default: recipe)")
+    ap.add_argument("--distill", action="store_true", help="both methods fine-tune against the dense model's outputs")
+    ap.add_argument("--gate-frac", type=float, default=0.6, help="share of the schedule in which the gates learn")
+    ap.add_argument("--threads", type=int, default=None, help="pin torch to this many threads (a shared machine)")
+    ap.add_argument("--methods", default="budget,uniform", help="which methods to run (runs can be split)")
+    ap.add_argument("--no-dense-eval", action="store_true",
+                    help="measure the dense model (the tables pruning needs) but take its row from another run's merge")
+    ap.add_argument("--merge", default=None, help="comma-separated JSONs of earlier runs: combine, tables, plot")
+    ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown (docs/budget_pruning.md)")
+    ap.add_argument("--figures", default=None, help="flat JSON for the README generator (with --merge or a run)")
     ap.add_argument("--models", default="resnet_small,dwnet")
     ap.add_argument("--ram-fractions", default="0.5,0.33,0.25", help="budgets as fractions of the dense arena")
     ap.add_argument("--limit", type=int, default=3000, help="training samples")
@@ -58,37 +77,58 @@ def main() -> None:
     ap.add_argument("--json", default="benchmarks/budget_pruning.json")
     ap.add_argument("--plot", default="docs/budget_pruning.png")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    if args.merge:
+        out = merge([Path(f) for f in args.merge.split(",")])
+        return finish(out, args)
+    torch.set_num_threads(args.threads or 1)
+    if args.threads:  # train_classifier sets 2 threads per call; keep this run at the pinned count
+        torch.set_num_threads = lambda n: None
     say = lambda s: print(s, file=sys.stderr, flush=True)
     data = "fashion-mnist"
-    train = datasets.load(data, "train", limit=args.limit)
+    train = datasets.load(data, "train", limit=args.limit or None)
     test = datasets.load(data, "test", limit=args.eval_limit)
     val = (test[0][:1000], test[1][:1000])
     calib = train[0][:200]
     example = torch.from_numpy(test[0][:1])
     out: dict = {"data": data, "train_samples": len(train[1]), "test_samples": len(test[1]), "epochs": args.epochs,
-                 "lr": args.lr, "models": {}}
+                 "lr": args.lr, "distill": "T 4, alpha 0.7" if args.distill else None, "gate_frac": args.gate_frac,
+                 "emulated_samples": args.emulate, "models": {}}
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         for name in args.models.split(","):
-            model, _w = cached_trained(name)
+            t0 = time.perf_counter()
+            model, wpath = cached_trained(name, data, args.dense_epochs,
+                                          None if args.dense_limit == 0 else args.dense_limit)
             model.eval()
+            meta = wpath.with_suffix(".json")
+            dense_train = json.loads(meta.read_text()) if meta.is_file() else {"weights": wpath.name}
+            dense_train["weights"] = wpath.name
+            say(f"{name} dense model {wpath.name} ({time.perf_counter() - t0:.0f} s to load or train)")
             dense = dense_measure(model, calib, tmp / f"{name}_dense", log=say)
-            d = evaluate_point(model, calib, test, tmp / f"{name}_dense_eval", args.emulate, data)
-            res = {"dense": d, "points": []}
+            d = None if args.no_dense_eval else evaluate_point(model, calib, test, tmp / f"{name}_dense_eval",
+                                                                args.emulate, data)
+            res = {"dense": d, "dense_training": dense_train, "points": []}
             out["models"][name] = res
             say(f"{name} dense: {d}")
             for frac in [float(f) for f in args.ram_fractions.split(",")]:
                 limits = {"ram": int(dense["ram"] * frac)}
                 t0 = time.perf_counter()
-                b = budget_compress(model, example, train, val, Budget(**limits), epochs=args.epochs, lr=args.lr,
-                                    workdir=tmp / f"{name}_b{frac}", dense=dense, log=say)
-                row = evaluate_point(b.model, calib, test, tmp / f"{name}_b{frac}_eval", args.emulate, data)
-                row.update(method="budget", budget=limits, met=b.report["met"], seconds=round(time.perf_counter() - t0),
-                           channel_groups=b.report["channel_groups"], estimate={r["resource"]: r["estimate"]
-                                                                                for r in b.report["resources"]})
-                res["points"].append(row)
-                say(f"{name} budget {limits}: {row}")
+                if "budget" not in args.methods:
+                    b = None
+                else:
+                    b = budget_compress(model, example, train, val, Budget(**limits), epochs=args.epochs, lr=args.lr,
+                                        workdir=tmp / f"{name}_b{frac}", dense=dense, log=say, distill=args.distill,
+                                        gate_frac=args.gate_frac)
+                    row = evaluate_point(b.model, calib, test, tmp / f"{name}_b{frac}_eval", args.emulate, data)
+                    row.update(method="budget", budget=limits, met=b.report["met"],
+                               seconds=round(time.perf_counter() - t0), train_seconds=b.report["seconds"],
+                               channel_groups=b.report["channel_groups"], estimate={r["resource"]: r["estimate"]
+                                                                                    for r in b.report["resources"]})
+                    res["points"].append(row)
+                    say(f"{name} budget {limits}: {row}")
+                if "uniform" not in args.methods:
+                    Path(args.json).write_text(json.dumps(out, indent=1))
+                    continue
                 t0 = time.perf_counter()
                 ratio, est = uniform_ratio_for(model, example, calib, limits, dense)
                 if ratio is None:
@@ -96,7 +136,7 @@ def main() -> None:
                                           "note": "no uniform level on the 0.05 grid meets it"})
                     continue
                 u = compress_model(model, example, train=train, test=val, sparsity=ratio, structured=True,
-                                   epochs=round(args.epochs), lr=args.lr)
+                                   epochs=round(args.epochs), lr=args.lr, distill=args.distill)
                 row = evaluate_point(u.model, calib, test, tmp / f"{name}_u{frac}_eval", args.emulate, data)
                 row.update(method="uniform", budget=limits, ratio=ratio, met=row["ram"] <= limits["ram"],
                            seconds=round(time.perf_counter() - t0), channel_groups=u.report["channel_groups"],
@@ -105,11 +145,117 @@ def main() -> None:
                 say(f"{name} uniform {ratio}: {row}")
                 Path(args.json).write_text(json.dumps(out, indent=1))
     Path(args.json).write_text(json.dumps(out, indent=1))
+    finish(out, args)
+
+
+def merge(paths: list[Path]) -> dict:
+    """One result from runs made per model or per budget with the same settings (their settings, and
+    their dense model's measured figures, must agree); points sorted by budget, largest first."""
+    parts = [json.loads(p.read_text()) for p in paths]
+    out = {k: v for k, v in parts[0].items() if k != "models"}
+    out["models"] = {}
+    for p, part in zip(paths, parts):
+        for k, v in out.items():
+            if k != "models" and part.get(k) != v:
+                raise SystemExit(f"{p}: {k} = {part.get(k)!r}, the first run had {v!r}: merge runs made alike")
+        for name, res in part["models"].items():
+            have = out["models"].setdefault(name, {**res, "points": []})
+            have["dense"] = have["dense"] or res["dense"]  # a --no-dense-eval run has none
+            if res["dense"] and have["dense"] != res["dense"]:
+                raise SystemExit(f"{p}: the dense {name} measured differently: merge runs of the same dense model")
+            have["points"] += res["points"]
+    for res in out["models"].values():
+        res["points"].sort(key=lambda q: (-q["budget"]["ram"], q["method"]))
+    return out
+
+
+def finish(out: dict, args) -> None:
+    if args.merge:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    if any(r["dense"] is None for r in out["models"].values()):
+        print(f"wrote {args.json}: a --no-dense-eval run, its tables come with --merge")
+        return
+    print(markdown_tables(out) if args.markdown else "", end="")
     print_tables(out)
+    if args.figures:
+        Path(args.figures).write_text(json.dumps(figures(out), indent=1) + "\n")
     if args.plot:
         from mcudeploy.sweep_plot import benchmark_plot
 
         benchmark_plot(out, Path(args.plot))
+
+
+FIGURE_KEYS = {
+    "model": "example network (examples/NAME.py)",
+    "method": "dense, budget (budget-driven gates + resource penalty) or uniform (--structured --sparsity)",
+    "ram_budget_bytes": "the arena budget of the point (None for dense)",
+    "uniform_ratio": "fraction of channels removed per group (uniform only)",
+    "arena_bytes": "measured: the mcd_arena_words symbol in the emulated F446RE firmware's link map",
+    "arena_reduction": "dense arena / this arena",
+    "engine_flash_bytes": "measured: engine/ objects in flash (weights, records, kernel code), same link map",
+    "estimated_cycles": "one inference, Cortex-M4 timing model (bench), not silicon",
+    "int8_top1_percent": "held-out int8 top-1 of the C engine compiled for the host",
+    "drop_points": "dense int8 top-1 minus this one (percentage points)",
+    "test_samples": "held-out samples behind int8_top1_percent",
+    "host_bit_exact": "of test_samples, outputs equal to the numpy reference",
+    "emulated_bit_exact": "samples bit-exact on the emulated board (QEMU netduinoplus2, UART)",
+    "emulated_samples": "samples run on the emulated board",
+    "met": "measured arena <= budget",
+}
+
+
+def figures(out: dict) -> dict:
+    """Flat rows (one per point, the dense model first per network) for a README generator."""
+    rows = []
+    for name, res in out["models"].items():
+        d = res["dense"]
+        for p in [dict(d, method="dense")] + res["points"]:
+            if "ram" not in p:
+                continue
+            e = p.get("emulated") or {}
+            rows.append({"model": name, "method": p["method"], "ram_budget_bytes": (p.get("budget") or {}).get("ram"),
+                         "uniform_ratio": p.get("ratio"), "arena_bytes": p["ram"],
+                         "arena_reduction": round(d["ram"] / p["ram"], 2), "engine_flash_bytes": p["flash"],
+                         "estimated_cycles": p["cycles"], "int8_top1_percent": p["int8_top1"],
+                         "drop_points": round(d["int8_top1"] - p["int8_top1"], 2), "test_samples": p["int8_samples"],
+                         "host_bit_exact": p["host_bit_exact"], "emulated_bit_exact": e.get("bit_exact"),
+                         "emulated_samples": e.get("samples"), "met": p.get("met", True)})
+    settings = {k: v for k, v in out.items() if k != "models"}
+    settings["dense_training"] = {n: r.get("dense_training") for n, r in out["models"].items()}
+    import datetime
+    import subprocess
+
+    from figures import machine  # benchmarks/figures.py: the same "when and where" as the other sets
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent, check=False).stdout.strip()
+    return {"set": "budget_pruning", "date": datetime.date.today().isoformat(), "machine": machine(),
+            "commit": commit or None,
+            "what": "budget-driven against uniform structured pruning at equal RAM budgets (benchmarks/budget_pruning.py)",
+            "keys": FIGURE_KEYS, "settings": settings, "rows": rows}
+
+
+def markdown_tables(out: dict) -> str:
+    """The tables of docs/budget_pruning.md, one per model."""
+    lines = []
+    for name, res in out["models"].items():
+        d = res["dense"]
+        lines += [(f"\n{name} (dense int8: {d['int8_top1']:.2f} %, arena {d['ram']:,} B, engine flash {d['flash']:,} B, "
+                  f"{d['cycles']:,} est. cycles; {d['host_bit_exact']:,}/{d['int8_samples']:,} host samples and "
+                  f"{d['emulated']['bit_exact']}/{d['emulated']['samples']} emulated samples bit-exact):\n"),
+                  ("| method | RAM budget B | arena B | vs dense | engine flash B | est. cycles | int8 top-1 | drop (points) "
+                  "| host bit-exact | emulated bit-exact | met |"), "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for p in res["points"]:
+            if "ram" not in p:
+                lines.append(f"| {p['method']} | {p['budget']['ram']:,} | {p['note']} |||||||||")
+                continue
+            e = p.get("emulated") or {}
+            meth = p["method"] + (f" (R {p['ratio']:.2f})" if p.get("ratio") is not None else "")
+            lines.append(f"| {meth} | {p['budget']['ram']:,} | {p['ram']:,} | {d['ram'] / p['ram']:.2f}x | {p['flash']:,} "
+                         f"| {p['cycles']:,} | {p['int8_top1']:.2f} % | {d['int8_top1'] - p['int8_top1']:.2f} "
+                         f"| {p['host_bit_exact']:,}/{p['int8_samples']:,} | {e.get('bit_exact')}/{e.get('samples')} "
+                         f"| {'yes' if p['met'] else 'NO'} |")
+    return "\n".join(lines) + "\n"
 
 
 def print_tables(out: dict) -> None:

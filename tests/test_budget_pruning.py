@@ -8,6 +8,7 @@ shrunk one does. The end-to-end test builds the firmware and checks the budget i
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -157,6 +158,37 @@ def test_penalty_descent_lowers_the_resource(model_rm, resource):
     after = float(rm.resource(resource, gates.hard()))
     assert after < 0.9 * before, (before, after)
 
+
+
+def test_distillation_is_the_task_loss_of_the_gate_schedule(model_rm, digits):
+    """With ``loss_fn`` (a Distiller of the dense model) every step, the Taylor importance included,
+    trains on it: called with the batch's row indices, and a teacher whose soft outputs disagree
+    with the labels moves the network towards the teacher, not towards the labels."""
+    from mcudeploy.compress.distill import Distiller
+    from mcudeploy.compress.gates import train_to_budget
+
+    model, an, rm = model_rm
+    (x, y), _ = digits
+    x, y = x[:512], y[:512]
+    seen = []
+    teacher = Distiller(torch.nn.functional.one_hot(torch.from_numpy((y + 1) % 10).long(), 10).float() * 20,
+                        y, temperature=1.0, alpha=1.0)  # the teacher says "the next class", confidently
+
+    def spy(logits, idx):
+        assert len(idx) == len(logits) and int(idx.max()) < len(x)
+        seen.append(idx.clone())
+        return teacher(logits, idx)
+
+    student = copy.deepcopy(model)
+    gates = ChannelGates(student, an, rm)
+    dense_arena = float(rm.arena(gates.hard()))
+    hist = train_to_budget(student, gates, {"ram": 0.8 * dense_arena}, x, y, epochs=4, lr=1e-2, loss_fn=spy)
+    assert len(seen) == min(8, len(x) // 64) + hist["steps"]  # the importance batches and every step
+    small = gates.shrunk(student)
+    with torch.no_grad():
+        pred = small(torch.from_numpy(x)).argmax(1).numpy()
+    assert (pred == (y + 1) % 10).mean() > max(0.3, (pred == y).mean())
+    assert float(rm.arena(gates.hard())) <= 0.8 * dense_arena
 
 # --- end to end: the budget is met on the built firmware --------------------------------------------
 

@@ -43,11 +43,18 @@ def pareto_axes(axes, series: dict[str, list[dict]], dense: dict | None, title: 
         if dense and dense.get(key) is not None:
             ax.scatter([dense[key]], [dense["int8_top1"]], marker="*", s=160, color="black", label="dense", zorder=4)
         ax.set_xlabel(label)
+        ax.xaxis.set_major_formatter(_thousands)  # 900000 -> 900k: seven-digit ticks ran into each other
         ax.set_ylabel("held-out int8 top-1 (%)")
         ax.grid(alpha=0.3)
         if title:
             ax.set_title(title, fontsize=9)
     axes[0].legend(fontsize=8)
+
+
+def _thousands(v: float, _pos=None) -> str:
+    if abs(v) >= 1e6:
+        return f"{v / 1e6:g}M"
+    return f"{v / 1e3:g}k" if abs(v) >= 1e4 else f"{v:g}"
 
 
 def pareto_figure(series: dict[str, list[dict]], dense: dict | None, title: str = ""):

@@ -56,8 +56,8 @@ from .params import FiniteFloat
               help="instead of --sparsity: sweep the rate 0.10..0.95, prune without fine-tuning, and take "
                    "the Kneedle knee of accuracy (half of the held-out data) against rate; prints the curve.")
 @click.option("--distill", is_flag=True,
-              help="fine-tune against the dense model's soft outputs (KL at a temperature, x T^2) mixed "
-                   "with the labels' cross-entropy.")
+              help="fine-tune (with --budget: the whole gate schedule) against the dense model's soft outputs "
+                   "(KL at a temperature, x T^2) mixed with the labels' cross-entropy.")
 @click.option("--distill-temperature", type=FiniteFloat(0, min_open=True), default=4.0, show_default=True,
               help="softmax temperature T of the distillation.")
 @click.option("--distill-alpha", type=FiniteFloat(0, 1), default=0.7, show_default=True,
@@ -85,7 +85,8 @@ def compress_cmd(model, weights, data, eval_data, sparsity, layer_sparsity, max_
     """
     if budget_text is not None or budget_board:
         return _budget(model, weights, data, eval_data, sparsity, max_accuracy_drop, knee, structured, budget_text,
-                       budget_board, epochs, lr, batch_size, limit, eval_limit, output, json_path)
+                       budget_board, epochs, lr, batch_size, limit, eval_limit, output, json_path,
+                       distill=distill, distill_temperature=distill_temperature, distill_alpha=distill_alpha)
     chosen = (sparsity is not None) + (max_accuracy_drop is not None) + knee
     if chosen > 1 or (chosen == 0 and weight_bits == "8"):
         raise McdError("give exactly one of --sparsity, --max-accuracy-drop or --knee (or --weight-bits 2|4 alone)")
@@ -152,7 +153,7 @@ def compress_cmd(model, weights, data, eval_data, sparsity, layer_sparsity, max_
 
 
 def _budget(model, weights, data, eval_data, sparsity, max_accuracy_drop, knee, structured, budget_text, board,
-            epochs, lr, batch_size, limit, eval_limit, output, json_path):
+            epochs, lr, batch_size, limit, eval_limit, output, json_path, **distill_args):
     """``--budget`` / ``--board``: budget-driven structured pruning, checked on the built firmware."""
     from ..compress.budget import Budget, parse_budget
     from ..compress.budget_run import BudgetMissedError, budget_file, missed_message
@@ -164,7 +165,7 @@ def _budget(model, weights, data, eval_data, sparsity, max_accuracy_drop, knee, 
         raise McdError("--budget/--board decide how much to prune: drop --sparsity, --max-accuracy-drop and --knee")
     res = budget_file(model, weights, data, output, budget, board=board, eval_data=eval_data, limit=limit,
                       eval_limit=eval_limit, epochs=epochs if epochs > 0 else 1, lr=lr, batch_size=batch_size,
-                      log=lambda s: click.echo(s, err=True))
+                      log=lambda s: click.echo(s, err=True), **distill_args)
     r = res.report
     rows = [{"resource": x["resource"], "unit": x["unit"], "budget": f"{x['budget']:,}", "estimate": f"{x['estimate']:,}",
              "measured": f"{x['measured']:,}", "dense": f"{x['dense']:,}", "met": "yes" if x["met"] else "NO"}

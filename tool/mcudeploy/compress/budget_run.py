@@ -66,8 +66,16 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
                     budget: Budget, board=None, emulated_board: str = "nucleo-f446re", epochs: float = 2,
                     lr: float = 1e-3, batch_size: int = 64, margin: float = 0.97, max_rounds: int = 3,
                     calib_samples: int = 200, workdir: str | Path | None = None, gate_lr: float | None = None,
-                    log: Callable[[str], None] | None = None, dense: dict | None = None):
-    """Prune a copy of ``model`` to ``budget`` (and/or what ``board`` leaves); see the module doc."""
+                    log: Callable[[str], None] | None = None, dense: dict | None = None, distill: bool = False,
+                    distill_temperature: float = 4.0, distill_alpha: float = 0.7, gate_frac: float = 0.6):
+    """Prune a copy of ``model`` to ``budget`` (and/or what ``board`` leaves); see the module doc.
+
+    ``distill``: the task loss of the whole schedule (gates and fine-tuning) is the distillation
+    loss against the dense model's outputs (``distill.py``), which are computed once before
+    pruning starts: a pruned net learns more per sample from the dense model's soft outputs than
+    from the labels alone. ``gate_frac``: the share of the schedule in which the gates learn (the
+    rest fine-tunes the frozen network); a gate step costs several plain steps (the penalty plans
+    the arena), so a long schedule can give the gates a smaller share of it."""
     from .run import CompressResult
 
     say = log or (lambda s: None)
@@ -101,9 +109,15 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
         say("budget: " + ", ".join(f"{r} {v:,} {UNITS[r]}" for r, v in limits.items())
             + "; dense: " + ", ".join(f"{r} {dense[r]:,}" for r in limits))
         acc_before = _acc(model, test)
+        teacher = None
+        if distill:
+            from .distill import Distiller
+
+            teacher = Distiller.from_teacher(model, *train, temperature=distill_temperature, alpha=distill_alpha)
+            say(teacher.describe())
         gates = ChannelGates(model, an, rm)
         hist = train_to_budget(model, gates, targets, *train, epochs=epochs, lr=lr, batch_size=batch_size,
-                               gate_lr=gate_lr, scale=scale, log=say)
+                               gate_lr=gate_lr, gate_frac=gate_frac, scale=scale, log=say, loss_fn=teacher)
         rounds = []
         small = measured = None
         for rnd in range(max_rounds):
@@ -123,7 +137,7 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
             if not tighten(gates, targets, scale):
                 break
             train_to_budget(model, gates, targets, *train, epochs=max(0.25, epochs / 4), lr=lr / 3,
-                            batch_size=batch_size, scale=scale, log=say)
+                            batch_size=batch_size, scale=scale, log=say, loss_fn=teacher)
         est = scaled_estimate(rm, gates.hard(), scale, limits)
         acc_after = _acc(small, test)
         resources = [{"resource": r, "unit": UNITS[r], "budget": v, "estimate": round(est[r]),
@@ -131,6 +145,7 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
                      for r, v in limits.items()]
         report = _report(model, small, example, an, gates, limits, resources, dense, measured, rounds, hist,
                          acc_before, acc_after, board, epochs, lr, batch_size, margin)
+        report["settings"].update(distill=teacher.describe() if teacher is not None else None, gate_frac=gate_frac)
         report["seconds"] = round(time.perf_counter() - t0, 2)
         if workdir is not None and tmp is None:
             report["project"] = str(wd / f"check{len(rounds) - 1}")

@@ -201,15 +201,21 @@ def relax(gates: ChannelGates, targets: dict[str, float], scale: dict[str, float
 def train_to_budget(model: nn.Module, gates: ChannelGates, targets: dict[str, float], x: np.ndarray,
                     y: np.ndarray, epochs: float = 2, lr: float = 1e-3, batch_size: int = 64,
                     gate_lr: float | None = None, gate_frac: float = 0.6, scale: dict[str, float] | None = None,
-                    seed: int = 0, log: Callable[[str], None] | None = None, project_every: int = 10) -> dict:
+                    seed: int = 0, log: Callable[[str], None] | None = None, project_every: int = 10,
+                    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> dict:
     """One schedule: weights and gates together, then the gates frozen and the weights fine-tuned
-    (see the module docstring); returns the steps taken and a per-epoch history of loss and estimate."""
+    (see the module docstring); returns the steps taken and a per-epoch history of loss and estimate.
+
+    ``loss_fn(logits, idx)`` replaces cross-entropy as the task loss (``idx``: the batch's rows of
+    ``x``), e.g. a ``distill.Distiller`` of the dense model: the gates' Taylor importance is then
+    what a channel holds of the dense model's outputs, not only of the labels."""
     say = log or (lambda s: None)
     scale = scale or {}
     rm = gates.rm
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
+    task = loss_fn or (lambda logits, idx: F.cross_entropy(logits, yt[idx]))
     per_epoch = max(1, math.ceil(len(xt) / batch_size))
     total = max(1, round(epochs * per_epoch))
     gate_steps = round(gate_frac * total) if gates.frozen is None else 0
@@ -224,8 +230,8 @@ def train_to_budget(model: nn.Module, gates: ChannelGates, targets: dict[str, fl
         for j in range(min(8, per_epoch)):
             G = gates.hard().clone().requires_grad_(True)
             gates.current = G
-            sl = slice(j * batch_size, (j + 1) * batch_size)
-            F.cross_entropy(model(xt[sl]), yt[sl]).backward()
+            sl = torch.arange(j * batch_size, min((j + 1) * batch_size, len(xt)))
+            task(model(xt[sl]), sl).backward()
             gates.importance.add_(G.grad.abs() / 8)
         model.zero_grad()
     lam, history, order, k = 1.0, [], rng.permutation(len(xt)), 0  # lam: Adam makes only the sign matter
@@ -247,7 +253,7 @@ def train_to_budget(model: nn.Module, gates: ChannelGates, targets: dict[str, fl
             if gating:
                 G.retain_grad()
             gates.current = G
-            loss = F.cross_entropy(model(xt[b]), yt[b])
+            loss = task(model(xt[b]), b)
             total_loss = loss
             if gating:
                 soft = torch.sigmoid(gates.theta)
