@@ -264,13 +264,34 @@ def table_ops(doc: dict) -> str:
                       "", *rows])
 
 
+def table_budget_pruning(doc: dict) -> str:
+    """Set ``budget_pruning`` (benchmarks/budget_pruning.py --figures; ``data``: what, keys (each row key
+    explained), settings, rows): per row model, method (dense/budget/uniform), ram_budget_bytes, arena_bytes,
+    arena_reduction, engine_flash_bytes, estimated_cycles, int8_top1_percent, drop_points, test_samples,
+    host_bit_exact, emulated_bit_exact, emulated_samples."""
+    d = doc["data"]
+    rows = ["| net | method | RAM budget | arena (link map) | vs dense | engine flash | estimated_cycles | int8 top-1 "
+            "| drop (points) | bit-exact host / emulated |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        budget = f"{_n(r['ram_budget_bytes'])} B" if r["ram_budget_bytes"] else "-"
+        method = r["method"] + (f" ({r['uniform_ratio']:.2f} removed)" if r.get("uniform_ratio") else "")
+        rows.append(f"| {r['model']} | {method} | {budget} | {_n(r['arena_bytes'])} B | {r['arena_reduction']:.2f}x | "
+                    f"{_n(r['engine_flash_bytes'])} B | {_n(r['estimated_cycles'])} | {r['int8_top1_percent']:.2f} % | "
+                    f"{r['drop_points']:.2f} | {_n(r['host_bit_exact'])} / {_n(r['test_samples'])}; "
+                    f"{r['emulated_bit_exact']} / {r['emulated_samples']} |")
+    st = d["settings"]
+    return "\n".join([stamp(doc) + f" Fashion-MNIST, {_n(st['test_samples'])} held-out; each point fine-tuned "
+                      f"{st['epochs']:g} epoch over {_n(st['train_samples'])} samples, distilled ({st['distill']}).",
+                      "", *rows])
+
+
 # block name in README -> (set, renderer)
 TABLES = {"lenet-summary": ("lenet", table_lenet_summary), "lenet-kernels": ("lenet", table_lenet_kernels),
           "deep-compression": ("deep_compression", table_deep_compression), "lowbit": ("lowbit_lenet", table_lowbit),
           "resnet-structured": ("resnet_structured", table_structured),
           "mlperf-suite": ("mlperf_suite", table_mlperf_suite),
           "mlperf-float-ports": ("mlperf_float_ports", table_mlperf_float_ports),
-          "ops": ("ops", table_ops), "families": ("families", table_families)}
+          "ops": ("ops", table_ops), "budget-pruning": ("budget_pruning", table_budget_pruning), "families": ("families", table_families)}
 
 
 def load(name: str) -> dict:

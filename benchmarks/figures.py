@@ -174,6 +174,24 @@ def run_ops(tmp: Path) -> dict:
 run_ops.command = "python benchmarks/op_table.py --json --out F"  # type: ignore[attr-defined]
 
 
+BUDGET_ARGS = ["--dense-epochs", "5", "--dense-limit", "0", "--limit", "0", "--epochs", "1", "--eval-limit", "10000",
+               "--emulate", "10", "--distill", "--gate-frac", "0.3", "--threads", "1"]
+
+
+def run_budget_pruning(tmp: Path) -> dict:
+    """benchmarks/budget_pruning.py, both nets, three RAM budgets, budget-driven and uniform; ``data`` is its flat
+    ``--figures`` JSON without the stamp (what, keys, settings, rows)."""
+    out = tmp / "f.json"
+    _run([PY, "benchmarks/budget_pruning.py", *BUDGET_ARGS, "--json", tmp / "raw.json", "--plot", tmp / "p.png",
+          "--figures", out])
+    doc = json.loads(out.read_text())
+    return {k: doc[k] for k in ("what", "keys", "settings", "rows")}
+
+
+run_budget_pruning.command = shlex.join(["python", "benchmarks/budget_pruning.py", *BUDGET_ARGS,  # type: ignore[attr-defined]
+                                         "--figures", "F"])
+
+
 @dataclass(frozen=True)
 class Set:
     """One figure set: how to run it, whether it is slow (only with --all), and how long it took.
@@ -195,6 +213,7 @@ SETS = {
     "lowbit_lenet": Set(script(PY, "benchmarks/lowbit_lenet.py", "--sparsity", "0.9", "--epochs", "2",
                                "--emulate", "100"), True, "~90 min"),
     "deep_compression": Set(run_deep_compression, True, "~2 h"),
+    "budget_pruning": Set(run_budget_pruning, True, "~4 h (two dense trainings of 15-18 min, 12 points)"),
     "resnet_structured": Set(script(PY, "benchmarks/structured_resnet.py", "--sparsity", "0.3", "--epochs", "1"),
                              True, "42 min"),
 }
