@@ -87,7 +87,8 @@ def test_rq_records_match_the_rounding_rule():
                             arrays={"bias": np.zeros(3, np.int32), "mult": mult.astype(np.int32),
                                     "shift": np.full(3, shift, np.int8)})
 
-        rec = rq_records(G, O, np.zeros((3, 1), np.int8)).astype(np.int64)
+        wide = np.full((3, 4096), 127, np.int8)  # an accumulator range no shift maps to one value
+        rec = rq_records(G, O, wide).astype(np.int64)
         if shift in (1, 24):
             assert (rec[:, 3] == -1).all()
             continue
@@ -173,4 +174,38 @@ def test_conv_and_pointwise_requantization_rules_bit_exact(fits, tmp_path, monke
     model_c = (res.outdir / "engine" / "model.c").read_text()
     for op in convs[1:]:
         assert f"mcd_{op.name}_rq, {int(fits)}, " in model_c
+    assert_bit_exact_host_and_m4(res, x, tmp_path, 2)
+
+
+@pytest.mark.parametrize("rounding", ["single", "double"])
+def test_constant_channels_take_the_records_bit_exact(rounding, tmp_path):
+    """Channels whose output is one value for every input (zero weights, a bias that a ReLU always
+    clamps, weights so small that the shift reaches the 20s-30s: VWW's pointwise layers) no
+    longer push the whole layer to the generic rule: their records hold the constant
+    (mult 0), the layer keeps the fast records, and host and Cortex-M4 equal the reference."""
+    need_cc()
+    from mcudeploy.codegen import kernels as K
+    from mcudeploy.frontend import export_module
+    from mcudeploy.pipeline import build_project
+
+    torch.manual_seed(11)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU(),
+                        nn.Conv2d(8, 8, 3, 1, 1, groups=8), nn.ReLU(),
+                        nn.Conv2d(8, 12, 1), nn.ReLU6(), nn.Flatten()).eval()
+    random_biases(net)
+    with torch.no_grad():
+        pw = net[4]
+        pw.weight[0:2] = 0  # dead: acc = bias
+        pw.bias[2:4] = -50.0  # always below zero: ReLU6 gives the zero point
+        pw.weight[4] *= 1e-6  # a tiny scale: a shift in the 20s-30s
+        pw.bias[4] = 0.0
+    x = np.random.default_rng(5).standard_normal((32, 3, 7, 6)).astype(np.float32)
+    res = build_project(export_module(net, torch.from_numpy(x[:1])), x, tmp_path / "p", rounding=rounding)
+    g = res.graph
+    op = [o for o in g.ops if o.kind == "conv2d"][-1]
+    const, _value = K.constant_channels(g, op)
+    assert const[:5].all() and not const.all(), const
+    assert int(op.arrays["shift"][4]) > K.RQ_DOUBLE_SHIFT_MAX
+    assert K.rq_fits(op, rounding, g) and not K.rq_fits(op, rounding)  # without the graph: not known constant
+    assert f"mcd_{op.name}_rq, 1, " in (res.outdir / "engine" / "model.c").read_text()
     assert_bit_exact_host_and_m4(res, x, tmp_path, 2)

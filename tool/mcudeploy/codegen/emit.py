@@ -90,7 +90,7 @@ def _layer(g: Graph, p: Plan, op: Op, index: int) -> dict:
     if d["variant"] == "lowbit":
         d["bits"] = LOWBIT[a["format"]]
     if op.kind in ("conv2d", "dwconv2d") and d["variant"] in ("default", "pointwise", "lowbit"):
-        d["rq_fast"] = int(rq_fits(op, op_rounding(g, op)))
+        d["rq_fast"] = int(rq_fits(op, op_rounding(g, op), g))
     scratch = p.where.get(f"scratch:{op.name}")
     d["scratch"] = f"(MCD_ARENA + {scratch[1]})" if scratch else "0"
     if op.kind == "add":

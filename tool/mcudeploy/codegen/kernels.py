@@ -11,6 +11,7 @@ import numpy as np
 
 from ..ir import Graph, Op
 from ..ops import REGISTRY
+from ..quantize import requantize
 
 
 def k4(k: int) -> int:
@@ -138,28 +139,75 @@ def acc_bound(op: Op) -> int:
     return int((np.abs(op.arrays["bias"].astype(np.int64)) + 256 * np.abs(rows).sum(axis=1)).max())
 
 
-def rq_fits(op: Op, rounding: str = "single") -> bool:
+def weight_rows(op: Op) -> np.ndarray:
+    """(C_out, taps) int64: the weights of each output channel (depthwise: its k_h * k_w taps)."""
+    w = op.arrays["weight"].astype(np.int64)
+    return w.reshape(w.shape[0], -1) if op.kind != "dwconv2d" else w.reshape(-1, w.shape[-1]).T
+
+
+def acc_range(g: Graph, op: Op, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per output channel, the least and greatest accumulator of the record kernels, which add
+    bias_adj to raw int8 inputs (-128 .. 127, zero-point padding included): exact bounds, not
+    estimates, so that a channel whose whole range requantizes to one value is known constant."""
+    rows = weight_rows(op) if rows is None else rows.astype(np.int64)
+    base = bias_adj(g, op, rows)
+    return base + np.minimum(rows * 127, rows * -128).sum(axis=1), base + np.maximum(rows * 127, rows * -128).sum(axis=1)
+
+
+def constant_channels(g: Graph, op: Op, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(mask, value) per output channel: the channels whose output is the same int8 value for
+    every input, with that value (output zero point and activation clamp included). VWW's
+    pointwise layers have many: zero multipliers (dead channels) and shifts up to 31 whose
+    scale maps the whole accumulator range to one step. Requantization is monotonic in acc, so
+    equal outputs at both ends of the exact range mean equal everywhere; an accumulator range
+    that could wrap int32 is never called constant."""
+    lo, hi = acc_range(g, op, rows)
+    zp_out = g.tensors[op.output].zero_point
+    a_lo, a_hi = (getattr(op, "attrs", {}) or {}).get("act") or (-128, 127)
+    rule = op_rounding(g, op)
+    mult, shift = op.arrays["mult"].astype(np.int64), op.arrays["shift"].astype(np.int64)
+    ok = (lo >= -(2**31)) & (hi < 2**31)
+    lo, hi = np.clip(lo, -(2**31), 2**31 - 1), np.clip(hi, -(2**31), 2**31 - 1)
+    y_lo = np.clip(requantize(lo, mult, shift, rule) + zp_out, max(a_lo, -128), min(a_hi, 127))
+    y_hi = np.clip(requantize(hi, mult, shift, rule) + zp_out, max(a_lo, -128), min(a_hi, 127))
+    return ok & (y_lo == y_hi), y_lo
+
+
+def rq_fits(op: Op, rounding: str = "single", g: Graph | None = None, rows: np.ndarray | None = None) -> bool:
     """Whether every shift of the op fits the requantization records of ``rounding`` (else s = -1
-    in all rows; see mcd_rq_out in mcd_simd.h)."""
-    if rounding == "double":
-        shift = op.arrays["shift"].astype(np.int64)
-        return bool(((shift >= 1) & (shift <= RQ_DOUBLE_SHIFT_MAX)).all()) and acc_bound(op) < 2**30
+    in all rows; see mcd_rq_out in mcd_simd.h). With the graph, constant channels (see
+    constant_channels) do not count: their records hold the constant, whatever their shift, and
+    the double rule's |acc| < 2^30 is checked on each channel's exact range."""
     shift = op.arrays["shift"].astype(np.int64)
-    return bool(((shift >= 2) & (shift <= RQ_SHIFT_MAX)).all())
+    live = np.ones(shift.shape, bool)
+    if g is not None:
+        live = ~constant_channels(g, op, rows)[0]
+        lo, hi = acc_range(g, op, rows)
+        big = bool((np.maximum(np.abs(lo), np.abs(hi))[live] >= 2**30).any())
+    if rounding == "double":
+        if g is None:
+            big = acc_bound(op) >= 2**30
+        return bool(((shift >= 1) & (shift <= RQ_DOUBLE_SHIFT_MAX))[live].all()) and not big
+    return bool(((shift >= 2) & (shift <= RQ_SHIFT_MAX))[live].all())
 
 
 def rq_records(g: Graph, op: Op, w2d: np.ndarray) -> np.ndarray:
     """(C, 4) int32 per output channel: bias_adj = bias - zp_in * sum(w), mult, cz, s (see
     mcd_rq_out in mcd_simd.h): requantization plus output zero point as one SMMLA(R) and
-    one shift. s = -1 in every row when some shift is outside 2 .. RQ_SHIFT_MAX."""
+    one shift. s = -1 in every row when some shift is outside 2 .. RQ_SHIFT_MAX. A constant
+    channel (constant_channels) holds mult = 0, s = 1, cz = 2 * value: either rule then gives
+    (0 + cz) >> 1 = value, with no test in the kernel."""
     zp_out = g.tensors[op.output].zero_point
     mult = op.arrays["mult"].astype(np.int64)
     shift = op.arrays["shift"].astype(np.int64)
     s = shift if op_rounding(g, op) == "double" else shift - 1  # the double rule shifts h, not acc * mult
     cz = np.where(s >= 1, np.left_shift(1, np.maximum(s - 1, 0)), 0) + zp_out * np.left_shift(1, np.maximum(s, 0))
-    if not rq_fits(op, op_rounding(g, op)):
+    if not rq_fits(op, op_rounding(g, op), g, w2d):
         s = np.full_like(s, -1)
         cz = np.zeros_like(cz)
+    else:
+        const, value = constant_channels(g, op, w2d)
+        mult, s, cz = np.where(const, 0, mult), np.where(const, 1, s), np.where(const, 2 * value, cz)
     rec = np.stack([bias_adj(g, op, w2d), mult, cz, s], axis=1)
     return ((rec + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)  # bias_adj wraps as the C sum does
 
