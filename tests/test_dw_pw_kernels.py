@@ -207,5 +207,7 @@ def test_constant_channels_take_the_records_bit_exact(rounding, tmp_path):
     assert const[:5].all() and not const.all(), const
     assert int(op.arrays["shift"][4]) > K.RQ_DOUBLE_SHIFT_MAX
     assert K.rq_fits(op, rounding, g) and not K.rq_fits(op, rounding)  # without the graph: not known constant
-    assert f"mcd_{op.name}_rq, 1, " in (res.outdir / "engine" / "model.c").read_text()
+    live = K.pw_live(g, op)
+    assert (live == np.flatnonzero(~const)).all()  # the constants are copied, only these computed
+    assert f"mcd_{op.name}_rq, {len(live)}, mcd_{op.name}_live, " in (res.outdir / "engine" / "model.c").read_text()
     assert_bit_exact_host_and_m4(res, x, tmp_path, 2)

@@ -107,7 +107,16 @@ def kernel_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
         arrays["rq"] = rq_records(g, op, op.arrays["weight"].reshape(kh * kw, c).T).reshape(-1)
     elif op.kind == "conv2d" and variant(op) in ("pointwise", "default", "lowbit"):  # [O][4] (bias_adj, mult, cz, s)
         w = op.arrays["weight"]
-        arrays["rq"] = rq_records(g, op, w.reshape(w.shape[0], -1)).reshape(-1)
+        rq = rq_records(g, op, w.reshape(w.shape[0], -1))
+        live = pw_live(g, op)
+        if live is not None:  # mcd_pwconv2d_s8_live: the live channels' weights and records alone
+            w2d = w.reshape(w.shape[0], -1)
+            arrays["weight"] = interleave_rows(pack_rows(w2d[live]), ROW_BLOCK["conv2d"])
+            rq = rq[live]
+            arrays["live"] = live.astype(np.uint16)
+            const, value = constant_channels(g, op, w2d)
+            arrays["cst"] = np.where(const, value, 0).astype(np.int8)  # the output pixel, constants in place
+        arrays["rq"] = rq.reshape(-1)
         del arrays["bias"]  # folded into bias_adj: these kernels read raw inputs
     return arrays
 
@@ -212,13 +221,30 @@ def rq_records(g: Graph, op: Op, w2d: np.ndarray) -> np.ndarray:
     return ((rec + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)  # bias_adj wraps as the C sum does
 
 
+PW_LIVE_MIN_CONST = 1  # constant channels from which a pointwise layer computes only the others
+
+
+def pw_live(g: Graph, op: Op) -> np.ndarray | None:
+    """The output channels a pointwise layer computes (mcd_pwconv2d_s8_live), or None for the
+    plain kernel: a layer with constant channels (constant_channels) whose live channels all fit
+    the records. The constants are copied instead of computed: the outputs are the same for every
+    input, the MACs of those channels are skipped."""
+    if op.kind != "conv2d" or variant(op) != "pointwise" or "mult" not in op.arrays:
+        return None
+    w2d = op.arrays["weight"].reshape(op.arrays["weight"].shape[0], -1)
+    const = constant_channels(g, op, w2d)[0]
+    if const.sum() < PW_LIVE_MIN_CONST or not rq_fits(op, op_rounding(g, op), g, w2d):
+        return None
+    return np.flatnonzero(~const)
+
+
 def layer_bytes(g: Graph, op: Op) -> dict[str, int]:
     """Flash bytes of the op's constants: values, indices, requantization scales, bias."""
     a = kernel_arrays(g, op)
     rec = a["sp_rec"].nbytes // 2 if "sp_rec" in a else 0  # records: a value byte and an index byte a slot
     rq = a["rq"].nbytes // 4 if "rq" in a else 0  # requantization records: bias_adj + 3 scale words
     return {"values": int(sum(a[k].nbytes for k in ("weight", "sp_val") if k in a)) + rec,
-            "indices": int(sum(a[k].nbytes for k in ("sp_ptr", "sp_delta") if k in a)) + rec,
+            "indices": int(sum(a[k].nbytes for k in ("sp_ptr", "sp_delta", "live", "cst") if k in a)) + rec,
             "scales": int(sum(a[k].nbytes for k in ("mult", "shift") if k in a)) + 3 * rq,
             "bias": int(sum(a[k].nbytes for k in ("bias", "bias_adj") if k in a)) + rq}
 
