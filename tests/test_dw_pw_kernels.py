@@ -211,3 +211,52 @@ def test_constant_channels_take_the_records_bit_exact(rounding, tmp_path):
     assert (live == np.flatnonzero(~const)).all()  # the constants are copied, only these computed
     assert f"mcd_{op.name}_rq, {len(live)}, mcd_{op.name}_live, " in (res.outdir / "engine" / "model.c").read_text()
     assert_bit_exact_host_and_m4(res, x, tmp_path, 2)
+
+
+@pytest.mark.parametrize("stride, pad, in_place", [(1, 1, True), (2, 1, True), (2, (0, 1), True), (1, 2, False)])
+def test_in_place_depthwise_bit_exact_host_and_m4(stride, pad, in_place, tmp_path):
+    """The depthwise fast kernel writes over its input where the planner finds every output row
+    lands on input rows already widened into the ring (plan.dw_in_place_ok): the output shares
+    the input's arena offset, and host and Cortex-M4 still equal the reference. Padding 2 widens
+    the rows (11 x 10 from 9 x 8): output row 0 would overwrite input row 1 unread, so not there."""
+    need_cc()
+    from mcudeploy import plan as P
+
+    torch.manual_seed(stride + 3)
+    net = nn.Sequential(nn.Conv2d(3, 12, 3, 1, 1), nn.ReLU(),
+                        nn.Conv2d(12, 12, 3, stride, pad, groups=12), nn.ReLU(),
+                        nn.Conv2d(12, 6, 1), nn.Flatten()).eval()
+    random_biases(net)
+    x = np.random.default_rng(stride).standard_normal((32, 3, 9, 8)).astype(np.float32)
+    res = compile_module(net, x, tmp_path / "p")
+    g = res.graph
+    dw = next(op for op in g.ops if op.kind == "dwconv2d")
+    assert P.dw_in_place_ok(g, dw) == in_place
+    from mcudeploy.codegen.kernels import scratch_for
+
+    p = P.plan(g, scratch_for(g))
+    assert (p.where[dw.output] == p.where[dw.inputs[0]]) == in_place
+    model_c = (res.outdir / "engine" / "model.c").read_text()
+    call = next(line for line in model_c.splitlines() if f"mcd_{dw.name}_weight" in line and "mcd_dwconv2d_s8(" in line)
+    off = p.where[dw.inputs[0]][1]
+    assert call.count(f"(MCD_ARENA + {off})") == (2 if in_place else 1), call  # reads and writes one buffer
+    assert_bit_exact_host_and_m4(res, x, tmp_path, 2)
+
+
+def test_depthwise_not_in_place_when_rows_would_be_overwritten_unread():
+    """The planner's check is exact: a pool (generic kernel) or a window whose first row lies
+    wholly in the padding (output row 0 before any input row is read) stays out of place."""
+    from mcudeploy import plan as P
+
+    def op(kh, stride, pad_t, pool=None):
+        return SimpleNamespace(kind="dwconv2d", inputs=["i"], output="o",
+                               arrays={"weight": np.zeros((kh, 3, 4), np.int8)},
+                               attrs={"stride": [stride, 1], "pad": [pad_t, 1, pad_t, 1], "pool": pool})
+
+    def g(h, oh):
+        return SimpleNamespace(tensors={"i": SimpleNamespace(shape=(h, 5, 4)), "o": SimpleNamespace(shape=(oh, 5, 4))})
+
+    assert P.dw_in_place_ok(g(6, 6), op(3, 1, 1))
+    assert not P.dw_in_place_ok(g(6, 6), op(3, 1, 1, pool={"k": [2, 2], "s": [2, 2]}))
+    assert not P.dw_in_place_ok(g(6, 10), op(3, 1, 3))  # output row 0 is written before input row 0 is read
+    assert not P.dw_in_place_ok(g(6, 6), op(9, 1, 4))  # kernel taller than the fast path's
