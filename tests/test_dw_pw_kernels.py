@@ -221,6 +221,7 @@ def test_in_place_depthwise_bit_exact_host_and_m4(stride, pad, in_place, tmp_pat
     the rows (11 x 10 from 9 x 8): output row 0 would overwrite input row 1 unread, so not there."""
     need_cc()
     from mcudeploy import plan as P
+    from mcudeploy.codegen import kernels as K
 
     torch.manual_seed(stride + 3)
     net = nn.Sequential(nn.Conv2d(3, 12, 3, 1, 1), nn.ReLU(),
@@ -231,7 +232,7 @@ def test_in_place_depthwise_bit_exact_host_and_m4(stride, pad, in_place, tmp_pat
     res = compile_module(net, x, tmp_path / "p")
     g = res.graph
     dw = next(op for op in g.ops if op.kind == "dwconv2d")
-    assert P.dw_in_place_ok(g, dw) == in_place
+    assert K.dw_in_place_ok(g, dw) == in_place
     from mcudeploy.codegen.kernels import scratch_for
 
     p = P.plan(g, scratch_for(g))
@@ -246,7 +247,7 @@ def test_in_place_depthwise_bit_exact_host_and_m4(stride, pad, in_place, tmp_pat
 def test_depthwise_not_in_place_when_rows_would_be_overwritten_unread():
     """The planner's check is exact: a pool (generic kernel) or a window whose first row lies
     wholly in the padding (output row 0 before any input row is read) stays out of place."""
-    from mcudeploy import plan as P
+    from mcudeploy.codegen import kernels as K
 
     def op(kh, stride, pad_t, pool=None):
         return SimpleNamespace(kind="dwconv2d", inputs=["i"], output="o",
@@ -256,7 +257,7 @@ def test_depthwise_not_in_place_when_rows_would_be_overwritten_unread():
     def g(h, oh):
         return SimpleNamespace(tensors={"i": SimpleNamespace(shape=(h, 5, 4)), "o": SimpleNamespace(shape=(oh, 5, 4))})
 
-    assert P.dw_in_place_ok(g(6, 6), op(3, 1, 1))
-    assert not P.dw_in_place_ok(g(6, 6), op(3, 1, 1, pool={"k": [2, 2], "s": [2, 2]}))
-    assert not P.dw_in_place_ok(g(6, 10), op(3, 1, 3))  # output row 0 is written before input row 0 is read
-    assert not P.dw_in_place_ok(g(6, 6), op(9, 1, 4))  # kernel taller than the fast path's
+    assert K.dw_in_place_ok(g(6, 6), op(3, 1, 1))
+    assert not K.dw_in_place_ok(g(6, 6), op(3, 1, 1, pool={"k": [2, 2], "s": [2, 2]}))
+    assert not K.dw_in_place_ok(g(6, 10), op(3, 1, 3))  # output row 0 is written before input row 0 is read
+    assert not K.dw_in_place_ok(g(6, 6), op(9, 1, 4))  # kernel taller than the fast path's

@@ -9,7 +9,7 @@ Design (TFLM's greedy planner, plus aliasing):
 * The graph input stays in the caller's buffer (read-only: MLPerf warm-ups reuse it) and the
   graph output is written straight into the caller's output buffer, so neither costs arena.
 * ``reshape`` is a view; ``clamp``, ``add``, a depthwise conv on the fast kernel
-  (``dw_in_place_ok``) and a ``maxpool`` whose reads never run behind its writes (checked exactly
+  (``codegen.kernels.dw_in_place_ok``) and a ``maxpool`` whose reads never run behind its writes (checked exactly
   per output pixel, see ``maxpool_in_place_ok``) write over an input that dies at that op. Aliased tensors form one buffer whose lifetime is the union of theirs.
 * Buffers, largest first, go at the lowest 4-aligned offset that overlaps no placed buffer live
   at the same time. Kernel scratch is a buffer live during its op only.
@@ -56,26 +56,6 @@ def _can_overwrite(g: Graph, op: Op, src: str, idx: int, last_use: dict[str, int
     return not (op.output == g.output and g.tensors[src].size != g.tensors[op.output].size)
 
 
-def dw_in_place_ok(g: Graph, op: Op) -> bool:
-    """Whether the depthwise fast kernel (mcd_dwconv2d_s8.h) may write its output over its input
-    (TinyEngine's in-place depthwise, here at no cost): it widens every input row into its ring
-    once, before the first output row that reads it, and writes output row oy only after the
-    rows of its window are in the ring. So output row oy may overwrite any input row already
-    read: checked for every oy, the end of output row oy against the start of the first input
-    row not yet read. The generic kernel (fused pool, stride > 2 across, kernels > 8) reads the
-    input directly and is never in place."""
-    from .codegen.kernels import DW_MAX_K  # here: codegen imports the planner
-
-    kh, kw, _c = op.arrays["weight"].shape
-    if op.attrs.get("pool") or kh > DW_MAX_K or kw > DW_MAX_K or op.attrs["stride"][1] not in (1, 2):
-        return False
-    h, w, _ = g.tensors[op.inputs[0]].shape
-    oh, ow, _ = g.tensors[op.output].shape
-    oy = np.arange(oh)
-    read = np.minimum(oy * op.attrs["stride"][0] - op.attrs["pad"][0] + kh, h)  # input rows read after oy's window
-    return bool(np.all((read >= h) | ((oy + 1) * ow <= read * w)))
-
-
 def _first_input_in_place(g: Graph, op: Op) -> bool:
     """Whether op's kernel may write over its first input (an op record's ``in_place``, a
     depthwise conv on the fast kernel, or a max-pool whose reads never run behind its writes)."""
@@ -83,6 +63,8 @@ def _first_input_in_place(g: Graph, op: Op) -> bool:
     if op.kind in REGISTRY:
         return REGISTRY[op.kind].in_place and tin.size == tout.size
     if op.kind == "dwconv2d":
+        from .codegen.kernels import dw_in_place_ok  # here: codegen imports the planner
+
         return dw_in_place_ok(g, op)
     return op.kind == "maxpool" and maxpool_in_place_ok(tin.shape, tout.shape, op.attrs["k"], op.attrs["stride"],
                                                         op.attrs["pad"])

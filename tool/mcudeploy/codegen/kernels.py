@@ -44,6 +44,24 @@ ROWS_MAX_C_IN, ROWS_MAX_C_OUT = 4, 64  # mcd_conv2d_rows_s8: first layers (MCD_R
 DW_MAX_K = 8  # MCD_DW_MAX_KH, MCD_DW_MAX_KW: larger depthwise kernels (fused pools, strides > 2) take the generic kernel
 
 
+def dw_in_place_ok(g: Graph, op: Op) -> bool:
+    """Whether the depthwise fast kernel (mcd_dwconv2d_s8.h) may write its output over its input
+    (TinyEngine's in-place depthwise, here at no cost): it widens every input row into its ring
+    once, before the first output row that reads it, and writes output row oy only after the
+    rows of its window are in the ring. So output row oy may overwrite any input row already
+    read: checked for every oy, the end of output row oy against the start of the first input
+    row not yet read. The generic kernel (fused pool, stride > 2 across, kernels > 8) reads the
+    input directly and is never in place."""
+    kh, kw, _c = op.arrays["weight"].shape
+    if op.attrs.get("pool") or kh > DW_MAX_K or kw > DW_MAX_K or op.attrs["stride"][1] not in (1, 2):
+        return False
+    h, w, _ = g.tensors[op.inputs[0]].shape
+    oh, ow, _ = g.tensors[op.output].shape
+    oy = np.arange(oh)
+    read = np.minimum(oy * op.attrs["stride"][0] - op.attrs["pad"][0] + kh, h)  # input rows read after oy's window
+    return bool(np.all((read >= h) | ((oy + 1) * ow <= read * w)))
+
+
 def variant(op: Op) -> str:
     """Which C kernel runs the op: ``sparse`` where the op's weights are stored sparse, ``lowbit``
     where they are packed in 2 or 4 bits, ``rows`` (no im2col) for dense convs on few input channels."""
@@ -107,16 +125,8 @@ def kernel_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
         arrays["rq"] = rq_records(g, op, op.arrays["weight"].reshape(kh * kw, c).T).reshape(-1)
     elif op.kind == "conv2d" and variant(op) in ("pointwise", "default", "lowbit"):  # [O][4] (bias_adj, mult, cz, s)
         w = op.arrays["weight"]
-        rq = rq_records(g, op, w.reshape(w.shape[0], -1))
-        live = pw_live(g, op)
-        if live is not None:  # mcd_pwconv2d_s8_live: the live channels' weights and records alone
-            w2d = w.reshape(w.shape[0], -1)
-            arrays["weight"] = interleave_rows(pack_rows(w2d[live]), ROW_BLOCK["conv2d"])
-            rq = rq[live]
-            arrays["live"] = live.astype(np.uint16)
-            const, value = constant_channels(g, op, w2d)
-            arrays["cst"] = np.where(const, value, 0).astype(np.int8)  # the output pixel, constants in place
-        arrays["rq"] = rq.reshape(-1)
+        arrays["rq"] = rq_records(g, op, w.reshape(w.shape[0], -1)).reshape(-1)
+        arrays.update(pw_live_arrays(g, op, arrays["rq"]))
         del arrays["bias"]  # folded into bias_adj: these kernels read raw inputs
     return arrays
 
@@ -236,6 +246,20 @@ def pw_live(g: Graph, op: Op) -> np.ndarray | None:
     if const.sum() < PW_LIVE_MIN_CONST or not rq_fits(op, op_rounding(g, op), g, w2d):
         return None
     return np.flatnonzero(~const)
+
+
+def pw_live_arrays(g: Graph, op: Op, rq: np.ndarray) -> dict[str, np.ndarray]:
+    """What mcd_pwconv2d_s8_live reads in place of the plain kernel's weight and rq (records rq
+    [O * 4] of all channels): the live channels' weights and records, their output positions
+    (live) and the output pixel with the constants in place (cst). Empty for the plain kernel."""
+    live = pw_live(g, op)
+    if live is None:
+        return {}
+    w2d = op.arrays["weight"].reshape(op.arrays["weight"].shape[0], -1)
+    const, value = constant_channels(g, op, w2d)
+    return {"weight": interleave_rows(pack_rows(w2d[live]), ROW_BLOCK["conv2d"]),
+            "rq": rq.reshape(-1, 4)[live].reshape(-1), "live": live.astype(np.uint16),
+            "cst": np.where(const, value, 0).astype(np.int8)}
 
 
 def layer_bytes(g: Graph, op: Op) -> dict[str, int]:
