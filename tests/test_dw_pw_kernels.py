@@ -261,3 +261,35 @@ def test_depthwise_not_in_place_when_rows_would_be_overwritten_unread():
     assert not K.dw_in_place_ok(g(6, 6), op(3, 1, 1, pool={"k": [2, 2], "s": [2, 2]}))
     assert not K.dw_in_place_ok(g(6, 10), op(3, 1, 3))  # output row 0 is written before input row 0 is read
     assert not K.dw_in_place_ok(g(6, 6), op(9, 1, 4))  # kernel taller than the fast path's
+
+
+@pytest.mark.parametrize("rounding", ["single", "double"])
+def test_constant_input_channels_folded_bit_exact(rounding, tmp_path):
+    """A channel dead upstream (its ReLU never opens) stays constant through the depthwise layer
+    (its padding holds the same zero point), so the next pointwise layer reads only the live
+    input channels (lin) with the constants folded into its records: host and Cortex-M4 equal
+    the reference."""
+    need_cc()
+    from mcudeploy.codegen import kernels as K
+    from mcudeploy.frontend import export_module
+    from mcudeploy.pipeline import build_project
+
+    torch.manual_seed(12)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU(),
+                        nn.Conv2d(8, 10, 1), nn.ReLU(),
+                        nn.Conv2d(10, 10, 3, 1, 1, groups=10), nn.ReLU(),
+                        nn.Conv2d(10, 9, 1), nn.ReLU(), nn.Flatten()).eval()
+    random_biases(net)
+    with torch.no_grad():
+        net[2].weight[0:3] = 0
+        net[2].bias[0:3] = -1.0  # dead after the ReLU: the zero point everywhere
+    x = np.random.default_rng(6).standard_normal((32, 3, 6, 7)).astype(np.float32)
+    res = build_project(export_module(net, torch.from_numpy(x[:1])), x, tmp_path / "p", rounding=rounding)
+    g = res.graph
+    pw = [o for o in g.ops if o.kind == "conv2d"][-1]
+    lin, _values = K.pw_live_inputs(g, pw)
+    assert set(lin.tolist()) <= set(range(3, 10)) and len(lin) < 10, lin
+    assert K.pw_live(g, pw) is not None
+    assert f"mcd_{pw.name}_lin, " in (res.outdir / "engine" / "model.c").read_text()
+    assert "lin" in K.kernel_arrays(g, pw)
+    assert_bit_exact_host_and_m4(res, x, tmp_path, 2)

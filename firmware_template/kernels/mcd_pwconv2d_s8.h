@@ -31,6 +31,14 @@ MCD_SPECIALISED void mcd_pw_widen(const int8_t *src, int16_t *dst, int32_t k, in
     mcd_zero16(dst + k, k4 - k);
 }
 
+/* dst[j] = src[lin[j]] (int8 -> int16) for j < k, then zeros to k4: the live input channels. */
+MCD_SPECIALISED void mcd_pw_gather(const int8_t *src, int16_t *dst, const uint16_t *lin, int32_t k, int32_t k4)
+{
+    int32_t j;
+    for (j = 0; j < k; j++) dst[j] = src[lin[j]];
+    mcd_zero16(dst + k, k4 - k);
+}
+
 /* The input pixel under output pixel i (a strided 1x1 conv reads every stride-th pixel). */
 MCD_SPECIALISED const int8_t *mcd_pw_pixel(const mcd_conv_params *p, const mcd_dims *in_d, const mcd_dims *out_d,
                                            const int8_t *in, int32_t i)
@@ -45,10 +53,10 @@ MCD_SPECIALISED const int8_t *mcd_pw_pixel(const mcd_conv_params *p, const mcd_d
  * compiles as if neither existed. */
 MCD_SPECIALISED void mcd_pw_gemm(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                                  const int8_t *in, const int8_t *w, const int32_t *rq, int32_t fast, int32_t n_rows,
-                                 const uint16_t *live, const int8_t *cst, const mcd_dims *out_d, int8_t *out,
-                                 void *scratch)
+                                 const uint16_t *live, const int8_t *cst, int32_t k, const uint16_t *lin,
+                                 const mcd_dims *out_d, int8_t *out, void *scratch)
 {
-    const int32_t k = in_d->c, k4 = (k + 3) & ~3, c_out = out_d->c, n = out_d->h * out_d->w;
+    const int32_t k4 = (k + 3) & ~3, c_out = out_d->c, n = out_d->h * out_d->w;
     int16_t *col_a = (int16_t *)scratch, *col_b = col_a + k4 + 4;
     int32_t i, o;
     for (i = 0; i < n; i += 2) {
@@ -58,8 +66,13 @@ MCD_SPECIALISED void mcd_pw_gemm(const mcd_conv_params *p, const mcd_channel_qua
             memcpy(da, cst, (size_t)c_out);
             if (two) memcpy(db, cst, (size_t)c_out);
         }
-        mcd_pw_widen(mcd_pw_pixel(p, in_d, out_d, in, i), col_a, k, k4);
-        mcd_pw_widen(mcd_pw_pixel(p, in_d, out_d, in, two ? i + 1 : i), col_b, k, k4);
+        if (lin) {
+            mcd_pw_gather(mcd_pw_pixel(p, in_d, out_d, in, i), col_a, lin, k, k4);
+            mcd_pw_gather(mcd_pw_pixel(p, in_d, out_d, in, two ? i + 1 : i), col_b, lin, k, k4);
+        } else {
+            mcd_pw_widen(mcd_pw_pixel(p, in_d, out_d, in, i), col_a, k, k4);
+            mcd_pw_widen(mcd_pw_pixel(p, in_d, out_d, in, two ? i + 1 : i), col_b, k, k4);
+        }
         for (o = 0; o + 2 <= n_rows; o += 2) {
             const int32_t o0 = live ? live[o] : o, o1 = live ? live[o + 1] : o + 1;
             int32_t s[4];
@@ -95,20 +108,25 @@ MCD_SPECIALISED void mcd_pwconv2d_s8(const mcd_conv_params *p, const mcd_channel
                                      const int8_t *in, const int8_t *w, const int32_t *rq, int32_t fast,
                                      const mcd_dims *out_d, int8_t *out, void *scratch)
 {
-    mcd_pw_gemm(p, q, in_d, in, w, rq, fast, out_d->c, 0, 0, out_d, out, scratch);
+    mcd_pw_gemm(p, q, in_d, in, w, rq, fast, out_d->c, 0, 0, in_d->c, 0, out_d, out, scratch);
 }
 
 /* A layer some of whose output channels are constant (the same value for every input: a ReLU
- * that never opens, a zero multiplier; codegen/kernels.py: constant_channels). Only the n_live
- * others are computed: weights int8 [n_live][K4] and records [n_live][4] hold them alone (in
- * conv2d's layout), live[j] is where channel j goes in an output pixel, and cst (C_out bytes)
- * is the whole output pixel with the constants in place, copied first. The records must hold
- * every live channel's shift (no generic rule: q is indexed by output channel, not by j).
- * VWW's late pointwise layers have 28-91 % constant channels. */
+ * that never opens, a zero multiplier; codegen/kernels.py: constant_channels), or some of whose
+ * input channels are (the output of such a channel upstream). Only the n_live other outputs are
+ * computed: weights int8 [n_live][K4'] and records [n_live][4] hold them alone (in conv2d's
+ * layout), live[j] is where channel j goes in an output pixel, and cst (C_out bytes) is the
+ * whole output pixel with the constants in place, copied first. With lin (k_live entries),
+ * only input channels lin[0 .. k_live) are read: the constant ones are folded into the
+ * records' bias_adj by the generator and their weights are not stored (K4' = k_live rounded up
+ * to 4). The records must hold every live channel's shift (no generic rule: q is indexed by
+ * output channel, not by j). VWW's late pointwise layers: 28-91 % constant outputs, 46-80 %
+ * constant inputs. */
 MCD_SPECIALISED void mcd_pwconv2d_s8_live(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in,
                                           const int8_t *w, const int32_t *rq, int32_t n_live, const uint16_t *live,
-                                          const int8_t *cst, const mcd_dims *out_d, int8_t *out, void *scratch)
+                                          const int8_t *cst, int32_t k_live, const uint16_t *lin,
+                                          const mcd_dims *out_d, int8_t *out, void *scratch)
 {
-    mcd_pw_gemm(p, 0, in_d, in, w, rq, 1, n_live, live, cst, out_d, out, scratch);
+    mcd_pw_gemm(p, 0, in_d, in, w, rq, 1, n_live, live, cst, lin ? k_live : in_d->c, lin, out_d, out, scratch);
 }
 #endif

@@ -17,7 +17,7 @@ from ..ir import Graph, Op
 from ..ops import REGISTRY
 from ..paths import KERNELS
 from ..plan import Plan
-from .kernels import LOWBIT, conv_out_w, kernel_arrays, op_rounding, pw_live, rq_fits, variant
+from .kernels import LOWBIT, conv_out_w, kernel_arrays, op_rounding, pw_live, pw_live_inputs, rq_fits, variant
 
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                           trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
@@ -93,6 +93,8 @@ def _layer(g: Graph, p: Plan, op: Op, index: int) -> dict:
         d["rq_fast"] = int(rq_fits(op, op_rounding(g, op), g))
         live = pw_live(g, op)
         d["pw_live"] = None if live is None else len(live)  # mcd_pwconv2d_s8_live: constant channels copied
+        d["pw_lin"] = len(pw_live_inputs(g, op)[0]) if live is not None else 0  # live input channels
+        d["pw_has_lin"] = live is not None and d["pw_lin"] < g.tensors[op.inputs[0]].shape[-1]
     scratch = p.where.get(f"scratch:{op.name}")
     d["scratch"] = f"(MCD_ARENA + {scratch[1]})" if scratch else "0"
     if op.kind == "add":
