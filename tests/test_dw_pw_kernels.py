@@ -292,4 +292,6 @@ def test_constant_input_channels_folded_bit_exact(rounding, tmp_path):
     assert K.pw_live(g, pw) is not None
     assert f"mcd_{pw.name}_lin, " in (res.outdir / "engine" / "model.c").read_text()
     assert "lin" in K.kernel_arrays(g, pw)
+    dw = next(o for o in g.ops if o.kind == "dwconv2d")  # its dead channels: stored, not computed (mult 0)
+    assert (K.kernel_arrays(g, dw)["rq"].reshape(-1, 4)[:3, 1] == 0).all()
     assert_bit_exact_host_and_m4(res, x, tmp_path, 2)

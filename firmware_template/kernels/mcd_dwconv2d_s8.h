@@ -26,6 +26,9 @@
  *   itself, gcc gave VWW's 13 depthwise layers one shared unspecialised copy, ~2x slower.
  * - Requantization with the rule of mcd_common.h as one SMMLA on a per-channel record and one
  *   shift (mcd_rq_out); the ReLU clamp is a single SSAT when the activation range is all of int8.
+ * - A channel whose record has multiplier 0 is constant (the generator writes its value there:
+ *   a ReLU that never opens, or a channel dead upstream): its outputs are stored, not computed
+ *   (VWW's late depthwise layers: 46-80 % of their channels).
  *
  * Fused max-pool, strides other than 1 and 2 across, and kernels larger than MCD_DW_MAX_KH x
  * MCD_DW_MAX_KW go to the generic (out-of-line) kernel of dwconv2d_s8.c, which reads the same
@@ -236,6 +239,11 @@ MCD_SPECIALISED void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel
             const int32_t *rc = rq + 4 * c;
             const int32_t b = rc[0];
             int8_t *dst = out + oy * ow * c_n + c;
+            if (fast_rq && rc[1] == 0) { /* a constant channel: mult 0 (codegen/kernels.py: rq_records) */
+                const int8_t v = mcd_rq_out(0, 0, rc[2], rc[3], p->act_min, p->act_max);
+                for (ox = 0; ox < ow; ox++) dst[ox * c_n] = v;
+                continue;
+            }
             for (ox = 0; ox + 4 <= ow; ox += 4, win += 4 * sw, dst += 4 * c_n) {
                 int32_t a0 = b, a1 = b, a2 = b, a3 = b;
                 mcd_dw_quad(win, wc, k_h, k_w, span, sw, &a0, &a1, &a2, &a3);
