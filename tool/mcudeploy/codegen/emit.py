@@ -17,7 +17,16 @@ from ..ir import Graph, Op
 from ..ops import REGISTRY
 from ..paths import KERNELS
 from ..plan import Plan
-from .kernels import LOWBIT, conv_out_w, kernel_arrays, op_rounding, pw_live, pw_live_inputs, rq_fits, variant
+from .kernels import (
+    LOWBIT,
+    conv_out_w,
+    kernel_arrays,
+    op_rounding,
+    pw_live,
+    pw_live_inputs,
+    rq_fast_code,
+    variant,
+)
 
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                           trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
@@ -90,7 +99,7 @@ def _layer(g: Graph, p: Plan, op: Op, index: int) -> dict:
     if d["variant"] == "lowbit":
         d["bits"] = LOWBIT[a["format"]]
     if op.kind in ("conv2d", "dwconv2d") and d["variant"] in ("default", "pointwise", "lowbit"):
-        d["rq_fast"] = int(rq_fits(op, op_rounding(g, op), g))
+        d["rq_fast"] = rq_fast_code(g, op)
         live = pw_live(g, op)
         d["pw_live"] = None if live is None else len(live)  # mcd_pwconv2d_s8_live: constant channels copied
         d["pw_lin"] = len(pw_live_inputs(g, op)[0]) if live is not None else 0  # live input channels

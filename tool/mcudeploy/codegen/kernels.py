@@ -297,6 +297,15 @@ def pw_live(g: Graph, op: Op) -> np.ndarray | None:
     return np.flatnonzero(~const)
 
 
+def rq_fast_code(g: Graph, op: Op) -> int:
+    """The kernels' fast_rq literal: 0 generic rule, 1 records; 2 records with constant channels
+    (mult 0) that the depthwise kernel stores instead of computing."""
+    fits = rq_fits(op, op_rounding(g, op), g)
+    if fits and op.kind == "dwconv2d" and constant_channels(g, op)[0].any():
+        return 2
+    return int(fits)
+
+
 def pw_live_inputs(g: Graph, op: Op) -> tuple[np.ndarray, np.ndarray]:
     """(live, values): the input channels of a pointwise layer that vary, and the value of every
     input channel (meaningful where constant: channel_ranges gives one value)."""
