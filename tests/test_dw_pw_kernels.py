@@ -87,7 +87,8 @@ def test_rq_records_match_the_rounding_rule():
                             arrays={"bias": np.zeros(3, np.int32), "mult": mult.astype(np.int32),
                                     "shift": np.full(3, shift, np.int8)})
 
-        rec = rq_records(G, O, np.zeros((3, 1), np.int8)).astype(np.int64)
+        wide = np.full((3, 4096), 127, np.int8)  # an accumulator range no shift maps to one value
+        rec = rq_records(G, O, wide).astype(np.int64)
         if shift in (1, 24):
             assert (rec[:, 3] == -1).all()
             continue
@@ -173,4 +174,124 @@ def test_conv_and_pointwise_requantization_rules_bit_exact(fits, tmp_path, monke
     model_c = (res.outdir / "engine" / "model.c").read_text()
     for op in convs[1:]:
         assert f"mcd_{op.name}_rq, {int(fits)}, " in model_c
+    assert_bit_exact_host_and_m4(res, x, tmp_path, 2)
+
+
+@pytest.mark.parametrize("rounding", ["single", "double"])
+def test_constant_channels_take_the_records_bit_exact(rounding, tmp_path):
+    """Channels whose output is one value for every input (zero weights, a bias that a ReLU always
+    clamps, weights so small that the shift reaches the 20s-30s: VWW's pointwise layers) no
+    longer push the whole layer to the generic rule: their records hold the constant
+    (mult 0), the layer keeps the fast records, and host and Cortex-M4 equal the reference."""
+    need_cc()
+    from mcudeploy.codegen import kernels as K
+    from mcudeploy.frontend import export_module
+    from mcudeploy.pipeline import build_project
+
+    torch.manual_seed(11)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU(),
+                        nn.Conv2d(8, 8, 3, 1, 1, groups=8), nn.ReLU(),
+                        nn.Conv2d(8, 12, 1), nn.ReLU6(), nn.Flatten()).eval()
+    random_biases(net)
+    with torch.no_grad():
+        pw = net[4]
+        pw.weight[0:2] = 0  # dead: acc = bias
+        pw.bias[2:4] = -50.0  # always below zero: ReLU6 gives the zero point
+        pw.weight[4] *= 1e-6  # a tiny scale: a shift in the 20s-30s
+        pw.bias[4] = 0.0
+    x = np.random.default_rng(5).standard_normal((32, 3, 7, 6)).astype(np.float32)
+    res = build_project(export_module(net, torch.from_numpy(x[:1])), x, tmp_path / "p", rounding=rounding)
+    g = res.graph
+    op = [o for o in g.ops if o.kind == "conv2d"][-1]
+    const, _value = K.constant_channels(g, op)
+    assert const[:5].all() and not const.all(), const
+    assert int(op.arrays["shift"][4]) > K.RQ_DOUBLE_SHIFT_MAX
+    assert K.rq_fits(op, rounding, g) and not K.rq_fits(op, rounding)  # without the graph: not known constant
+    live = K.pw_live(g, op)
+    assert (live == np.flatnonzero(~const)).all()  # the constants are copied, only these computed
+    assert f"mcd_{op.name}_rq, {len(live)}, mcd_{op.name}_live, " in (res.outdir / "engine" / "model.c").read_text()
+    assert_bit_exact_host_and_m4(res, x, tmp_path, 2)
+
+
+@pytest.mark.parametrize("stride, pad, in_place", [(1, 1, True), (2, 1, True), (2, (0, 1), True), (1, 2, False)])
+def test_in_place_depthwise_bit_exact_host_and_m4(stride, pad, in_place, tmp_path):
+    """The depthwise fast kernel writes over its input where the planner finds every output row
+    lands on input rows already widened into the ring (plan.dw_in_place_ok): the output shares
+    the input's arena offset, and host and Cortex-M4 still equal the reference. Padding 2 widens
+    the rows (11 x 10 from 9 x 8): output row 0 would overwrite input row 1 unread, so not there."""
+    need_cc()
+    from mcudeploy import plan as P
+    from mcudeploy.codegen import kernels as K
+
+    torch.manual_seed(stride + 3)
+    net = nn.Sequential(nn.Conv2d(3, 12, 3, 1, 1), nn.ReLU(),
+                        nn.Conv2d(12, 12, 3, stride, pad, groups=12), nn.ReLU(),
+                        nn.Conv2d(12, 6, 1), nn.Flatten()).eval()
+    random_biases(net)
+    x = np.random.default_rng(stride).standard_normal((32, 3, 9, 8)).astype(np.float32)
+    res = compile_module(net, x, tmp_path / "p")
+    g = res.graph
+    dw = next(op for op in g.ops if op.kind == "dwconv2d")
+    assert K.dw_in_place_ok(g, dw) == in_place
+    from mcudeploy.codegen.kernels import scratch_for
+
+    p = P.plan(g, scratch_for(g))
+    assert (p.where[dw.output] == p.where[dw.inputs[0]]) == in_place
+    model_c = (res.outdir / "engine" / "model.c").read_text()
+    call = next(line for line in model_c.splitlines() if f"mcd_{dw.name}_weight" in line and "mcd_dwconv2d_s8(" in line)
+    off = p.where[dw.inputs[0]][1]
+    assert call.count(f"(MCD_ARENA + {off})") == (2 if in_place else 1), call  # reads and writes one buffer
+    assert_bit_exact_host_and_m4(res, x, tmp_path, 2)
+
+
+def test_depthwise_not_in_place_when_rows_would_be_overwritten_unread():
+    """The planner's check is exact: a pool (generic kernel) or a window whose first row lies
+    wholly in the padding (output row 0 before any input row is read) stays out of place."""
+    from mcudeploy.codegen import kernels as K
+
+    def op(kh, stride, pad_t, pool=None):
+        return SimpleNamespace(kind="dwconv2d", inputs=["i"], output="o",
+                               arrays={"weight": np.zeros((kh, 3, 4), np.int8)},
+                               attrs={"stride": [stride, 1], "pad": [pad_t, 1, pad_t, 1], "pool": pool})
+
+    def g(h, oh):
+        return SimpleNamespace(tensors={"i": SimpleNamespace(shape=(h, 5, 4)), "o": SimpleNamespace(shape=(oh, 5, 4))})
+
+    assert K.dw_in_place_ok(g(6, 6), op(3, 1, 1))
+    assert not K.dw_in_place_ok(g(6, 6), op(3, 1, 1, pool={"k": [2, 2], "s": [2, 2]}))
+    assert not K.dw_in_place_ok(g(6, 10), op(3, 1, 3))  # output row 0 is written before input row 0 is read
+    assert not K.dw_in_place_ok(g(6, 6), op(9, 1, 4))  # kernel taller than the fast path's
+
+
+@pytest.mark.parametrize("rounding", ["single", "double"])
+def test_constant_input_channels_folded_bit_exact(rounding, tmp_path):
+    """A channel dead upstream (its ReLU never opens) stays constant through the depthwise layer
+    (its padding holds the same zero point), so the next pointwise layer reads only the live
+    input channels (lin) with the constants folded into its records: host and Cortex-M4 equal
+    the reference."""
+    need_cc()
+    from mcudeploy.codegen import kernels as K
+    from mcudeploy.frontend import export_module
+    from mcudeploy.pipeline import build_project
+
+    torch.manual_seed(12)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU(),
+                        nn.Conv2d(8, 10, 1), nn.ReLU(),
+                        nn.Conv2d(10, 10, 3, 1, 1, groups=10), nn.ReLU(),
+                        nn.Conv2d(10, 9, 1), nn.ReLU(), nn.Flatten()).eval()
+    random_biases(net)
+    with torch.no_grad():
+        net[2].weight[0:3] = 0
+        net[2].bias[0:3] = -1.0  # dead after the ReLU: the zero point everywhere
+    x = np.random.default_rng(6).standard_normal((32, 3, 6, 7)).astype(np.float32)
+    res = build_project(export_module(net, torch.from_numpy(x[:1])), x, tmp_path / "p", rounding=rounding)
+    g = res.graph
+    pw = [o for o in g.ops if o.kind == "conv2d"][-1]
+    lin, _values = K.pw_live_inputs(g, pw)
+    assert set(lin.tolist()) <= set(range(3, 10)) and len(lin) < 10, lin
+    assert K.pw_live(g, pw) is not None
+    assert f"mcd_{pw.name}_lin, " in (res.outdir / "engine" / "model.c").read_text()
+    assert "lin" in K.kernel_arrays(g, pw)
+    dw = next(o for o in g.ops if o.kind == "dwconv2d")  # its dead channels: stored, not computed (mult 0)
+    assert (K.kernel_arrays(g, dw)["rq"].reshape(-1, 4)[:3, 1] == 0).all()
     assert_bit_exact_host_and_m4(res, x, tmp_path, 2)

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..ir import Graph, Op
 from ..ops import REGISTRY
+from ..quantize import requantize
 
 
 def k4(k: int) -> int:
@@ -60,6 +61,24 @@ ROWS_MAX_C_IN, ROWS_MAX_C_OUT = 4, 64  # mcd_conv2d_rows_s8: first layers (MCD_R
 # KWS's 1-channel 10x4 conv 3.60 -> 2.46); with 6 (LeNet-5's conv1: 2.48 -> 7.39) it does not.
 ROWS_BELOW_C_OUT = 16
 DW_MAX_K = 8  # MCD_DW_MAX_KH, MCD_DW_MAX_KW: larger depthwise kernels (fused pools, strides > 2) take the generic kernel
+
+
+def dw_in_place_ok(g: Graph, op: Op) -> bool:
+    """Whether the depthwise fast kernel (mcd_dwconv2d_s8.h) may write its output over its input
+    (TinyEngine's in-place depthwise, here at no cost): it widens every input row into its ring
+    once, before the first output row that reads it, and writes output row oy only after the
+    rows of its window are in the ring. So output row oy may overwrite any input row already
+    read: checked for every oy, the end of output row oy against the start of the first input
+    row not yet read. The generic kernel (fused pool, stride > 2 across, kernels > 8) reads the
+    input directly and is never in place."""
+    kh, kw, _c = op.arrays["weight"].shape
+    if op.attrs.get("pool") or kh > DW_MAX_K or kw > DW_MAX_K or op.attrs["stride"][1] not in (1, 2):
+        return False
+    h, w, _ = g.tensors[op.inputs[0]].shape
+    oh, ow, _ = g.tensors[op.output].shape
+    oy = np.arange(oh)
+    read = np.minimum(oy * op.attrs["stride"][0] - op.attrs["pad"][0] + kh, h)  # input rows read after oy's window
+    return bool(np.all((read >= h) | ((oy + 1) * ow <= read * w)))
 
 
 def variant(op: Op) -> str:
@@ -149,30 +168,182 @@ def acc_bound(op: Op) -> int:
     return int((np.abs(op.arrays["bias"].astype(np.int64)) + 256 * np.abs(rows).sum(axis=1)).max())
 
 
-def rq_fits(op: Op, rounding: str = "single") -> bool:
+def weight_rows(op: Op) -> np.ndarray:
+    """(C_out, taps) int64: the weights of each output channel (depthwise: its k_h * k_w taps)."""
+    w = op.arrays["weight"].astype(np.int64)
+    return w.reshape(w.shape[0], -1) if op.kind != "dwconv2d" else w.reshape(-1, w.shape[-1]).T
+
+
+FULL_RANGE = (-128, 127)
+
+
+def input_bounds(g: Graph, op: Op, ranges: dict | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per input channel of op, the least and greatest raw int8 value its kernel can read: the
+    channel's range from channel_ranges (else all of int8), widened by the zero point that the
+    padding holds."""
+    t = g.tensors[op.inputs[0]]
+    c = t.shape[-1]
+    lo, hi = (ranges or {}).get(op.inputs[0], (np.full(c, FULL_RANGE[0]), np.full(c, FULL_RANGE[1])))
+    if any(op.attrs.get("pad") or ()):
+        lo, hi = np.minimum(lo, t.zero_point), np.maximum(hi, t.zero_point)
+    return np.asarray(lo, np.int64), np.asarray(hi, np.int64)
+
+
+def acc_range(g: Graph, op: Op, rows: np.ndarray | None = None,
+              ranges: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per output channel, the least and greatest accumulator of the record kernels, which add
+    bias_adj to raw int8 inputs (-128 .. 127, or the input channels' ranges, zero-point padding
+    included): exact bounds, not estimates, so that a channel whose whole range requantizes to
+    one value is known constant."""
+    rows = weight_rows(op) if rows is None else rows.astype(np.int64)
+    base = bias_adj(g, op, rows)
+    c = g.tensors[op.inputs[0]].shape[-1] if ranges is not None else 0
+    if ranges is not None and op.kind == "dwconv2d" and rows.shape[0] == c:
+        lo, hi = input_bounds(g, op, ranges)
+        xl, xh = lo[:, None], hi[:, None]
+    elif ranges is not None and op.kind == "conv2d" and c and rows.shape[1] % c == 0:
+        lo, hi = input_bounds(g, op, ranges)
+        xl, xh = np.tile(lo, rows.shape[1] // c)[None, :], np.tile(hi, rows.shape[1] // c)[None, :]  # OHWI
+    else:
+        xl, xh = FULL_RANGE
+    return base + np.minimum(rows * xl, rows * xh).sum(axis=1), base + np.maximum(rows * xl, rows * xh).sum(axis=1)
+
+
+def _out_range(g: Graph, op: Op, rows: np.ndarray | None, ranges: dict | None) -> tuple[np.ndarray, ...]:
+    """(valid, y_lo, y_hi) per output channel: the output's least and greatest int8 value, valid
+    where the accumulator range cannot wrap int32. Requantization is monotonic in acc."""
+    lo, hi = acc_range(g, op, rows, ranges)
+    zp_out = g.tensors[op.output].zero_point
+    a_lo, a_hi = (getattr(op, "attrs", {}) or {}).get("act") or FULL_RANGE
+    rule = op_rounding(g, op)
+    mult, shift = op.arrays["mult"].astype(np.int64), op.arrays["shift"].astype(np.int64)
+    ok = (lo >= -(2**31)) & (hi < 2**31)
+    lo, hi = np.clip(lo, -(2**31), 2**31 - 1), np.clip(hi, -(2**31), 2**31 - 1)
+    y_lo = np.clip(requantize(lo, mult, shift, rule) + zp_out, max(a_lo, -128), min(a_hi, 127))
+    y_hi = np.clip(requantize(hi, mult, shift, rule) + zp_out, max(a_lo, -128), min(a_hi, 127))
+    return ok, y_lo, y_hi
+
+
+def channel_ranges(g: Graph) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per channel of every conv2d / dwconv2d output, its least and greatest int8 value over all
+    inputs of the graph (interval arithmetic through the weights, bias and requantization, from
+    the producers' ranges; any other op's output: all of int8). A channel dead upstream (a ReLU
+    that never opens) is then known constant downstream too."""
+    ranges: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for op in getattr(g, "ops", ()):
+        if op.kind in ("conv2d", "dwconv2d") and "mult" in op.arrays and "weight" in op.arrays:
+            ok, y_lo, y_hi = _out_range(g, op, None, ranges)
+            ranges[op.output] = (np.where(ok, y_lo, -128), np.where(ok, y_hi, 127))
+    return ranges
+
+
+def constant_channels(g: Graph, op: Op, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(mask, value) per output channel: the channels whose output is the same int8 value for
+    every input, with that value (output zero point and activation clamp included). VWW's
+    pointwise layers have many: zero multipliers (dead channels), shifts up to 31 whose scale
+    maps the whole accumulator range to one step, ReLUs that never open, and channels fed only
+    by such channels upstream (channel_ranges). Requantization is monotonic in acc, so equal
+    outputs at both ends of the exact range mean equal everywhere; an accumulator range that
+    could wrap int32 is never called constant."""
+    ok, y_lo, y_hi = _out_range(g, op, rows, channel_ranges(g) if hasattr(g, "ops") else None)
+    return ok & (y_lo == y_hi), y_lo
+
+
+def rq_fits(op: Op, rounding: str = "single", g: Graph | None = None, rows: np.ndarray | None = None) -> bool:
     """Whether every shift of the op fits the requantization records of ``rounding`` (else s = -1
-    in all rows; see mcd_rq_out in mcd_simd.h)."""
-    if rounding == "double":
-        shift = op.arrays["shift"].astype(np.int64)
-        return bool(((shift >= 1) & (shift <= RQ_DOUBLE_SHIFT_MAX)).all()) and acc_bound(op) < 2**30
+    in all rows; see mcd_rq_out in mcd_simd.h). With the graph, constant channels (see
+    constant_channels) do not count: their records hold the constant, whatever their shift, and
+    the double rule's |acc| < 2^30 is checked on each channel's exact range."""
     shift = op.arrays["shift"].astype(np.int64)
-    return bool(((shift >= 2) & (shift <= RQ_SHIFT_MAX)).all())
+    live = np.ones(shift.shape, bool)
+    if g is not None:
+        live = ~constant_channels(g, op, rows)[0]
+        lo, hi = acc_range(g, op, rows, channel_ranges(g) if hasattr(g, "ops") else None)
+        big = bool((np.maximum(np.abs(lo), np.abs(hi))[live] >= 2**30).any())
+    if rounding == "double":
+        if g is None:
+            big = acc_bound(op) >= 2**30
+        return bool(((shift >= 1) & (shift <= RQ_DOUBLE_SHIFT_MAX))[live].all()) and not big
+    return bool(((shift >= 2) & (shift <= RQ_SHIFT_MAX))[live].all())
 
 
 def rq_records(g: Graph, op: Op, w2d: np.ndarray) -> np.ndarray:
     """(C, 4) int32 per output channel: bias_adj = bias - zp_in * sum(w), mult, cz, s (see
     mcd_rq_out in mcd_simd.h): requantization plus output zero point as one SMMLA(R) and
-    one shift. s = -1 in every row when some shift is outside 2 .. RQ_SHIFT_MAX."""
+    one shift. s = -1 in every row when some shift is outside 2 .. RQ_SHIFT_MAX. A constant
+    channel (constant_channels) holds mult = 0, s = 1, cz = 2 * value: either rule then gives
+    (0 + cz) >> 1 = value, with no test in the kernel."""
     zp_out = g.tensors[op.output].zero_point
     mult = op.arrays["mult"].astype(np.int64)
     shift = op.arrays["shift"].astype(np.int64)
     s = shift if op_rounding(g, op) == "double" else shift - 1  # the double rule shifts h, not acc * mult
     cz = np.where(s >= 1, np.left_shift(1, np.maximum(s - 1, 0)), 0) + zp_out * np.left_shift(1, np.maximum(s, 0))
-    if not rq_fits(op, op_rounding(g, op)):
+    if not rq_fits(op, op_rounding(g, op), g, w2d):
         s = np.full_like(s, -1)
         cz = np.zeros_like(cz)
+    else:
+        const, value = constant_channels(g, op, w2d)
+        mult, s, cz = np.where(const, 0, mult), np.where(const, 1, s), np.where(const, 2 * value, cz)
     rec = np.stack([bias_adj(g, op, w2d), mult, cz, s], axis=1)
     return ((rec + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)  # bias_adj wraps as the C sum does
+
+
+PW_LIVE_MIN_CONST = 1  # constant channels from which a pointwise layer computes only the others
+
+
+def pw_live(g: Graph, op: Op) -> np.ndarray | None:
+    """The output channels a pointwise layer computes (mcd_pwconv2d_s8_live), or None for the
+    plain kernel: a layer with constant output or input channels (constant_channels,
+    pw_live_inputs) whose live channels all fit the records. The constant outputs are copied
+    instead of computed and the constant inputs folded into the bias: the outputs are the same
+    for every input, the MACs of those channels are skipped."""
+    if op.kind != "conv2d" or variant(op) != "pointwise" or "mult" not in op.arrays:
+        return None
+    w2d = op.arrays["weight"].reshape(op.arrays["weight"].shape[0], -1)
+    const = constant_channels(g, op, w2d)[0]
+    n_const_in = w2d.shape[1] - len(pw_live_inputs(g, op)[0])
+    if const.sum() + n_const_in < PW_LIVE_MIN_CONST or not rq_fits(op, op_rounding(g, op), g, w2d):
+        return None
+    return np.flatnonzero(~const)
+
+
+def rq_fast_code(g: Graph, op: Op) -> int:
+    """The kernels' fast_rq literal: 0 generic rule, 1 records; 2 records with constant channels
+    (mult 0) that the depthwise kernel stores instead of computing."""
+    fits = rq_fits(op, op_rounding(g, op), g)
+    if fits and op.kind == "dwconv2d" and constant_channels(g, op)[0].any():
+        return 2
+    return int(fits)
+
+
+def pw_live_inputs(g: Graph, op: Op) -> tuple[np.ndarray, np.ndarray]:
+    """(live, values): the input channels of a pointwise layer that vary, and the value of every
+    input channel (meaningful where constant: channel_ranges gives one value)."""
+    lo, hi = input_bounds(g, op, channel_ranges(g))
+    return np.flatnonzero(lo != hi), lo
+
+
+def pw_live_arrays(g: Graph, op: Op, rq: np.ndarray) -> dict[str, np.ndarray]:
+    """What mcd_pwconv2d_s8_live reads in place of the plain kernel's weight and rq (records rq
+    [O * 4] of all channels): the live channels' weights (live input columns only) and records
+    (bias_adj plus the constant inputs' share), their output positions (live), the output pixel
+    with the constants in place (cst) and, when some input channels are constant, the live
+    input channels (lin). Empty for the plain kernel."""
+    live = pw_live(g, op)
+    if live is None:
+        return {}
+    w2d = op.arrays["weight"].reshape(op.arrays["weight"].shape[0], -1).astype(np.int64)
+    const, value = constant_channels(g, op, w2d)
+    lin, x = pw_live_inputs(g, op)
+    dead = np.setdiff1d(np.arange(w2d.shape[1]), lin)
+    rec = rq.reshape(-1, 4)[live].astype(np.int64)
+    rec[:, 0] += w2d[live][:, dead] @ x[dead]  # the constant inputs' share of every accumulator
+    out = {"weight": interleave_rows(pack_rows(w2d[live][:, lin].astype(np.int8)), ROW_BLOCK["conv2d"]),
+           "rq": (((rec + (1 << 31)) % (1 << 32)) - (1 << 31)).astype(np.int32).reshape(-1),
+           "live": live.astype(np.uint16), "cst": np.where(const, value, 0).astype(np.int8)}
+    if len(dead):
+        out["lin"] = lin.astype(np.uint16)
+    return out
 
 
 def layer_bytes(g: Graph, op: Op) -> dict[str, int]:
@@ -181,7 +352,7 @@ def layer_bytes(g: Graph, op: Op) -> dict[str, int]:
     rec = a["sp_rec"].nbytes // 2 if "sp_rec" in a else 0  # records: a value byte and an index byte a slot
     rq = a["rq"].nbytes // 4 if "rq" in a else 0  # requantization records: bias_adj + 3 scale words
     return {"values": int(sum(a[k].nbytes for k in ("weight", "sp_val") if k in a)) + rec,
-            "indices": int(sum(a[k].nbytes for k in ("sp_ptr", "sp_delta") if k in a)) + rec,
+            "indices": int(sum(a[k].nbytes for k in ("sp_ptr", "sp_delta", "live", "cst", "lin") if k in a)) + rec,
             "scales": int(sum(a[k].nbytes for k in ("mult", "shift") if k in a)) + 3 * rq,
             "bias": int(sum(a[k].nbytes for k in ("bias", "bias_adj") if k in a)) + rq}
 

@@ -71,6 +71,7 @@ def conv2d_arrays(g, op) -> dict:
         w = op.arrays["weight"]
         out["rq"] = K.rq_records(g, op, w.reshape(w.shape[0], -1)).reshape(-1)
         out["bias"] = None
+        out.update(K.pw_live_arrays(g, op, out["rq"]))  # mcd_pwconv2d_s8_live: constant channels skipped
     return out
 
 
@@ -160,9 +161,13 @@ def layer(g, op, d) -> dict:
     if d["variant"] == "lowbit":
         out["bits"] = K.LOWBIT[op.attrs["format"]]
     if d["variant"] in ("default", "pointwise", "lowbit"):
-        out["rq_fast"] = int(K.rq_fits(op, K.op_rounding(g, op)))
+        out["rq_fast"] = K.rq_fast_code(g, op)
         if d["variant"] == "default" and op.attrs.get("stage_weights"):  # mcd_conv2d_s8: copy the weights first
             out["rq_fast"] |= 2
+        live = K.pw_live(g, op)
+        out["pw_live"] = None if live is None else len(live)  # mcd_pwconv2d_s8_live: constant channels copied
+        out["pw_lin"] = len(K.pw_live_inputs(g, op)[0]) if live is not None else 0  # live input channels
+        out["pw_has_lin"] = live is not None and out["pw_lin"] < g.tensors[op.inputs[0]].shape[-1]
     return out
 
 
@@ -184,6 +189,9 @@ mcd_conv2d_sparse_tile_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1]
 mcd_conv2d_lowbit_s8({{ l.bits }}, &p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, (const uint32_t *)mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});
 {% elif l.variant == "sparse" %}
 mcd_conv2d_sparse_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.attrs.pad[2] }}, {{ l.attrs.pad[3] }}, mcd_{{ l.c }}_sp_ptr, mcd_{{ l.c }}_sp_delta, mcd_{{ l.c }}_sp_val, mcd_{{ l.c }}_bias_adj, &out_d, {{ l.out }}, {{ l.scratch }});
+{% elif l.variant == "pointwise" and l.pw_live is not none %}
+mcd_pwconv2d_s8_live(&p, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.pw_live }}, mcd_{{ l.c }}_live, mcd_{{ l.c }}_cst, {{ l.pw_lin }}, {{ ('mcd_' ~ l.c ~ '_lin') if l.pw_has_lin else '0' }}, &out_d, {{ l.out }}, {{ l.scratch }});
+(void)q;
 {% elif l.variant == "pointwise" %}
 mcd_pwconv2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});
 {% elif l.variant == "rows" %}
@@ -209,6 +217,7 @@ register(OpRecord(
     scratch=dwconv2d_scratch, c_scratch=dwconv2d_c_scratch, layer=layer,
     c_includes=lambda l_: ["mcd_dwconv2d_s8.h"],
     c_files=["mcd_dwconv2d_s8.h", "dwconv2d_s8.c"],
+    in_place=lambda g, op: _K().dw_in_place_ok(g, op),  # the fast kernel's ring reads each row before it is overwritten
     c_call=_DW_CALL, rounding_family="other", channels="depthwise",
     rounding="single or double (the graph's rule), per channel",
 ))
