@@ -17,7 +17,16 @@ from ..ir import Graph, Op
 from ..ops import REGISTRY
 from ..paths import KERNELS
 from ..plan import Plan
-from .kernels import LOWBIT, conv_out_w, kernel_arrays, op_rounding, rq_fits, variant
+from .kernels import (
+    LOWBIT,
+    TERNARY_SPARSE,
+    conv_out_w,
+    kernel_arrays,
+    op_rounding,
+    rq_fits,
+    ternary_sparse_fill,
+    variant,
+)
 
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                           trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
@@ -39,7 +48,7 @@ _ENV.filters["c_float"] = c_float
 
 # The kernel source each op kind needs; mcd_common.h and mcd_kernels.h always come along.
 KERNEL_FILES = {
-    "conv2d": ["conv2d_s8.c", "mcd_im2col_s8.h", "conv2d_lowbit_s8.c", "mcd_lowbit_s8.h", "mcd_conv2d_rows_s8.h", "mcd_pwconv2d_s8.h", "conv2d_sparse_s8.c", "conv2d_sparse_tile_s8.c", "mcd_conv2d_sparse_tile_s8.h"], "dwconv2d": ["mcd_dwconv2d_s8.h", "dwconv2d_s8.c"], "fc": ["mcd_fc_s8.h", "fc_sparse_s8.c", "fc_lowbit_s8.c", "mcd_lowbit_s8.h"],
+    "conv2d": ["conv2d_s8.c", "mcd_im2col_s8.h", "conv2d_lowbit_s8.c", "mcd_lowbit_s8.h", "mcd_conv2d_rows_s8.h", "mcd_pwconv2d_s8.h", "conv2d_sparse_s8.c", "conv2d_sparse_tile_s8.c", "mcd_conv2d_sparse_tile_s8.h"], "dwconv2d": ["mcd_dwconv2d_s8.h", "dwconv2d_s8.c"], "fc": ["mcd_fc_s8.h", "fc_sparse_s8.c", "fc_lowbit_s8.c", "mcd_lowbit_s8.h", "fc_ternary_sparse_s8.c"],
     "maxpool": ["maxpool_s8.c"], "avgpool": ["avgpool_s8.c"], "add": ["add_s8.c"],
     "concat": ["concat_s8.c"], "clamp": ["clamp_s8.c"], "to_chw": ["to_chw_s8.c"], "reshape": [],
 }
@@ -89,6 +98,8 @@ def _layer(g: Graph, p: Plan, op: Op, index: int) -> dict:
     d["variant"] = rec.select(g, op) if rec and rec.select else variant(op)
     if d["variant"] == "lowbit":
         d["bits"] = LOWBIT[a["format"]]
+    if d["variant"] == TERNARY_SPARSE:
+        d["fill"] = ternary_sparse_fill(op)
     if op.kind in ("conv2d", "dwconv2d") and d["variant"] in ("default", "pointwise", "lowbit"):
         d["rq_fast"] = int(rq_fits(op, op_rounding(g, op)))
     scratch = p.where.get(f"scratch:{op.name}")
