@@ -15,7 +15,8 @@
  * out[o] = requant(bias_adj[o] + sum_{+1} in[i] - sum_{-1} in[i]), the dense kernel's arithmetic
  * exactly (int32 sums wrap alike).
  *
- * Per non-zero: a byte load of the gap, an add, a byte load of the input, an add: no multiply.
+ * Per non-zero (no fillers): a quarter of a word load, one UXTAB (index += gap byte), a byte load of
+ * the input, an add: no multiply.
  */
 #include "mcd_kernels.h"
 #include "mcd_simd.h"
@@ -36,13 +37,18 @@ static inline int32_t ts_sum(const int8_t *in, const uint8_t **c, int32_t n, int
             s += in[i];
         }
     } else {
-        for (; p + 2 <= end; p += 2) {
-            i += p[0];
+        for (; p + 4 <= end; p += 4) { /* four gaps a word load; each step one UXTAB */
+            const uint32_t v = mcd_ld32(p);
+            i += (int32_t)(v & 0xFFu);
             s += in[i];
-            i += p[1];
+            i += (int32_t)((v >> 8) & 0xFFu);
+            s += in[i];
+            i += (int32_t)((v >> 16) & 0xFFu);
+            s += in[i];
+            i += (int32_t)(v >> 24);
             s += in[i];
         }
-        if (p < end) {
+        while (p < end) {
             i += *p++;
             s += in[i];
         }

@@ -275,9 +275,11 @@ def pack_lowbit(rows: np.ndarray, bits: int) -> np.ndarray:
 # bytes a row, additions only. Offered where every weight is in {-1, 0, 1} and each set of a row
 # has at most 255 members (the count bytes).
 TERNARY_SPARSE = "ternary_sparse"
-# Estimated M4 cycles per gap byte and per output row, fitted with `mcudeploy bench` on LeNet-5 fc
-# layers (benchmarks/lowbit_lenet.py).
-TERNARY_SPARSE_CYCLES = {"nz": 4.0, "row": 40.0}
+# Estimated M4 cycles per gap byte and per output row, fitted with `mcudeploy bench` on a 400 x 120
+# fc at 5 % and 30 % density (31,367 and 108,272 est. cycles). Against the generic sparse format
+# (SMLAD, two non-zeros a record) on the same weights: 27,616 and 117,824: additions alone are
+# slower on very sparse rows (per-row set-up) and faster on denser ones, at 60 % of its bytes.
+TERNARY_SPARSE_CYCLES = {"nz": 6.4, "row": 134.0}
 
 
 def ternary_sparse_ok(op: Op) -> bool:
