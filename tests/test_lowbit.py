@@ -204,6 +204,10 @@ def test_ternary_sparse_fc_bit_exact_host_and_m4(tmp_path):
     exe = hostrun.build_host(res.outdir / "engine", tmp_path / "hb")
     xq = R.prepare_input(g, x)
     assert (hostrun.run_host(exe, xq, g.tensors[g.output].size) == R.run(g, xq)).all()
-    assert choose_format(g, fc1, "auto") == TERNARY_SPARSE
     if shutil.which("arm-none-eabi-gcc"):
         assert bench_project(Project(res.outdir), x[:1], workdir=tmp_path / "b")["bit_exact"]
+    # auto: at 10 % density the gap bytes win on bytes and estimated cycles; at 1 % the per-row
+    # set-up of two sets makes the (multiplying) sparse format the faster by more than 25 %
+    assert choose_format(g, fc1, "auto") == "sparse"
+    fc1.arrays["weight"] = np.sign(sparse_ternary(24, 600, 0.1, rng)).astype(np.int8)
+    assert choose_format(g, fc1, "auto") == TERNARY_SPARSE
