@@ -48,6 +48,9 @@ def main() -> None:
     ap.add_argument("--layer-sparsity", default="conv1=0,conv2=0.2,fc1=0.92,fc2=0.6,fc3=0.2",
                     help="per-layer unstructured sparsity of that variant")
     ap.add_argument("--lr", type=float, default=2e-3, help="fine-tuning learning rate of that variant")
+    ap.add_argument("--layer-format", default="",
+                    help="formats that variant's layers are forced to, e.g. conv2=ternary,fc3=ternary (the "
+                         "cost model's 25 %% cycle allowance keeps small ternary layers int8; this trades cycles for bytes)")
     ap.add_argument("--only", action="append", help="measure only these variants (repeatable)")
     ap.add_argument("--archive", action="append", default=[], metavar="NAME=FILE.pt2",
                     help="measure this archive as variant NAME instead of compressing")
@@ -76,7 +79,9 @@ def main() -> None:
                 report = channels_then_ternary(spec, str(w), pt2, args)
             else:
                 report = compress_file(spec, str(w), "mnist", pt2, epochs=args.epochs, **kw).report
-            prj = compile_model(str(pt2), None, "mnist", tmp / pt2.stem)
+            fmt = {k: v for k, v in (p.split("=") for p in args.layer_format.split(",") if p)}
+            prj = compile_model(str(pt2), None, "mnist", tmp / pt2.stem,
+                                weights_format=fmt if name == CHANNELS and fmt else "auto")
             m = measure(prj.outdir, x, y, tmp)
             if report is not None:
                 m["compress"] = {k: report.get(k) for k in ("settings", "accuracy", "lowbit", "channel_groups")}
