@@ -13,7 +13,7 @@ from jinja2 import Template
 from mcudeploy import hostrun, ops
 from mcudeploy import reference as R
 from mcudeploy.codegen.emit import ops_header
-from mcudeploy.codegen.kernels import LOWBIT, choose_format, conv_out_w, scratch_bytes, tile_geometry, variant
+from mcudeploy.codegen.kernels import choose_format, scratch_bytes, variant
 from mcudeploy.frontend import capture, export_module, simplify
 from mcudeploy.lower import lower
 from mcudeploy.paths import KERNELS
@@ -23,46 +23,14 @@ from test_ops import NETS
 
 
 def c_scratch_expr(g, op) -> str | None:
-    """The C call that sizes this op's scratch (None: the kernel takes none)."""
-    rec = ops.REGISTRY.get(op.kind)
-    if rec is not None:
-        if not rec.c_scratch:
-            return None
-        return Template(rec.c_scratch).render(l={"wshape": list(op.arrays.get("weight", np.zeros(0)).shape),
-                                                 "attrs": op.attrs})
-    v = variant(op)
-    a = op.attrs
-    tin = g.tensors[op.inputs[0]]
-    if op.kind == "add":
-        return f"mcd_add_s8_scratch_bytes({g.tensors[op.output].size})"
-    if op.kind == "fc":
-        if v == "lowbit":
-            return f"mcd_fc_lowbit_s8_scratch_bytes({LOWBIT[a['format']]}, {tin.size})"
-        return None if v == "sparse" else f"mcd_fc_s8_scratch_bytes({tin.size})"
-    if op.kind == "dwconv2d":
-        kh, kw, c = op.arrays["weight"].shape
-        return (f"mcd_dwconv2d_s8_scratch_bytes({kh}, {kw}, {c}, {a['stride'][1]}, {conv_out_w(g, op)}, "
-                f"{int(bool(a.get('pool')))})")
-    if op.kind != "conv2d":
+    """The C call that sizes this op's scratch (None: the kernel takes none): its record's c_scratch."""
+    rec = ops.REGISTRY[op.kind]
+    if callable(rec.c_scratch):
+        return rec.c_scratch(g, op)
+    if not rec.c_scratch:
         return None
-    o, kh, kw, c = op.arrays["weight"].shape
-    pool = a.get("pool")
-    if v == "rows":
-        p2 = int(bool(pool) and pool["k"] == [2, 2])
-        return (f"mcd_conv2d_rows_s8_scratch_bytes({kh}, {kw}, {c}, {o}, {a['stride'][0]}, {a['stride'][1]}, "
-                f"{conv_out_w(g, op)}, {p2}, {g.tensors[op.output].shape[1] if pool else 0})")
-    if v == "pointwise":
-        return f"mcd_pwconv2d_s8_scratch_bytes({c})"
-    if v == "lowbit":
-        return f"mcd_conv2d_lowbit_s8_scratch_bytes({LOWBIT[a['format']]}, {kh}, {kw}, {c}, {o})"
-    if v == "sparse_tile":
-        return (f"mcd_conv2d_sparse_tile_s8_scratch_bytes({c}, {kh}, {kw}, {o}, {int(bool(pool))}, "
-                f"{tile_geometry(g, op)[0]})")
-    if v == "sparse":
-        h, w, _ = tin.shape
-        t, left, b, r = a["pad"]
-        return f"mcd_conv2d_sparse_s8_scratch_bytes(&(mcd_dims){{{h}, {w}, {c}}}, {t}, {left}, {b}, {r})"
-    return f"mcd_conv2d_s8_scratch_bytes({kh}, {kw}, {c}, {o})"
+    return Template(rec.c_scratch).render(l={"wshape": list(op.arrays.get("weight", np.zeros(0)).shape),
+                                             "attrs": op.attrs})
 
 
 def on_int4_grid(net):

@@ -20,8 +20,7 @@ from . import quantize as Q
 from .errors import UnsupportedOpError
 from .frontend import FloatGraph, run_float
 from .ir import Graph, Op, Tensor
-from .ops import REGISTRY, LowerCtx
-from .ops.mul import bcast_mode
+from .ops import REGISTRY, LowerCtx, act_bounds
 
 
 def _dev_shape(shape) -> tuple[int, ...]:
@@ -50,14 +49,11 @@ def calibrate(fg: FloatGraph, x: np.ndarray, batch: int = 256) -> dict[str, Q.Ra
     return obs
 
 
-def _act_bounds(act, scale: float, zp: int) -> list[int]:
-    lo, hi = (act or [None, None])
-    qlo = Q.INT8_MIN if lo is None else int(np.clip(zp + round(lo / scale), Q.INT8_MIN, Q.INT8_MAX))
-    qhi = Q.INT8_MAX if hi is None else int(np.clip(zp + round(hi / scale), Q.INT8_MIN, Q.INT8_MAX))
-    return [qlo, qhi]
+_act_bounds = act_bounds  # kept for importers; the records use ops.act_bounds
 
 
-def _lower_record(rec, n, tins: list[Tensor], shape, tensors: dict, obs, in_shapes) -> Op:
+def _lower_record(rec, n, tins: list[Tensor], shape, tensors: dict, obs, in_shapes, fg=None,
+                  shared: dict | None = None) -> Op:
     tin = tins[0]
     fixed = rec.quant(n, tins) if callable(rec.quant) else None
     if rec.quant == "inherit":
@@ -65,7 +61,7 @@ def _lower_record(rec, n, tins: list[Tensor], shape, tensors: dict, obs, in_shap
     else:
         scale, zp = fixed if fixed else obs[n.name].qparams()
     tensors[n.name] = tout = Tensor(n.name, shape, scale, zp)
-    attrs, arrays = rec.lower(n, LowerCtx(tins, tout, obs, in_shapes))
+    attrs, arrays = rec.lower(n, LowerCtx(tins, tout, obs, in_shapes, fg, {} if shared is None else shared))
     kind = attrs.pop("kind", rec.name)
     return Op(n.name, kind, list(n.inputs), n.name, attrs, arrays)
 
@@ -76,106 +72,15 @@ def lower(fg: FloatGraph, calib_x: np.ndarray) -> Graph:
     ops: list[Op] = []
     s, z = obs[fg.input].qparams()
     tensors[fg.input] = Tensor(fg.input, _dev_shape(fg.input_shape), s, z)
-    col_perm: dict[str, np.ndarray] = {}  # flat tensor -> permutation from device to torch order
+    shared: dict = {}  # state across records (a flatten's column order for the Linear after it)
 
     for n in fg.nodes:
-        tin = tensors[n.inputs[0]]
-        shape = _dev_shape(n.shape)
         rec = REGISTRY.get(n.op)
-        if rec is not None and rec.lower is not None:  # an op record lowers itself
-            in_shapes = [tuple(fg.input_shape) if i == fg.input else tuple(fg.node(i).shape) for i in n.inputs]
-            ops.append(_lower_record(rec, n, [tensors[i] for i in n.inputs], shape, tensors, obs, in_shapes))
-            continue
-        inherit = n.op in ("maxpool", "avgpool", "gap", "reshape", "act")
-        scale, zp = (tin.scale, tin.zero_point) if inherit else obs[n.name].qparams()
-        tensors[n.name] = tout = Tensor(n.name, shape, scale, zp)
-        attrs: dict = {}
-        arrays: dict[str, np.ndarray] = {}
-        kind = n.op
-        if n.op in ("conv", "linear"):
-            w = n.params["weight"].detach().double().numpy()
-            b = n.params.get("bias")
-            bf = None if b is None else b.detach().double().numpy()
-            levels = Q.levels_per_channel(w)
-            low = None if levels is None else Q.quantize_lowbit_weights_and_bias(w, bf, tin.scale, levels)
-            wq, sw, arrays["bias"] = low if low is not None else Q.quantize_weights_and_bias(w, bf, tin.scale)
-            arrays["mult"], arrays["shift"] = Q.channel_multipliers(tin.scale, sw, scale)
-            attrs["act"] = _act_bounds(n.attrs.get("act"), scale, zp)
-            if n.op == "conv":
-                o, ig, kh, kw = w.shape
-                oh, ow = _dev_shape(n.attrs.get("conv_shape") or n.shape)[:2]
-                attrs.update(stride=n.attrs["stride"], pad=n.attrs["pad"], pool=n.attrs.get("pool"),
-                             macs=oh * ow * o * kh * kw * ig)
-                dil = n.attrs.get("dilation", [1, 1])
-                dw = ig == 1 and o == n.attrs["groups"] and tin.shape[2] == o
-                if dil != [1, 1] or (n.attrs["groups"] != 1 and not dw):  # ops/gconv.py
-                    kind, arrays["weight"] = "gconv2d", np.ascontiguousarray(wq.transpose(0, 2, 3, 1))
-                    attrs.update(groups=n.attrs["groups"], dilation=dil)
-                elif n.attrs["groups"] == 1:
-                    kind, arrays["weight"] = "conv2d", np.ascontiguousarray(wq.transpose(0, 2, 3, 1))
-                else:
-                    kind, arrays["weight"] = "dwconv2d", np.ascontiguousarray(wq[:, 0].transpose(1, 2, 0))
-            else:
-                kind = "fc"
-                if len(tin.shape) != 1:
-                    raise UnsupportedOpError(f"Linear in {n.where} gets a {len(tin.shape)}-D input; flatten it first")
-                if n.inputs[0] in col_perm:
-                    wq = wq[:, col_perm[n.inputs[0]]]
-                arrays["weight"] = np.ascontiguousarray(wq)
-                attrs["macs"] = int(wq.shape[0] * wq.shape[1])
-        elif n.op == "maxpool":
-            attrs.update(k=n.attrs["k"], stride=n.attrs["stride"], pad=n.attrs["pad"])
-        elif n.op == "avgpool":
-            attrs.update(k=n.attrs["k"], stride=n.attrs["stride"], pad=n.attrs["pad"],
-                         count_include_pad=n.attrs["count_include_pad"])
-        elif n.op == "gap":
-            h, w_, _c = tin.shape
-            kind = "avgpool"
-            attrs.update(k=[h, w_], stride=[h, w_], pad=[0, 0], count_include_pad=True)
-        elif n.op == "act":
-            kind = "clamp"
-            attrs["act"] = _act_bounds(n.attrs["act"], scale, zp)
-        elif n.op == "reshape":
-            if len(shape) != 1 or tout.size != tin.size:
-                raise UnsupportedOpError(f"reshape to {n.shape} in {n.where}: only flattening to a vector is supported")
-            if len(tin.shape) == 3 and tin.shape[2] > 1 and tin.shape[0] * tin.shape[1] > 1:
-                users = fg.users(n.name)
-                if users and all(u.op == "linear" for u in users) and fg.output != n.name:
-                    h, w_, c = tin.shape  # device index (y, x, ch) holds torch index ch*H*W + y*W + x
-                    col_perm[n.name] = np.arange(c * h * w_).reshape(c, h, w_).transpose(1, 2, 0).reshape(-1)
-                else:
-                    kind = "to_chw"
-        elif n.op == "add":
-            if tensors[n.inputs[1]].size > tin.size:  # the full-size operand first (add commutes)
-                n.inputs.reverse()
-                tin = tensors[n.inputs[0]]
-            t2 = tensors[n.inputs[1]]
-            if t2.shape != tin.shape:  # broadcasting: ops/mul.py's add_bc
-                kind = "add_bc"
-                attrs["mode"] = bcast_mode(tin.shape, t2.shape, f"in {n.where}")
-            twice_max = 2 * max(tin.scale, t2.scale)
-            left_shift = 20
-            m1, s1 = Q.quantize_multiplier(tin.scale / twice_max)
-            m2, s2 = Q.quantize_multiplier(t2.scale / twice_max)
-            mo, so = Q.quantize_multiplier(twice_max / ((1 << left_shift) * scale))
-            attrs.update(left_shift=left_shift, mult=[m1, m2], shift=[s1, s2], out_mult=mo, out_shift=so,
-                         act=_act_bounds(n.attrs.get("act"), scale, zp))
-        elif n.op == "cat":
-            ins = [tensors[i] for i in n.inputs]
-            if any(t.shape[:-1] != tin.shape[:-1] for t in ins):
-                raise UnsupportedOpError(f"torch.cat in {n.where} of shapes {[t.shape for t in ins]}")
-            kind = "concat"
-            mult, shift, copy = [], [], []
-            for t in ins:
-                same = t.scale == scale and t.zero_point == zp
-                m, sh = (0, 0) if same else Q.quantize_multiplier(t.scale / scale)
-                mult.append(m)
-                shift.append(sh)
-                copy.append(same)
-            attrs.update(mult=mult, shift=shift, copy=copy)
-        else:
-            raise AssertionError(n.op)
-        ops.append(Op(n.name, kind, list(n.inputs), n.name, attrs, arrays))
+        if rec is None or rec.lower is None:
+            raise AssertionError(f"internal: no op record lowers '{n.op}' ({n.where})")
+        in_shapes = [tuple(fg.input_shape) if i == fg.input else tuple(fg.node(i).shape) for i in n.inputs]
+        ops.append(_lower_record(rec, n, [tensors[i] for i in n.inputs], _dev_shape(n.shape), tensors, obs, in_shapes,
+                                 fg, shared))
 
     g = Graph(tensors, ops, fg.input, fg.output)
     g.meta["input_shape_torch"] = list(fg.input_shape)

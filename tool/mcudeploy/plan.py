@@ -20,10 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from .ir import Graph, Op
 from .ops import REGISTRY
+from .ops.pool import maxpool_in_place_ok  # noqa: F401 -- re-exported (tests, older callers)
 
 ALIGN = 4
 
@@ -39,16 +38,6 @@ class Plan:
     groups: dict[str, str] = field(default_factory=dict)  # tensor -> buffer root
 
 
-def maxpool_in_place_ok(in_shape, out_shape, k, stride, pad) -> bool:
-    """True when, walking outputs in order, no output pixel reads an input pixel already overwritten."""
-    _, w, _ = in_shape
-    oh, ow, _ = out_shape
-    oy, ox = np.meshgrid(np.arange(oh), np.arange(ow), indexing="ij")
-    iy0 = np.maximum(oy * stride[0] - pad[0], 0)
-    ix0 = np.maximum(ox * stride[1] - pad[1], 0)
-    return bool(np.all(iy0 * w + ix0 >= oy * ow + ox))
-
-
 def _can_overwrite(g: Graph, op: Op, src: str, idx: int, last_use: dict[str, int], roots: dict[str, str]) -> bool:
     root = roots[src]
     if root == g.input or last_use.get(root, -1) != idx:
@@ -56,14 +45,17 @@ def _can_overwrite(g: Graph, op: Op, src: str, idx: int, last_use: dict[str, int
     return not (op.output == g.output and g.tensors[src].size != g.tensors[op.output].size)
 
 
-def _first_input_in_place(g: Graph, op: Op) -> bool:
-    """Whether op's kernel may write over its first input (an op record's ``in_place``, or a
-    max-pool whose reads never run behind its writes)."""
+def _in_place_inputs(g: Graph, op: Op) -> list[str]:
+    """The inputs op's kernel may write its output over (its record's ``in_place``): True, the first
+    one when it is as large as the output; "any", every input; a function, the first one if it says so
+    (a max-pool whose reads never run behind its writes)."""
+    rule = REGISTRY[op.kind].in_place
+    if rule == "any":
+        return list(op.inputs)
+    if callable(rule):
+        return [op.inputs[0]] if rule(g, op) else []
     tin, tout = g.tensors[op.inputs[0]], g.tensors[op.output]
-    if op.kind in REGISTRY:
-        return REGISTRY[op.kind].in_place and tin.size == tout.size
-    return op.kind == "maxpool" and maxpool_in_place_ok(tin.shape, tout.shape, op.attrs["k"], op.attrs["stride"],
-                                                        op.attrs["pad"])
+    return [op.inputs[0]] if rule and tin.size == tout.size else []
 
 
 def plan(g: Graph, scratch: dict[str, int] | None = None) -> Plan:
@@ -81,15 +73,10 @@ def plan(g: Graph, scratch: dict[str, int] | None = None) -> Plan:
 
     for i, op in enumerate(g.ops):
         roots[op.output] = op.output
-        if op.kind == "reshape":
+        if REGISTRY[op.kind].alias:
             roots[op.output] = roots[op.inputs[0]]
             continue
-        cands: list[str] = []
-        if op.kind in ("clamp", "add"):
-            cands = list(op.inputs)
-        elif _first_input_in_place(g, op):
-            cands = [op.inputs[0]]
-        for src in cands:
+        for src in _in_place_inputs(g, op):
             lu = {roots[src]: last_use_of(roots[src])}
             if _can_overwrite(g, op, src, i, lu, roots):
                 roots[op.output] = roots[src]
@@ -142,7 +129,7 @@ def plan(g: Graph, scratch: dict[str, int] | None = None) -> Plan:
 
     acts = []
     for op in g.ops:
-        if op.kind == "reshape":
+        if REGISTRY[op.kind].alias:
             continue
         acts.append(g.tensors[op.output].size)
         if op.attrs.get("pool"):

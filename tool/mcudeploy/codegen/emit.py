@@ -17,16 +17,7 @@ from ..ir import Graph, Op
 from ..ops import REGISTRY
 from ..paths import KERNELS
 from ..plan import Plan
-from .kernels import (
-    LOWBIT,
-    TERNARY_SPARSE,
-    conv_out_w,
-    kernel_arrays,
-    op_rounding,
-    rq_fits,
-    ternary_sparse_fill,
-    variant,
-)
+from .kernels import kernel_arrays, op_rounding
 
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                           trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
@@ -46,13 +37,12 @@ def c_float(x: float) -> str:
 
 _ENV.filters["c_float"] = c_float
 
-# The kernel source each op kind needs; mcd_common.h and mcd_kernels.h always come along.
-KERNEL_FILES = {
-    "conv2d": ["conv2d_s8.c", "mcd_im2col_s8.h", "conv2d_lowbit_s8.c", "mcd_lowbit_s8.h", "mcd_conv2d_rows_s8.h", "mcd_pwconv2d_s8.h", "conv2d_sparse_s8.c", "conv2d_sparse_tile_s8.c", "mcd_conv2d_sparse_tile_s8.h"], "dwconv2d": ["mcd_dwconv2d_s8.h", "dwconv2d_s8.c"], "fc": ["mcd_fc_s8.h", "fc_sparse_s8.c", "fc_lowbit_s8.c", "mcd_lowbit_s8.h", "fc_ternary_sparse_s8.c"],
-    "maxpool": ["maxpool_s8.c"], "avgpool": ["avgpool_s8.c"], "add": ["add_s8.c"],
-    "concat": ["concat_s8.c"], "clamp": ["clamp_s8.c"], "to_chw": ["to_chw_s8.c"], "reshape": [],
-}
+# mcd_common.h and mcd_kernels.h always come along; each op's record names its own files.
 HEADERS = ["mcd_common.h", "mcd_kernels.h", "mcd_simd.h", "mcd_gemm_s8.h"]
+# The order model.c includes the records' inline-kernel headers in (``c_includes``): fixed, so the
+# generated text does not depend on the order of the layers; headers not listed follow, by name.
+INCLUDE_ORDER = ["mcd_conv2d_rows_s8.h", "mcd_conv2d_sparse_tile_s8.h", "mcd_fc_s8.h", "mcd_dwconv2d_s8.h",
+                 "mcd_pwconv2d_s8.h"]
 
 
 def c_ident(name: str) -> str:
@@ -84,44 +74,22 @@ def _layer(g: Graph, p: Plan, op: Op, index: int) -> dict:
          "ins": [_ptr(p, t) for t in op.inputs], "out": _ptr(p, op.output),
          "in_dims": _dims(tin.shape), "out_dims": _dims(tout.shape), "in_zp": tin.zero_point,
          "out_zp": tout.zero_point, "in_n": tin.size, "out_n": tout.size, "attrs": a}
-    if op.kind in ("conv2d", "dwconv2d"):
-        w = op.arrays["weight"]
-        d["k"] = list(w.shape[1:3]) if op.kind == "conv2d" else list(w.shape[:2])
-        pool = a.get("pool") or {"k": [1, 1], "s": [1, 1]}
-        d["pool"] = pool
-        d["out_w_conv"] = conv_out_w(g, op)
     region, off = p.where[op.output]
     if region == "input":
         raise AssertionError(f"layer {op.name} writes into the input buffer")
     d["out_at"] = off if region == "arena" else -1  # -1: the caller's output buffer
-    rec = REGISTRY.get(op.kind)
-    d["variant"] = rec.select(g, op) if rec and rec.select else variant(op)
-    if d["variant"] == "lowbit":
-        d["bits"] = LOWBIT[a["format"]]
-    if d["variant"] == TERNARY_SPARSE:
-        d["fill"] = ternary_sparse_fill(op)
-    if op.kind in ("conv2d", "dwconv2d") and d["variant"] in ("default", "pointwise", "lowbit"):
-        d["rq_fast"] = int(rq_fits(op, op_rounding(g, op)))
+    rec = REGISTRY[op.kind]
+    d["variant"] = rec.select(g, op) if rec.select else "generic"
     scratch = p.where.get(f"scratch:{op.name}")
     d["scratch"] = f"(MCD_ARENA + {scratch[1]})" if scratch else "0"
-    if op.kind == "add":
-        t2 = g.tensors[op.inputs[1]]
-        d["zp2"] = t2.zero_point
-    if op.kind == "concat":
-        parts, off = [], 0
-        for t, m, s, cp in zip(op.inputs, a["mult"], a["shift"], a["copy"]):
-            ti = g.tensors[t]
-            c = ti.shape[-1]
-            parts.append({"ptr": _ptr(p, t), "c": c, "is_copy": int(cp), "zp": ti.zero_point, "mult": m,
-                          "shift": s, "off": off})
-            off += c
-        d["parts"] = parts
-        d["pixels"] = tout.size // tout.shape[-1]
-    if rec is not None:  # an op record: its C call, rendered with this dict
-        d["ins_dims"] = [_dims(g.tensors[t].shape) for t in op.inputs]
-        d["ins_zp"] = [g.tensors[t].zero_point for t in op.inputs]
-        d["wshape"] = list(op.arrays["weight"].shape) if "weight" in op.arrays else []
-        d["call"] = _ENV.from_string(rec.c_call).render(l=d).strip()
+    d["ins_dims"] = [_dims(g.tensors[t].shape) for t in op.inputs]
+    d["ins_zp"] = [g.tensors[t].zero_point for t in op.inputs]
+    d["wshape"] = list(op.arrays["weight"].shape) if "weight" in op.arrays else []
+    if rec.layer is not None:
+        d.update(rec.layer(g, op, d))
+    d["includes"] = rec.c_includes(d) if rec.c_includes else []
+    d["block"] = rec.c_block
+    d["call"] = _ENV.from_string(rec.c_call).render(l=d).strip()  # the record's C call, rendered with this dict
     return d
 
 
@@ -131,8 +99,9 @@ def config_header(g: Graph) -> str:
     default = g.meta.get("rounding", "single")
     rules = {"fc": set(), "other": set()}
     for op in g.ops:
-        if op.kind in ("conv2d", "dwconv2d", "fc", "add", "concat"):
-            rules["fc" if op.kind == "fc" else "other"].add(op_rounding(g, op))
+        family = REGISTRY[op.kind].rounding_family  # ops whose kernels read mcd_config.h's switches
+        if family:
+            rules[family].add(op_rounding(g, op))
     for family, r in rules.items():
         if len(r) > 1:
             raise ValueError(f"internal: the {family} ops of one graph mix rounding rules {sorted(r)}")
@@ -158,7 +127,7 @@ def ops_header(kinds) -> str:
 def kernel_sources(g: Graph) -> list[str]:
     files = list(HEADERS)
     for op in g.ops:
-        for f in (REGISTRY[op.kind].c_files if op.kind in REGISTRY else KERNEL_FILES[op.kind]):
+        for f in REGISTRY[op.kind].c_files:
             if f not in files:
                 files.append(f)
     return files
@@ -170,9 +139,11 @@ def emit_engine(g: Graph, p: Plan, outdir: Path, model_hash: str) -> list[str]:
     outdir.mkdir(parents=True, exist_ok=True)
     layers = []
     for op in g.ops:
-        if op.kind == "reshape":
+        if REGISTRY[op.kind].alias:  # the same bytes under another shape: no layer
             continue
         layers.append(_layer(g, p, op, len(layers)))
+    used = {h for layer in layers for h in layer["includes"]}
+    includes = [h for h in INCLUDE_ORDER if h in used] + sorted(used - set(INCLUDE_ORDER))
     weights = []
     for op in g.ops:
         for key, arr in sorted(kernel_arrays(g, op).items()):
@@ -182,7 +153,7 @@ def emit_engine(g: Graph, p: Plan, outdir: Path, model_hash: str) -> list[str]:
                             "def": _carray(ctype, f"mcd_{c_ident(op.name)}_{key}", arr)})
     tin, tout = g.tensors[g.input], g.tensors[g.output]
     ctx = {
-        "layers": layers, "weights": weights, "arena_bytes": p.arena_bytes, "model_hash": model_hash,
+        "layers": layers, "includes": includes, "weights": weights, "arena_bytes": p.arena_bytes, "model_hash": model_hash,
         "input": {"bytes": tin.size, "dims": _dims(tin.shape), "scale": tin.scale, "zp": tin.zero_point},
         "output": {"bytes": tout.size, "dims": _dims(tout.shape), "scale": tout.scale, "zp": tout.zero_point},
         "output_copy_from": None if p.where[g.output][0] == "output" else _ptr(p, g.output),

@@ -91,31 +91,16 @@ def kernel_weights(op: Op) -> np.ndarray:
 
 
 def kernel_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
-    """Every constant array the op's kernel reads, in its layout (what weights.c holds)."""
+    """Every constant array the op's kernel reads, in its layout (what weights.c holds): the op's
+    arrays as lowered, replaced or dropped by its record's ``arrays``."""
     arrays = dict(op.arrays)
     if "shift" in arrays:  # -30 .. 31: one byte a channel in flash
         arrays["shift"] = arrays["shift"].astype(np.int8)
-    rec = REGISTRY.get(op.kind)
-    if rec is not None:
-        return {**arrays, **rec.arrays(g, op)} if rec.arrays else arrays
-    if variant(op) in ("sparse", "sparse_tile"):
-        del arrays["weight"], arrays["bias"]
-        arrays.update(sparse_arrays(g, op))
-    elif variant(op) == TERNARY_SPARSE:
-        del arrays["weight"], arrays["bias"]
-        w = op.arrays["weight"]
-        arrays.update(encode_ternary_sparse(w.reshape(w.shape[0], -1)))
-        arrays["bias_adj"] = bias_adj(g, op, w.reshape(w.shape[0], -1)).astype(np.int32)
-    elif "weight" in arrays:
-        arrays["weight"] = kernel_weights(op)
-    if op.kind == "dwconv2d":  # [C][4] (bias_adj, mult, cz, s)
-        kh, kw, c = op.arrays["weight"].shape
-        arrays["rq"] = rq_records(g, op, op.arrays["weight"].reshape(kh * kw, c).T).reshape(-1)
-    elif op.kind == "conv2d" and variant(op) in ("pointwise", "default", "lowbit"):  # [O][4] (bias_adj, mult, cz, s)
-        w = op.arrays["weight"]
-        arrays["rq"] = rq_records(g, op, w.reshape(w.shape[0], -1)).reshape(-1)
-        del arrays["bias"]  # folded into bias_adj: these kernels read raw inputs
-    return arrays
+    rec = REGISTRY[op.kind]
+    if rec.arrays is None:
+        return arrays
+    merged = {**arrays, **rec.arrays(g, op)}  # a record's None drops an array (e.g. dense weights of a sparse layer)
+    return {k: v for k, v in merged.items() if v is not None}
 
 
 RQ_SHIFT_MAX = 23  # records hold shifts 2 .. 23 (mcd_rq_out: |H + cz| < 2^31)
@@ -183,51 +168,9 @@ def layer_bytes(g: Graph, op: Op) -> dict[str, int]:
 
 
 def scratch_bytes(g: Graph, op: Op) -> int:
-    rec = REGISTRY.get(op.kind)
-    if rec is not None:
-        return rec.scratch(g, op) if rec.scratch else 0
-    if variant(op) == "lowbit":  # mcd_conv2d_lowbit_s8_scratch_bytes, mcd_fc_lowbit_s8_scratch_bytes
-        w = op.arrays["weight"]
-        kp = lowbit_kp(LOWBIT[op.attrs["format"]], w[0].size)
-        return 2 * kp * 2 + 3 * w.shape[0] * 4 if op.kind == "conv2d" else kp * 2
-    if variant(op) == TERNARY_SPARSE:
-        return 0
-    if variant(op) == "sparse_tile":  # mcd_conv2d_sparse_tile_s8_scratch_bytes
-        o, kh, _kw, c = op.arrays["weight"].shape
-        pool = bool(op.attrs.get("pool"))
-        chunk = o if pool else min(o, TILE_CHUNK_NOPOOL)
-        return c * kh * tile_geometry(g, op)[1] * 4 + chunk * (2 if pool else 8) * 4
-    if variant(op) == "sparse":
-        if op.kind == "fc" or not any(op.attrs["pad"]):
-            return 0
-        h, w, c = g.tensors[op.inputs[0]].shape
-        t, left, b, r = op.attrs["pad"]
-        return (h + t + b) * (w + left + r) * c
-    if variant(op) == "rows":  # mcd_conv2d_rows_s8_scratch_bytes
-        o, kh, kw, c = op.arrays["weight"].shape
-        row = ((conv_out_w(g, op) - 1) * op.attrs["stride"][1] + kw) * c + 2
-        pool = op.attrs.get("pool")
-        pool_2x2 = bool(pool) and pool["k"] == [2, 2]
-        pooled_w = g.tensors[op.output].shape[1] if pool else 0
-        n_rows = kh + op.attrs["stride"][0] if pool_2x2 else kh
-        return ((n_rows * row * 2 + 3) & ~3) + (0 if pool_2x2 else pooled_w * o * 4)
-    if variant(op) == "pointwise":  # mcd_pwconv2d_s8_scratch_bytes: two int16 pixel columns
-        return (2 * k4(op.arrays["weight"].shape[3]) + 4) * 2
-    if op.kind == "conv2d":
-        o, kh, kw, c = op.arrays["weight"].shape
-        return 2 * k4(kh * kw * c) * 2 + 3 * o * 4
-    if op.kind == "fc":
-        return k4(op.arrays["weight"].shape[1]) * 2
-    if op.kind == "dwconv2d":  # mcd_dwconv2d_s8_scratch_bytes: per channel a mirrored ring of k_h int16 rows
-        kh, kw, c = op.arrays["weight"].shape
-        sw = op.attrs["stride"][1]
-        if op.attrs.get("pool") or kh > DW_MAX_K or kw > DW_MAX_K or sw > 2:
-            return 0
-        span = ((conv_out_w(g, op) - 1) * sw + kw + 3) & ~1  # mcd_dw_span
-        return 2 * kh * c * span * 2 + k4(c)  # + one pixel of zero points
-    if op.kind == "add" and g.tensors[op.output].size >= ADD_LUT_MIN:
-        return 2 * 256 * 4
-    return 0
+    """Bytes of kernel scratch the op's record asks for (its ``scratch``; the C twin is ``c_scratch``)."""
+    rec = REGISTRY[op.kind]
+    return rec.scratch(g, op) if rec.scratch else 0
 
 
 def scratch_for(g: Graph) -> dict[str, int]:

@@ -23,9 +23,18 @@ to be removed together:
 * ``flatten`` / ``view(n, -1)`` from (C, H, W) repeats each channel's id H*W times (channel-major),
   so removing a conv filter drops its H*W columns of the following linear layer.
 
+* a ``ConvTranspose2d`` (groups=1) is a weight layer like a conv (its weight is (in, out, kh, kw));
+* any other module or function without per-channel parameters is run once on random inputs of its
+  traced shapes under a dispatch logger, and the ATen ops it calls are looked up in the op records
+  (``mcudeploy.ops``): when every one is ``channels="elementwise"`` (activations by table, ``*``,
+  PReLU with one slope, maximum/minimum, upsampling, ...; data movement without a record such as
+  ``clone`` too), the op passes ids through, or unions those of its full-size inputs. So an op
+  gets traced by adding its record, not by a list here.
+
 Anything else (the model input, the model output, grouped convs, functional ops on parameters,
-reshapes with literal sizes, unknown ops) marks the ids it touches as fixed: never pruned. That is
-the conservative side: an op this pass does not understand only limits how much can be removed.
+reshapes with literal sizes, ops whose records mix or reduce channels: softmax, slicing, ...)
+marks the ids it touches as fixed: never pruned. That is the conservative side: an op this pass
+does not understand only limits how much can be removed.
 
 Which channels go: per group, the ones whose producing filters have the smallest L2 norm after
 folding the following BatchNorm's scale (``gamma / sqrt(var + eps)``, the filter the int8 engine will
@@ -195,6 +204,10 @@ def analyze(model: nn.Module, example: torch.Tensor) -> Analysis:
                 out = x
             elif isinstance(mod, nn.Flatten) and mod.start_dim == 1 and mod.end_dim == -1:
                 out = _flatten(args[0], x)
+            elif isinstance(mod, nn.ConvTranspose2d) and mod.groups == 1 and x is not None:
+                out = record(node.target, "convt", x, fresh(node))
+            elif _record_rule(node, mod) == "elementwise":
+                out = _elementwise(node, uf, of, unknown)
             else:
                 out = unknown(node)
         elif node.op in ("call_function", "call_method"):
@@ -213,6 +226,8 @@ def analyze(model: nn.Module, example: torch.Tensor) -> Analysis:
                 out = _flatten(args[0], x)
             elif t in _REDUCE and x is not None and _keeps_channels(node):
                 out = x
+            elif _record_rule(node, None) == "elementwise":
+                out = _elementwise(node, uf, of, unknown)
             else:
                 out = unknown(node)
         else:  # get_attr: a parameter used by a functional op, which this pass cannot shrink
@@ -223,12 +238,12 @@ def analyze(model: nn.Module, example: torch.Tensor) -> Analysis:
     roots_seen = set()
     producers: dict[int, list[str]] = {}
     for name, u in uses.items():
-        if u["kind"] in ("conv", "linear"):
+        if u["kind"] in ("conv", "linear", "convt"):
             for i in u["out"]:
                 producers.setdefault(uf.find(i), []).append(name)
     fixed_roots = {uf.find(i) for i in uf.fixed}
     for name, u in uses.items():
-        if u["kind"] not in ("conv", "linear"):
+        if u["kind"] not in ("conv", "linear", "convt"):
             continue
         for i in u["out"]:
             r = uf.find(i)
@@ -242,6 +257,80 @@ def analyze(model: nn.Module, example: torch.Tensor) -> Analysis:
         groups.append(Group(list(key), roots, [scores.get(r, 0.0) for r in roots],
                             prunable=not any(r in fixed_roots for r in roots)))
     return Analysis(groups, uses, uf.find)
+
+
+def _aten_calls(node, mod) -> list[str] | None:
+    """The ATen op keys ('hardswish.default') one fx node calls, found by running it once on random
+    inputs of its traced shapes; None when it cannot be run that way."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    def materialize(a):
+        if isinstance(a, fx.Node):
+            meta = a.meta.get("tensor_meta")
+            if meta is None or not hasattr(meta, "shape") or not meta.dtype.is_floating_point:
+                raise ValueError(a.name)
+            return torch.randn(tuple(meta.shape), dtype=meta.dtype)
+        if isinstance(a, (list, tuple)):
+            return type(a)(materialize(v) for v in a)
+        return a
+
+    keys: list[str] = []
+    live: list[torch.Tensor] = []  # the node's inputs and what is computed from them (ops on parameters alone don't count)
+
+    def tensors(v):
+        if isinstance(v, torch.Tensor):
+            return [v]
+        if isinstance(v, (list, tuple)):
+            return [t for a in v for t in tensors(a)]
+        if isinstance(v, dict):
+            return [t for a in v.values() for t in tensors(a)]
+        return []
+
+    class _Log(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if any(t is u for t in tensors((args, kwargs)) for u in live):
+                keys.append(getattr(func, "__name__", str(func)))
+                live.extend(tensors(out))
+            return out
+
+    try:
+        args = materialize(tuple(node.args))
+        kwargs = {k: materialize(v) for k, v in node.kwargs.items()}
+        live.extend(tensors((args, kwargs)))
+        if node.op == "call_module":
+            fn = mod
+        elif node.op == "call_method":
+            fn = getattr(args[0], node.target)
+            args = args[1:]
+        else:
+            fn = node.target
+        with torch.no_grad(), _Log():
+            fn(*args, **kwargs)
+    except Exception:  # noqa: BLE001 -- an op that cannot run alone is simply not traced through
+        return None
+    return keys
+
+
+def _record_rule(node, mod) -> str | None:
+    """'elementwise' when every ATen op the node calls has an op record saying so (or only moves
+    data: the frontend drops it); else None. A module with per-channel parameters (PReLU(C)) is
+    never elementwise here: pruning would have to slice them."""
+    from .. import ops
+    from ..frontend.optable import HANDLERS, IGNORED, identity
+
+    if mod is not None and any(p.numel() > 1 for p in mod.parameters()):
+        return None
+    keys = _aten_calls(node, mod)
+    if not keys:
+        return None
+    for key in keys:
+        if key in IGNORED or HANDLERS.get(key) is identity:
+            continue
+        rec = ops.record_of(key)
+        if rec is None or rec.channels != "elementwise":
+            return None
+    return "elementwise"
 
 
 def _flatten(src, x):
@@ -320,9 +409,10 @@ def _importance(gm, uses, bn_after, uf) -> dict[int, float]:
     """Per channel root: sum over its producers of filter L2 norm (BN-scaled) / that layer's mean."""
     out: dict[int, float] = {}
     for name, u in uses.items():
-        if u["kind"] not in ("conv", "linear"):
+        if u["kind"] not in ("conv", "linear", "convt"):
             continue
-        w = gm.get_submodule(name).weight.detach().flatten(1)
+        w = gm.get_submodule(name).weight.detach()
+        w = (w.transpose(0, 1) if u["kind"] == "convt" else w).flatten(1)
         norm = w.norm(dim=1)
         if name in bn_after:
             norm = norm * _bn_scale(gm.get_submodule(bn_after[name]))
@@ -392,6 +482,11 @@ def shrink(model: nn.Module, analysis: Analysis, drop: set[int]) -> nn.Module:
         if u["kind"] == "conv":
             _slice_param(mod, "weight", kout, 0)
             _slice_param(mod, "weight", kin, 1)
+            _slice_param(mod, "bias", kout, 0)
+            mod.in_channels, mod.out_channels = len(kin), len(kout)
+        elif u["kind"] == "convt":  # weight (in, out, kh, kw)
+            _slice_param(mod, "weight", kout, 1)
+            _slice_param(mod, "weight", kin, 0)
             _slice_param(mod, "bias", kout, 0)
             mod.in_channels, mod.out_channels = len(kin), len(kout)
         elif u["kind"] == "depthwise":

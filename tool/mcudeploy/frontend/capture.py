@@ -189,30 +189,8 @@ def run_node(n: FNode, vals: dict[str, torch.Tensor]) -> torch.Tensor:
     rec = ops.REGISTRY.get(n.op)
     if rec is not None and rec.float_fn is not None:
         y = rec.float_fn(n, xs)
-    elif n.op == "conv":
-        dil = a.get("dilation", 1)
-        y = F.conv2d(xs[0], p["weight"], p.get("bias"), a["stride"], 0, dil, a["groups"]) if not any(a["pad"]) \
-            else F.conv2d(F.pad(xs[0], (a["pad"][1], a["pad"][3], a["pad"][0], a["pad"][2])),
-                          p["weight"], p.get("bias"), a["stride"], 0, dil, a["groups"])
-    elif n.op == "linear":
-        y = F.linear(xs[0], p["weight"], p.get("bias"))
     elif n.op == "bn":
         y = F.batch_norm(xs[0], p["mean"], p["var"], p.get("weight"), p.get("bias"), False, 0.0, a["eps"])
-    elif n.op == "act":
-        y = xs[0]
-    elif n.op == "maxpool":
-        y = F.max_pool2d(xs[0], a["k"], a["stride"], a["pad"], ceil_mode=a.get("ceil", False))
-    elif n.op == "avgpool":
-        y = F.avg_pool2d(xs[0], a["k"], a["stride"], a["pad"], ceil_mode=a.get("ceil", False),
-                         count_include_pad=a["count_include_pad"])
-    elif n.op == "gap":
-        y = xs[0].mean(dim=(2, 3), keepdim=len(n.shape) == (2 if a.get("1d") else 3))
-    elif n.op == "reshape":
-        y = xs[0].reshape((xs[0].shape[0],) + tuple(n.shape))
-    elif n.op == "add":
-        y = xs[0] + xs[1]
-    elif n.op == "cat":
-        y = torch.cat(xs, dim=1)
     elif n.op == "pad":
         t, l_, b, r = a["pad"]
         y = F.pad(xs[0], (l_, r, t, b))

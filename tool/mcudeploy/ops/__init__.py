@@ -10,11 +10,13 @@ Usage::
 
 Adding an op is one module here (its ``OpRecord``: capture handlers, float semantics, lowering,
 reference, selection rule, C call, scratch), one C kernel in ``firmware_template/kernels`` and one
-test; docs/adding-an-op.md walks through one. The older ops (conv2d, fc, pools, add, concat) are
-still wired by hand in optable/lower/reference/codegen; the hooks there consult this registry first.
+test; docs/adding-an-op.md walks through one. Every device op is a record (conv2d and its formats,
+dwconv2d, fc, pools, add, concat, clamp, reshape/to_chw too): lowering, the reference, the planner,
+the code generator, the scratch test and the structured-pruning tracer read only this registry.
 
 A record's float op name (``FNode.op``) and its IR kind are both ``name`` unless ``lower`` returns
-another kind (one record may lower to a kind of another record, e.g. conv -> conv2d_any).
+another kind (one record may lower to a kind of another record, e.g. conv -> conv2d, dwconv2d or
+gconv2d; linear -> fc).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 
 @dataclass
 class OpRecord:
-    """Everything about one op; only ``name`` and ``reference`` are always needed.
+    """Everything about one op; only ``name`` is always needed (and ``reference`` for an IR kind).
 
     * ``aten``: ATen op key (``'sigmoid.default'``) -> handler(args, kwargs) returning an FNode
       (``fnode(...)``) or a string saying why this use is not supported (the capture pattern);
@@ -44,11 +46,22 @@ class OpRecord:
     * ``scratch(g, op)``: bytes of kernel scratch, and ``c_scratch`` the C expression computing
       the same from ``l`` (a host test compares the two);
     * ``in_place``: the kernel may write over its first input (the planner then aliases them);
-    * ``arrays(g, op)``: the constant arrays as the kernel reads them (weights.c), default op.arrays.
+    * ``arrays(g, op)``: the constant arrays as the kernel reads them (weights.c), default op.arrays;
+    * ``layer(g, op, l)``: more fields of the layer dict ``l`` for ``c_call`` (e.g. kernel sizes);
+    * ``c_block``: the call goes in its own ``{ }`` block (static parameter structs need one);
+    * ``c_includes(l)``: headers model.c must include for this layer (inline kernels);
+    * ``alias``: the output is the input's bytes under another shape (reshape): no layer, no kernel;
+    * ``rounding_family``: 'fc' or 'other' when the kernel requantizes by mcd_config.h's switch
+      (MCD_ROUNDING_DOUBLE_FC / MCD_ROUNDING_DOUBLE), '' when it does not read it;
+    * ``channels``: how output channels follow input channels, for the structured-pruning tracer
+      (compress/structured.py): 'conv' (a weight layer: outputs are its own, inputs are consumed),
+      'depthwise' (channel c from channel c, with per-channel weights), 'elementwise' (channel c
+      of every input -> channel c of the output), 'concat' (channels of the inputs side by side),
+      'reduce' (all channels mixed or dropped: a boundary), '' (not traced: pruning stops there).
     """
 
     name: str
-    reference: Callable
+    reference: Callable | None = None  # None: a float-graph-only record (it lowers to another kind)
     aten: dict[str, Callable] = field(default_factory=dict)
     float_fn: Callable | None = None
     quant: str | Callable = "own"
@@ -58,11 +71,17 @@ class OpRecord:
     c_decl: str = ""
     c_call: str = ""
     scratch: Callable | None = None
-    c_scratch: str = ""
-    in_place: bool = False
+    c_scratch: str | Callable = ""  # a jinja2 expression of l, or (g, op) -> the C expression or None
+    in_place: bool | str | Callable = False  # True: first input (same size); "any": any input; (g, op) -> bool
     arrays: Callable | None = None  # (g, op) -> the constant arrays in the kernel's layout (default op.arrays)
     supported: str = ""
     rounding: str = ""  # how the op rounds: which rule the oracle test holds it to
+    layer: Callable | None = None
+    c_block: bool = True
+    c_includes: Callable | None = None
+    alias: bool = False
+    rounding_family: str = ""
+    channels: str = ""
 
 
 @dataclass
@@ -74,6 +93,8 @@ class LowerCtx:
     tout: object
     obs: dict
     in_shapes: list = field(default_factory=list)  # torch shapes of the inputs, batch dim removed
+    fg: object = None  # the FloatGraph (users of a node, its output)
+    shared: dict = field(default_factory=dict)  # state across one lowering (e.g. a flatten's column order)
 
 
 REGISTRY: dict[str, OpRecord] = {}
@@ -100,6 +121,11 @@ def by_aten(key: str) -> Callable | None:
     return None
 
 
+def record_of(key: str) -> OpRecord | None:
+    """The record whose capture pattern claims an ATen op key ('hardswish.default'), or None."""
+    return next((rec for rec in REGISTRY.values() if key in rec.aten), None)
+
+
 def supported() -> list[str]:
     return [rec.supported for rec in REGISTRY.values() if rec.supported]
 
@@ -107,6 +133,15 @@ def supported() -> list[str]:
 def variant(g, op) -> str:
     rec = REGISTRY.get(op.kind)
     return rec.select(g, op) if rec and rec.select else "generic"
+
+
+def act_bounds(act, scale: float, zp: int) -> list[int]:
+    """A fused or standalone activation's float bounds [lo, hi] (None: open) as int8 bounds at the
+    output's quantization."""
+    lo, hi = (act or [None, None])
+    qlo = -128 if lo is None else int(np.clip(zp + round(lo / scale), -128, 127))
+    qhi = 127 if hi is None else int(np.clip(zp + round(hi / scale), -128, 127))
+    return [qlo, qhi]
 
 
 def clip8(y) -> np.ndarray:

@@ -41,7 +41,7 @@ def convolution(a, k):
     """aten.convolution: transposed ones are ours, the rest the op table's."""
     if a[6]:
         return handler([a[0], a[1], a[2], a[3], a[4], a[7], a[8], a[5]], {})
-    from ..frontend.optable import convolution as plain
+    from .conv import convolution as plain
 
     return plain(a, k)
 
@@ -118,7 +118,7 @@ def scratch(g, op) -> int:
 
 
 register(OpRecord(
-    name="convt", reference=reference, float_fn=float_fn, lower=lower, arrays=arrays, scratch=scratch,
+    name="convt", channels="conv", reference=reference, float_fn=float_fn, lower=lower, arrays=arrays, scratch=scratch,
     aten={"conv_transpose2d.input": handler, "convolution.default": convolution},
     select=lambda g, op: "fast",
     c_files=["convt2d_s8.c"],

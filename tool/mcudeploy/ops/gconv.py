@@ -67,7 +67,7 @@ def scratch(g, op) -> int:
 
 
 register(OpRecord(
-    name="gconv2d", reference=reference, arrays=arrays, scratch=scratch,
+    name="gconv2d", channels="grouped", reference=reference, arrays=arrays, scratch=scratch,
     select=select,
     c_files=["gconv2d_s8.c"],
     c_decl="void mcd_gconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d, "

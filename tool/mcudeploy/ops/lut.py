@@ -95,7 +95,7 @@ ATEN = {
 }
 
 register(OpRecord(
-    name="lut", reference=reference, aten=ATEN, float_fn=float_fn, quant=quant, lower=lower,
+    name="lut", channels="elementwise", reference=reference, aten=ATEN, float_fn=float_fn, quant=quant, lower=lower,
     select=lambda g, op: "generic",
     c_files=["lut_s8.c"],
     c_decl="void mcd_lut_s8(int32_t n, const int8_t *in, const int8_t *table, int8_t *out);",

@@ -71,7 +71,7 @@ def reference(op, xs, tins, tout):
 
 
 register(OpRecord(
-    name="mean", reference=reference, float_fn=float_fn, lower=lower, quant="inherit",
+    name="mean", channels="reduce", reference=reference, float_fn=float_fn, lower=lower, quant="inherit",
     aten={"mean.dim": handler},
     select=lambda g, op: "generic",
     c_files=["mean_s8.c"],

@@ -56,7 +56,7 @@ def reference(op, xs, tins, tout):
 
 
 register(OpRecord(
-    name="minmax", reference=reference, float_fn=float_fn, quant=quant, lower=lower,
+    name="minmax", channels="elementwise", reference=reference, float_fn=float_fn, quant=quant, lower=lower,
     aten={"maximum.default": _handler(True), "minimum.default": _handler(False)},
     select=lambda g, op: "generic",
     c_files=["minmax_s8.c"],

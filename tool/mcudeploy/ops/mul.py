@@ -10,7 +10,7 @@ Broadcast modes of the smaller operand b (the generator puts the full-size tenso
 ops commute): 0 same shape, 1 one value per channel (N x C x 1 x 1), 2 a single value,
 3 one value per pixel (N x 1 x H x W). Arithmetic (TFLite's MUL): acc = (a - zp_a) * (b - zp_b),
 |acc| <= 255^2, requantized by s_a * s_b / s_out with mcd_requant / quantize.requantize.
-'add_bc' is the existing add's arithmetic (reference.add) with b broadcast the same way.
+'add_bc' is the add record's arithmetic (ops/add.py) with b broadcast the same way.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def _pixels_c(l_) -> str:
 
 
 register(OpRecord(
-    name="mul", reference=mul_reference, lower=mul_lower,
+    name="mul", channels="elementwise", reference=mul_reference, lower=mul_lower,
     aten={"mul.Tensor": mul_handler, "mul_.Tensor": mul_handler, "mul.Scalar": mul_handler,
           "add.Tensor": add_handler, "add_.Tensor": add_handler, "add.Scalar": add_handler,
           "sub.Tensor": lambda a, k: add_handler(a, k, -1.0), "sub.Scalar": lambda a, k: add_handler(a, k, -1.0),
@@ -143,7 +143,7 @@ register(OpRecord(
 ))
 
 register(OpRecord(
-    name="add_bc", reference=add_bc_reference,
+    name="add_bc", channels="elementwise", reference=add_bc_reference,
     select=lambda g, op: "generic",
     c_files=["add_bc_s8.c"],
     c_decl="void mcd_add_bc_s8(const mcd_add_params *p, int32_t pixels, int32_t c, const int8_t *a, const int8_t *b, "

@@ -37,7 +37,7 @@ def reference(op, xs, tins, tout):
 
 
 register(OpRecord(
-    name="pad", reference=reference, float_fn=float_fn, lower=lower, quant="inherit",
+    name="pad", channels="elementwise", reference=reference, float_fn=float_fn, lower=lower, quant="inherit",
     select=lambda g, op: "generic",
     c_files=["pad_s8.c"],
     c_decl="void mcd_pad_s8(const mcd_dims *in_d, const int8_t *in, int32_t pad_t, int32_t pad_l, "

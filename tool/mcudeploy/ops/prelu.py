@@ -51,7 +51,7 @@ def reference(op, xs, tins, tout):
 
 
 register(OpRecord(
-    name="prelu", reference=reference, float_fn=float_fn, lower=lower,
+    name="prelu", channels="elementwise", reference=reference, float_fn=float_fn, lower=lower,
     aten={"prelu.default": handler, "_prelu_kernel.default": handler},
     select=lambda g, op: "generic",
     c_files=["prelu_s8.c"],

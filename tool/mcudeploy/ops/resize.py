@@ -68,7 +68,7 @@ def reference(op, xs, tins, tout):
 
 
 register(OpRecord(
-    name="resize", reference=reference, float_fn=float_fn, lower=lower, quant="inherit",
+    name="resize", channels="elementwise", reference=reference, float_fn=float_fn, lower=lower, quant="inherit",
     aten={"upsample_nearest2d.vec": _handler("nearest"), "upsample_nearest2d.default": _handler("nearest"),
           "upsample_bilinear2d.vec": _handler("bilinear"), "upsample_bilinear2d.default": _handler("bilinear")},
     select=lambda g, op: "generic",

@@ -54,7 +54,7 @@ def reference(op, xs, tins, tout):
 
 
 register(OpRecord(
-    name="softmax", reference=reference, float_fn=float_fn, lower=lower, quant=lambda n, tins: (1.0 / 256, -128),
+    name="softmax", channels="reduce", reference=reference, float_fn=float_fn, lower=lower, quant=lambda n, tins: (1.0 / 256, -128),
     aten={"_softmax.default": handler, "softmax.int": handler},
     select=lambda g, op: "generic",
     c_files=["softmax_s8.c"],

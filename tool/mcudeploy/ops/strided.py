@@ -96,10 +96,11 @@ for _name, _aten in (("permute", {"permute.default": permute_handler, "transpose
                      ("slice", {"slice.Tensor": slice_handler, "narrow.default": narrow_handler,
                                 "split.Tensor": split_handler, "split_with_sizes.default": split_handler,
                                 "chunk.default": split_handler})):
-    register(OpRecord(name=_name, reference=reference, float_fn=float_fn, lower=lower, quant="inherit", aten=_aten))
+    register(OpRecord(name=_name, reference=reference, float_fn=float_fn, lower=lower, quant="inherit", aten=_aten,
+                        channels="reduce"))
 
 register(OpRecord(
-    name="strided", reference=reference, quant="inherit",
+    name="strided", channels="reduce", reference=reference, quant="inherit",
     select=lambda g, op: "generic",
     c_files=["strided_s8.c"],
     c_decl="void mcd_strided_s8(int32_t h, int32_t w, int32_t c, const int8_t *in, int32_t base, int32_t s0, "

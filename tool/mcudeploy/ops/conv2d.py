@@ -1,0 +1,211 @@
+"""The device convolutions 'conv2d' (groups 1, no dilation; OHWI weights) and 'dwconv2d'
+(depthwise; HWC weights), lowered from the float 'conv' node (ops/conv.py).
+
+Integer semantics: acc = bias + sum over the window of (q_in - zp_in) * w (padding is real 0);
+a fused max-pool takes the max of the accumulators of each window (monotonic, so equal to pooling
+the requantized values); then per-channel requantization (the graph's rule) and the fused
+activation's clip.
+
+conv2d's kernel variants (``codegen.kernels.variant``, from the storage format ``choose_format``
+picks): default (im2col + SMLAD GEMM), rows (few input channels, no im2col), pointwise (1x1),
+sparse / sparse_tile (non-zeros only), lowbit (2 or 4 bits a weight). The weight layouts, scratch
+sizes and format cost model are ``codegen/kernels.py``'s helpers (the Python twins of the C
+kernels); these records wire them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import OpRecord, register
+from .conv import _K
+
+# --- integer semantics ---------------------------------------------------------------------------
+
+def _maxpool_windows(a, k, s):
+    from ..reference import _windows
+
+    return _windows(a, k, s, [0, 0, 0, 0], 0).max(axis=(-2, -1))
+
+
+def conv2d_reference(op, xs, tins, tout):
+    from ..reference import _finish, _windows
+
+    w = op.arrays["weight"]
+    o, kh, kw, c = w.shape
+    win = _windows(xs[0].astype(np.int32) - tins[0].zero_point, (kh, kw), op.attrs["stride"], op.attrs["pad"], 0)
+    n, oh, ow = win.shape[:3]
+    cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(n * oh * ow, kh * kw * c).astype(np.float64)
+    acc = np.rint(cols @ w.reshape(o, -1).T.astype(np.float64)).astype(np.int64).reshape(n, oh, ow, o)
+    acc += op.arrays["bias"]
+    if op.attrs.get("pool"):
+        acc = _maxpool_windows(acc, op.attrs["pool"]["k"], op.attrs["pool"]["s"])
+    return _finish(acc, op, tout.zero_point)
+
+
+def dwconv2d_reference(op, xs, tins, tout):
+    from ..reference import _finish, _windows
+
+    w = op.arrays["weight"]  # (kh, kw, C)
+    kh, kw, _c = w.shape
+    win = _windows(xs[0].astype(np.int64) - tins[0].zero_point, (kh, kw), op.attrs["stride"], op.attrs["pad"], 0)
+    acc = np.einsum("nhwcij,ijc->nhwc", win, w.astype(np.int64)) + op.arrays["bias"]
+    if op.attrs.get("pool"):
+        acc = _maxpool_windows(acc, op.attrs["pool"]["k"], op.attrs["pool"]["s"])
+    return _finish(acc, op, tout.zero_point)
+
+
+# --- the kernels: variant, weight layout, scratch, C call ----------------------------------------
+
+def conv2d_arrays(g, op) -> dict:
+    """Sparse formats replace weight and bias by their encoding; the others repack the weights;
+    the default, pointwise and low-bit kernels read [O][4] requantization records (bias folded in)."""
+    K = _K()
+    v = K.variant(op)
+    out: dict = {}
+    if v in ("sparse", "sparse_tile"):
+        out.update(weight=None, bias=None, **K.sparse_arrays(g, op))
+    else:
+        out["weight"] = K.kernel_weights(op)
+    if v in ("pointwise", "default", "lowbit"):
+        w = op.arrays["weight"]
+        out["rq"] = K.rq_records(g, op, w.reshape(w.shape[0], -1)).reshape(-1)
+        out["bias"] = None
+    return out
+
+
+def dwconv2d_arrays(g, op) -> dict:  # weights int16 [C][k_h][KW2]; [C][4] (bias_adj, mult, cz, s)
+    K = _K()
+    kh, kw, c = op.arrays["weight"].shape
+    return {"weight": K.kernel_weights(op), "rq": K.rq_records(g, op, op.arrays["weight"].reshape(kh * kw, c).T).reshape(-1)}
+
+
+def conv2d_scratch(g, op) -> int:
+    K = _K()
+    v = K.variant(op)
+    o, kh, kw, c = op.arrays["weight"].shape
+    if v == "lowbit":  # mcd_conv2d_lowbit_s8_scratch_bytes
+        kp = K.lowbit_kp(K.LOWBIT[op.attrs["format"]], op.arrays["weight"][0].size)
+        return 2 * kp * 2 + 3 * o * 4
+    if v == "sparse_tile":  # mcd_conv2d_sparse_tile_s8_scratch_bytes
+        pool = bool(op.attrs.get("pool"))
+        chunk = o if pool else min(o, K.TILE_CHUNK_NOPOOL)
+        return c * kh * K.tile_geometry(g, op)[1] * 4 + chunk * (2 if pool else 8) * 4
+    if v == "sparse":
+        if not any(op.attrs["pad"]):
+            return 0
+        h, w, c = g.tensors[op.inputs[0]].shape
+        t, left, b, r = op.attrs["pad"]
+        return (h + t + b) * (w + left + r) * c
+    if v == "rows":  # mcd_conv2d_rows_s8_scratch_bytes
+        row = ((K.conv_out_w(g, op) - 1) * op.attrs["stride"][1] + kw) * c + 2
+        pool = op.attrs.get("pool")
+        pool_2x2 = bool(pool) and pool["k"] == [2, 2]
+        pooled_w = g.tensors[op.output].shape[1] if pool else 0
+        n_rows = kh + op.attrs["stride"][0] if pool_2x2 else kh
+        return ((n_rows * row * 2 + 3) & ~3) + (0 if pool_2x2 else pooled_w * o * 4)
+    if v == "pointwise":  # mcd_pwconv2d_s8_scratch_bytes: two int16 pixel columns
+        return (2 * K.k4(c) + 4) * 2
+    return 2 * K.k4(kh * kw * c) * 2 + 3 * o * 4
+
+
+def conv2d_c_scratch(g, op) -> str | None:
+    K = _K()
+    v, a = K.variant(op), op.attrs
+    o, kh, kw, c = op.arrays["weight"].shape
+    pool = a.get("pool")
+    if v == "rows":
+        p2 = int(bool(pool) and pool["k"] == [2, 2])
+        return (f"mcd_conv2d_rows_s8_scratch_bytes({kh}, {kw}, {c}, {o}, {a['stride'][0]}, {a['stride'][1]}, "
+                f"{K.conv_out_w(g, op)}, {p2}, {g.tensors[op.output].shape[1] if pool else 0})")
+    if v == "pointwise":
+        return f"mcd_pwconv2d_s8_scratch_bytes({c})"
+    if v == "lowbit":
+        return f"mcd_conv2d_lowbit_s8_scratch_bytes({K.LOWBIT[a['format']]}, {kh}, {kw}, {c}, {o})"
+    if v == "sparse_tile":
+        return (f"mcd_conv2d_sparse_tile_s8_scratch_bytes({c}, {kh}, {kw}, {o}, {int(bool(pool))}, "
+                f"{K.tile_geometry(g, op)[0]})")
+    if v == "sparse":
+        h, w, _ = g.tensors[op.inputs[0]].shape
+        t, left, b, r = a["pad"]
+        return f"mcd_conv2d_sparse_s8_scratch_bytes(&(mcd_dims){{{h}, {w}, {c}}}, {t}, {left}, {b}, {r})"
+    return f"mcd_conv2d_s8_scratch_bytes({kh}, {kw}, {c}, {o})"
+
+
+def dwconv2d_scratch(g, op) -> int:  # mcd_dwconv2d_s8_scratch_bytes: per channel a mirrored ring of k_h int16 rows
+    K = _K()
+    kh, kw, c = op.arrays["weight"].shape
+    sw = op.attrs["stride"][1]
+    if op.attrs.get("pool") or kh > K.DW_MAX_K or kw > K.DW_MAX_K or sw > 2:
+        return 0
+    span = ((K.conv_out_w(g, op) - 1) * sw + kw + 3) & ~1  # mcd_dw_span
+    return 2 * kh * c * span * 2 + K.k4(c)  # + one pixel of zero points
+
+
+def dwconv2d_c_scratch(g, op) -> str:
+    kh, kw, c = op.arrays["weight"].shape
+    a = op.attrs
+    return (f"mcd_dwconv2d_s8_scratch_bytes({kh}, {kw}, {c}, {a['stride'][1]}, {_K().conv_out_w(g, op)}, "
+            f"{int(bool(a.get('pool')))})")
+
+
+def layer(g, op, d) -> dict:
+    """The C call's extra fields: kernel size, the fused pool, the conv's own output width, packed
+    bits, and whether the requantization records take the fast path."""
+    K = _K()
+    w = op.arrays["weight"]
+    out = {"k": list(w.shape[1:3]) if op.kind == "conv2d" else list(w.shape[:2]),
+           "pool": op.attrs.get("pool") or {"k": [1, 1], "s": [1, 1]}, "out_w_conv": K.conv_out_w(g, op)}
+    if d["variant"] == "lowbit":
+        out["bits"] = K.LOWBIT[op.attrs["format"]]
+    if d["variant"] in ("default", "pointwise", "lowbit"):
+        out["rq_fast"] = int(K.rq_fits(op, K.op_rounding(g, op)))
+    return out
+
+
+def conv2d_includes(l_) -> list[str]:
+    return {"rows": ["mcd_conv2d_rows_s8.h"], "sparse_tile": ["mcd_conv2d_sparse_tile_s8.h"],
+            "pointwise": ["mcd_pwconv2d_s8.h"]}.get(l_["variant"], [])
+
+
+_PRELUDE = ("static const mcd_conv_params p = { {{ l.attrs.stride[0] }}, {{ l.attrs.stride[1] }}, {{ l.attrs.pad[0] }}, "
+            "{{ l.attrs.pad[1] }}, {{ l.pool.k[0] }}, {{ l.pool.k[1] }}, {{ l.pool.s[0] }}, {{ l.pool.s[1] }}, "
+            "{{ l.in_zp }}, {{ l.out_zp }}, {{ l.attrs.act[0] }}, {{ l.attrs.act[1] }} };\n"
+            "static const mcd_channel_quant q = { mcd_{{ l.c }}_mult, mcd_{{ l.c }}_shift };\n"
+            "static const mcd_dims in_d = { {{ l.in_dims | join(', ') }} };\n"
+            "static const mcd_dims out_d = { {{ l.out_dims | join(', ') }} };\n")
+
+_CONV2D_CALL = _PRELUDE + """{% if l.variant == "sparse_tile" %}
+mcd_conv2d_sparse_tile_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, {{ l.attrs.pad[2] }}, {{ l.attrs.pad[3] }}, mcd_{{ l.c }}_sp_ptr, mcd_{{ l.c }}_sp_rec, mcd_{{ l.c }}_bias_adj, &out_d, {{ l.out }}, {{ l.scratch }});
+{% elif l.variant == "lowbit" %}
+mcd_conv2d_lowbit_s8({{ l.bits }}, &p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, (const uint32_t *)mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});
+{% elif l.variant == "sparse" %}
+mcd_conv2d_sparse_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.attrs.pad[2] }}, {{ l.attrs.pad[3] }}, mcd_{{ l.c }}_sp_ptr, mcd_{{ l.c }}_sp_delta, mcd_{{ l.c }}_sp_val, mcd_{{ l.c }}_bias_adj, &out_d, {{ l.out }}, {{ l.scratch }});
+{% elif l.variant == "pointwise" %}
+mcd_pwconv2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});
+{% elif l.variant == "rows" %}
+mcd_conv2d_rows_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_bias, &out_d, {{ l.out_w_conv }}, {{ l.out }}, {{ l.scratch }});
+{% else %}
+mcd_conv2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});
+{% endif %}"""
+
+_DW_CALL = _PRELUDE + ("mcd_dwconv2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, mcd_{{ l.c }}_weight, "
+                       "mcd_{{ l.c }}_bias, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});")
+
+register(OpRecord(
+    name="conv2d", reference=conv2d_reference, select=lambda g, op: _K().variant(op), arrays=conv2d_arrays,
+    scratch=conv2d_scratch, c_scratch=conv2d_c_scratch, layer=layer, c_includes=conv2d_includes,
+    c_files=["conv2d_s8.c", "mcd_im2col_s8.h", "conv2d_lowbit_s8.c", "mcd_lowbit_s8.h", "mcd_conv2d_rows_s8.h",
+             "mcd_pwconv2d_s8.h", "conv2d_sparse_s8.c", "conv2d_sparse_tile_s8.c", "mcd_conv2d_sparse_tile_s8.h"],
+    c_call=_CONV2D_CALL, rounding_family="other", channels="conv",
+    rounding="single or double (the graph's rule), per output channel",
+))
+
+register(OpRecord(
+    name="dwconv2d", reference=dwconv2d_reference, select=lambda g, op: _K().variant(op), arrays=dwconv2d_arrays,
+    scratch=dwconv2d_scratch, c_scratch=dwconv2d_c_scratch, layer=layer,
+    c_includes=lambda l_: ["mcd_dwconv2d_s8.h"],
+    c_files=["mcd_dwconv2d_s8.h", "dwconv2d_s8.c"],
+    c_call=_DW_CALL, rounding_family="other", channels="depthwise",
+    rounding="single or double (the graph's rule), per channel",
+))
