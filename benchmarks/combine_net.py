@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument("--distill-alpha", type=float, default=0.7)
     ap.add_argument("--json")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # 2 cores shared by many jobs: minutes, not a machine
     dense, weights = cached_trained("resnet_small")
     train = datasets.load("fashion-mnist", "train", limit=args.limit)
     test = datasets.load("fashion-mnist", "test")

@@ -30,10 +30,22 @@ sys.path.insert(0, str(FIXTURES))
 from bn_mlp import bn_mlp
 
 
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """One torch thread here and in the fine-tuning loops: on a loaded machine two threads that meet
+    at a barrier after every op of this tiny MLP wait for each other (the module took 10 min with 2)."""
+    monkeypatch.setenv("MCUDEPLOY_TORCH_THREADS", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def trained(digits):
     """A BatchNorm MLP trained on the digits train split (8 epochs, about a second): ~98 % held-out."""
     (x, y), _ = digits
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     m = bn_mlp()
     opt = torch.optim.Adam(m.parameters(), lr=0.01)
@@ -136,7 +148,8 @@ def test_compress_distill_end_to_end(tmp_path, trained):
     for name, extra in (("plain", []), ("distill", ["--distill", "--distill-temperature", "3"])):
         out, rep = tmp_path / f"{name}.pt2", tmp_path / f"{name}.json"
         r = CliRunner().invoke(cli, ["compress", spec, "--weights", w, "--data", "digits", "--sparsity", "0.8",
-                                     "--steps", "1", "--epochs", "2", "-o", str(out), "--json", str(rep), *extra])
+                                     "--steps", "1", "--epochs", "1", "--limit", "400", "-o", str(out), "--json",
+                                     str(rep), *extra])
         assert r.exit_code == 0, r.output + str(r.exception)
         runs[name] = (json.loads(rep.read_text()), dict(torch.export.load(str(out)).state_dict))
     doc = runs["distill"][0]
@@ -160,8 +173,8 @@ def test_compress_knee_picks_a_rate_and_the_pt2_compiles(tmp_path, trained):
 
     spec, w = _write_model(tmp_path, trained)
     out, rep = tmp_path / "knee.pt2", tmp_path / "knee.json"
-    r = CliRunner().invoke(cli, ["compress", spec, "--weights", w, "--data", "digits", "--structured",
-                                 "--knee", "--adaptive-bn", "--epochs", "1", "-o", str(out), "--json", str(rep)])
+    r = CliRunner().invoke(cli, ["compress", spec, "--weights", w, "--data", "digits", "--structured", "--knee",
+                                 "--adaptive-bn", "--epochs", "1", "--limit", "400", "-o", str(out), "--json", str(rep)])
     assert r.exit_code == 0, r.output + str(r.exception)
     doc = json.loads(rep.read_text())
     k = doc["knee"]

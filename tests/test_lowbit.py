@@ -139,3 +139,75 @@ def test_compress_weight_bits_gives_exact_lowbit_weights_and_bit_exact_engine(bi
     assert any(variant(op) == "lowbit" for op in out.graph.ops)
     if shutil.which("arm-none-eabi-gcc"):
         assert bench_project(Project(out.outdir), xt[:1], workdir=tmp_path / "b")["bit_exact"]
+
+
+def sparse_ternary(o: int, k: int, density: float, rng: np.random.Generator) -> np.ndarray:
+    """A pruned ternary weight (scale 0.05 x {-1, 0, 1}) with at least one +1 and one -1 per row."""
+    q = (rng.random((o, k)) < density) * rng.choice([-1, 1], (o, k))
+    q[:, 0], q[:, -1] = 1, -1
+    return (0.05 * q).astype(np.float32)
+
+
+def encode_like_the_kernel_reads(count: np.ndarray, gaps: np.ndarray, o: int, k: int) -> np.ndarray:
+    """The walk of fc_ternary_sparse_s8.c in numpy: per row, count[2o] gaps of +1 positions from
+    -1 (gap 0: advance 255), then count[2o + 1] gaps of -1 positions."""
+    out, at = np.zeros((o, k), np.int8), 0
+    for r in range(o):
+        for sign, n in ((1, int(count[2 * r])), (-1, int(count[2 * r + 1]))):
+            i = -1
+            for d in gaps[at:at + n]:
+                if d == 0:
+                    i += 255
+                    continue
+                i += int(d)
+                out[r, i] += sign
+            at += n
+    return out
+
+
+@pytest.mark.parametrize("k", [7, 200, 700])
+def test_ternary_sparse_encoding_round_trips(k):
+    """One gap byte a non-zero, fillers only for gaps over 255 (k = 700 at 1 % density needs them)."""
+    from mcudeploy.codegen.kernels import encode_ternary_sparse
+
+    rng = np.random.default_rng(k)
+    rows = (np.sign(sparse_ternary(9, k, 0.01 if k > 255 else 0.3, rng))).astype(np.int8)
+    a = encode_ternary_sparse(rows)
+    assert a["ts_count"].dtype == np.uint8 and a["ts_gap"].dtype == np.uint8
+    assert (encode_like_the_kernel_reads(a["ts_count"], a["ts_gap"], 9, k) == rows).all()
+    fillers = int((a["ts_gap"] == 0).sum())
+    assert a["ts_gap"].size == np.count_nonzero(rows) + fillers and (fillers > 0) == (k == 700)
+
+
+def test_ternary_sparse_fc_bit_exact_host_and_m4(tmp_path):
+    """Pruned ternary fc layers forced to ternary_sparse, one with gaps over 255 (the filler loop)
+    and one without: the same bytes as the numpy reference on the host and on the Cortex-M4, and
+    auto picks the format by itself for the sparse layer (fewer bytes and estimated cycles)."""
+    need_cc()
+    from mcudeploy.codegen.kernels import TERNARY_SPARSE, kernel_arrays, ternary_sparse_fill
+
+    rng = np.random.default_rng(0)
+    net = nn.Sequential(nn.Linear(600, 24), nn.ReLU(), nn.Linear(24, 10)).eval()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.from_numpy(sparse_ternary(24, 600, 0.01, rng)))
+        net[2].weight.copy_(torch.from_numpy(sparse_ternary(10, 24, 0.3, rng)))
+        net[0].bias.normal_(0, 0.2)
+    x = rng.standard_normal((32, 600)).astype(np.float32)
+    ep = export_module(net, torch.from_numpy(x[:1]))
+    res = build_project(ep, x, tmp_path / "p", weights_format=TERNARY_SPARSE)
+    g = res.graph
+    fc1, fc2 = (op for op in g.ops if op.kind == "fc")
+    assert [variant(fc1), variant(fc2)] == [TERNARY_SPARSE] * 2
+    assert (ternary_sparse_fill(fc1), ternary_sparse_fill(fc2)) == (1, 0)
+    fillers = int((kernel_arrays(g, fc1)["ts_gap"] == 0).sum())
+    assert layer_bytes(g, fc1)["indices"] == 2 * 24 + int(np.count_nonzero(fc1.arrays["weight"])) + fillers
+    exe = hostrun.build_host(res.outdir / "engine", tmp_path / "hb")
+    xq = R.prepare_input(g, x)
+    assert (hostrun.run_host(exe, xq, g.tensors[g.output].size) == R.run(g, xq)).all()
+    if shutil.which("arm-none-eabi-gcc"):
+        assert bench_project(Project(res.outdir), x[:1], workdir=tmp_path / "b")["bit_exact"]
+    # auto: at 10 % density the gap bytes win on bytes and estimated cycles; at 1 % the per-row
+    # set-up of two sets makes the (multiplying) sparse format the faster by more than 25 %
+    assert choose_format(g, fc1, "auto") == "sparse"
+    fc1.arrays["weight"] = np.sign(sparse_ternary(24, 600, 0.1, rng)).astype(np.int8)
+    assert choose_format(g, fc1, "auto") == TERNARY_SPARSE

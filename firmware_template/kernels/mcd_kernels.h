@@ -59,6 +59,12 @@ void mcd_fc_sparse_s8(int32_t out_n, const int8_t *in, const uint16_t *ptr, cons
                       const int32_t *bias_adj, const mcd_channel_quant *q, int32_t out_zp, int32_t act_min,
                       int32_t act_max, int8_t *out);
 
+/* Sparse ternary fully connected: one gap byte a non-zero, +1 and -1 positions apart, additions
+ * only (see fc_ternary_sparse_s8.c). */
+void mcd_fc_ternary_sparse_s8(int32_t out_n, const int8_t *in, const uint8_t *count, const uint8_t *gaps,
+                              int32_t fill, const int32_t *bias_adj, const mcd_channel_quant *q, int32_t out_zp,
+                              int32_t act_min, int32_t act_max, int8_t *out);
+
 /* Ternary (bits = 2) or int4 (bits = 4) weights packed in flash, unpacked in registers (see
  * mcd_lowbit_s8.h): int8-equivalent arithmetic of the dense kernels. */
 void mcd_conv2d_lowbit_s8(int32_t bits, const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,

@@ -63,7 +63,7 @@ def _layer_rows(g: Graph, names: list[str]) -> list[dict]:
         nz = int(np.count_nonzero(w)) if w is not None else 0
         rows.append({"name": op.name, "op": op.kind + ("+maxpool" if op.attrs.get("pool") else ""),
                      "output_shape": list(t.shape), "macs": op.macs,
-                     "macs_done": round(op.macs * nz / w.size) if w is not None and op.attrs.get("format") == "sparse"
+                     "macs_done": round(op.macs * nz / w.size) if w is not None and op.attrs.get("format") in ("sparse", "ternary_sparse")
                      else op.macs,
                      "params": int(sum(op.arrays[k].size for k in ("weight", "bias") if k in op.arrays)),
                      "nonzeros": nz, "format": op.attrs.get("format", "-"), "weight_bytes": sum(b.values()),

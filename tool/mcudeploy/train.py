@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from . import datasets, progress
+from .errors import McdError
 from .paths import CACHE, ROOT
 
 EXAMPLES = ROOT / "examples"
@@ -38,6 +39,14 @@ SHIPPED = EXAMPLES / "weights"
 RECIPES = {"lenet5": ("mnist", 6, None), "resnet_small": ("fashion-mnist", 2, 20000),
            "dwnet": ("fashion-mnist", 2, 20000)}
 HPARAMS = {"lr": 3e-3, "batch_size": 64, "seed": 0}
+
+
+def train_threads() -> int:
+    """Threads of the training loops: MCUDEPLOY_TORCH_THREADS, else 2 (the fixed default)."""
+    v = os.environ.get("MCUDEPLOY_TORCH_THREADS", "2")
+    if not v.isdigit() or int(v) < 1:
+        raise McdError(f"MCUDEPLOY_TORCH_THREADS={v!r}: expected a whole number >= 1 (or unset for 2)")
+    return int(v)
 
 
 def train_classifier(model: nn.Module, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
@@ -55,10 +64,12 @@ def train_classifier(model: nn.Module, x: np.ndarray | torch.Tensor, y: np.ndarr
     a 0 keeps that weight at exactly zero. Fine-tuning a pruned model usually wants a smaller ``lr``
     (e.g. 1e-3) and an epoch or two. ``callback(epoch, mean_loss, model)`` runs after each epoch.
     ``loss_fn(logits, idx)`` replaces cross-entropy (``idx``: the batch's rows of ``x``, e.g. to
-    look up a teacher's outputs for distillation). Sets torch's (process-wide) thread count to 2.
+    look up a teacher's outputs for distillation). Sets torch's (process-wide) thread count to 2, or to
+    MCUDEPLOY_TORCH_THREADS (tests and benchmarks on a shared, loaded machine use 1: two threads
+    that meet at a barrier after every small op wait for each other's time slices).
     ``label`` names the step in the progress output (progress.py): batches done, epoch, loss.
     """
-    torch.set_num_threads(2)
+    torch.set_num_threads(train_threads())
     x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
     params = dict(model.named_parameters())
     zero = {}

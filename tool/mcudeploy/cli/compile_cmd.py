@@ -27,12 +27,14 @@ from ..report import table, write_json
 @click.option("--calib-limit", default=500, show_default=True, help="calibration samples to use.")
 @click.option("--no-host-check", is_flag=True, help="skip compiling the engine with the host C compiler "
               "and checking it against the numpy reference on 64 calibration samples.")
-@click.option("--weights-format", type=click.Choice(["auto", "dense", "sparse", "ternary", "int4"]), default="auto",
+@click.option("--weights-format", type=click.Choice(["auto", "dense", "sparse", "ternary", "int4", "ternary_sparse"]),
+              default="auto",
               show_default=True,
               help="how conv/linear weights are stored: auto picks per layer by a cost model (estimated "
                    "cycles, then bytes); sparse keeps only non-zeros with one index byte each; ternary "
                    "and int4 pack 2 or 4 bits a weight, for layers whose int8 weights fit (from "
-                   "`compress --weight-bits`).")
+                   "`compress --weight-bits`); ternary_sparse (fully-connected layers with pruned ternary "
+                   "weights) keeps one gap byte a non-zero and adds instead of multiplying.")
 @click.option("--layer-format", multiple=True, metavar="LAYER=FORMAT",
               help="override the format of one layer, e.g. --layer-format conv1=dense (repeatable).")
 @click.option("--board", "-b", metavar="BOARD",
@@ -72,8 +74,8 @@ def compile_cmd(model, weights, calib, outdir, calib_limit, no_host_check, json_
         fmt = {}
         for item in layer_format:
             name, _, f = item.partition("=")
-            if f not in ("auto", "dense", "sparse", "ternary", "int4"):
-                raise click.BadParameter(f"'{item}': expected LAYER=auto|dense|sparse|ternary|int4",
+            if f not in ("auto", "dense", "sparse", "ternary", "int4", "ternary_sparse"):
+                raise click.BadParameter(f"'{item}': expected LAYER=auto|dense|sparse|ternary|int4|ternary_sparse",
                                          param_hint="--layer-format")
             fmt[name] = f
         fmt = _Formats(fmt, weights_format)

@@ -2,8 +2,8 @@
 (q_in - zp_in) * w, per-channel requantization (fully-connected layers have their own rounding
 switch, MCD_ROUNDING_DOUBLE_FC: LiteRT rounds them once), the fused activation's clip. A flatten of
 an HWC map before it is folded into a permutation of the weight columns (ops/reshape.py), so the
-engine never transposes activations. Variants: default (SMLAD over packed rows), sparse, lowbit
-(``codegen.kernels.variant``; the format by ``choose_format``).
+engine never transposes activations. Variants: default (SMLAD over packed rows), sparse, lowbit,
+ternary_sparse (gap bytes, additions only) (``codegen.kernels.variant``; the format by ``choose_format``).
 
 Usage::
 
@@ -49,6 +49,10 @@ def arrays(g, op) -> dict:
     K = _K()
     if K.variant(op) == "sparse":
         return {"weight": None, "bias": None, **K.sparse_arrays(g, op)}
+    if K.variant(op) == K.TERNARY_SPARSE:  # fc_ternary_sparse_s8.c: gap bytes, input zero point in bias_adj
+        rows = op.arrays["weight"].reshape(op.arrays["weight"].shape[0], -1)
+        return {"weight": None, "bias": None, **K.encode_ternary_sparse(rows),
+                "bias_adj": K.bias_adj(g, op, rows).astype(np.int32)}
     return {"weight": K.kernel_weights(op)}
 
 
@@ -57,7 +61,7 @@ def scratch(g, op) -> int:
     v = K.variant(op)
     if v == "lowbit":  # mcd_fc_lowbit_s8_scratch_bytes
         return K.lowbit_kp(K.LOWBIT[op.attrs["format"]], op.arrays["weight"][0].size) * 2
-    if v == "sparse":
+    if v in ("sparse", K.TERNARY_SPARSE):
         return 0
     return K.k4(op.arrays["weight"].shape[1]) * 2
 
@@ -67,16 +71,21 @@ def c_scratch(g, op) -> str | None:
     v, n = K.variant(op), g.tensors[op.inputs[0]].size
     if v == "lowbit":
         return f"mcd_fc_lowbit_s8_scratch_bytes({K.LOWBIT[op.attrs['format']]}, {n})"
-    return None if v == "sparse" else f"mcd_fc_s8_scratch_bytes({n})"
+    return None if v in ("sparse", K.TERNARY_SPARSE) else f"mcd_fc_s8_scratch_bytes({n})"
 
 
 def layer(g, op, d) -> dict:
-    return {"bits": _K().LOWBIT[op.attrs["format"]]} if d["variant"] == "lowbit" else {}
+    K = _K()
+    if d["variant"] == K.TERNARY_SPARSE:
+        return {"fill": K.ternary_sparse_fill(op)}
+    return {"bits": K.LOWBIT[op.attrs["format"]]} if d["variant"] == "lowbit" else {}
 
 
 _CALL = """static const mcd_channel_quant q = { mcd_{{ l.c }}_mult, mcd_{{ l.c }}_shift };
 {% if l.variant == "sparse" %}
 mcd_fc_sparse_s8({{ l.out_n }}, {{ l.ins[0] }}, mcd_{{ l.c }}_sp_ptr, mcd_{{ l.c }}_sp_rec, mcd_{{ l.c }}_bias_adj, &q, {{ l.out_zp }}, {{ l.attrs.act[0] }}, {{ l.attrs.act[1] }}, {{ l.out }});
+{% elif l.variant == "ternary_sparse" %}
+mcd_fc_ternary_sparse_s8({{ l.out_n }}, {{ l.ins[0] }}, mcd_{{ l.c }}_ts_count, mcd_{{ l.c }}_ts_gap, {{ l.fill }}, mcd_{{ l.c }}_bias_adj, &q, {{ l.out_zp }}, {{ l.attrs.act[0] }}, {{ l.attrs.act[1] }}, {{ l.out }});
 {% elif l.variant == "lowbit" %}
 mcd_fc_lowbit_s8({{ l.bits }}, {{ l.in_n }}, {{ l.ins[0] }}, {{ l.out_n }}, (const uint32_t *)mcd_{{ l.c }}_weight, mcd_{{ l.c }}_bias, &q, {{ l.in_zp }}, {{ l.out_zp }}, {{ l.attrs.act[0] }}, {{ l.attrs.act[1] }}, {{ l.out }}, {{ l.scratch }});
 {% else %}
@@ -92,7 +101,7 @@ register(OpRecord(
 register(OpRecord(
     name="fc", reference=reference, select=lambda g, op: _K().variant(op), arrays=arrays, scratch=scratch,
     c_scratch=c_scratch, layer=layer, c_includes=lambda l_: ["mcd_fc_s8.h"],
-    c_files=["mcd_fc_s8.h", "fc_sparse_s8.c", "fc_lowbit_s8.c", "mcd_lowbit_s8.h"],
+    c_files=["mcd_fc_s8.h", "fc_sparse_s8.c", "fc_lowbit_s8.c", "mcd_lowbit_s8.h", "fc_ternary_sparse_s8.c"],
     c_call=_CALL, rounding_family="fc", channels="conv",
     rounding="single or double (MCD_ROUNDING_DOUBLE_FC), per output channel",
 ))
