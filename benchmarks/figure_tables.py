@@ -113,26 +113,39 @@ def table_deep_compression(doc: dict) -> str:
 
 
 def table_lowbit(doc: dict) -> str:
-    """Set ``lowbit_lenet`` (benchmarks/lowbit_lenet.py --json): one entry per variant ("dense int8",
-    "ternary", "ternary + pruning", "int4", any others in the JSON's order) with samples, bit_exact,
-    accuracy_float, accuracy_int8, footprint_bytes, float32_bytes, estimated_cycles and optionally
-    ``emulated`` (samples, bit_exact, count_per_inference, counter)."""
+    """Set ``lowbit_lenet`` (benchmarks/lowbit_lenet.py --figures; ``data``: float32_bytes, float_top1_pct,
+    held_out_samples, keys (each row key explained), rows): per row variant, top1_pct, loss_points_vs_float,
+    footprint_bytes (weight_bytes + arena_bytes), ratio_vs_float32, estimated_cycles, speedup_vs_dense_int8,
+    bit_exact_host / host_samples, bit_exact_emulated / emulated_samples (None: not run), formats."""
     d = doc["data"]
-    base = d["dense int8"]
-    f32 = base["float32_bytes"]
-    rows = [(f"| LeNet-5, MNIST ({_n(base['samples'])} held-out) | top-1 | footprint vs float32 ({_n(f32)} B) | "
-            "estimated_cycles | bit-exact host / emulated F446RE |"), "|---|---|---|---|---|"]
-    for name, m in d.items():
-        if not isinstance(m, dict) or "estimated_cycles" not in m:
-            continue
-        r = base["estimated_cycles"] / m["estimated_cycles"]
-        speed = "" if m is base else (f" ({r:.2f}x fewer)" if r >= 1 else f" ({r:.2f}x: slower)")
-        e = m.get("emulated")
-        emu = (f"; {_n(e['bit_exact'])} / {_n(e['samples'])} ({_n(e['count_per_inference'])} {e['counter']})"
-               if e else "")
-        rows.append(f"| {name} | {_p(m['accuracy_int8'])} | {_n(m['footprint_bytes'])} B ({_x(f32 / m['footprint_bytes'])}) "
-                    f"| {_n(m['estimated_cycles'])}{speed} | {_n(m['bit_exact'])} / {_n(m['samples'])}{emu} |")
+    rows = [(f"| LeNet-5, MNIST ({_n(d['held_out_samples'])} held-out; float32 {d['float_top1_pct']:.2f} %) | top-1 "
+             f"(loss) | footprint: weights + indices + scales + arena | vs float32 ({_n(d['float32_bytes'])} B) | "
+             "estimated_cycles | bit-exact host / emulated F446RE | formats chosen |"), "|---|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        speed = "" if r["speedup_vs_dense_int8"] == 1 else f" ({r['speedup_vs_dense_int8']:.2f}x fewer)"
+        emu = "-" if r["bit_exact_emulated"] is None else f"{r['bit_exact_emulated']} / {r['emulated_samples']}"
+        rows.append(f"| {r['variant']} | {r['top1_pct']:.2f} % ({r['loss_points_vs_float']:.2f}) | "
+                    f"{_n(r['footprint_bytes'])} B ({_n(r['weight_bytes'])} + {_n(r['arena_bytes'])}) | "
+                    f"**{r['ratio_vs_float32']:.1f}x** | {_n(r['estimated_cycles'])}{speed} | "
+                    f"{_n(r['bit_exact_host'])} / {_n(r['host_samples'])}; {emu} | {r['formats']} |")
     return "\n".join([stamp(doc), "", *rows])
+
+
+def table_combine_net(doc: dict) -> str:
+    """Set ``combine_net`` (benchmarks/combine_net.py --json; ``data``: channel_rate, finetune_samples,
+    finetune_epochs, dense_top1_pct, held_out_samples, rows): per row config, rate, top1_pct, vs_baseline_points,
+    params, macs; plus pruned_not_finetuned_top1_pct_at_0.9 (plain, adaptive_bn) and knee_rate."""
+    d = doc["data"]
+    rows = ["| ResNet-style, Fashion-MNIST | channels removed | top-1 (float) | vs baseline (points) | parameters / MACs |",
+            "|---|---|---|---|---|"]
+    for r in d["rows"]:
+        rows.append(f"| {r['config']} | {100 * r['rate']:.0f} % | {r['top1_pct']:.2f} % | "
+                    f"{r['vs_baseline_points']:+.2f} | {_n(r['params'])} / {_n(r['macs'])} |")
+    pre = d.get("pruned_not_finetuned_top1_pct_at_0.9", {})
+    return "\n".join([stamp(doc) + f" Dense {d['dense_top1_pct']:.2f} %, {_n(d['held_out_samples'])} held-out; "
+                      f"fine-tuned {d['finetune_epochs']} epoch on {_n(d['finetune_samples'])} samples. Before "
+                      f"fine-tuning at {100 * d['channel_rate']:.0f} %: {pre.get('plain', '-')} % with stale BatchNorm "
+                      f"statistics, {pre.get('adaptive_bn', '-')} % recalibrated.", "", *rows])
 
 
 def table_structured(doc: dict) -> str:
@@ -237,8 +250,8 @@ def table_ops(doc: dict) -> str:
     def pct(x: float) -> str:
         return "equal" if x == 1 else f"{100 * x:.2f} %"
 
-    rows = ["| case (IR op) | kernel | shape (HWC) in -> out | est. cycles/MAC (M4, zero-wait) | "
-            "LiteRT single rounding | LiteRT double rounding | vs torch float, max steps |",
+    rows = [("| case (IR op) | kernel | shape (HWC) in -> out | est. cycles/MAC (M4, zero-wait) | "
+             "LiteRT single rounding | LiteRT double rounding | vs torch float, max steps |"),
             "|---|---|---|---|---|---|---|"]
     for r in rows_in:
         if "error" in r:
@@ -270,8 +283,8 @@ def table_budget_pruning(doc: dict) -> str:
     arena_reduction, engine_flash_bytes, estimated_cycles, int8_top1_percent, drop_points, test_samples,
     host_bit_exact, emulated_bit_exact, emulated_samples."""
     d = doc["data"]
-    rows = ["| net | method | RAM budget | arena (link map) | vs dense | engine flash | estimated_cycles | int8 top-1 "
-            "| drop (points) | bit-exact host / emulated |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [("| net | method | RAM budget | arena (link map) | vs dense | engine flash | estimated_cycles | int8 top-1 "
+             "| drop (points) | bit-exact host / emulated |"), "|---|---|---|---|---|---|---|---|---|---|"]
     for r in d["rows"]:
         budget = f"{_n(r['ram_budget_bytes'])} B" if r["ram_budget_bytes"] else "-"
         method = r["method"] + (f" ({r['uniform_ratio']:.2f} removed)" if r.get("uniform_ratio") else "")
@@ -291,7 +304,8 @@ TABLES = {"lenet-summary": ("lenet", table_lenet_summary), "lenet-kernels": ("le
           "resnet-structured": ("resnet_structured", table_structured),
           "mlperf-suite": ("mlperf_suite", table_mlperf_suite),
           "mlperf-float-ports": ("mlperf_float_ports", table_mlperf_float_ports),
-          "ops": ("ops", table_ops), "budget-pruning": ("budget_pruning", table_budget_pruning), "families": ("families", table_families)}
+          "ops": ("ops", table_ops), "budget-pruning": ("budget_pruning", table_budget_pruning),
+          "combine-net": ("combine_net", table_combine_net), "families": ("families", table_families)}
 
 
 def load(name: str) -> dict:

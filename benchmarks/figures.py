@@ -192,6 +192,23 @@ run_budget_pruning.command = shlex.join(["python", "benchmarks/budget_pruning.py
                                          "--figures", "F"])
 
 
+LOWBIT_ARGS = ["--only", "ternary + channels + pruning", "--channels", "0.35", "--layer-sparsity",
+               "conv1=0,conv2=0.3,fc1=0.95,fc2=0.75,fc3=0.3", "--epochs", "1", "--lr", "2e-3", "--layer-format",
+               "conv2=ternary,fc2=ternary,fc3=ternary", "--emulate", "20"]
+
+
+def run_lowbit(tmp: Path) -> dict:
+    """benchmarks/lowbit_lenet.py, the ternary + channels + pruning variant against dense int8; ``data`` is its
+    flat ``--figures`` JSON (keys explained in ``keys``; rows)."""
+    out = tmp / "f.json"
+    _run([PY, "benchmarks/lowbit_lenet.py", *LOWBIT_ARGS, "--figures", out])
+    return json.loads(out.read_text())
+
+
+run_lowbit.command = shlex.join(["python", "benchmarks/lowbit_lenet.py", *LOWBIT_ARGS,  # type: ignore[attr-defined]
+                                 "--figures", "F"])
+
+
 @dataclass(frozen=True)
 class Set:
     """One figure set: how to run it, whether it is slow (only with --all), and how long it took.
@@ -210,8 +227,9 @@ SETS = {
     "mlperf_suite": Set(script(*MCUDEPLOY, "bench", "--suite", "mlperf-tiny", "--samples", "2"), False, "9 min"),
     "mlperf_float_ports": Set(script(*MCUDEPLOY, "bench", "--suite", "mlperf-tiny", "--float-ports", "--samples", "20"),
                               True, "17 min"),
-    "lowbit_lenet": Set(script(PY, "benchmarks/lowbit_lenet.py", "--sparsity", "0.9", "--epochs", "2",
-                               "--emulate", "100"), True, "~90 min"),
+    "lowbit_lenet": Set(run_lowbit, True, "~40 min (two compress runs, 20 emulated samples per variant)"),
+    "combine_net": Set(script(PY, "benchmarks/combine_net.py", "--sparsity", "0.9", "--limit", "4000", "--epochs", "1"),
+                       True, "~40 min"),
     "deep_compression": Set(run_deep_compression, True, "~2 h"),
     "budget_pruning": Set(run_budget_pruning, True, "~4 h (two dense trainings of 15-18 min, 12 points)"),
     "resnet_structured": Set(script(PY, "benchmarks/structured_resnet.py", "--sparsity", "0.3", "--epochs", "1"),
