@@ -306,6 +306,8 @@ def pw_live(g: Graph, op: Op) -> np.ndarray | None:
     n_const_in = w2d.shape[1] - len(pw_live_inputs(g, op)[0])
     if const.sum() + n_const_in < PW_LIVE_MIN_CONST or not rq_fits(op, op_rounding(g, op), g, w2d):
         return None
+    if const.all() or n_const_in == w2d.shape[1]:  # nothing left to compute: the plain kernel, whose records
+        return None                                # (mult 0) give every constant channel its value
     return np.flatnonzero(~const)
 
 
