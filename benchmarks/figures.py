@@ -88,7 +88,7 @@ def script(*cmd: str) -> Callable[[Path], dict]:
     return run
 
 
-def run_lenet(emulate_samples: int = 500) -> dict:
+def run_lenet(_tmp: Path, emulate_samples: int = 500) -> dict:
     import torch
     from kernels_vs_cmsis import CMSIS_NN, CMSIS_NN_TOTAL
     from mcudeploy import datasets, hostrun, progress
@@ -135,8 +135,6 @@ def run_lenet(emulate_samples: int = 500) -> dict:
         "cmsis_nn_estimated_cycles": CMSIS_NN_TOTAL,
     }
 
-
-SETS = {"lenet": run_lenet}
 
 
 run_lenet.command = "in benchmarks/figures.py (compile, host C, validate --emulate 500, bench)"  # type: ignore[attr-defined]
