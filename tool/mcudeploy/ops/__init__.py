@@ -107,6 +107,24 @@ def register(rec: OpRecord) -> OpRecord:
     return rec
 
 
+def pair_arg(v, default=None) -> list:
+    """An ATen int-or-list argument (kernel_size, stride, padding, dilation) as [h, w]; empty or None
+    takes ``default`` (a pool's stride defaults to its kernel)."""
+    if v is None or (isinstance(v, (list, tuple)) and len(v) == 0):
+        v = default
+    if isinstance(v, int):
+        return [v, v]
+    v = list(v)
+    return v * 2 if len(v) == 1 else v
+
+
+def one_arg(v, default) -> int:
+    """The 1-D form of ``pair_arg``: one int (Conv1d/pool1d arguments come as one-element lists)."""
+    if v is None or (isinstance(v, (list, tuple)) and len(v) == 0):
+        return default
+    return int(v[0]) if isinstance(v, (list, tuple)) else int(v)
+
+
 def fnode(op: str, inputs: list, attrs: dict | None = None, params: dict | None = None):
     """A float-graph node (imported lazily: the frontend imports this package)."""
     from ..frontend.fgraph import FNode

@@ -20,27 +20,14 @@ import torch.nn.functional as F
 
 from .. import quantize as Q
 from . import OpRecord, act_bounds, fnode, register
+from . import one_arg as _one
+from . import pair_arg as _pair
 
 
 def _K():
     from ..codegen import kernels
 
     return kernels
-
-
-def _pair(v, default=None):
-    if v is None or (isinstance(v, (list, tuple)) and len(v) == 0):
-        v = default
-    if isinstance(v, int):
-        return [v, v]
-    v = list(v)
-    return v * 2 if len(v) == 1 else v
-
-
-def _one(v, default):
-    if v is None or (isinstance(v, (list, tuple)) and len(v) == 0):
-        return default
-    return int(v[0]) if isinstance(v, (list, tuple)) else int(v)
 
 
 def _conv(x, w, b, stride, padding, dilation, groups):
