@@ -225,7 +225,7 @@ SETS = {
     "mlperf_suite": Set(script(*MCUDEPLOY, "bench", "--suite", "mlperf-tiny", "--samples", "2"), False, "9 min"),
     "mlperf_float_ports": Set(script(*MCUDEPLOY, "bench", "--suite", "mlperf-tiny", "--float-ports", "--samples", "20"),
                               True, "17 min"),
-    "lowbit_lenet": Set(run_lowbit, True, "5 min at a load of ~2 (two compress "
+    "lowbit_lenet": Set(run_lowbit, True, "2 min alone, 5 min beside a second run (two compress "
                         "runs of 3 epochs, 20 emulated samples); the 1-epoch run took ~40 min at a load of 20-30"),
     "combine_net": Set(script(PY, "benchmarks/combine_net.py", "--sparsity", "0.9", "--limit", "4000", "--epochs", "1"),
                        True, "~40 min"),
