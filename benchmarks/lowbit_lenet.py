@@ -51,6 +51,9 @@ def main() -> None:
     ap.add_argument("--layer-format", default="",
                     help="formats that variant's layers are forced to, e.g. conv2=ternary,fc3=ternary (the "
                          "cost model's 25 %% cycle allowance keeps small ternary layers int8; this trades cycles for bytes)")
+    ap.add_argument("--distill", action="store_true",
+                    help="that variant's two fine-tunings against the model before each step (compress --distill): "
+                         "the dense net's soft outputs, then the channel-pruned net's")
     ap.add_argument("--only", action="append", help="measure only these variants (repeatable)")
     ap.add_argument("--archive", action="append", default=[], metavar="NAME=FILE.pt2",
                     help="measure this archive as variant NAME instead of compressing")
@@ -164,12 +167,13 @@ def channels_then_ternary(spec: str, weights: str, pt2: Path, args) -> dict:
     train, test = datasets.load("mnist", "train"), datasets.load("mnist", "test")
     ex = torch.from_numpy(test[0][:1])
     first = compress_model(model, ex, train=train, test=test, structured=True, sparsity=args.channels,
-                           epochs=args.epochs, lr=args.lr)
+                           epochs=args.epochs, lr=args.lr, distill=args.distill)
     per = {k + ".weight": float(v) for k, v in (p.split("=") for p in args.layer_sparsity.split(","))}
     ws = {n: p.numel() for n, p in first.model.named_parameters() if n in per}
     total = sum(ws[n] * per[n] for n in ws) / sum(ws.values())
     second = compress_model(first.model, ex, train=train, test=test, sparsity=total, layer_sparsity=per,
-                            weight_bits=2, epochs=args.epochs, steps=1, lr=args.lr)
+                            weight_bits=2, epochs=args.epochs, steps=1, lr=args.lr,
+                            distill=args.distill)
     torch.export.save(export_module(second.model, ex), str(pt2))
     return dict(second.report, channel_groups=first.report.get("channel_groups"),
                 accuracy={"structured": first.report["accuracy"], "ternary": second.report["accuracy"]})
