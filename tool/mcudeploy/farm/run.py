@@ -258,6 +258,27 @@ def _run(farm: FarmClient, places: list[Place], queue: WorkQueue, prj: Project, 
         finally:
             p.seconds = time.perf_counter() - t
 
+    try:
+        run_places(farm, places, work, started, queue, on_started)
+    except KeyboardInterrupt:
+        f.close()
+        raise ValidationCancelled(
+            f"interrupted (Ctrl-C): {len(queue.done)} of {total} results saved in {results}; every place was "
+            "released; run the same command with --resume to validate the remaining samples") from None
+    f.close()
+    if queue.remaining():
+        errors = "; ".join(f"{p.name}: {p.error}" for p in places if p.error)
+        raise ValidationInterrupted(
+            f"interrupted: every place was lost after {len(queue.done)} of {total} samples ({errors}). The "
+            f"results so far are saved in {results}; run the same command with --resume (each sample counts once)")
+
+
+def run_places(farm: FarmClient, places: list[Place], work, started: threading.Barrier, queue: WorkQueue,
+               on_started=None) -> None:
+    """Run ``work(place)`` on one thread per place (samples or models dealt by ``queue``) and watch the
+    coordinator until every thread ends: a place whose exporter left is stopped and marked lost (the farm
+    no longer vouches for it; its work goes to the others). On Ctrl-C the queue is closed, every thread
+    joined, and KeyboardInterrupt raised again for the caller to report."""
     threads = [threading.Thread(target=work, args=(p,), name=f"farm-{p.name}", daemon=True) for p in places]
     try:
         for th in threads:
@@ -271,22 +292,13 @@ def _run(farm: FarmClient, places: list[Place], queue: WorkQueue, prj: Project, 
             farm.sync()
             for p in places:
                 if not p.stop.is_set() and "uart" not in farm.resources(p.name):
-                    p.stop.set()  # its exporter left the coordinator: the farm no longer vouches for it
+                    p.stop.set()
                     p.lost, p.error = True, p.error or "its exporter left the coordinator"
     except KeyboardInterrupt:
         queue.close()
         for th in threads:
             th.join()
-        f.close()
-        raise ValidationCancelled(
-            f"interrupted (Ctrl-C): {len(queue.done)} of {total} results saved in {results}; every place was "
-            "released; run the same command with --resume to validate the remaining samples") from None
-    f.close()
-    if queue.remaining():
-        errors = "; ".join(f"{p.name}: {p.error}" for p in places if p.error)
-        raise ValidationInterrupted(
-            f"interrupted: every place was lost after {len(queue.done)} of {total} samples ({errors}). The "
-            f"results so far are saved in {results}; run the same command with --resume (each sample counts once)")
+        raise
 
 
 def _wait(barrier: threading.Barrier) -> None:

@@ -39,7 +39,7 @@ from ..mlperf_suite import (
 from ..validate import ValidationCancelled
 from .client import FarmClient, FarmError
 from .queue import WorkQueue
-from .run import FARM_LINK, Place, _give_back, _wait, acquire_places, place_of, places_for
+from .run import FARM_LINK, Place, _give_back, _wait, acquire_places, place_of, places_for, run_places
 
 
 def suite_farm(workdir: str | Path, coordinator: str, board: str, boards: int, samples: int = 3,
@@ -135,23 +135,9 @@ def _deal(farm: FarmClient, places: list[Place], queue: WorkQueue, todo: list[st
         finally:
             p.seconds = time.perf_counter() - t
 
-    threads = [threading.Thread(target=work, args=(p,), name=f"farm-{p.name}", daemon=True) for p in places]
     try:
-        for th in threads:
-            th.start()
-        _wait(started)
-        while any(th.is_alive() for th in threads):
-            for th in threads:
-                th.join(0.25)
-            farm.sync()
-            for p in places:
-                if not p.stop.is_set() and "uart" not in farm.resources(p.name):
-                    p.stop.set()  # its exporter left the coordinator: no new model goes there
-                    p.lost, p.error = True, p.error or "its exporter left the coordinator"
+        run_places(farm, places, work, started, queue)
     except KeyboardInterrupt:
-        queue.close()
-        for th in threads:
-            th.join()
         raise ValidationCancelled(f"interrupted (Ctrl-C) after {len(queue.done)} of {len(todo)} models; every "
                                   "place was released; run the command again (compiled models are reused)") from None
     if queue.remaining():

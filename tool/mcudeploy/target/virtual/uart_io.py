@@ -14,6 +14,7 @@ from __future__ import annotations
 import select
 import socket
 import sys
+from abc import ABC, abstractmethod
 
 SPIN_POLLS = 32
 
@@ -22,7 +23,10 @@ class Stop(Exception):
     """Ends a run on purpose (the script ran out, the server is told to stop)."""
 
 
-class _Base:
+class _Base(ABC):
+    """The USART's two byte queues; a subclass says what ``idle`` does when the firmware polls for
+    input that is not there (wait on the socket, or stop the run)."""
+
     def __init__(self):
         self.rx, self.tx = bytearray(), bytearray()
         self.spins = 0
@@ -49,8 +53,9 @@ class _Base:
             self.idle(board)
         return bool(self.rx)
 
+    @abstractmethod
     def idle(self, board) -> None:
-        raise NotImplementedError
+        """The firmware polls for input that is not there: get some, or raise ``Stop``."""
 
 
 class ScriptUart(_Base):
