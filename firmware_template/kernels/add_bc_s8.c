@@ -11,7 +11,7 @@ void mcd_add_bc_s8(const mcd_add_params *p, int32_t pixels, int32_t c, const int
     int32_t px, ch, i = 0;
     for (px = 0; px < pixels; px++) {
         for (ch = 0; ch < c; ch++, i++) {
-            const int32_t bi = b_mode == 0 ? i : (b_mode == 1 ? ch : (b_mode == 2 ? 0 : px));
+            const int32_t bi = mcd_bcast_index(b_mode, i, ch, px);
             const int32_t x = mcd_requant((a[i] - p->zp1) * scale, p->mult1, p->shift1);
             const int32_t y = mcd_requant((b[bi] - p->zp2) * scale, p->mult2, p->shift2);
             out[i] = mcd_clamp8(mcd_requant(x + y, p->out_mult, p->out_shift) + p->out_zp, p->act_min, p->act_max);

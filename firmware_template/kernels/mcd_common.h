@@ -93,6 +93,14 @@ static inline int32_t mcd_requant(int32_t acc, int32_t mult, int32_t shift)
 #endif
 }
 
+/* The element of a broadcast second input read for output element i (pixel px, channel ch) of the
+ * elementwise kernels (add_bc, mul, minmax): b_mode 0 same shape, 1 one value a channel (N x C x 1 x 1,
+ * squeeze-excite), 2 one value, 3 one value a pixel. */
+static inline int32_t mcd_bcast_index(int32_t b_mode, int32_t i, int32_t ch, int32_t px)
+{
+    return b_mode == 0 ? i : (b_mode == 1 ? ch : (b_mode == 2 ? 0 : px));
+}
+
 static inline int8_t mcd_clamp8(int32_t v, int32_t lo, int32_t hi)
 {
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));

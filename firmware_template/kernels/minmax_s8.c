@@ -12,7 +12,7 @@ void mcd_minmax_s8(int32_t pixels, int32_t c, const int8_t *a, const int8_t *b, 
     int32_t p, ch, i = 0;
     for (p = 0; p < pixels; p++) {
         for (ch = 0; ch < c; ch++, i++) {
-            const int32_t bi = b_mode == 0 ? i : (b_mode == 1 ? ch : (b_mode == 2 ? 0 : p));
+            const int32_t bi = mcd_bcast_index(b_mode, i, ch, p);
             const int32_t x = mcd_requant(a[i] - zp_a, mult_a, shift_a);
             const int32_t y = mcd_requant(b[bi] - zp_b, mult_b, shift_b);
             out[i] = mcd_clamp8((is_max ? (x > y ? x : y) : (x < y ? x : y)) + out_zp, -128, 127);

@@ -11,7 +11,7 @@ void mcd_mul_s8(int32_t pixels, int32_t c, const int8_t *a, const int8_t *b, int
     int32_t p, ch, i = 0;
     for (p = 0; p < pixels; p++) {
         for (ch = 0; ch < c; ch++, i++) {
-            const int32_t bi = b_mode == 0 ? i : (b_mode == 1 ? ch : (b_mode == 2 ? 0 : p));
+            const int32_t bi = mcd_bcast_index(b_mode, i, ch, p);
             const int32_t acc = (a[i] - zp_a) * (b[bi] - zp_b);
             out[i] = mcd_clamp8(mcd_requant(acc, mult, shift) + out_zp, act_min, act_max);
         }

@@ -117,11 +117,6 @@ def add_bc_reference(op, xs, tins, tout):
     return clip8(np.clip(y, *a["act"]))
 
 
-def _pixels_c(l_) -> str:
-    d = l_["out_dims"]
-    return f"{d[0] * d[1]}, {d[2]}"
-
-
 register(OpRecord(
     name="mul", channels="elementwise", reference=mul_reference, lower=mul_lower,
     aten={"mul.Tensor": mul_handler, "mul_.Tensor": mul_handler, "mul.Scalar": mul_handler,
