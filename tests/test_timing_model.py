@@ -3,9 +3,11 @@ checked on hand-counted instruction sequences.
 
 Expected cycles are counted by hand from the Cortex-M4 TRM (r0p1, table 3-1 "Cortex-M4 instruction
 set summary"), with the pipeline refill P = 2 the model assumes: data processing, MUL, SMLAD, SMULL 1;
-LDR/STR 2, N+1 for N neighbouring loads/stores (address and data phases pipeline); LDM/STM/PUSH/POP
-1+N; B/BL/BX taken 1+P; a conditional branch not taken 1; POP {..., PC} 1+N+P. The M4 forwards a
-loaded value to the next instruction, so a load-use pair costs no extra cycle. Flash figures are
+LDR/STR 2, N+1 for N neighbouring loads/stores (address and data phases pipeline) unless an address
+uses the register the load before loaded; LDRD/STRD 3 and LDM/STM/PUSH/POP 1+N, neither pipelined
+with a neighbour; +1 for a load/store whose address the instruction just before computed (TRM 3.3.2,
+"Load/store timings"); B/BL/BX taken 1+P; a conditional branch not taken 1; POP {..., PC} 1+N+P. The
+M4 forwards a loaded value to the next instruction, so a load-use pair costs no extra cycle. Flash figures are
 counted from RM0390's ART description with 5 wait states (see memmodel's docstring).
 
 Each program is a vector table, a prologue that sets registers, the sequence under test and a
@@ -94,6 +96,16 @@ def cycles_of(tmp_path, body: str, tail: str = "", flash: FlashModel | None = No
     ("b 1f\n nop\n 1:", 3),                                          # taken: 1 + P, the NOP skipped
     ("cmp r0, #1\n beq 1f\n nop\n 1:", 3),                           # not taken: 1 + 1, NOP runs
     ("cmp r0, #0\n beq 1f\n nop\n 1:", 4),                           # taken: 1 + (1 + P)
+    # TRM 3.3.2 "Load/store timings":
+    ("ldrd r4, r5, [r2]", 3),                                        # 1 + N, the two words pipelined
+    ("ldr r4, [r2]\n ldrd r4, r5, [r2, #8]\n ldr r6, [r2]", 7),     # LDRD pipelines with neither: 2+3+2
+    ("strd r4, r5, [r2]\n str r1, [r2, #8]", 5),                     # 3 + 2
+    ("ldm r2, {r4, r5}\n ldr r6, [r2]", 5),                          # nothing pipelines after LDM: 3+2
+    ("ldr r4, [r2], #4\n ldr r5, [r2], #4", 3),                      # post-increment loads pipeline
+    ("ldr r7, [r6]\n ldr r4, [r7]", 4),                              # address from the load before: 2+2
+    ("adds r7, r2, #4\n ldr r4, [r7]", 4),                           # address just computed: 1 + 2 + 1
+    ("adds r7, r2, #4\n nop\n ldr r4, [r7]", 4),                     # one instruction apart: 1 + 1 + 2
+    ("adds r7, r2, #4\n str r1, [r7]", 4),                           # stores too
 ])
 def test_hand_counted_sequences(tmp_path, body, expected):
     assert cycles_of(tmp_path, body) == expected

@@ -5,8 +5,12 @@ reference CMSIS-NN figures; this module applies the same table so the numbers co
 Why: QEMU counts instructions, not cycles; it cannot tell a 1-cycle SMLAD from a 2-cycle load.
 The table (Cortex-M4 TRM, zero-wait memory; ``flash=`` adds wait states and the ART, see memmodel):
 data processing, MUL/MLA, DSP MACs 1; SDIV/UDIV 7; single LDR/STR 2, or 1 directly after
-another load/store (pipelined); LDM/STM/PUSH/POP 1+N (+2 when loading PC); a taken branch +2
-(pipeline refill); BL 3; VLDR/VSTR 2; VLDM/VSTM/VPUSH/VPOP 1+N; VMLA/VMLS/VFMA 3; VDIV/VSQRT 14.
+another single load/store (pipelined) unless its address uses the register the load before it loaded;
+LDRD/STRD 3 (1+N; "cannot be pipelined with preceding or following instructions");
+LDM/STM/PUSH/POP 1+N (+2 when loading PC), with no pipelining into the next load/store; a load or
+store whose address register the instruction just before computed stalls 1 (the TRM's "no forwarding
+path" for address generation); a taken branch +2 (pipeline refill); BL 3; VLDR/VSTR 2;
+VLDM/VSTM/VPUSH/VPOP 1+N; VMLA/VMLS/VFMA 3; VDIV/VSQRT 14.
 Every figure it produces is labelled ``estimated_cycles`` (zero-wait) or ``estimated_cycles_flash``
 (with :data:`mcudeploy.memmodel.F446RE_180MHZ` or another flash model).
 
@@ -62,22 +66,29 @@ def _cost_table(md, cs, code: bytes, addr: int, m4cycles_compat: bool = False) -
     ``m4cycles_compat`` the costs are those of ../shared/tools/m4cycles.py, which adds P a second
     time for BL and for POP/LDM/LDR writing the PC (for comparisons with figures it produced)."""
     total, count, after_mem, last, last_writes_pc = 0, 0, False, None, False
+    loaded: set[int] = set()      # registers the single LDR just before loaded
+    computed: set[int] = set()    # registers the data-processing instruction just before wrote
     arm = cs.arm
     for ins in md.disasm(code, addr):
         m = ins.mnemonic.split(".")[0]
         regs = [op for op in ins.operands if op.type == arm.ARM_OP_REG]
         writes_pc = _writes_pc(arm, m, regs)
-        mem = False
+        mem, pipelines = False, False
+        address = {r for op in ins.operands if op.type == arm.ARM_OP_MEM
+                   for r in (op.mem.base, op.mem.index) if r}
         if m.startswith(_MULTI) and not m.startswith("str"):
             n = len(regs) - (0 if m in ("push", "pop") else 1)
             c = 1 + max(n, 1) + (2 if writes_pc and m4cycles_compat else 0)
-            mem = True
+            mem, pipelines = True, m4cycles_compat
+            address = {arm.ARM_REG_SP} if m in ("push", "pop") else {regs[0].reg} if regs else set()
         elif m.startswith(("vldm", "vstm", "vpush", "vpop")):
-            c, mem = 1 + len(regs), True
+            c, mem, pipelines = 1 + len(regs), True, m4cycles_compat
         elif m in ("vldr", "vstr"):
-            c, mem = 2, True
+            c, mem, pipelines = 2, True, True
+        elif m.startswith(("ldrd", "strd")) and not m4cycles_compat:
+            c, mem = 3, True  # the two words pipeline together, nothing pipelines with them
         elif m.startswith(_LOADSTORE):
-            c, mem = (1 if after_mem else 2), True
+            c, mem, pipelines = (1 if after_mem and not (address & loaded) else 2), True, True
             if writes_pc and m.startswith("ldr") and m4cycles_compat:
                 c += 2
         elif m in ("sdiv", "udiv"):
@@ -90,7 +101,15 @@ def _cost_table(md, cs, code: bytes, addr: int, m4cycles_compat: bool = False) -
             c = 14
         else:
             c = 1
-        after_mem = mem
+        if mem and not m4cycles_compat and address & computed:
+            c += 1  # the address register was computed by the instruction just before: no forwarding
+        if m4cycles_compat:
+            after_mem = mem
+        else:
+            after_mem = pipelines
+            loaded = {r for r in ins.regs_access()[1] if r not in address} if mem and m.startswith("ldr") else set()
+            branch_ins = m.startswith(("b", "cb", "tb")) and not m.startswith(("bic", "bfi", "bfc"))
+            computed = set() if mem or branch_ins else set(ins.regs_access()[1])
         total += c
         count += 1
         last, last_writes_pc = ins, writes_pc
