@@ -91,9 +91,13 @@ typedef struct {
 } mcd_add_params;
 
 /* Element-wise add of two int8 tensors of n elements; in-place safe (out == a or b). scratch may
- * be 0; with mcd_add_s8_scratch_bytes(n) bytes the rescale is tabulated (see add_s8.c). */
+ * be 0; with mcd_add_s8_scratch_bytes(n) bytes the rescale is tabulated (see add_s8.c).
+ * mcd_add_s8_tab reads the same tables from tab (2 x 256 int32 in flash, made by the generator:
+ * entry v + 128 of table k is input k's rescale of v, doubled under MCD_ROUNDING_DOUBLE). */
 #define MCD_ADD_LUT_MIN 256
 void mcd_add_s8(const mcd_add_params *p, int32_t n, const int8_t *a, const int8_t *b, int8_t *out, void *scratch);
+void mcd_add_s8_tab(const mcd_add_params *p, int32_t n, const int8_t *a, const int8_t *b, int8_t *out,
+                    const int32_t *tab);
 int32_t mcd_add_s8_scratch_bytes(int32_t n);
 
 /* One input of a channel concat: copies (or requantizes) in_c channels per pixel into out at

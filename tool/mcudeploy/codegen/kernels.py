@@ -54,7 +54,7 @@ def pack_pairs(w2d: np.ndarray) -> np.ndarray:
 ROW_BLOCK = {"conv2d": 2, "fc": 4}  # output channels per pass of the pointwise GEMM / fc kernel
 
 
-ADD_LUT_MIN = 256  # MCD_ADD_LUT_MIN: adds this large tabulate their input rescale
+ADD_LUT_MIN = 256  # MCD_ADD_LUT_MIN: adds this large read their input rescale from tables (ops/add.py)
 ROWS_MAX_C_IN, ROWS_MAX_C_OUT = 4, 64  # mcd_conv2d_rows_s8: first layers (MCD_ROWS_MAX_COUT)
 # From 16 output channels the 2x4 GEMM (conv2d_s8.c) beats the rows kernel even on 1-3 input
 # channels: its im2col is shared by more MACs (est. cycles/MAC: IC's 3-channel conv 4.03 -> 3.48,

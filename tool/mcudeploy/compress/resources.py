@@ -245,9 +245,6 @@ def _buffers(g: Graph, p: Plan, ex: dict[str, _Expr]) -> list:
             op = ops[key.split(":", 1)[1]]
             e = ex[op.inputs[0]]
             dense = scratch.get(op.name, p.sizes[key])
-            if op.kind == "add":  # a lookup table of fixed size (or none, for small outputs)
-                out.append((key, lo, hi, lambda G, d=dense: G.new_tensor(float(d))))
-                continue
             out.append((key, lo, hi, lambda G, e=e, d=dense: d * e.count(G) / max(e.dense(), 1)))
         elif key in members:
             t = max(members[key], key=lambda m: g.tensors[m].size)

@@ -48,22 +48,35 @@ def reference(op, xs, tins, tout):
     return _finish(y1 + y2, op, tout.zero_point, a["out_mult"], a["out_shift"])
 
 
-def scratch(g, op) -> int:
-    """Adds of codegen.kernels.ADD_LUT_MIN outputs or more tabulate their input rescale: 2 x 256 int32."""
-    from ..codegen.kernels import ADD_LUT_MIN
+def rescale_tables(g, op) -> dict:
+    """Adds of codegen.kernels.ADD_LUT_MIN outputs or more read their per-input rescale from two
+    constant tables (2 x 256 int32, 2 KB of flash, mcd_add_s8_tab) instead of filling them in
+    arena scratch at every call: the tables depend only on the add's constants, and the arena is
+    what bounds small boards (ResNet-small pruned to a third of its arena had 2 KB of its 3.2 KB
+    in this table). Entry v + 128 is the reference's rescale of v, doubled under the double rule
+    (add_s8.c's paths read 2 * sum)."""
+    from ..codegen.kernels import ADD_LUT_MIN, op_rounding
 
-    return 2 * 256 * 4 if g.tensors[op.output].size >= ADD_LUT_MIN else 0
+    if g.tensors[op.output].size < ADD_LUT_MIN:
+        return {}
+    a, rule = op.attrs, op_rounding(g, op)
+    v = np.arange(-128, 128, dtype=np.int64)
+    rows = [Q.requantize((v - g.tensors[t].zero_point) << a["left_shift"], a["mult"][k], a["shift"][k], rule)
+            for k, t in enumerate(op.inputs[:2])]
+    return {"rescale": (np.concatenate(rows) * (2 if rule == "double" else 1)).astype(np.int32)}
 
 
 register(OpRecord(
     name="add", reference=reference, lower=lower, float_fn=lambda n, xs: xs[0] + xs[1],
-    scratch=scratch, c_scratch=lambda g, op: f"mcd_add_s8_scratch_bytes({g.tensors[op.output].size})",
-    layer=lambda g, op, d: {"zp2": g.tensors[op.inputs[1]].zero_point},
+    arrays=rescale_tables,
+    layer=lambda g, op, d: {"zp2": g.tensors[op.inputs[1]].zero_point, "tab": bool(rescale_tables(g, op))},
     c_files=["add_s8.c"],
     c_call="static const mcd_add_params p = { {{ l.in_zp }}, {{ l.zp2 }}, {{ l.out_zp }}, {{ l.attrs.left_shift }}, "
            "{{ l.attrs.mult[0] }}, {{ l.attrs.shift[0] }}, {{ l.attrs.mult[1] }}, {{ l.attrs.shift[1] }}, "
            "{{ l.attrs.out_mult }}, {{ l.attrs.out_shift }}, {{ l.attrs.act[0] }}, {{ l.attrs.act[1] }} };\n"
-           "mcd_add_s8(&p, {{ l.out_n }}, {{ l.ins[0] }}, {{ l.ins[1] }}, {{ l.out }}, {{ l.scratch }});",
+           "{% if l.tab %}mcd_add_s8_tab(&p, {{ l.out_n }}, {{ l.ins[0] }}, {{ l.ins[1] }}, {{ l.out }}, "
+           "mcd_{{ l.c }}_rescale);"
+           "{% else %}mcd_add_s8(&p, {{ l.out_n }}, {{ l.ins[0] }}, {{ l.ins[1] }}, {{ l.out }}, 0);{% endif %}",
     in_place="any", rounding_family="other", channels="elementwise", supported="tensor + tensor",
     rounding="single or double (the graph's rule), TFLite ADD scheme (left shift 20)",
 ))
