@@ -19,7 +19,8 @@
  * With MCD_FC_PAIRS_RAW the pairs go in blocks of four (eight rows, interleaved word by word: pair 0
  * tap pair 0, pair 1 tap pair 0, ..., pair 0 tap pair 1, ...) so one pointer streams through flash;
  * pairs past the last block (and every pair without the flag) are stored pair after pair.
- * MCD_FC_RQ_FAST: every shift fits the one-SMMLA requantization (mcd_fc_rq below).
+ * MCD_FC_RQ_FAST: every shift fits the one-SMMLA requantization (mcd_fc_rq below);
+ * MCD_FC_RQ_UNIFORM: every channel has the same (mult, shift), read once.
  * Scratch: mcd_fc_s8_scratch_bytes(in_n). Shape-specialised: static inline, included by the
  * generated model.c, so each call site's constant sizes drop the loop bookkeeping it does not need. */
 #ifndef MCD_FC_S8_H
@@ -29,6 +30,7 @@
 
 #define MCD_FC_PAIRS_RAW 1 /* blocks of eight rows, the odd row read from the raw word */
 #define MCD_FC_RQ_FAST 2   /* shifts within the one-SMMLA requantization (codegen: rq_fits) */
+#define MCD_FC_RQ_UNIFORM 4 /* one (mult, shift) for every channel (per-tensor quantization) */
 
 static inline int32_t mcd_fc_s8_scratch_bytes(int32_t in_n) { return ((in_n + 3) & ~3) * 2; }
 
@@ -44,8 +46,9 @@ static inline uint32_t mcd_fc_uxtb16(uint32_t v) { return v & 0x00FF00FFu; }
 static inline int32_t mcd_fc_widen(const int8_t *in, int16_t *x, int32_t n, int32_t k4, int32_t zp)
 {
     const uint32_t off2 = (uint32_t)(uint16_t)(-zp) * 0x00010001u;
+    const int32_t n4 = n & ~3;
     int32_t i, sum = 0;
-    for (i = 0; i + 4 <= n; i += 4) {
+    for (i = 0; i < n4; i += 4) {
         const uint32_t v = mcd_ld32(in + i);
         const uint32_t a = mcd_sxtab16(off2, v), b = mcd_sxtab16_ror8(off2, v); /* (x0, x2), (x1, x3) */
         mcd_st32(x + i, mcd_pack_lo(a, b));
@@ -67,25 +70,27 @@ static inline int32_t mcd_fc_widen(const int8_t *in, int16_t *x, int32_t n, int3
  *   single: s = shift - 1, y = SMMLA(acc, mult, cz) >> s                (2 <= shift <= 23)
  *   double: s = shift, h = SMMULR(2 acc, mult), y = (h + cz + (h >> 31)) >> s
  *                                                     (1 <= shift <= 21, |acc| < 2^30)
- * else the generic rule. */
-static inline int8_t mcd_fc_rq(int32_t acc, const mcd_channel_quant *q, int32_t o, int32_t zp2p1, int32_t out_zp,
-                               int32_t lo, int32_t hi, int32_t fast)
+ * else the generic rule. c is the channel whose (mult, shift) apply: o, or 0 for a layer with
+ * one (MCD_FC_RQ_UNIFORM), which the specialised call site then reads once. */
+static inline int8_t mcd_fc_rq(int32_t acc, const mcd_channel_quant *q, int32_t c, int32_t out_zp, int32_t lo,
+                               int32_t hi, int32_t fast)
 {
     if (fast) {
+        const int32_t zp2p1 = 2 * out_zp + 1;
 #if MCD_ROUNDING_DOUBLE_FC
-        const int32_t s = q->shift[o];
+        const int32_t s = q->shift[c];
         const int32_t cz = (int32_t)((uint32_t)zp2p1 << s) >> 1;
-        const int32_t h = mcd_smmulr((int32_t)((uint32_t)acc << 1), q->mult[o]);
+        const int32_t h = mcd_smmulr((int32_t)((uint32_t)acc << 1), q->mult[c]);
         const int32_t y = mcd_sat8((h + cz + (h >> 31)) >> s);
 #else
-        const int32_t s = q->shift[o] - 1;
+        const int32_t s = q->shift[c] - 1;
         const int32_t cz = (int32_t)((uint32_t)zp2p1 << s) >> 1;
-        const int32_t y = mcd_sat8(mcd_smmla(acc, q->mult[o], cz) >> s);
+        const int32_t y = mcd_sat8(mcd_smmla(acc, q->mult[c], cz) >> s);
 #endif
         if (lo <= -128 && hi >= 127) return (int8_t)y;
         return (int8_t)(y < lo ? lo : (y > hi ? hi : y));
     }
-    return mcd_clamp8(mcd_requant_fc(acc, q->mult[o], q->shift[o]) + out_zp, lo, hi);
+    return mcd_clamp8(mcd_requant_fc(acc, q->mult[c], q->shift[c]) + out_zp, lo, hi);
 }
 
 #if MCD_HAVE_DSP && defined(__OPTIMIZE__)
@@ -114,15 +119,27 @@ static inline int8_t mcd_fc_rq(int32_t acc, const mcd_channel_quant *q, int32_t 
     : "cc", "memory"
 #endif
 
-/* The eight sums of one block (a_p, b_p of pair p) over the k4 inputs of x; leaves *wpp after
- * the block. DSP: the steps above, eight a loop pass (the end pointer waits on the stack: no
- * register is left for it), the k4 mod 16 inputs first. */
-static inline void mcd_fc_block8(const int16_t *x, int32_t k4, const int8_t **wpp, int32_t *s)
+/* The sums of rows o .. o+7 (one block, its words at wp) into acc[8]: from the biases (B = bias0 -
+ * corr, A = B + 256 bias1, corr = 128 X) over the k4 inputs, then acc0 = B, acc1 = (A - B) >> 8.
+ * DSP: the steps above, eight a loop pass (the end pointer waits on the stack: no register is
+ * left for it), the k4 mod 16 inputs first. A function of its own (noinline): inlined into a
+ * larger one, gcc -O3 sometimes fails to find the asm's 13 registers ("impossible
+ * constraints"); the call and acc[] cost a few dozen cycles a block. */
+#if MCD_HAVE_DSP && defined(__OPTIMIZE__)
+__attribute__((noinline)) static void mcd_fc_block8(const int16_t *x, int32_t k4, const int8_t *wp,
+                                                    const int32_t *bias, uint32_t corr, int32_t *acc)
+#else
+static inline void mcd_fc_block8(const int16_t *x, int32_t k4, const int8_t *wp, const int32_t *bias, uint32_t corr,
+                                 int32_t *acc)
+#endif
 {
-    const int8_t *wp = *wpp;
+    const uint32_t c0 = (uint32_t)bias[0] - corr, c1 = (uint32_t)bias[2] - corr, c2 = (uint32_t)bias[4] - corr,
+                   c3 = (uint32_t)bias[6] - corr;
+    int32_t b0 = (int32_t)c0, b1 = (int32_t)c1, b2 = (int32_t)c2, b3 = (int32_t)c3;
+    int32_t a0 = (int32_t)(c0 + ((uint32_t)bias[1] << 8)), a1 = (int32_t)(c1 + ((uint32_t)bias[3] << 8)),
+            a2 = (int32_t)(c2 + ((uint32_t)bias[5] << 8)), a3 = (int32_t)(c3 + ((uint32_t)bias[7] << 8));
 #if MCD_HAVE_DSP && defined(__OPTIMIZE__)
     const int16_t *xp = x;
-    int32_t a0 = s[0], b0 = s[1], a1 = s[2], b1 = s[3], a2 = s[4], b2 = s[5], a3 = s[6], b3 = s[7];
     uint32_t xv, v = 0, u;
     if (k4 & 8) __asm__ volatile(MCD_FC_STEP2 MCD_FC_STEP2 MCD_FC_OPERANDS);
     if (k4 & 4) __asm__ volatile(MCD_FC_STEP2 MCD_FC_OPERANDS);
@@ -131,43 +148,46 @@ static inline void mcd_fc_block8(const int16_t *x, int32_t k4, const int8_t **wp
         __asm__ volatile("push {%[v]}\n1:\n\t" MCD_FC_STEP2 MCD_FC_STEP2 MCD_FC_STEP2 MCD_FC_STEP2
                          "ldr %[v], [sp]\n\tcmp %[x], %[v]\n\tbne 1b\n\tadd sp, sp, #4\n\t" MCD_FC_OPERANDS);
     }
-    s[0] = a0, s[1] = b0, s[2] = a1, s[3] = b1, s[4] = a2, s[5] = b2, s[6] = a3, s[7] = b3;
 #else
-    int32_t k, p;
-    for (k = 0; k < k4; k += 2) {
-        const uint32_t xv = mcd_ld32(x + k);
-        for (p = 0; p < 4; p++, wp += 4) {
-            const uint32_t v = mcd_ld32(wp);
-            s[2 * p] = mcd_smlad(xv, v, s[2 * p]);
-            s[2 * p + 1] = mcd_smlad(xv, mcd_fc_uxtb16(v), s[2 * p + 1]);
-        }
+    int32_t k;
+    for (k = 0; k < k4; k += 2, wp += 16) {
+        const uint32_t xv = mcd_ld32(x + k), v0 = mcd_ld32(wp), v1 = mcd_ld32(wp + 4), v2 = mcd_ld32(wp + 8),
+                       v3 = mcd_ld32(wp + 12);
+        a0 = mcd_smlad(xv, v0, a0);
+        b0 = mcd_smlad(xv, mcd_fc_uxtb16(v0), b0);
+        a1 = mcd_smlad(xv, v1, a1);
+        b1 = mcd_smlad(xv, mcd_fc_uxtb16(v1), b1);
+        a2 = mcd_smlad(xv, v2, a2);
+        b2 = mcd_smlad(xv, mcd_fc_uxtb16(v2), b2);
+        a3 = mcd_smlad(xv, v3, a3);
+        b3 = mcd_smlad(xv, mcd_fc_uxtb16(v3), b3);
     }
 #endif
-    *wpp = wp;
+    acc[0] = b0, acc[1] = (int32_t)((uint32_t)a0 - (uint32_t)b0) >> 8;
+    acc[2] = b1, acc[3] = (int32_t)((uint32_t)a1 - (uint32_t)b1) >> 8;
+    acc[4] = b2, acc[5] = (int32_t)((uint32_t)a2 - (uint32_t)b2) >> 8;
+    acc[6] = b3, acc[7] = (int32_t)((uint32_t)a3 - (uint32_t)b3) >> 8;
 }
 
 static inline void mcd_fc_s8(int32_t in_n, const int8_t *in, int32_t out_n, const int8_t *w, const int32_t *bias,
                              const mcd_channel_quant *q, int32_t in_zp, int32_t out_zp, int32_t act_min,
                              int32_t act_max, int8_t *out, void *scratch, int32_t flags)
 {
-    const int32_t k4 = (in_n + 3) & ~3, fast = flags & MCD_FC_RQ_FAST, zp2p1 = 2 * out_zp + 1;
+    const int32_t k4 = (in_n + 3) & ~3, fast = flags & MCD_FC_RQ_FAST, all = !(flags & MCD_FC_RQ_UNIFORM);
     int16_t *x = (int16_t *)scratch;
     const uint32_t corr = (uint32_t)mcd_fc_widen(in, x, in_n, k4, in_zp) * 128u; /* the even rows' +128 */
     const int8_t *wp = w;
-    int32_t o = 0, k, p;
+    int32_t o = 0, k;
     if (flags & MCD_FC_PAIRS_RAW) {
-        for (; o + 8 <= out_n; o += 8) {
-            int32_t s[8];
-            for (p = 0; p < 4; p++) {
-                const uint32_t b = (uint32_t)bias[o + 2 * p] - corr;
-                s[2 * p + 1] = (int32_t)b;
-                s[2 * p] = (int32_t)(b + ((uint32_t)bias[o + 2 * p + 1] << 8));
-            }
-            mcd_fc_block8(x, k4, &wp, s);
-            for (p = 0; p < 4; p++) {
-                out[o + 2 * p] = mcd_fc_rq(s[2 * p + 1], q, o + 2 * p, zp2p1, out_zp, act_min, act_max, fast);
-                out[o + 2 * p + 1] = mcd_fc_rq((int32_t)((uint32_t)s[2 * p] - (uint32_t)s[2 * p + 1]) >> 8, q,
-                                               o + 2 * p + 1, zp2p1, out_zp, act_min, act_max, fast);
+        int32_t acc[8];
+        for (; o + 8 <= out_n; o += 8, wp += 8 * k4) {
+            int32_t p;
+            mcd_fc_block8(x, k4, wp, bias + o, corr, acc);
+            for (p = 0; p < 8; p++) {
+                /* per-channel (mult, shift): a loop, not eight copies, which spill (gcc unrolls
+                 * it unless told not to); one (mult, shift): unrolled, ~6 cycles an output */
+                if (all) __asm__("" : "+r"(p));
+                out[o + p] = mcd_fc_rq(acc[p], q, all * (o + p), out_zp, act_min, act_max, fast);
             }
         }
     }
@@ -178,8 +198,8 @@ static inline void mcd_fc_s8(int32_t in_n, const int8_t *in, int32_t out_n, cons
             b = mcd_smlad(xv, mcd_fc_uxtb16(v), b);
             c = mcd_smlad(xv, mcd_sxtb16_ror8(v), c);
         }
-        out[o] = mcd_fc_rq(b, q, o, zp2p1, out_zp, act_min, act_max, fast);
-        if (o + 1 < out_n) out[o + 1] = mcd_fc_rq(c, q, o + 1, zp2p1, out_zp, act_min, act_max, fast);
+        out[o] = mcd_fc_rq(b, q, all * o, out_zp, act_min, act_max, fast);
+        if (o + 1 < out_n) out[o + 1] = mcd_fc_rq(c, q, all * (o + 1), out_zp, act_min, act_max, fast);
     }
 }
 #endif

@@ -8,7 +8,7 @@ lanes, carries the even row plus 256 times the odd one; the kernel recovers the 
 
 Usage::
 
-    flags = fc_flags(op, rounding)            # MCD_FC_PAIRS_RAW | MCD_FC_RQ_FAST
+    flags = fc_flags(op, rounding)            # MCD_FC_PAIRS_RAW | MCD_FC_RQ_FAST | MCD_FC_RQ_UNIFORM
     words = pack_fc_pairs(w2d, raw=bool(flags & PAIRS_RAW))
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PAIRS_RAW, RQ_FAST = 1, 2  # MCD_FC_PAIRS_RAW, MCD_FC_RQ_FAST
+PAIRS_RAW, RQ_FAST, RQ_UNIFORM = 1, 2, 4  # MCD_FC_PAIRS_RAW, MCD_FC_RQ_FAST, MCD_FC_RQ_UNIFORM
 BLOCK_PAIRS = 4  # pairs (eight rows) per pass of the kernel's asm block
 ODD_ACC_LIMIT = 1 << 23  # |acc| of an odd row: 256 * acc must fit an int32
 X_MAX = 255  # |q - zp| for any int8 input and zero point
@@ -56,4 +56,7 @@ def fc_flags(op, rounding: str) -> int:
     from .kernels import rq_fits
 
     w2d = op.arrays["weight"].reshape(op.arrays["weight"].shape[0], -1)
-    return (PAIRS_RAW if pairs_raw_ok(w2d, op.arrays["bias"]) else 0) | (RQ_FAST if rq_fits(op, rounding) else 0)
+    mult, shift = op.arrays["mult"], op.arrays["shift"]
+    uniform = bool((mult == mult[0]).all() and (shift == shift[0]).all())
+    return ((PAIRS_RAW if pairs_raw_ok(w2d, op.arrays["bias"]) else 0) | (RQ_FAST if rq_fits(op, rounding) else 0)
+            | (RQ_UNIFORM if uniform else 0))
