@@ -80,3 +80,27 @@ def test_fc_pairs_exact_at_and_past_the_bound(k, flags, rounding, tmp_path):
     for i in (0, 2):  # the worst case (every odd row at +-255 * 127 * k) and a random input
         r = bench_project(Project(res.outdir), x[i:i + 1], workdir=tmp_path / f"b{rounding}{i}")
         assert r["bit_exact"]
+
+
+@needs_gcc
+def test_official_ad_autoencoder_on_the_m4_equals_litert(tmp_path):
+    """The official MLPerf Tiny AD autoencoder (int8, per-tensor quantization): every fc layer takes
+    the pair blocks, the one-SMMLA and the uniform requantization; the M4 build (asm, Unicorn, by
+    bench_project, which raises on any difference from the reference) on inputs the reference
+    also shares byte for byte with LiteRT's reference kernels."""
+    pytest.importorskip("ai_edge_litert", reason="pip install ai-edge-litert")
+    from mcudeploy import reference as R
+    from mcudeploy.codegen.fc_pack import RQ_UNIFORM
+    from mcudeploy.litert import run_reference_kernels
+    from mcudeploy.tflite_pipeline import compile_tflite
+    from mcudeploy.zoo import mlperf_tiny as mt
+
+    path = mt.MODEL_DIR / mt.INT8_FILES["ad_autoencoder"]
+    res = compile_tflite(path, tmp_path / "ad", host_check=False)
+    calls = [line for line in (res.outdir / "engine" / "model.c").read_text().splitlines() if "mcd_fc_s8(" in line]
+    assert len(calls) == 10 and all(c.rstrip().endswith(f", {PAIRS_RAW | RQ_FAST | RQ_UNIFORM});") for c in calls)
+    x = mt.sample_inputs("ad_autoencoder", 2, seed=21)
+    xq = R.prepare_input(res.graph, x)
+    assert (R.run(res.graph, xq) == run_reference_kernels(path, xq)).all()
+    for i in range(2):
+        assert bench_project(Project(res.outdir), x[i:i + 1], workdir=tmp_path / f"b{i}")["bit_exact"]
