@@ -82,6 +82,27 @@ def test_fc_pairs_exact_at_and_past_the_bound(k, flags, rounding, tmp_path):
         assert r["bit_exact"]
 
 
+# (in_n, out_n) through the eight-row blocks: K4 = 12 (the 4- and 2-step blocks before the loop, no
+# loop), 36 (2 steps + 2 loop passes), 44 (4 + 2 steps + 2 passes, a pair and an odd row after the
+# blocks), 30 (K4 = 32: zero-padded taps, two passes); 8, 16, 17, 9 rows
+BLOCKS = [(12, 8), (36, 16), (44, 17), (30, 9)]
+
+
+@needs_gcc
+@pytest.mark.parametrize("rounding", ["single", "double"])
+@pytest.mark.parametrize("case", BLOCKS, ids=[f"in{c[0]}out{c[1]}" for c in BLOCKS])
+def test_fc_blocks_bit_exact(case, rounding, tmp_path):
+    in_n, out_n = case
+    torch.manual_seed(in_n * 7 + out_n)
+    x = np.random.default_rng(in_n).standard_normal((32, in_n)).astype(np.float32)
+    res = build_project(export_module(nn.Sequential(nn.Linear(in_n, out_n)).eval(), torch.from_numpy(x[:1])), x,
+                        tmp_path / rounding, rounding=rounding)  # raises when the host C differs from the reference
+    call = next(line for line in (res.outdir / "engine" / "model.c").read_text().splitlines() if "mcd_fc_s8(" in line)
+    assert int(call.rstrip().rstrip(");").split(",")[-1]) & PAIRS_RAW, call  # the blocks ran
+    for i in range(2):
+        assert bench_project(Project(res.outdir), x[i:i + 1], workdir=tmp_path / f"b{rounding}{i}")["bit_exact"]
+
+
 @needs_gcc
 def test_official_ad_autoencoder_on_the_m4_equals_litert(tmp_path):
     """The official MLPerf Tiny AD autoencoder (int8, per-tensor quantization): every fc layer takes

@@ -21,8 +21,9 @@
  * pairs past the last block (and every pair without the flag) are stored pair after pair.
  * MCD_FC_RQ_FAST: every shift fits the one-SMMLA requantization (mcd_fc_rq below);
  * MCD_FC_RQ_UNIFORM: every channel has the same (mult, shift), read once.
- * Scratch: mcd_fc_s8_scratch_bytes(in_n). Shape-specialised: static inline, included by the
- * generated model.c, so each call site's constant sizes drop the loop bookkeeping it does not need. */
+ * Scratch: mcd_fc_s8_scratch_bytes(in_n). mcd_fc_s8 is static inline, shape-specialised at each
+ * call of the generated model.c (its flags and sizes are literals there); the blocks' asm is one
+ * shared noinline function (mcd_fc_block8). */
 #ifndef MCD_FC_S8_H
 #define MCD_FC_S8_H
 #include "mcd_kernels.h"
