@@ -127,7 +127,7 @@ static inline int8_t mcd_fc_rq(int32_t acc, const mcd_channel_quant *q, int32_t 
  * larger one, gcc -O3 sometimes fails to find the asm's 13 registers ("impossible
  * constraints"); the call and acc[] cost a few dozen cycles a block. */
 #if MCD_HAVE_DSP && defined(__OPTIMIZE__)
-__attribute__((noinline)) static void mcd_fc_block8(const int16_t *x, int32_t k4, const int8_t *wp,
+__attribute__((noinline, unused)) static void mcd_fc_block8(const int16_t *x, int32_t k4, const int8_t *wp,
                                                     const int32_t *bias, uint32_t corr, int32_t *acc)
 #else
 static inline void mcd_fc_block8(const int16_t *x, int32_t k4, const int8_t *wp, const int32_t *bias, uint32_t corr,
