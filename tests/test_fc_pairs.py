@@ -104,6 +104,31 @@ def test_fc_blocks_bit_exact(case, rounding, tmp_path):
 
 
 @needs_gcc
+@pytest.mark.parametrize("rounding", ["single", "double"])
+def test_fc_blocks_generic_requantization_bit_exact(rounding, tmp_path):
+    """Shifts below the fast rule's range (-2, -1: the outputs cancel on the calibration inputs,
+    so their scale is tiny): the blocks run and every output takes the generic rule (no
+    MCD_FC_RQ_FAST), on the host and the M4."""
+    torch.manual_seed(0)
+    lin = nn.Linear(16, 10)
+    with torch.no_grad():
+        lin.weight.uniform_(-1, 1)
+        lin.bias.zero_()
+        lin.weight[:, 8:] = -lin.weight[:, :8]  # out = w . (x[:8] - x[8:])
+    rng = np.random.default_rng(0)
+    half = rng.uniform(-1, 1, (32, 8)).astype(np.float32)
+    x = np.concatenate([half, half + rng.uniform(-1e-3, 1e-3, (32, 8)).astype(np.float32)], 1)
+    res = build_project(export_module(nn.Sequential(lin).eval(), torch.from_numpy(x[:1])), x, tmp_path / rounding,
+                        rounding=rounding)
+    fc = next(op for op in res.graph.ops if op.kind == "fc")
+    assert int(fc.arrays["shift"].max()) < 1
+    call = next(line for line in (res.outdir / "engine" / "model.c").read_text().splitlines() if "mcd_fc_s8(" in line)
+    assert int(call.rstrip().rstrip(");").split(",")[-1]) == PAIRS_RAW, call
+    for i in range(2):
+        assert bench_project(Project(res.outdir), x[i:i + 1], workdir=tmp_path / f"b{i}")["bit_exact"]
+
+
+@needs_gcc
 def test_official_ad_autoencoder_on_the_m4_equals_litert(tmp_path):
     """The official MLPerf Tiny AD autoencoder (int8, per-tensor quantization): every fc layer takes
     the pair blocks, the one-SMMLA and the uniform requantization; the M4 build (asm, Unicorn, by
