@@ -192,13 +192,21 @@ static inline void mcd_fc_s8(int32_t in_n, const int8_t *in, int32_t out_n, cons
             }
         }
     }
-    for (; o < out_n; o += 2) { /* pair after pair: the odd row by SXTB16 ROR 8, exact for any weights */
-        int32_t b = (int32_t)((uint32_t)bias[o] - corr), c = o + 1 < out_n ? bias[o + 1] : 0;
-        for (k = 0; k < k4; k += 2, wp += 4) {
-            const uint32_t v = mcd_ld32(wp), xv = mcd_ld32(x + k);
-            b = mcd_smlad(xv, mcd_fc_uxtb16(v), b);
-            c = mcd_smlad(xv, mcd_sxtb16_ror8(v), c);
+    for (; o < out_n; o += 2) {
+        /* pair after pair, two tap pairs a pass (k4 / 2 is even): with MCD_FC_PAIRS_RAW the odd row
+         * from the raw word as in the blocks (its bound holds for every odd row), else by SXTB16
+         * ROR 8, exact for any weights */
+        const uint32_t c0 = (uint32_t)bias[o] - corr;
+        int32_t b = (int32_t)c0, c = o + 1 < out_n ? bias[o + 1] : 0;
+        if (flags & MCD_FC_PAIRS_RAW) c = (int32_t)(c0 + ((uint32_t)c << 8));
+        for (k = 0; k < k4; k += 4, wp += 8) {
+            const uint32_t x0 = mcd_ld32(x + k), x1 = mcd_ld32(x + k + 2), v0 = mcd_ld32(wp), v1 = mcd_ld32(wp + 4);
+            b = mcd_smlad(x0, mcd_fc_uxtb16(v0), b);
+            c = mcd_smlad(x0, flags & MCD_FC_PAIRS_RAW ? v0 : mcd_sxtb16_ror8(v0), c);
+            b = mcd_smlad(x1, mcd_fc_uxtb16(v1), b);
+            c = mcd_smlad(x1, flags & MCD_FC_PAIRS_RAW ? v1 : mcd_sxtb16_ror8(v1), c);
         }
+        if (flags & MCD_FC_PAIRS_RAW) c = (int32_t)((uint32_t)c - (uint32_t)b) >> 8;
         out[o] = mcd_fc_rq(b, q, all * o, out_zp, act_min, act_max, fast);
         if (o + 1 < out_n) out[o + 1] = mcd_fc_rq(c, q, all * (o + 1), out_zp, act_min, act_max, fast);
     }
