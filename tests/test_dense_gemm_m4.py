@@ -1,8 +1,8 @@
 """The dense conv's 2x4 GEMM (conv2d_s8.c, mcd_gemm2x4_s8.h, the interleaved im2col of
-mcd_im2col_s8.h) and the fc kernel's hand-scheduled four-row block (mcd_fc_s8.h) on the edge
+mcd_im2col_s8.h) and the fc kernel's eight-row pair block (mcd_fc_s8.h) on the edge
 shapes of their loops: channel counts with a last row pair and an odd zero partner, tap counts
 with and without the leading two-pair step, odd kernel rows (tap-by-tap im2col), padding, a fused
-pool; fc inputs with an odd step of 8, a trailing group of four, rows past the blocks of four.
+pool; fc inputs of 4, 8 and 12 mod 16 (the steps before the loop), rows past the blocks of eight.
 Each net is checked on the host (portable C, by the build) and on the Cortex-M4 build (DSP asm,
 Unicorn, by bench_project) against the numpy reference, under both rounding rules."""
 

@@ -12,6 +12,7 @@ import numpy as np
 from ..ir import Graph, Op
 from ..ops import REGISTRY
 from ..quantize import requantize
+from .fc_pack import pack_fc_pairs, pairs_raw_ok
 
 
 def k4(k: int) -> int:
@@ -125,6 +126,8 @@ def kernel_weights(op: Op) -> np.ndarray:
         return out
     if op.kind == "conv2d" and variant(op) == "default":
         return pack_pairs(w.reshape(w.shape[0], -1))  # OHWI -> row pairs of [K4] (mcd_conv2d_s8)
+    if op.kind == "fc":  # mcd_fc_s8.h: rows in pairs, the even row +128 (codegen/fc_pack.py)
+        return pack_fc_pairs(w.reshape(w.shape[0], -1), pairs_raw_ok(w.reshape(w.shape[0], -1), op.arrays["bias"]))
     if op.kind in ROW_BLOCK:
         return interleave_rows(pack_rows(w.reshape(w.shape[0], -1)), ROW_BLOCK[op.kind])  # OHWI -> [O][K4]
     return w

@@ -78,7 +78,11 @@ def layer(g, op, d) -> dict:
     K = _K()
     if d["variant"] == K.TERNARY_SPARSE:
         return {"fill": K.ternary_sparse_fill(op)}
-    return {"bits": K.LOWBIT[op.attrs["format"]]} if d["variant"] == "lowbit" else {}
+    if d["variant"] == "lowbit":
+        return {"bits": K.LOWBIT[op.attrs["format"]]}
+    from ..codegen.fc_pack import fc_flags
+
+    return {"flags": fc_flags(op, K.op_rounding(g, op))} if d["variant"] == "default" else {}
 
 
 _CALL = """static const mcd_channel_quant q = { mcd_{{ l.c }}_mult, mcd_{{ l.c }}_shift };
@@ -89,7 +93,7 @@ mcd_fc_ternary_sparse_s8({{ l.out_n }}, {{ l.ins[0] }}, mcd_{{ l.c }}_ts_count, 
 {% elif l.variant == "lowbit" %}
 mcd_fc_lowbit_s8({{ l.bits }}, {{ l.in_n }}, {{ l.ins[0] }}, {{ l.out_n }}, (const uint32_t *)mcd_{{ l.c }}_weight, mcd_{{ l.c }}_bias, &q, {{ l.in_zp }}, {{ l.out_zp }}, {{ l.attrs.act[0] }}, {{ l.attrs.act[1] }}, {{ l.out }}, {{ l.scratch }});
 {% else %}
-mcd_fc_s8({{ l.in_n }}, {{ l.ins[0] }}, {{ l.out_n }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_bias, &q, {{ l.in_zp }}, {{ l.out_zp }}, {{ l.attrs.act[0] }}, {{ l.attrs.act[1] }}, {{ l.out }}, {{ l.scratch }});
+mcd_fc_s8({{ l.in_n }}, {{ l.ins[0] }}, {{ l.out_n }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_bias, &q, {{ l.in_zp }}, {{ l.out_zp }}, {{ l.attrs.act[0] }}, {{ l.attrs.act[1] }}, {{ l.out }}, {{ l.scratch }}, {{ l.flags }});
 {% endif %}"""
 
 register(OpRecord(
