@@ -105,9 +105,72 @@ static inline void mcd_rows_dot_quad(const int16_t *rows, int32_t row_len, int32
     *best = m;
 }
 
+#if MCD_HAVE_DSP && defined(__OPTIMIZE__) && defined(__GNUC__) /* 14 registers: not without optimisation */
+#define MCD_ROWS_QUAD2_ASM 1
+/* One tap pair of the four positions of a 2x2 pool window (a, b of conv row 0 at r; c, d of conv
+ * row 1 at r + DY) for two output channels (weight words at w and w + CH): 2 weight loads, 4
+ * input loads, 8 SMLAD, the loads two by two so that the second of each pipelines (~16 cycles
+ * for 16 MAC slots, against ~26 for the C quad's two channels: 2 weight loads, 8 input loads). */
+#define MCD_ROWS_QUAD2_STEP                                                                               \
+    "ldr %[wa], [%[w]], #4\n\t"                                                                          \
+    "ldr %[wb], [%[w], #(%c[ch] - 4)]\n\t"                                                               \
+    "ldr %[xb], [%[r], #%c[ob]]\n\t"                                                                     \
+    "ldr %[xa], [%[r]], #4\n\t"                                                                          \
+    "smlad %[a0], %[xa], %[wa], %[a0]\n\t"                                                               \
+    "smlad %[a1], %[xa], %[wb], %[a1]\n\t"                                                               \
+    "smlad %[b0], %[xb], %[wa], %[b0]\n\t"                                                               \
+    "smlad %[b1], %[xb], %[wb], %[b1]\n\t"                                                               \
+    "ldr %[xa], [%[r], #(%c[dy] - 4)]\n\t"                                                               \
+    "ldr %[xb], [%[r], #(%c[dy] + %c[ob] - 4)]\n\t"                                                      \
+    "smlad %[c0], %[xa], %[wa], %[c0]\n\t"                                                               \
+    "smlad %[c1], %[xa], %[wb], %[c1]\n\t"                                                               \
+    "smlad %[d0], %[xb], %[wa], %[d0]\n\t"                                                               \
+    "smlad %[d1], %[xb], %[wb], %[d1]\n\t"
+#endif
+
+/* The 2x2-pooled conv outputs of channels o and o + 1 at one window: best[0], best[1] (bias
+ * included). rows: the window's first tap (row 0, column oa); dy: halfwords from conv row 0 to 1;
+ * ob: halfwords from column a to b. Hand-scheduled when the layer's geometry is a compile-time
+ * constant (always, inlined into model.c at -O3), the whole window unrolled (.rept, no loop
+ * counter: the 14 registers are 8 accumulators, 2 weights, 2 inputs, 2 pointers); else two quads. */
+MCD_SPECIALISED void mcd_rows_quad2(const int16_t *rows, int32_t row_len, int32_t k_h, int32_t r2, const int16_t *w,
+                                    const int32_t *bias, int32_t ob, int32_t dy, int32_t *best)
+{
+#if MCD_ROWS_QUAD2_ASM
+    if (__builtin_constant_p(row_len) && __builtin_constant_p(k_h) && __builtin_constant_p(r2) &&
+        __builtin_constant_p(ob) && __builtin_constant_p(dy) && (dy + ob) * 2 <= 4095 && ob * 2 <= 4095 &&
+        k_h * r2 * 2 <= 4095 && row_len * 2 - r2 * 2 <= 4095) {
+        int32_t a0 = bias[0], a1 = bias[1], b0 = a0, b1 = a1, c0 = a0, c1 = a1, d0 = a0, d1 = a1;
+        const int16_t *r = rows, *wp = w;
+        uint32_t wa, wb, xa, xb;
+        __asm__(".rept %c[kh]\n\t.rept %c[pairs]\n\t" MCD_ROWS_QUAD2_STEP ".endr\n\t"
+                "add %[r], %[r], #%c[adv]\n\t.endr\n\t"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [c0] "+r"(c0), [c1] "+r"(c1),
+                  [d0] "+r"(d0), [d1] "+r"(d1), [r] "+r"(r), [w] "+r"(wp), [wa] "=&r"(wa), [wb] "=&r"(wb),
+                  [xa] "=&r"(xa), [xb] "=&r"(xb)
+                : [kh] "i"(k_h), [pairs] "i"(r2 >> 1), [adv] "i"((row_len - r2) * 2), [ch] "i"(k_h * r2 * 2),
+                  [ob] "i"(ob * 2), [dy] "i"(dy * 2)
+                : "memory");
+        a0 = a0 > b0 ? a0 : b0;
+        c0 = c0 > d0 ? c0 : d0;
+        a1 = a1 > b1 ? a1 : b1;
+        c1 = c1 > d1 ? c1 : d1;
+        best[0] = a0 > c0 ? a0 : c0;
+        best[1] = a1 > c1 ? a1 : c1;
+        return;
+    }
+#endif
+    mcd_rows_dot_quad(rows, row_len, k_h, r2, w, bias[0], 0, ob, dy, &best[0]);
+    mcd_rows_dot_quad(rows, row_len, k_h, r2, w + k_h * r2, bias[1], 0, ob, dy, &best[1]);
+}
+
+/* rq: the layer's requantization records [O][4] (mcd_rq_channel; their bias_adj is unused: these
+ * accumulators start from bias and read inputs minus the zero point, which sums to the same value),
+ * fast: whether the records hold the layer's rule (else q's generic rule). */
 static inline void mcd_conv2d_rows_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                         const int8_t *in, int32_t k_h, int32_t k_w, const int16_t *w, const int32_t *bias,
-                        const mcd_dims *out_d, int32_t out_w_conv, int8_t *out, void *scratch)
+                        const int32_t *rq, int32_t fast, const mcd_dims *out_d, int32_t out_w_conv, int8_t *out,
+                        void *scratch)
 {
     const int32_t c_in = in_d->c, c_out = out_d->c, r2 = (k_w * c_in + 1) & ~1;
     const int32_t row_len = mcd_rows_row_halfwords(p, in_d, k_w, out_w_conv);
@@ -124,10 +187,8 @@ static inline void mcd_conv2d_rows_s8(const mcd_conv_params *p, const mcd_channe
                 const int32_t xb = ox + 1 < out_d->w ? ox + 1 : ox;
                 mcd_rows_dot_pair(p, rows, row_len, k_h, r2, c_in, w, bias, c_out, ox, xb, acc_a, acc_b);
                 for (o = 0; o < c_out; o++) {
-                    dst[ox * c_out + o] = mcd_clamp8(mcd_requant_fast(acc_a[o], q->mult[o], q->shift[o]) + p->out_zp,
-                                                     p->act_min, p->act_max);
-                    dst[xb * c_out + o] = mcd_clamp8(mcd_requant_fast(acc_b[o], q->mult[o], q->shift[o]) + p->out_zp,
-                                                     p->act_min, p->act_max);
+                    dst[ox * c_out + o] = mcd_rq_channel(acc_a[o], rq, o, q, p, fast);
+                    dst[xb * c_out + o] = mcd_rq_channel(acc_b[o], rq, o, q, p, fast);
                 }
             }
         }
@@ -140,11 +201,17 @@ static inline void mcd_conv2d_rows_s8(const mcd_conv_params *p, const mcd_channe
             for (px = 0; px < out_d->w; px++) {
                 const int32_t oa = px * p->pool_sw * p->stride_w * c_in, ob = oa + p->stride_w * c_in;
                 const int16_t *wo = w;
-                for (o = 0; o < c_out; o++, wo += k_h * r2) {
+                for (o = 0; o + 1 < c_out; o += 2, wo += 2 * k_h * r2) { /* channel pairs, then an odd last one */
+                    int32_t m[2];
+                    mcd_rows_quad2(rows + oa, row_len, k_h, r2, wo, bias + o, ob - oa, p->stride_h * row_len, m);
+                    dst[px * c_out + o] = mcd_rq_channel(m[0], rq, o, q, p, fast);
+                    dst[px * c_out + o + 1] = mcd_rq_channel(m[1], rq, o + 1, q, p, fast);
+                }
+                if (c_out & 1) {
                     int32_t m;
-                    mcd_rows_dot_quad(rows, row_len, k_h, r2, wo, bias[o], oa, ob, p->stride_h * row_len, &m);
-                    dst[px * c_out + o] = mcd_clamp8(mcd_requant_fast(m, q->mult[o], q->shift[o]) + p->out_zp,
-                                                     p->act_min, p->act_max);
+                    o = c_out - 1;
+                    mcd_rows_dot_quad(rows, row_len, k_h, r2, w + o * k_h * r2, bias[o], oa, ob, p->stride_h * row_len, &m);
+                    dst[px * c_out + o] = mcd_rq_channel(m, rq, o, q, p, fast);
                 }
             }
         }
@@ -168,8 +235,7 @@ static inline void mcd_conv2d_rows_s8(const mcd_conv_params *p, const mcd_channe
         }
         for (o = 0; o < out_d->w * c_out; o++) {
             const int32_t ch = o % c_out;
-            out[py * out_d->w * c_out + o] = mcd_clamp8(mcd_requant_fast(best[o], q->mult[ch], q->shift[ch]) + p->out_zp,
-                                                        p->act_min, p->act_max);
+            out[py * out_d->w * c_out + o] = mcd_rq_channel(best[o], rq, ch, q, p, fast);
         }
     }
 }

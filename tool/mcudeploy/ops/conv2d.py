@@ -72,6 +72,9 @@ def conv2d_arrays(g, op) -> dict:
         out["rq"] = K.rq_records(g, op, w.reshape(w.shape[0], -1)).reshape(-1)
         out["bias"] = None
         out.update(K.pw_live_arrays(g, op, out["rq"]))  # mcd_pwconv2d_s8_live: constant channels skipped
+    elif v == "rows":  # the records' mult, cz, s (mcd_rq_channel); the kernel keeps its bias
+        w = op.arrays["weight"]
+        out["rq"] = K.rq_records(g, op, w.reshape(w.shape[0], -1)).reshape(-1)
     return out
 
 
@@ -160,6 +163,8 @@ def layer(g, op, d) -> dict:
            "pool": op.attrs.get("pool") or {"k": [1, 1], "s": [1, 1]}, "out_w_conv": K.conv_out_w(g, op)}
     if d["variant"] == "lowbit":
         out["bits"] = K.LOWBIT[op.attrs["format"]]
+    if d["variant"] == "rows":
+        out["rq_fast"] = K.rq_fast_code(g, op)
     if d["variant"] in ("default", "pointwise", "lowbit"):
         out["rq_fast"] = K.rq_fast_code(g, op)
         if d["variant"] == "default" and op.attrs.get("stage_weights"):  # mcd_conv2d_s8: copy the weights first
@@ -195,7 +200,7 @@ mcd_pwconv2d_s8_live(&p, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c
 {% elif l.variant == "pointwise" %}
 mcd_pwconv2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});
 {% elif l.variant == "rows" %}
-mcd_conv2d_rows_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_bias, &out_d, {{ l.out_w_conv }}, {{ l.out }}, {{ l.scratch }});
+mcd_conv2d_rows_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_bias, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out_w_conv }}, {{ l.out }}, {{ l.scratch }});
 {% else %}
 mcd_conv2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});
 {% endif %}"""
