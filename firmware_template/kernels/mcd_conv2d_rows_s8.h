@@ -166,7 +166,9 @@ MCD_SPECIALISED void mcd_rows_quad2(const int16_t *rows, int32_t row_len, int32_
 
 /* rq: the layer's requantization records [O][4] (mcd_rq_channel; their bias_adj is unused: these
  * accumulators start from bias and read inputs minus the zero point, which sums to the same value),
- * fast: whether the records hold the layer's rule (else q's generic rule). */
+ * fast: bit 0 whether the records hold the layer's rule (else q's generic rule), bit 1 whether to
+ * copy the weights into the scratch first (past mcd_conv2d_rows_s8_scratch_bytes: staged, read
+ * from SRAM instead of flash's 8-line data cache on every window). */
 static inline void mcd_conv2d_rows_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                         const int8_t *in, int32_t k_h, int32_t k_w, const int16_t *w, const int32_t *bias,
                         const int32_t *rq, int32_t fast, const mcd_dims *out_d, int32_t out_w_conv, int8_t *out,
@@ -174,10 +176,26 @@ static inline void mcd_conv2d_rows_s8(const mcd_conv_params *p, const mcd_channe
 {
     const int32_t c_in = in_d->c, c_out = out_d->c, r2 = (k_w * c_in + 1) & ~1;
     const int32_t row_len = mcd_rows_row_halfwords(p, in_d, k_w, out_w_conv);
+    const int32_t pool_2x2 = p->pool_h == 2 && p->pool_w == 2;
     int16_t *rows = (int16_t *)scratch;
     int32_t *best = (int32_t *)((uint8_t *)scratch + ((k_h * row_len * 2 + 3) & ~3));
     int32_t acc_a[MCD_ROWS_MAX_COUT], acc_b[MCD_ROWS_MAX_COUT];
     int32_t oy, ox, py, px, dy, dx, o;
+
+    if (fast & 2) { /* stage the weights in SRAM, after the rows and the running max (see stage_weights) */
+        int16_t *dst = (int16_t *)((uint8_t *)scratch + mcd_conv2d_rows_s8_scratch_bytes(
+            k_h, k_w, c_in, c_out, p->stride_h, p->stride_w, out_w_conv, pool_2x2, p->pool_h * p->pool_w > 1 ? out_d->w : 0));
+        const int32_t words = c_out * k_h * r2 / 2; /* R2 is even: whole words (newlib-nano's memcpy goes by bytes) */
+        int32_t i;
+        for (i = 0; i + 2 <= words; i += 2) {
+            const uint32_t a = mcd_ld32(w + 2 * i), b = mcd_ld32(w + 2 * i + 2);
+            mcd_st32(dst + 2 * i, a);
+            mcd_st32(dst + 2 * i + 2, b);
+        }
+        if (i < words) mcd_st32(dst + 2 * i, mcd_ld32(w + 2 * i));
+        w = dst;
+    }
+    fast &= 1;
 
     if (p->pool_h * p->pool_w == 1) {
         for (oy = 0; oy < out_d->h; oy++) {
@@ -194,7 +212,7 @@ static inline void mcd_conv2d_rows_s8(const mcd_conv_params *p, const mcd_channe
         }
         return;
     }
-    if (p->pool_h == 2 && p->pool_w == 2) { /* both conv rows of each window widened together */
+    if (pool_2x2) { /* both conv rows of each window widened together */
         for (py = 0; py < out_d->h; py++) {
             int8_t *dst = out + py * out_d->w * c_out;
             mcd_rows_widen(p, in_d, in, k_h + p->stride_h, py * p->pool_sh, row_len, rows);

@@ -373,11 +373,13 @@ def staged_bytes(op: Op) -> int:
     if not op.attrs.get("stage_weights"):
         return 0
     o, kh, kw, c = op.arrays["weight"].shape
+    if variant(op) == "rows":  # int16 [O][k_h][R2] (kernel_weights)
+        return o * kh * (kw * c + (kw * c & 1)) * 2
     return (o + (o & 1)) * k4(kh * kw * c)
 
 
 def stage_weights(g: Graph) -> list[str]:
-    """Mark the dense convs (mcd_conv2d_s8) whose weights can be copied to SRAM at the start of
+    """Mark the dense convs (mcd_conv2d_s8, mcd_conv2d_rows_s8) whose weights can be copied to SRAM at the start of
     the layer without raising the arena's peak: the copy goes into the layer's scratch, placed by
     the planner in memory that is free while the layer runs.
 
@@ -392,7 +394,7 @@ def stage_weights(g: Graph) -> list[str]:
 
     for op in g.ops:
         op.attrs.pop("stage_weights", None)
-    cands = [op for op in g.ops if op.kind == "conv2d" and variant(op) == "default"]
+    cands = [op for op in g.ops if op.kind == "conv2d" and variant(op) in ("default", "rows")]
     if not cands:
         return []
     peak, marked = arena(), []

@@ -107,7 +107,7 @@ def conv2d_scratch(g, op) -> int:
         pool_2x2 = bool(pool) and pool["k"] == [2, 2]
         pooled_w = g.tensors[op.output].shape[1] if pool else 0
         n_rows = kh + op.attrs["stride"][0] if pool_2x2 else kh
-        return ((n_rows * row * 2 + 3) & ~3) + (0 if pool_2x2 else pooled_w * o * 4)
+        return ((n_rows * row * 2 + 3) & ~3) + (0 if pool_2x2 else pooled_w * o * 4) + K.staged_bytes(op)
     if v == "pointwise":  # mcd_pwconv2d_s8_scratch_bytes: two int16 pixel columns
         return (2 * K.k4(c) + 4) * 2
     # mcd_conv2d_s8_scratch_bytes: two interleaved int16 columns, a max per channel; + staged weights
@@ -122,7 +122,7 @@ def conv2d_c_scratch(g, op) -> str | None:
     if v == "rows":
         p2 = int(bool(pool) and pool["k"] == [2, 2])
         return (f"mcd_conv2d_rows_s8_scratch_bytes({kh}, {kw}, {c}, {o}, {a['stride'][0]}, {a['stride'][1]}, "
-                f"{K.conv_out_w(g, op)}, {p2}, {g.tensors[op.output].shape[1] if pool else 0})")
+                f"{K.conv_out_w(g, op)}, {p2}, {g.tensors[op.output].shape[1] if pool else 0}) + {K.staged_bytes(op)}")
     if v == "pointwise":
         return f"mcd_pwconv2d_s8_scratch_bytes({c})"
     if v == "lowbit":
@@ -163,8 +163,8 @@ def layer(g, op, d) -> dict:
            "pool": op.attrs.get("pool") or {"k": [1, 1], "s": [1, 1]}, "out_w_conv": K.conv_out_w(g, op)}
     if d["variant"] == "lowbit":
         out["bits"] = K.LOWBIT[op.attrs["format"]]
-    if d["variant"] == "rows":
-        out["rq_fast"] = K.rq_fast_code(g, op)
+    if d["variant"] == "rows":  # | 2: copy the weights into the scratch first (stage_weights)
+        out["rq_fast"] = K.rq_fast_code(g, op) | (2 if op.attrs.get("stage_weights") else 0)
     if d["variant"] in ("default", "pointwise", "lowbit"):
         out["rq_fast"] = K.rq_fast_code(g, op)
         if d["variant"] == "default" and op.attrs.get("stage_weights"):  # mcd_conv2d_s8: copy the weights first
