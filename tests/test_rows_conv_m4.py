@@ -1,7 +1,8 @@
 """The rows conv kernel (mcd_conv2d_rows_s8.h: few input channels, no im2col) on the edge shapes of
 its paths: the fused 2x2 pool's hand-scheduled two-channel window (mcd_rows_quad2: even channel
 counts, an odd last channel through the C quad, one channel alone, 1 and 3 input channels, stride
-2, padding, 1x1 pooled maps), the unpooled pair path and the generic pool (3x3), all requantized
+2, padding, 1x1 pooled maps), the unpooled pixel pair's hand-scheduled four-channel blocks
+(mcd_rows_pair4, then the C pair for the channels left) and the generic pool (3x3), all requantized
 through the layer's records (mcd_rq_channel). Each net is checked on the host (portable C, by the
 build) and on the Cortex-M4 build (DSP asm, Unicorn, by bench_project) against the numpy
 reference, under both rounding rules."""
@@ -21,9 +22,11 @@ pytestmark = pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="a
 
 # (c_in, hw, k, stride, pad, c_out, pool): LeNet's conv1 shape (1 channel, 5x5, pad 2) with 6 and 7
 # channels (pairs; pairs and a last one), 1 channel out, 3 channels in with stride 2 (odd tap row:
-# R2 = 10), a pooled map of 1x1, no pool, a 3x3 pool
+# R2 = 10), a pooled map of 1x1; no pool (mcd_rows_pair4): VWW's first conv shape (3 channels,
+# stride 2) with 6 channels (a block of four and a pair) on an odd width (a last pixel alone), and
+# two blocks of four; a 3x3 pool
 CONV = [(1, 12, 5, 1, 2, 6, 2), (1, 9, 5, 1, 0, 7, 2), (1, 8, 3, 1, 1, 1, 2), (3, 11, 3, 2, 1, 5, 2),
-        (2, 5, 3, 1, 0, 4, 2), (3, 7, 3, 1, 1, 3, 0), (1, 10, 3, 1, 0, 5, 3)]
+        (2, 5, 3, 1, 0, 4, 2), (3, 9, 3, 2, 1, 6, 0), (3, 6, 3, 1, 1, 8, 0), (1, 10, 3, 1, 0, 5, 3)]
 
 
 def _net(c_in, k, stride, pad, c_out, pool):

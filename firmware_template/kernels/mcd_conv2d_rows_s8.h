@@ -128,18 +128,86 @@ static inline void mcd_rows_dot_quad(const int16_t *rows, int32_t row_len, int32
     "smlad %[d1], %[xb], %[wb], %[d1]\n\t"
 #endif
 
+#if MCD_ROWS_QUAD2_ASM
+/* One tap pair of two output pixels (a at r, b at r + OB) for four output channels (weight words
+ * at w + i * CH): 4 weight loads, 2 input loads, 8 SMLAD (~16 cycles for 16 MAC slots, against
+ * ~24 for the C pair's four channels: 4 weight loads, 8 input loads). */
+#define MCD_ROWS_PAIR4_STEP                                                                               \
+    "ldr %[xb], [%[r], #%c[ob]]\n\t"                                                                     \
+    "ldr %[xa], [%[r]], #4\n\t"                                                                          \
+    "ldr %[wa], [%[w]], #4\n\t"                                                                          \
+    "ldr %[wb], [%[w], #(%c[ch] - 4)]\n\t"                                                               \
+    "smlad %[a0], %[xa], %[wa], %[a0]\n\t"                                                               \
+    "smlad %[b0], %[xb], %[wa], %[b0]\n\t"                                                               \
+    "smlad %[a1], %[xa], %[wb], %[a1]\n\t"                                                               \
+    "smlad %[b1], %[xb], %[wb], %[b1]\n\t"                                                               \
+    "ldr %[wa], [%[w], #(2 * %c[ch] - 4)]\n\t"                                                           \
+    "ldr %[wb], [%[w], #(3 * %c[ch] - 4)]\n\t"                                                           \
+    "smlad %[a2], %[xa], %[wa], %[a2]\n\t"                                                               \
+    "smlad %[b2], %[xb], %[wa], %[b2]\n\t"                                                               \
+    "smlad %[a3], %[xa], %[wb], %[a3]\n\t"                                                               \
+    "smlad %[b3], %[xb], %[wb], %[b3]\n\t"
+#endif
+
+/* The geometry is a compile-time constant (always, inlined into model.c at -O3), the immediates
+ * fit, and the unrolled window stays short (code that fits the ART's 1 KB instruction cache). */
+#define MCD_ROWS_ASM_OK(row_len, k_h, r2, ob, dy, n_ch)                                                    \
+    (__builtin_constant_p(row_len) && __builtin_constant_p(k_h) && __builtin_constant_p(r2) &&             \
+     __builtin_constant_p(ob) && __builtin_constant_p(dy) && ((dy) + (ob)) * 2 <= 4095 && (ob) * 2 <= 4095 && \
+     (n_ch) * (k_h) * (r2) * 2 <= 4095 && ((row_len) - (r2)) * 2 <= 4095 && (k_h) * ((r2) >> 1) <= 32)
+
+/* Conv outputs of channels o .. o + 3 at pixels a (rows) and b (rows + ob), bias included:
+ * acc_a[0..3], acc_b[0..3]. The whole window unrolled in asm when MCD_ROWS_ASM_OK, else C. */
+MCD_SPECIALISED void mcd_rows_pair4(const int16_t *rows, int32_t row_len, int32_t k_h, int32_t r2, const int16_t *w,
+                                    const int32_t *bias, int32_t ob, int32_t *acc_a, int32_t *acc_b)
+{
+#if MCD_ROWS_QUAD2_ASM
+    if (MCD_ROWS_ASM_OK(row_len, k_h, r2, ob, 0, 4)) {
+        int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3], b0 = a0, b1 = a1, b2 = a2, b3 = a3;
+        const int16_t *r = rows, *wp = w;
+        uint32_t wa, wb, xa, xb;
+        __asm__(".rept %c[kh]\n\t.rept %c[pairs]\n\t" MCD_ROWS_PAIR4_STEP ".endr\n\t"
+                "add %[r], %[r], #%c[adv]\n\t.endr\n\t"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [b0] "+r"(b0), [b1] "+r"(b1),
+                  [b2] "+r"(b2), [b3] "+r"(b3), [r] "+r"(r), [w] "+r"(wp), [wa] "=&r"(wa), [wb] "=&r"(wb),
+                  [xa] "=&r"(xa), [xb] "=&r"(xb)
+                : [kh] "i"(k_h), [pairs] "i"(r2 >> 1), [adv] "i"((row_len - r2) * 2), [ch] "i"(k_h * r2 * 2),
+                  [ob] "i"(ob * 2)
+                : "memory");
+        acc_a[0] = a0, acc_a[1] = a1, acc_a[2] = a2, acc_a[3] = a3;
+        acc_b[0] = b0, acc_b[1] = b1, acc_b[2] = b2, acc_b[3] = b3;
+        return;
+    }
+#endif
+    {
+        int32_t o, ky, j;
+        for (o = 0; o < 4; o++, w += k_h * r2) {
+            int32_t sa = bias[o], sb = bias[o];
+            const int16_t *wo = w;
+            for (ky = 0; ky < k_h; ky++, wo += r2) {
+                const int16_t *ra = rows + ky * row_len, *rb = ra + ob;
+                for (j = 0; j < r2 >> 1; j++) {
+                    const uint32_t wv = mcd_ld32(wo + 2 * j);
+                    sa = mcd_smlad(mcd_ld32(ra + 2 * j), wv, sa);
+                    sb = mcd_smlad(mcd_ld32(rb + 2 * j), wv, sb);
+                }
+            }
+            acc_a[o] = sa;
+            acc_b[o] = sb;
+        }
+    }
+}
+
 /* The 2x2-pooled conv outputs of channels o and o + 1 at one window: best[0], best[1] (bias
  * included). rows: the window's first tap (row 0, column oa); dy: halfwords from conv row 0 to 1;
- * ob: halfwords from column a to b. Hand-scheduled when the layer's geometry is a compile-time
- * constant (always, inlined into model.c at -O3), the whole window unrolled (.rept, no loop
- * counter: the 14 registers are 8 accumulators, 2 weights, 2 inputs, 2 pointers); else two quads. */
+ * ob: halfwords from column a to b. Hand-scheduled when MCD_ROWS_ASM_OK, the whole window
+ * unrolled (.rept, no loop counter: the 14 registers are 8 accumulators, 2 weights, 2 inputs, 2
+ * pointers); else two quads. */
 MCD_SPECIALISED void mcd_rows_quad2(const int16_t *rows, int32_t row_len, int32_t k_h, int32_t r2, const int16_t *w,
                                     const int32_t *bias, int32_t ob, int32_t dy, int32_t *best)
 {
 #if MCD_ROWS_QUAD2_ASM
-    if (__builtin_constant_p(row_len) && __builtin_constant_p(k_h) && __builtin_constant_p(r2) &&
-        __builtin_constant_p(ob) && __builtin_constant_p(dy) && (dy + ob) * 2 <= 4095 && ob * 2 <= 4095 &&
-        k_h * r2 * 2 <= 4095 && row_len * 2 - r2 * 2 <= 4095) {
+    if (MCD_ROWS_ASM_OK(row_len, k_h, r2, ob, dy, 2)) {
         int32_t a0 = bias[0], a1 = bias[1], b0 = a0, b1 = a1, c0 = a0, c1 = a1, d0 = a0, d1 = a1;
         const int16_t *r = rows, *wp = w;
         uint32_t wa, wb, xa, xb;
@@ -203,7 +271,14 @@ static inline void mcd_conv2d_rows_s8(const mcd_conv_params *p, const mcd_channe
             mcd_rows_widen(p, in_d, in, k_h, oy, row_len, rows);
             for (ox = 0; ox < out_d->w; ox += 2) {
                 const int32_t xb = ox + 1 < out_d->w ? ox + 1 : ox;
-                mcd_rows_dot_pair(p, rows, row_len, k_h, r2, c_in, w, bias, c_out, ox, xb, acc_a, acc_b);
+                o = 0;
+                if (xb > ox) /* blocks of four channels, then the rest */
+                    for (; o + 4 <= c_out; o += 4)
+                        mcd_rows_pair4(rows + ox * p->stride_w * c_in, row_len, k_h, r2, w + o * k_h * r2, bias + o,
+                                       p->stride_w * c_in, acc_a + o, acc_b + o);
+                if (o < c_out)
+                    mcd_rows_dot_pair(p, rows, row_len, k_h, r2, c_in, w + o * k_h * r2, bias + o, c_out - o, ox, xb,
+                                      acc_a + o, acc_b + o);
                 for (o = 0; o < c_out; o++) {
                     dst[ox * c_out + o] = mcd_rq_channel(acc_a[o], rq, o, q, p, fast);
                     dst[xb * c_out + o] = mcd_rq_channel(acc_b[o], rq, o, q, p, fast);
