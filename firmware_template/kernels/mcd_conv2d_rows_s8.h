@@ -36,11 +36,12 @@ static inline int32_t mcd_conv2d_rows_s8_scratch_bytes(int32_t k_h, int32_t k_w,
     return ((n_rows * row * 2 + 3) & ~3) + (pool_2x2 ? 0 : pooled_w * c_out * 4);
 }
 
-/* rows[ky][i] = in[iy][x0 + i / C][i % C] - zp, or 0 outside the image, for k_h rows from conv row oy */
-static inline void mcd_rows_widen(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in, int32_t k_h, int32_t oy,
-                       int32_t row_len, int16_t *rows)
+/* rows[ky][i] = in[iy][x0 + i / C][i % C] - zp, or 0 outside the image, for k_h rows from conv row oy
+ * (x0: the first input column, -pad_l or a strip's) */
+static inline void mcd_rows_widen_at(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in, int32_t k_h,
+                                     int32_t oy, int32_t x0, int32_t row_len, int16_t *rows)
 {
-    const int32_t c = in_d->c, x0 = -p->pad_l;
+    const int32_t c = in_d->c;
     int32_t ky;
     for (ky = 0; ky < k_h; ky++) {
         int16_t *dst = rows + ky * row_len;
@@ -53,10 +54,17 @@ static inline void mcd_rows_widen(const mcd_conv_params *p, const mcd_dims *in_d
         lo = (x0 < 0 ? -x0 : 0) * c;                  /* halfwords of left padding */
         hi = (in_d->w - x0) * c;                       /* first halfword right of the image */
         if (hi > n) hi = n;
+        if (hi < lo) hi = lo;
         mcd_zero16(dst, lo);
         mcd_widen_s8(in + (iy * in_d->w + x0 + lo / c) * c, dst + lo, hi - lo, -p->in_zp);
         mcd_zero16(dst + hi, row_len - hi);
     }
+}
+
+static inline void mcd_rows_widen(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in, int32_t k_h, int32_t oy,
+                                  int32_t row_len, int16_t *rows)
+{
+    mcd_rows_widen_at(p, in_d, in, k_h, oy, -p->pad_l, row_len, rows);
 }
 
 /* conv outputs at (row buffer, x positions xa and xb) for every channel, bias included */
@@ -150,11 +158,13 @@ static inline void mcd_rows_dot_quad(const int16_t *rows, int32_t row_len, int32
 #endif
 
 /* The geometry is a compile-time constant (always, inlined into model.c at -O3), the immediates
- * fit, and the unrolled window stays short (code that fits the ART's 1 KB instruction cache). */
+ * fit, and a kernel row's unrolled code stays short (it fits the ART's 1 KB instruction cache).
+ * MCD_ROWS_UNROLL: the whole window unrolled too (else a loop over the kernel rows). */
 #define MCD_ROWS_ASM_OK(row_len, k_h, r2, ob, dy, n_ch)                                                    \
     (__builtin_constant_p(row_len) && __builtin_constant_p(k_h) && __builtin_constant_p(r2) &&             \
      __builtin_constant_p(ob) && __builtin_constant_p(dy) && ((dy) + (ob)) * 2 <= 4095 && (ob) * 2 <= 4095 && \
-     (n_ch) * (k_h) * (r2) * 2 <= 4095 && ((row_len) - (r2)) * 2 <= 4095 && (k_h) * ((r2) >> 1) <= 32)
+     (n_ch) * (k_h) * (r2) * 2 <= 4095 && ((row_len) - (r2)) * 2 <= 4095 && ((r2) >> 1) <= 32)
+#define MCD_ROWS_UNROLL(k_h, r2) ((k_h) * ((r2) >> 1) <= 32)
 
 /* Conv outputs of channels o .. o + 3 at pixels a (rows) and b (rows + ob), bias included:
  * acc_a[0..3], acc_b[0..3]. The whole window unrolled in asm when MCD_ROWS_ASM_OK, else C. */
@@ -162,7 +172,7 @@ MCD_SPECIALISED void mcd_rows_pair4(const int16_t *rows, int32_t row_len, int32_
                                     const int32_t *bias, int32_t ob, int32_t *acc_a, int32_t *acc_b)
 {
 #if MCD_ROWS_QUAD2_ASM
-    if (MCD_ROWS_ASM_OK(row_len, k_h, r2, ob, 0, 4)) {
+    if (MCD_ROWS_ASM_OK(row_len, k_h, r2, ob, 0, 4) && MCD_ROWS_UNROLL(k_h, r2)) {
         int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3], b0 = a0, b1 = a1, b2 = a2, b3 = a3;
         const int16_t *r = rows, *wp = w;
         uint32_t wa, wb, xa, xb;
@@ -200,9 +210,9 @@ MCD_SPECIALISED void mcd_rows_pair4(const int16_t *rows, int32_t row_len, int32_
 
 /* The 2x2-pooled conv outputs of channels o and o + 1 at one window: best[0], best[1] (bias
  * included). rows: the window's first tap (row 0, column oa); dy: halfwords from conv row 0 to 1;
- * ob: halfwords from column a to b. Hand-scheduled when MCD_ROWS_ASM_OK, the whole window
- * unrolled (.rept, no loop counter: the 14 registers are 8 accumulators, 2 weights, 2 inputs, 2
- * pointers); else two quads. */
+ * ob: halfwords from column a to b. Hand-scheduled when MCD_ROWS_ASM_OK, each kernel row
+ * unrolled (.rept; the 14 registers are 8 accumulators, 2 weights, 2 inputs, 2 pointers), and the
+ * rows too (MCD_ROWS_UNROLL) or in a loop whose end is read from the stack; else two quads. */
 MCD_SPECIALISED void mcd_rows_quad2(const int16_t *rows, int32_t row_len, int32_t k_h, int32_t r2, const int16_t *w,
                                     const int32_t *bias, int32_t ob, int32_t dy, int32_t *best)
 {
@@ -211,14 +221,22 @@ MCD_SPECIALISED void mcd_rows_quad2(const int16_t *rows, int32_t row_len, int32_
         int32_t a0 = bias[0], a1 = bias[1], b0 = a0, b1 = a1, c0 = a0, c1 = a1, d0 = a0, d1 = a1;
         const int16_t *r = rows, *wp = w;
         uint32_t wa, wb, xa, xb;
-        __asm__(".rept %c[kh]\n\t.rept %c[pairs]\n\t" MCD_ROWS_QUAD2_STEP ".endr\n\t"
-                "add %[r], %[r], #%c[adv]\n\t.endr\n\t"
-                : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [c0] "+r"(c0), [c1] "+r"(c1),
-                  [d0] "+r"(d0), [d1] "+r"(d1), [r] "+r"(r), [w] "+r"(wp), [wa] "=&r"(wa), [wb] "=&r"(wb),
-                  [xa] "=&r"(xa), [xb] "=&r"(xb)
-                : [kh] "i"(k_h), [pairs] "i"(r2 >> 1), [adv] "i"((row_len - r2) * 2), [ch] "i"(k_h * r2 * 2),
-                  [ob] "i"(ob * 2), [dy] "i"(dy * 2)
-                : "memory");
+#define MCD_ROWS_QUAD2_OPERANDS(last)                                                                     \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [c0] "+r"(c0), [c1] "+r"(c1), [d0] "+r"(d0), \
+      [d1] "+r"(d1), [r] "+r"(r), [w] "+r"(wp), [wa] "=&r"(wa), [wb] "=&r"(wb), [xa] "=&r"(xa), [xb] "=&r"(xb)  \
+    : [pairs] "i"(r2 >> 1), [adv] "i"((row_len - r2) * 2), [ch] "i"(k_h * r2 * 2), [ob] "i"(ob * 2),           \
+      [dy] "i"(dy * 2), last                                                                                   \
+    : "cc", "memory"
+        if (MCD_ROWS_UNROLL(k_h, r2)) {
+            __asm__(".rept %c[kh]\n\t.rept %c[pairs]\n\t" MCD_ROWS_QUAD2_STEP ".endr\n\t"
+                    "add %[r], %[r], #%c[adv]\n\t.endr\n\t" MCD_ROWS_QUAD2_OPERANDS([kh] "i"(k_h)));
+        } else {
+            const int16_t *const wend = w + k_h * r2; /* the loop's end, read from the stack into xa (dead there) */
+            __asm__("1:\n\t.rept %c[pairs]\n\t" MCD_ROWS_QUAD2_STEP ".endr\n\t"
+                    "add %[r], %[r], #%c[adv]\n\tldr %[xa], %[end]\n\tcmp %[w], %[xa]\n\tbne 1b\n\t"
+                    MCD_ROWS_QUAD2_OPERANDS([end] "m"(wend)));
+        }
+#undef MCD_ROWS_QUAD2_OPERANDS
         a0 = a0 > b0 ? a0 : b0;
         c0 = c0 > d0 ? c0 : d0;
         a1 = a1 > b1 ? a1 : b1;
@@ -287,12 +305,17 @@ static inline void mcd_conv2d_rows_s8(const mcd_conv_params *p, const mcd_channe
         }
         return;
     }
-    if (pool_2x2) { /* both conv rows of each window widened together */
-        for (py = 0; py < out_d->h; py++) {
+    if (pool_2x2) { /* both conv rows of each window widened together, in strips of out_w_conv conv columns */
+        const int32_t strip = (out_w_conv - p->pool_w) / p->pool_sw + 1; /* pooled columns a strip */
+        int32_t px0;
+        for (py = 0; py < out_d->h; py++)
+        for (px0 = 0; px0 < out_d->w; px0 += strip) {
+            const int32_t px1 = px0 + strip < out_d->w ? px0 + strip : out_d->w;
             int8_t *dst = out + py * out_d->w * c_out;
-            mcd_rows_widen(p, in_d, in, k_h + p->stride_h, py * p->pool_sh, row_len, rows);
-            for (px = 0; px < out_d->w; px++) {
-                const int32_t oa = px * p->pool_sw * p->stride_w * c_in, ob = oa + p->stride_w * c_in;
+            mcd_rows_widen_at(p, in_d, in, k_h + p->stride_h, py * p->pool_sh, px0 * p->pool_sw * p->stride_w - p->pad_l,
+                              row_len, rows);
+            for (px = px0; px < px1; px++) {
+                const int32_t oa = (px - px0) * p->pool_sw * p->stride_w * c_in, ob = oa + p->stride_w * c_in;
                 const int16_t *wo = w;
                 for (o = 0; o + 1 < c_out; o += 2, wo += 2 * k_h * r2) { /* channel pairs, then an odd last one */
                     int32_t m[2];
