@@ -1,4 +1,5 @@
-/* int8 convolution for few input channels (first layers: C_in <= 4), without im2col.
+/* int8 convolution for few input channels (first layers: C_in <= 4; with a fused 2x2 max-pool
+ * C_in <= 8 and 16+ channels, e.g. LeNet-5's conv2), without im2col.
  *
  * Where C_in is small, building an im2col column per output pixel costs more than the MACs (a
  * 5x5 kernel on one channel is 25 MACs per column). Here the k_h input rows a conv output row
@@ -6,10 +7,16 @@
  * a kernel row of an output pixel is then k_w * C_in consecutive halfwords of that buffer, read
  * directly in pairs by SMLAD against weights the generator stored pre-widened to int16:
  * [O][k_h][R2] with R2 = k_w * C_in rounded up to even (the pad weight is 0, so the extra
- * element read past a window never counts). Two output pixels share each weight load.
+ * element read past a window never counts). Two output pixels share each weight load; on the
+ * M4 (hand-scheduled asm) a 2x2-pooled window's four positions share each weight load and two
+ * channels each input load (mcd_rows_quad2), and unpooled pixel pairs take four channels a pass
+ * (mcd_rows_pair4). Outputs are requantized through the layer's rq records.
  *
- * Scratch (mcd_conv2d_rows_s8_scratch_bytes): the k_h widened rows, plus one int32 running max
- * per pooled output and channel of a row when a max-pool is fused.
+ * Scratch (mcd_conv2d_rows_s8_scratch_bytes): the k_h widened rows (k_h + stride_h with a fused
+ * 2x2 pool), plus one int32 running max per pooled output and channel of a row when another
+ * max-pool is fused; then the staged weights when the generator marks the layer (fast & 2). With
+ * a 2x2 pool, out_w_conv may be a strip of the conv's columns: the rows are widened strip by strip
+ * (the generator picks the strip that keeps the scratch within the GEMM's).
  *
  * Shape-specialised: the kernel is static inline in this header, included by the generated
  * model.c, so each call site passes its layer's constants (kernel size, channels, strides from
