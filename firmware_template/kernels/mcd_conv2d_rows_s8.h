@@ -172,6 +172,23 @@ static inline void mcd_rows_dot_quad(const int16_t *rows, int32_t row_len, int32
      __builtin_constant_p(ob) && __builtin_constant_p(dy) && ((dy) + (ob)) * 2 <= 4095 && (ob) * 2 <= 4095 && \
      (n_ch) * (k_h) * (r2) * 2 <= 4095 && ((row_len) - (r2)) * 2 <= 4095 && ((r2) >> 1) <= 32)
 #define MCD_ROWS_UNROLL(k_h, r2) ((k_h) * ((r2) >> 1) <= 32)
+/* GCC sizes an asm by its lines (the GCC manual, "Size of an asm"), and .rept expands one line
+ * into many: without empty lines up to the emitted size it places its literal pools and short
+ * branches out of reach past the asm. MCD_ROWS_ASM(n, ...): the asm with 128, 256 or 512 lines
+ * for n steps of 14 instructions (+ one add or four loop instructions a kernel row): n <= 8, 16
+ * or 32; the one for the layer's constant n is all that is compiled. */
+#define MCD_NL8 "\n\n\n\n\n\n\n\n"
+#define MCD_NL64 MCD_NL8 MCD_NL8 MCD_NL8 MCD_NL8 MCD_NL8 MCD_NL8 MCD_NL8 MCD_NL8
+#define MCD_NL128 MCD_NL64 MCD_NL64
+#define MCD_ROWS_ASM(n, code, ...)                                                                         \
+    do {                                                                                                  \
+        if ((n) <= 8)                                                                                     \
+            __asm__(code MCD_NL128 __VA_ARGS__);                                                          \
+        else if ((n) <= 16)                                                                               \
+            __asm__(code MCD_NL128 MCD_NL128 __VA_ARGS__);                                                \
+        else                                                                                              \
+            __asm__(code MCD_NL128 MCD_NL128 MCD_NL128 MCD_NL128 __VA_ARGS__);                            \
+    } while (0)
 
 /* Conv outputs of channels o .. o + 3 at pixels a (rows) and b (rows + ob), bias included:
  * acc_a[0..3], acc_b[0..3]. The whole window unrolled in asm when MCD_ROWS_ASM_OK, else C. */
@@ -183,8 +200,8 @@ MCD_SPECIALISED void mcd_rows_pair4(const int16_t *rows, int32_t row_len, int32_
         int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3], b0 = a0, b1 = a1, b2 = a2, b3 = a3;
         const int16_t *r = rows, *wp = w;
         uint32_t wa, wb, xa, xb;
-        __asm__(".rept %c[kh]\n\t.rept %c[pairs]\n\t" MCD_ROWS_PAIR4_STEP ".endr\n\t"
-                "add %[r], %[r], #%c[adv]\n\t.endr\n\t"
+        MCD_ROWS_ASM(k_h * (r2 >> 1), ".rept %c[kh]\n\t.rept %c[pairs]\n\t" MCD_ROWS_PAIR4_STEP ".endr\n\t"
+                     "add %[r], %[r], #%c[adv]\n\t.endr\n\t",
                 : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [b0] "+r"(b0), [b1] "+r"(b1),
                   [b2] "+r"(b2), [b3] "+r"(b3), [r] "+r"(r), [w] "+r"(wp), [wa] "=&r"(wa), [wb] "=&r"(wb),
                   [xa] "=&r"(xa), [xb] "=&r"(xb)
@@ -235,12 +252,12 @@ MCD_SPECIALISED void mcd_rows_quad2(const int16_t *rows, int32_t row_len, int32_
       [dy] "i"(dy * 2), last                                                                                   \
     : "cc", "memory"
         if (MCD_ROWS_UNROLL(k_h, r2)) {
-            __asm__(".rept %c[kh]\n\t.rept %c[pairs]\n\t" MCD_ROWS_QUAD2_STEP ".endr\n\t"
-                    "add %[r], %[r], #%c[adv]\n\t.endr\n\t" MCD_ROWS_QUAD2_OPERANDS([kh] "i"(k_h)));
+            MCD_ROWS_ASM(k_h * (r2 >> 1), ".rept %c[kh]\n\t.rept %c[pairs]\n\t" MCD_ROWS_QUAD2_STEP ".endr\n\t"
+                         "add %[r], %[r], #%c[adv]\n\t.endr\n\t", MCD_ROWS_QUAD2_OPERANDS([kh] "i"(k_h)));
         } else {
             const int16_t *const wend = w + k_h * r2; /* the loop's end, read from the stack into xa (dead there) */
-            __asm__("1:\n\t.rept %c[pairs]\n\t" MCD_ROWS_QUAD2_STEP ".endr\n\t"
-                    "add %[r], %[r], #%c[adv]\n\tldr %[xa], %[end]\n\tcmp %[w], %[xa]\n\tbne 1b\n\t"
+            MCD_ROWS_ASM(r2 >> 1, "1:\n\t.rept %c[pairs]\n\t" MCD_ROWS_QUAD2_STEP ".endr\n\t"
+                         "add %[r], %[r], #%c[adv]\n\tldr %[xa], %[end]\n\tcmp %[w], %[xa]\n\tbne 1b\n\t",
                     MCD_ROWS_QUAD2_OPERANDS([end] "m"(wend)));
         }
 #undef MCD_ROWS_QUAD2_OPERANDS
