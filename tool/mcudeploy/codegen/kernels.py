@@ -61,6 +61,10 @@ ROWS_MAX_C_IN, ROWS_MAX_C_OUT = 4, 64  # mcd_conv2d_rows_s8: first layers (MCD_R
 # channels: its im2col is shared by more MACs (est. cycles/MAC: IC's 3-channel conv 4.03 -> 3.48,
 # KWS's 1-channel 10x4 conv 3.60 -> 2.46); with 6 (LeNet-5's conv1: 2.48 -> 7.39) it does not.
 ROWS_BELOW_C_OUT = 16
+# With a fused 2x2 max-pool the rows kernel computes two channels at the four positions of a window
+# a tap pair (mcd_rows_quad2: 8 SMLAD per 6 loads, no im2col), which beats the 2x4 GEMM from 16
+# channels too when the input has few channels (LeNet-5's conv2, 6 -> 16: 1.79 -> ~1.1 est. c/MAC).
+ROWS_POOL_MAX_C_IN = 8
 DW_MAX_K = 8  # MCD_DW_MAX_KH, MCD_DW_MAX_KW: larger depthwise kernels (fused pools, strides > 2) take the generic kernel
 
 
@@ -95,6 +99,9 @@ def variant(op: Op) -> str:
         o, kh, kw, c = op.arrays["weight"].shape
         if c <= ROWS_MAX_C_IN and o < min(ROWS_BELOW_C_OUT, ROWS_MAX_C_OUT + 1):
             return "rows"
+        pool = op.attrs.get("pool")
+        if pool and pool["k"] == [2, 2] and c <= ROWS_POOL_MAX_C_IN and ROWS_BELOW_C_OUT <= o <= ROWS_MAX_C_OUT:
+            return "rows"  # in strips that keep its scratch within the GEMM's (ops/conv2d.py: rows_strip_w)
         if (kh, kw) == (1, 1) and not any(op.attrs["pad"]) and not op.attrs.get("pool"):
             return "pointwise"  # mcd_pwconv2d_s8: GEMM over the HWC pixels (any stride), no im2col
     return "default"
@@ -376,11 +383,13 @@ def staged_bytes(op: Op) -> int:
     if not op.attrs.get("stage_weights"):
         return 0
     o, kh, kw, c = op.arrays["weight"].shape
+    if variant(op) == "rows":  # int16 [O][k_h][R2] (kernel_weights)
+        return o * kh * (kw * c + (kw * c & 1)) * 2
     return (o + (o & 1)) * k4(kh * kw * c)
 
 
 def stage_weights(g: Graph) -> list[str]:
-    """Mark the dense convs (mcd_conv2d_s8) whose weights can be copied to SRAM at the start of
+    """Mark the dense convs (mcd_conv2d_s8, mcd_conv2d_rows_s8) whose weights can be copied to SRAM at the start of
     the layer without raising the arena's peak: the copy goes into the layer's scratch, placed by
     the planner in memory that is free while the layer runs.
 
@@ -395,7 +404,7 @@ def stage_weights(g: Graph) -> list[str]:
 
     for op in g.ops:
         op.attrs.pop("stage_weights", None)
-    cands = [op for op in g.ops if op.kind == "conv2d" and variant(op) == "default"]
+    cands = [op for op in g.ops if op.kind == "conv2d" and variant(op) in ("default", "rows")]
     if not cands:
         return []
     peak, marked = arena(), []

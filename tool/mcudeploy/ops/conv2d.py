@@ -72,6 +72,9 @@ def conv2d_arrays(g, op) -> dict:
         out["rq"] = K.rq_records(g, op, w.reshape(w.shape[0], -1)).reshape(-1)
         out["bias"] = None
         out.update(K.pw_live_arrays(g, op, out["rq"]))  # mcd_pwconv2d_s8_live: constant channels skipped
+    elif v == "rows":  # the records' mult, cz, s (mcd_rq_channel); the kernel keeps its bias
+        w = op.arrays["weight"]
+        out["rq"] = K.rq_records(g, op, w.reshape(w.shape[0], -1)).reshape(-1)
     return out
 
 
@@ -79,6 +82,34 @@ def dwconv2d_arrays(g, op) -> dict:  # weights int16 [C][k_h][KW2]; [C][4] (bias
     K = _K()
     kh, kw, c = op.arrays["weight"].shape
     return {"weight": K.kernel_weights(op), "rq": K.rq_records(g, op, op.arrays["weight"].reshape(kh * kw, c).T).reshape(-1)}
+
+
+def _rows_bytes(g, op, cols: int) -> int:  # mcd_conv2d_rows_s8_scratch_bytes with out_w_conv = cols
+    o, kh, kw, c = op.arrays["weight"].shape
+    row = ((cols - 1) * op.attrs["stride"][1] + kw) * c + 2
+    pool = op.attrs.get("pool")
+    pool_2x2 = bool(pool) and pool["k"] == [2, 2]
+    pooled_w = g.tensors[op.output].shape[1] if pool else 0
+    n_rows = kh + op.attrs["stride"][0] if pool_2x2 else kh
+    return ((n_rows * row * 2 + 3) & ~3) + (0 if pool_2x2 else pooled_w * o * 4)
+
+
+def rows_strip_w(g, op) -> int:
+    """The conv columns the rows kernel widens at once (its out_w_conv argument): the conv
+    output's whole width; but for a layer with a fused 2x2 pool that the rule for few channels
+    alone would give the 2x4 GEMM (kernels.ROWS_POOL_MAX_C_IN), the widest strip of pooled
+    columns whose rows fit the GEMM's scratch, so that the faster kernel costs no more RAM."""
+    K = _K()
+    o, kh, kw, c = op.arrays["weight"].shape
+    full = K.conv_out_w(g, op)
+    if c <= K.ROWS_MAX_C_IN and o < K.ROWS_BELOW_C_OUT:
+        return full
+    pk, ps = op.attrs["pool"]["k"][1], op.attrs["pool"]["s"][1]
+    gemm = 2 * K.k4(kh * kw * c) * 2 + (o + (o & 1)) * 4  # mcd_conv2d_s8_scratch_bytes
+    for strip in range(g.tensors[op.output].shape[1], 1, -1):
+        if _rows_bytes(g, op, (strip - 1) * ps + pk) <= gemm:
+            return (strip - 1) * ps + pk
+    return pk
 
 
 def conv2d_scratch(g, op) -> int:
@@ -98,13 +129,8 @@ def conv2d_scratch(g, op) -> int:
         h, w, c = g.tensors[op.inputs[0]].shape
         t, left, b, r = op.attrs["pad"]
         return (h + t + b) * (w + left + r) * c
-    if v == "rows":  # mcd_conv2d_rows_s8_scratch_bytes
-        row = ((K.conv_out_w(g, op) - 1) * op.attrs["stride"][1] + kw) * c + 2
-        pool = op.attrs.get("pool")
-        pool_2x2 = bool(pool) and pool["k"] == [2, 2]
-        pooled_w = g.tensors[op.output].shape[1] if pool else 0
-        n_rows = kh + op.attrs["stride"][0] if pool_2x2 else kh
-        return ((n_rows * row * 2 + 3) & ~3) + (0 if pool_2x2 else pooled_w * o * 4)
+    if v == "rows":  # mcd_conv2d_rows_s8_scratch_bytes + the staged weights
+        return _rows_bytes(g, op, rows_strip_w(g, op)) + K.staged_bytes(op)
     if v == "pointwise":  # mcd_pwconv2d_s8_scratch_bytes: two int16 pixel columns
         return (2 * K.k4(c) + 4) * 2
     # mcd_conv2d_s8_scratch_bytes: two interleaved int16 columns, a max per channel; + staged weights
@@ -119,7 +145,7 @@ def conv2d_c_scratch(g, op) -> str | None:
     if v == "rows":
         p2 = int(bool(pool) and pool["k"] == [2, 2])
         return (f"mcd_conv2d_rows_s8_scratch_bytes({kh}, {kw}, {c}, {o}, {a['stride'][0]}, {a['stride'][1]}, "
-                f"{K.conv_out_w(g, op)}, {p2}, {g.tensors[op.output].shape[1] if pool else 0})")
+                f"{rows_strip_w(g, op)}, {p2}, {g.tensors[op.output].shape[1] if pool else 0}) + {K.staged_bytes(op)}")
     if v == "pointwise":
         return f"mcd_pwconv2d_s8_scratch_bytes({c})"
     if v == "lowbit":
@@ -160,6 +186,9 @@ def layer(g, op, d) -> dict:
            "pool": op.attrs.get("pool") or {"k": [1, 1], "s": [1, 1]}, "out_w_conv": K.conv_out_w(g, op)}
     if d["variant"] == "lowbit":
         out["bits"] = K.LOWBIT[op.attrs["format"]]
+    if d["variant"] == "rows":  # | 2: copy the weights into the scratch first (stage_weights)
+        out["rq_fast"] = K.rq_fast_code(g, op) | (2 if op.attrs.get("stage_weights") else 0)
+        out["out_w_conv"] = rows_strip_w(g, op)  # the conv columns widened at once
     if d["variant"] in ("default", "pointwise", "lowbit"):
         out["rq_fast"] = K.rq_fast_code(g, op)
         if d["variant"] == "default" and op.attrs.get("stage_weights"):  # mcd_conv2d_s8: copy the weights first
@@ -195,7 +224,7 @@ mcd_pwconv2d_s8_live(&p, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c
 {% elif l.variant == "pointwise" %}
 mcd_pwconv2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});
 {% elif l.variant == "rows" %}
-mcd_conv2d_rows_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_bias, &out_d, {{ l.out_w_conv }}, {{ l.out }}, {{ l.scratch }});
+mcd_conv2d_rows_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_bias, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out_w_conv }}, {{ l.out }}, {{ l.scratch }});
 {% else %}
 mcd_conv2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});
 {% endif %}"""
