@@ -150,3 +150,27 @@ def test_weights_staged_in_sram_without_raising_the_peak(tmp_path):
     assert with_staging == plan(g, scratch=scratch_for(g)).arena_bytes  # the copy cost no peak RAM
     model_c = (res.outdir / "engine" / "model.c").read_text()
     assert sum(", 3, &out_d" in line for line in model_c.splitlines() if "mcd_conv2d_s8(" in line) == len(staged)
+
+
+@pytest.mark.parametrize("rounding", ["single", "double"])
+def test_weights_staged_in_the_inputs_dead_rows_at_the_peak(rounding, tmp_path):
+    """A conv at the arena's peak whose input has no other reader stages its weights into the input
+    rows no later output row reads (fast bit 2, stage_in_input_ok: IC's second conv): no byte more
+    of arena, and the engine still equals the reference on the host and the M4 (the copy lands in
+    the middle of the layer, rows 0.. of the input, after the pixels that read them)."""
+    from mcudeploy.codegen.kernels import scratch_for
+    from mcudeploy.plan import plan
+
+    torch.manual_seed(11)
+    net = nn.Sequential(nn.Conv2d(4, 16, 3, 1, 1), nn.ReLU(), nn.Conv2d(16, 16, 3, 1, 1), nn.ReLU(),
+                        nn.Flatten()).eval()
+    res = _check(net, (4, 24, 24), tmp_path, rounding, 11)
+    g = Project(res.outdir).graph
+    convs = [op for op in g.ops if op.kind == "conv2d"]
+    assert convs[1].attrs.get("stage_weights") == "input"
+    staged = plan(g, scratch=scratch_for(g)).arena_bytes
+    convs[1].attrs.pop("stage_weights")
+    assert staged == plan(g, scratch=scratch_for(g)).arena_bytes
+    call = [line for line in (res.outdir / "engine" / "model.c").read_text().splitlines() if "mcd_conv2d_s8(" in line][1]
+    assert int(call.split("_rq, ")[1].split(",")[0]) & 4
+

@@ -139,22 +139,43 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
         for (; i < words; i++) mcd_st32(dst + 4 * i, mcd_ld32(w + 4 * i));
         w = dst;
     }
+    const int32_t fast_in = fast;
     fast &= 1;
 
     if (pool == 1) { /* plain conv: output pixels two at a time in raster order */
         const int32_t n = out_d->h * out_d->w, c = in_d->c, run = k_w * c, row = in_d->w * c;
         const int32_t step = p->stride_w * c;
-        for (i = 0; i + 2 <= n; i += 2) {
-            const int32_t oy = i / out_d->w, ox = i % out_d->w;
-            const int32_t x0 = ox * p->stride_w - p->pad_l, y0 = oy * p->stride_h - p->pad_t;
-            if (ox + 1 < out_d->w && x0 >= 0 && x0 + p->stride_w + k_w <= in_d->w && y0 >= 0 &&
-                y0 + k_h <= in_d->h) {
-                mcd_im2col_pair_inside(in + (y0 * in_d->w + x0) * c, step, row, run, k_h, k4, col);
-            } else {
-                mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, oy, ox, col, 0);
-                mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, (i + 1) / out_d->w, (i + 1) % out_d->w, col, 1);
+        int32_t stop = n; /* bit 2 of fast: from pixel `stop` on, the weights are read from the input's dead rows */
+        if (fast_in & 4) {
+            const int32_t bytes = ((c_out + 1) & ~1) * k4;
+            const int32_t oy_s = ((bytes + row - 1) / row + p->pad_t + p->stride_h - 1) / p->stride_h;
+            stop = (oy_s * out_d->w + 1) & ~1; /* even, and every pair from there starts at output row oy_s */
+            if (stop > n) stop = n;
+        }
+        i = 0;
+        for (;;) {
+            for (; i + 2 <= stop; i += 2) {
+                const int32_t oy = i / out_d->w, ox = i % out_d->w;
+                const int32_t x0 = ox * p->stride_w - p->pad_l, y0 = oy * p->stride_h - p->pad_t;
+                if (ox + 1 < out_d->w && x0 >= 0 && x0 + p->stride_w + k_w <= in_d->w && y0 >= 0 &&
+                    y0 + k_h <= in_d->h) {
+                    mcd_im2col_pair_inside(in + (y0 * in_d->w + x0) * c, step, row, run, k_h, k4, col);
+                } else {
+                    mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, oy, ox, col, 0);
+                    mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, (i + 1) / out_d->w, (i + 1) % out_d->w, col, 1);
+                }
+                gemm_pair(p, q, col, w, rq, fast, c_out, k4, out + i * c_out, out + (i + 1) * c_out, 0);
             }
-            gemm_pair(p, q, col, w, rq, fast, c_out, k4, out + i * c_out, out + (i + 1) * c_out, 0);
+            if (stop == n) break;
+            { /* input rows [0, oy_s * stride_h - pad_t) are read by no pixel from here on: their
+               * bytes hold the weights now (the input's buffer is this layer's alone: stage_in_input_ok) */
+                int8_t *dst = (int8_t *)(uintptr_t)in;
+                const int32_t words = ((c_out + 1) & ~1) * k4 / 4;
+                int32_t t;
+                for (t = 0; t < words; t++) mcd_st32(dst + 4 * t, mcd_ld32(w + 4 * t));
+                w = dst;
+            }
+            stop = n;
         }
         if (i < n) {
             mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col, 0);
