@@ -62,6 +62,38 @@ def test_fc_block_edges_bit_exact(case, rounding, tmp_path):
     _check(nn.Sequential(nn.Linear(in_n, out_n)).eval(), (in_n,), tmp_path, rounding, in_n)
 
 
+class _ClampConv(nn.Module):
+    """conv -> clamp(lo, hi) with lo > 0: the output range starts at 0, so the fused clamp's int8
+    act_min is above -128 (the 2x4 GEMM's requantization then takes its clamping instance)."""
+
+    def __init__(self, c_in: int, c_out: int, lo: float | None, hi: float | None):
+        super().__init__()
+        self.conv, self.lo, self.hi = nn.Conv2d(c_in, c_out, 3, 1, 1), lo, hi
+
+    def forward(self, x):
+        y = self.conv(x)
+        return torch.flatten(torch.clamp(y, min=self.lo, max=self.hi) if self.lo is not None else y, 1)
+
+
+@pytest.mark.parametrize("rounding", ["single", "double"])
+@pytest.mark.parametrize("c_in,hw,c_out,clamp", [(3, 10, 16, False), (3, 9, 20, True), (16, 6, 8, True)],
+                         ids=["first3x3x3", "first_clamp_odd_w", "c16_clamp"])
+def test_dense_conv_first_layer_and_clamp_bit_exact(c_in, hw, c_out, clamp, rounding, tmp_path):
+    """IC's first conv shape (3 input channels: kernel rows of 9 taps, so the pair im2col starts on
+    the odd half of a pair and ends between words; 16 and 20 outputs: whole blocks of four), the
+    pair im2col's inside path and the border path (an odd map width: pairs that straddle rows),
+    and the requantization's clamping instance (act_min > -128), on the host and the M4."""
+    torch.manual_seed(c_in * 7 + c_out)
+    net = _ClampConv(c_in, c_out, 0.1 if clamp else None, 0.6 if clamp else None).eval()
+    res = _check(net, (c_in, hw, hw), tmp_path, rounding, c_out)
+    model_c = (res.outdir / "engine" / "model.c").read_text()
+    assert "mcd_conv2d_s8(" in model_c
+    if clamp:  # mcd_conv_params: ..., in_zp, out_zp, act_min, act_max
+        params = [line for line in model_c.splitlines() if "static const mcd_conv_params" in line]
+        act_min = int(params[0].split("{")[1].split("}")[0].split(",")[-2])
+        assert act_min > -128
+
+
 def test_pack_pairs_layout():
     """Word by word: (r0[k], r1[k], r0[k+1], r1[k+1]) of pair 0, then pair 1, per tap pair in a
     block of four rows; a last pair after the blocks; an odd last row with a zero partner."""
@@ -118,3 +150,27 @@ def test_weights_staged_in_sram_without_raising_the_peak(tmp_path):
     assert with_staging == plan(g, scratch=scratch_for(g)).arena_bytes  # the copy cost no peak RAM
     model_c = (res.outdir / "engine" / "model.c").read_text()
     assert sum(", 3, &out_d" in line for line in model_c.splitlines() if "mcd_conv2d_s8(" in line) == len(staged)
+
+
+@pytest.mark.parametrize("rounding", ["single", "double"])
+def test_weights_staged_in_the_inputs_dead_rows_at_the_peak(rounding, tmp_path):
+    """A conv at the arena's peak whose input has no other reader stages its weights into the input
+    rows no later output row reads (fast bit 2, stage_in_input_ok: IC's second conv): no byte more
+    of arena, and the engine still equals the reference on the host and the M4 (the copy lands in
+    the middle of the layer, rows 0.. of the input, after the pixels that read them)."""
+    from mcudeploy.codegen.kernels import scratch_for
+    from mcudeploy.plan import plan
+
+    torch.manual_seed(11)
+    net = nn.Sequential(nn.Conv2d(4, 16, 3, 1, 1), nn.ReLU(), nn.Conv2d(16, 16, 3, 1, 1), nn.ReLU(),
+                        nn.Flatten()).eval()
+    res = _check(net, (4, 24, 24), tmp_path, rounding, 11)
+    g = Project(res.outdir).graph
+    convs = [op for op in g.ops if op.kind == "conv2d"]
+    assert convs[1].attrs.get("stage_weights") == "input"
+    staged = plan(g, scratch=scratch_for(g)).arena_bytes
+    convs[1].attrs.pop("stage_weights")
+    assert staged == plan(g, scratch=scratch_for(g)).arena_bytes
+    call = [line for line in (res.outdir / "engine" / "model.c").read_text().splitlines() if "mcd_conv2d_s8(" in line][1]
+    assert int(call.split("_rq, ")[1].split(",")[0]) & 4
+

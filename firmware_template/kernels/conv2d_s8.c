@@ -44,6 +44,31 @@ static inline int8_t rq_one(const mcd_conv_params *p, const mcd_channel_quant *q
                 : mcd_rq_out_generic(acc, q->mult[o], q->shift[o], p->out_zp, lo, hi);
 }
 
+/* The common case of gemm_pair (records' rule, two pixels, no pool) on its own: the accumulators go
+ * from the GEMM's registers to the requantization with no array between, each channel's record is
+ * read once for both pixels, and the clamp test is out of the loop (lo = -128, hi = 127 literals:
+ * no clamp). In gemm_pair's shared loop this cost ~28 cycles an output against ~12 of arithmetic.
+ * Returns the channels done (whole blocks of four). */
+MCD_SPECIALISED int32_t gemm_pair_rq(const int16_t *col, const int8_t *w, const int32_t *rq, int32_t c_out, int32_t k4,
+                                     int8_t *oa, int8_t *ob, int32_t lo, int32_t hi)
+{
+    const int8_t *end = oa + (c_out & ~3);
+    for (; oa < end; oa += 4, ob += 4, rq += 16, w += 4 * k4) {
+        int32_t s[8], r;
+        s[0] = s[4] = rq[0];
+        s[1] = s[5] = rq[4];
+        s[2] = s[6] = rq[8];
+        s[3] = s[7] = rq[12];
+        mcd_dot2x4(col, w, k4, s);
+        for (r = 0; r < 4; r++) {
+            const int32_t m = rq[4 * r + 1], cz = rq[4 * r + 2], sh = rq[4 * r + 3];
+            oa[r] = mcd_rq_out(s[r], m, cz, sh, lo, hi);
+            ob[r] = mcd_rq_out(s[4 + r], m, cz, sh, lo, hi);
+        }
+    }
+    return c_out & ~3;
+}
+
 /* Both columns against every channel. out_a/out_b: the two pixels' outputs (out_b may be 0: a
  * lone last pixel); best: when not 0, the running max per channel instead (pool). */
 static void gemm_pair(const mcd_conv_params *p, const mcd_channel_quant *q, const int16_t *col, const int8_t *w,
@@ -52,6 +77,9 @@ static void gemm_pair(const mcd_conv_params *p, const mcd_channel_quant *q, cons
 {
     const int32_t lo = p->act_min, hi = p->act_max;
     int32_t o = 0, r;
+    if (fast && out_b && !best)
+        o = lo <= -128 && hi >= 127 ? gemm_pair_rq(col, w, rq, c_out, k4, out_a, out_b, -128, 127)
+                                    : gemm_pair_rq(col, w, rq, c_out, k4, out_a, out_b, lo, hi);
     for (; o + 4 <= c_out; o += 4) {
         int32_t s[8];
         for (r = 0; r < 4; r++) s[r] = s[4 + r] = rq[4 * (o + r)];
@@ -111,14 +139,43 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
         for (; i < words; i++) mcd_st32(dst + 4 * i, mcd_ld32(w + 4 * i));
         w = dst;
     }
+    const int32_t fast_in = fast;
     fast &= 1;
 
     if (pool == 1) { /* plain conv: output pixels two at a time in raster order */
-        const int32_t n = out_d->h * out_d->w;
-        for (i = 0; i + 2 <= n; i += 2) {
-            mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col, 0);
-            mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, (i + 1) / out_d->w, (i + 1) % out_d->w, col, 1);
-            gemm_pair(p, q, col, w, rq, fast, c_out, k4, out + i * c_out, out + (i + 1) * c_out, 0);
+        const int32_t n = out_d->h * out_d->w, c = in_d->c, run = k_w * c, row = in_d->w * c;
+        const int32_t step = p->stride_w * c;
+        int32_t stop = n; /* bit 2 of fast: from pixel `stop` on, the weights are read from the input's dead rows */
+        if (fast_in & 4) {
+            const int32_t bytes = ((c_out + 1) & ~1) * k4;
+            const int32_t oy_s = ((bytes + row - 1) / row + p->pad_t + p->stride_h - 1) / p->stride_h;
+            stop = (oy_s * out_d->w + 1) & ~1; /* even, and every pair from there starts at output row oy_s */
+            if (stop > n) stop = n;
+        }
+        i = 0;
+        for (;;) {
+            for (; i + 2 <= stop; i += 2) {
+                const int32_t oy = i / out_d->w, ox = i % out_d->w;
+                const int32_t x0 = ox * p->stride_w - p->pad_l, y0 = oy * p->stride_h - p->pad_t;
+                if (ox + 1 < out_d->w && x0 >= 0 && x0 + p->stride_w + k_w <= in_d->w && y0 >= 0 &&
+                    y0 + k_h <= in_d->h) {
+                    mcd_im2col_pair_inside(in + (y0 * in_d->w + x0) * c, step, row, run, k_h, k4, col);
+                } else {
+                    mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, oy, ox, col, 0);
+                    mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, (i + 1) / out_d->w, (i + 1) % out_d->w, col, 1);
+                }
+                gemm_pair(p, q, col, w, rq, fast, c_out, k4, out + i * c_out, out + (i + 1) * c_out, 0);
+            }
+            if (stop == n) break;
+            { /* input rows [0, oy_s * stride_h - pad_t) are read by no pixel from here on: their
+               * bytes hold the weights now (the input's buffer is this layer's alone: stage_in_input_ok) */
+                int8_t *dst = (int8_t *)(uintptr_t)in;
+                const int32_t words = ((c_out + 1) & ~1) * k4 / 4;
+                int32_t t;
+                for (t = 0; t < words; t++) mcd_st32(dst + 4 * t, mcd_ld32(w + 4 * t));
+                w = dst;
+            }
+            stop = n;
         }
         if (i < n) {
             mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col, 0);

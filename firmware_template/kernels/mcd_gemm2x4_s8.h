@@ -45,7 +45,7 @@
     : "cc", "memory"
 #endif
 
-static inline void mcd_dot2x4(const int16_t *col, const int8_t *w, int32_t k4, int32_t s[8])
+MCD_SPECIALISED void mcd_dot2x4(const int16_t *col, const int8_t *w, int32_t k4, int32_t s[8])
 {
     const int16_t *c = col;
     const int16_t *end = col + 2 * k4;
@@ -55,8 +55,10 @@ static inline void mcd_dot2x4(const int16_t *col, const int8_t *w, int32_t k4, i
      * multiple of 4, so two pairs first when it is not one of 8 */
     uint32_t ta, tb, t0, t1;
     if (k4 & 4) __asm__ volatile(MCD_DOT2X4_STEP MCD_DOT2X4_STEP MCD_DOT2X4_OPERANDS);
+    if (k4 & 8) __asm__ volatile(MCD_DOT2X4_STEP MCD_DOT2X4_STEP MCD_DOT2X4_STEP MCD_DOT2X4_STEP MCD_DOT2X4_OPERANDS);
     if (c < end)
         __asm__ volatile("1:\n\t" MCD_DOT2X4_STEP MCD_DOT2X4_STEP MCD_DOT2X4_STEP MCD_DOT2X4_STEP
+                         MCD_DOT2X4_STEP MCD_DOT2X4_STEP MCD_DOT2X4_STEP MCD_DOT2X4_STEP
                          "ldr %[a], %[end]\n\tcmp %[c], %[a]\n\tbne 1b\n\t" MCD_DOT2X4_OPERANDS);
 #else
     while (c < end) {

@@ -192,7 +192,7 @@ def layer(g, op, d) -> dict:
     if d["variant"] in ("default", "pointwise", "lowbit"):
         out["rq_fast"] = K.rq_fast_code(g, op)
         if d["variant"] == "default" and op.attrs.get("stage_weights"):  # mcd_conv2d_s8: copy the weights first
-            out["rq_fast"] |= 2
+            out["rq_fast"] |= 4 if op.attrs["stage_weights"] == "input" else 2  # 4: into the input's dead rows
         live = K.pw_live(g, op)
         out["pw_live"] = None if live is None else len(live)  # mcd_pwconv2d_s8_live: constant channels copied
         out["pw_lin"] = len(K.pw_live_inputs(g, op)[0]) if live is not None else 0  # live input channels
