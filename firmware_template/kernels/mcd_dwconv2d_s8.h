@@ -69,7 +69,8 @@ static inline int32_t mcd_dwconv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, in
  * and its mirror at slot s + k_h hold in[iy][x - pad_l][c] (raw). Only the columns of the image are
  * written (zero points for a row outside it), in word-aligned pairs; a pair that straddles the
  * image's left or right edge takes its other pixel from zpix (C zero points). The padding columns
- * hold zero points from the fill at the start, and nothing else writes them. */
+ * outside those pairs hold zero points from the fill at the start, and nothing else writes them
+ * (the fill writes only them: on 6 x 6 maps filling whole rows took 8 % of the layer). */
 MCD_SPECIALISED void mcd_dw_load_row(const mcd_dims *in_d, const int8_t *in, int32_t iy, int32_t lead, int32_t n,
                                      int32_t span, int32_t k_h, int16_t *slot, const int8_t *zpix)
 {
@@ -146,9 +147,50 @@ MCD_SPECIALISED void mcd_dw_load_row(const mcd_dims *in_d, const int8_t *in, int
     "smlad %[a3], %[x0], %[wa], %[a3]\n\t"                                                                   \
     "smlabb %[a3], %[x1], %[wb], %[a3]\n\t"
 #define MCD_DW_ASM3 1
+
+/* The same 3x3 quads with the rows at immediate offsets (ROW: "0", "%c[rb]", "2*%c[rb]", the
+ * row pitch rb a compile-time constant) and the first row's multiply-accumulates starting from
+ * the bias (A: "%[b]" for the first row, else the accumulators themselves): no row pointer
+ * adds, no copies of the bias, one register fewer (mcd_dw_quad3_imm). */
+#define MCD_DW_IMM3_S1(ROW, WO, A0, A1, A2, A3)                                                              \
+    "ldr %[x0], [%[r], #" ROW "]\n\t"                                                                        \
+    "ldr %[x1], [%[r], #" ROW "+4]\n\t"                                                                      \
+    "ldr %[x2], [%[r], #" ROW "+8]\n\t"                                                                      \
+    "ldr %[wa], [%[w], #" #WO "]\n\t"                                                                        \
+    "ldr %[wb], [%[w], #" #WO "+4]\n\t"                                                                      \
+    "smlad %[a0], %[x0], %[wa], " A0 "\n\t"                                                                  \
+    "smlabb %[a0], %[x1], %[wb], %[a0]\n\t"                                                                  \
+    "pkhbt %[x0], %[x1], %[x0]\n\t"                                                                          \
+    "smladx %[a1], %[x0], %[wa], " A1 "\n\t"                                                                 \
+    "smlatb %[a1], %[x1], %[wb], %[a1]\n\t"                                                                  \
+    "smlad %[a2], %[x1], %[wa], " A2 "\n\t"                                                                  \
+    "smlabb %[a2], %[x2], %[wb], %[a2]\n\t"                                                                  \
+    "pkhbt %[x1], %[x2], %[x1]\n\t"                                                                          \
+    "smladx %[a3], %[x1], %[wa], " A3 "\n\t"                                                                 \
+    "smlatb %[a3], %[x2], %[wb], %[a3]\n\t"
+#define MCD_DW_IMM3_S2(ROW, WO, A0, A1, A2, A3)                                                              \
+    "ldr %[wa], [%[w], #" #WO "]\n\t"                                                                        \
+    "ldr %[wb], [%[w], #" #WO "+4]\n\t"                                                                      \
+    "ldr %[x0], [%[r], #" ROW "]\n\t"                                                                        \
+    "ldr %[x1], [%[r], #" ROW "+4]\n\t"                                                                      \
+    "ldr %[x2], [%[r], #" ROW "+8]\n\t"                                                                      \
+    "smlad %[a0], %[x0], %[wa], " A0 "\n\t"                                                                  \
+    "smlabb %[a0], %[x1], %[wb], %[a0]\n\t"                                                                  \
+    "smlad %[a1], %[x1], %[wa], " A1 "\n\t"                                                                  \
+    "smlabb %[a1], %[x2], %[wb], %[a1]\n\t"                                                                  \
+    "ldr %[x0], [%[r], #" ROW "+12]\n\t"                                                                     \
+    "ldr %[x1], [%[r], #" ROW "+16]\n\t"                                                                     \
+    "smlad %[a2], %[x2], %[wa], " A2 "\n\t"                                                                  \
+    "smlabb %[a2], %[x0], %[wb], %[a2]\n\t"                                                                  \
+    "smlad %[a3], %[x0], %[wa], " A3 "\n\t"                                                                  \
+    "smlabb %[a3], %[x1], %[wb], %[a3]\n\t"
 #else
 #define MCD_DW_ASM3 0
 #endif
+
+/* The largest row pitch (int16 columns) whose window of three rows the immediate offsets of
+ * mcd_dw_quad3_imm reach (LDR's 12-bit offset: 2 * 2 * span + 16 < 4096 bytes). */
+#define MCD_DW_IMM_SPAN_MAX 1016
 
 /* Accumulate two adjacent outputs of one channel from the word-aligned window at r (kernel rows
  * span apart): output 0 takes SMLAD(x[j], w[j]) over the words x[j] = (in 2j, in 2j+1) of each
@@ -171,6 +213,32 @@ MCD_SPECIALISED void mcd_dw_pair(const int16_t *r, const int16_t *wc, int32_t k_
     *acc0 = a0;
     *acc1 = a1;
 }
+
+#if MCD_DW_ASM3
+/* Four adjacent outputs of a 3x3 window at r, started from the bias b, when the row pitch is a
+ * compile-time constant (span: the caller checks __builtin_constant_p and MCD_DW_IMM_SPAN_MAX). */
+MCD_SPECIALISED void mcd_dw_quad3_imm(const int16_t *r, const int16_t *wc, int32_t span, int32_t sw, int32_t b,
+                                      int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3)
+{
+    int32_t b0, b1, b2, b3;
+    uint32_t x0, x1, x2, wa, wb;
+#define MCD_DW_IMM3_OPERANDS                                                                                  \
+    : [a0] "=&r"(b0), [a1] "=&r"(b1), [a2] "=&r"(b2), [a3] "=&r"(b3), [x0] "=&r"(x0), [x1] "=&r"(x1),          \
+      [x2] "=&r"(x2), [wa] "=&r"(wa), [wb] "=&r"(wb)                                                         \
+    : [r] "r"(r), [w] "r"(wc), [b] "r"(b), [rb] "i"(span * 2)                                                 \
+    : "memory"
+    if (sw == 1)
+        __asm__(MCD_DW_IMM3_S1("0", 0, "%[b]", "%[b]", "%[b]", "%[b]")
+                    MCD_DW_IMM3_S1("%c[rb]", 8, "%[a0]", "%[a1]", "%[a2]", "%[a3]")
+                    MCD_DW_IMM3_S1("2*%c[rb]", 16, "%[a0]", "%[a1]", "%[a2]", "%[a3]") MCD_DW_IMM3_OPERANDS);
+    else
+        __asm__(MCD_DW_IMM3_S2("0", 0, "%[b]", "%[b]", "%[b]", "%[b]")
+                    MCD_DW_IMM3_S2("%c[rb]", 8, "%[a0]", "%[a1]", "%[a2]", "%[a3]")
+                    MCD_DW_IMM3_S2("2*%c[rb]", 16, "%[a0]", "%[a1]", "%[a2]", "%[a3]") MCD_DW_IMM3_OPERANDS);
+#undef MCD_DW_IMM3_OPERANDS
+    *a0 = b0, *a1 = b1, *a2 = b2, *a3 = b3;
+}
+#endif
 
 /* Four adjacent outputs: 3x3 in hand-scheduled asm, else two pairs. */
 MCD_SPECIALISED void mcd_dw_quad(const int16_t *r, const int16_t *wc, int32_t k_h, int32_t k_w, int32_t span,
@@ -236,7 +304,15 @@ MCD_SPECIALISED void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel
         mcd_dwconv2d_s8_any(p, q, in_d, in, k_h, k_w, w, bias, out_d, out);
         return;
     }
-    mcd_fill16(buf, c_n * cs, p->in_zp); /* every row of the ring, then the zero-point pixel */
+    { /* the padding columns of every row of the ring: mcd_dw_load_row writes the rest */
+        const int32_t head = lead & ~1, tail = (lead + n_in + 1) & ~1;
+        const uint32_t zz = (uint32_t)(uint16_t)(int16_t)p->in_zp * 0x00010001u;
+        int16_t *row = buf;
+        for (j = 0; j < c_n * 2 * k_h; j++, row += span) {
+            for (ox = 0; ox < head; ox += 2) mcd_st32(row + ox, zz);
+            for (ox = tail; ox < span; ox += 2) mcd_st32(row + ox, zz);
+        }
+    }
     for (c = 0; c < c_n; c++) zpix[c] = (int8_t)p->in_zp;
     for (ky = 0; ky < k_h; ky++) tag[ky] = -1;
     for (oy = 0; oy < out_d->h; oy++) {
@@ -261,7 +337,12 @@ MCD_SPECIALISED void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel
             }
             for (ox = 0; ox + 4 <= ow; ox += 4, win += 4 * sw, dst += 4 * c_n) {
                 int32_t a0 = b, a1 = b, a2 = b, a3 = b;
-                mcd_dw_quad(win, wc, k_h, k_w, span, sw, &a0, &a1, &a2, &a3);
+#if MCD_DW_ASM3
+                if (k_h == 3 && k_w == 3 && __builtin_constant_p(span) && span <= MCD_DW_IMM_SPAN_MAX)
+                    mcd_dw_quad3_imm(win, wc, span, sw, b, &a0, &a1, &a2, &a3);
+                else
+#endif
+                    mcd_dw_quad(win, wc, k_h, k_w, span, sw, &a0, &a1, &a2, &a3);
                 dst[0] = mcd_dw_rq(a0, rq, c, q, p, fast_rq);
                 dst[c_n] = mcd_dw_rq(a1, rq, c, q, p, fast_rq);
                 dst[2 * c_n] = mcd_dw_rq(a2, rq, c, q, p, fast_rq);
