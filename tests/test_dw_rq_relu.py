@@ -108,3 +108,31 @@ def test_depthwise_doubled_weights_bit_exact_host_and_m4(case, tmp_path):
     arrays = K.kernel_arrays(g, dw)
     assert ((arrays["weight"] % 2 == 0).all() and (arrays["weight"] != 0).any()) == doubled
     assert_bit_exact_host_and_m4(res, x, tmp_path, 1)
+
+
+def test_rq_channel_zc_equals_litert_double_rounding(tmp_path):
+    """mcd_rq_channel_zc (the drop-in for mcd_rq_channel that a pointwise or conv kernel can call)
+    on records of the double rule: the cheap form where act_min >= out_zp, the plain records where
+    not; both equal requantize_double + zp + clamp on ties and random accumulators."""
+    need_cc()
+    rng, acc, mult, shift, zp = _cases(4000, 23)
+    below = rng.random(len(acc)) < 0.3  # clamps that start below the zero point: the plain path
+    lo = np.array([int(rng.integers(-128, z + 1)) if b else int(rng.integers(z, 128)) for z, b in zip(zp, below)])
+    hi = np.array([int(rng.integers(max(low, z), 128)) for low, z in zip(lo, zp)])
+    cz = (1 << (shift - 1)) + zp * (1 << shift)
+    src = tmp_path / "z.c"
+    src.write_text('#include <stdio.h>\n#include "mcd_simd.h"\nint main(void){long a,m,c,s,z,l,h;'
+                   'while(scanf("%ld %ld %ld %ld %ld %ld %ld",&a,&m,&c,&s,&z,&l,&h)==7){'
+                   'const int32_t rq[4]={0,(int32_t)m,(int32_t)c,(int32_t)s};'
+                   'const mcd_conv_params p={1,1,0,0,1,1,1,1,0,(int32_t)z,(int32_t)l,(int32_t)h};'
+                   'printf("%d\\n",(int)mcd_rq_channel_zc((int32_t)a,rq,0,0,&p,1));}return 0;}\n')
+    exe = tmp_path / "z"
+    subprocess.run(["cc", "-std=c99", "-O2", "-Wall", "-Werror", "-DMCD_ROUNDING_DOUBLE=1", f"-I{KERNELS}",
+                    str(src), "-o", str(exe)], check=True)
+    rows = zip(acc.tolist(), mult.tolist(), cz.tolist(), shift.tolist(), zp.tolist(), lo.tolist(), hi.tolist())
+    out = subprocess.run([str(exe)], input="\n".join(" ".join(map(str, r)) for r in rows), capture_output=True,
+                         text=True, check=True).stdout.split()
+    got = np.array([int(v) for v in out])
+    want = np.clip(Q.requantize(acc, mult, shift, "double") + zp, lo, hi)
+    bad = np.flatnonzero(got != want)
+    assert not len(bad), f"{len(bad)} differ; first acc={acc[bad[0]]} shift={shift[bad[0]]} zp={zp[bad[0]]}"

@@ -269,4 +269,21 @@ MCD_SPECIALISED int8_t mcd_rq_channel(int32_t acc, const int32_t *rq, int32_t o,
     return fast ? mcd_rq_out(acc, rq[4 * o + 1], rq[4 * o + 2], rq[4 * o + 3], p->act_min, p->act_max)
                 : mcd_rq_out_generic(acc, q->mult[o], q->shift[o], p->out_zp, p->act_min, p->act_max);
 }
+/* mcd_rq_channel with the double rule's cheaper form wherever the layer allows it: under
+ * MCD_ROUNDING_DOUBLE, a records layer (fast) whose clamp starts at or above the output zero point
+ * (p->act_min >= p->out_zp: ReLU, ReLU6, VWW's and KWS's layers) takes mcd_rq_out_dbl_relu of
+ * 2 * acc (LSL, SMMLAR, shift, SSAT: two instructions fewer than mcd_rq_out), else it is
+ * mcd_rq_channel. Same int8 for every acc (see mcd_rq_out_dbl_relu); p is a literal struct at the
+ * generated call site, so the test folds away. For the kernels that requantize one output per
+ * few MACs (pointwise on few input channels): a drop-in for mcd_rq_channel. */
+MCD_SPECIALISED int8_t mcd_rq_channel_zc(int32_t acc, const int32_t *rq, int32_t o, const mcd_channel_quant *q,
+                                         const mcd_conv_params *p, int32_t fast)
+{
+#if MCD_ROUNDING_DOUBLE
+    if (fast && p->act_min >= p->out_zp)
+        return mcd_rq_out_dbl_relu((int32_t)((uint32_t)acc << 1), rq[4 * o + 1], rq[4 * o + 2], rq[4 * o + 3],
+                                   p->act_min, p->act_max);
+#endif
+    return mcd_rq_channel(acc, rq, o, q, p, fast);
+}
 #endif
