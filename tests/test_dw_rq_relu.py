@@ -136,3 +136,34 @@ def test_rq_channel_zc_equals_litert_double_rounding(tmp_path):
     want = np.clip(Q.requantize(acc, mult, shift, "double") + zp, lo, hi)
     bad = np.flatnonzero(got != want)
     assert not len(bad), f"{len(bad)} differ; first acc={acc[bad[0]]} shift={shift[bad[0]]} zp={zp[bad[0]]}"
+
+
+DW_TAILS = [  # (channels, stride, padding, input h x w, rounding): output widths 4k + 1, 4k + 3
+    (7, 1, 1, (6, 5), "double"),    # ow 5: one quint (mcd_dw_quint3_imm), KWS's rows
+    (6, 1, 1, (5, 9), "single"),    # ow 9: a quad, then a quint
+    (5, 2, 1, (6, 6), "double"),    # ow 3 at stride 2: a quad with its fourth output dropped
+    (3, 1, (0, 1), (4, 7), "single"),  # ow 7 at stride 1: a quad, then three as a quad
+    (9, 2, 0, (7, 11), "double"),   # ow 5 at stride 2: a quad and a lone output (quints are stride 1)
+]
+
+
+@pytest.mark.parametrize("case", range(len(DW_TAILS)))
+def test_depthwise_row_tails_bit_exact_host_and_m4(case, tmp_path):
+    """Rows whose output width is not a multiple of 4: the five-output and the three-as-four
+    3x3 paths read spare columns of the ring (only zero taps or dropped outputs see them, and the
+    fill writes only the padding columns that windows read), equal to the reference."""
+    need_cc()
+    from mcudeploy.frontend import export_module
+    from mcudeploy.pipeline import build_project
+
+    c, s, pad, (h, w), rounding = DW_TAILS[case]
+    torch.manual_seed(60 + case)
+    net = nn.Sequential(nn.Conv2d(2, c, 3, 1, 1), nn.ReLU(),
+                        nn.Conv2d(c, c, 3, s, pad, groups=c), nn.ReLU(), nn.Flatten()).eval()
+    random_biases(net)
+    x = np.random.default_rng(case).standard_normal((16, 2, h, w)).astype(np.float32)
+    res = build_project(export_module(net, torch.from_numpy(x[:1])), x, tmp_path / "p", rounding=rounding)
+    dw = next(op for op in res.graph.ops if op.kind == "dwconv2d")
+    ow = res.graph.tensors[dw.output].shape[1]
+    assert ow % 4 in (1, 3) and ow == (w + 2 * (pad if isinstance(pad, int) else pad[1]) - 3) // s + 1
+    assert_bit_exact_host_and_m4(res, x, tmp_path, 1)
