@@ -317,7 +317,7 @@ MCD_SPECIALISED void mcd_dw_quad(const int16_t *r, const int16_t *wc, int32_t k_
  * and bias_adj doubled, so acc is 2 * the sum) takes mcd_rq_out_dbl_relu: SMMLAR, shift, SSAT
  * instead of LSL, SMMULR, two adds, shift, SSAT. VWW's depthwise layers: 9 MACs an output, so
  * the requantization is a third of their cycles. */
-MCD_SPECIALISED int8_t mcd_dw_rq(int32_t acc, const int32_t *rq, int32_t c, const mcd_channel_quant *q,
+MCD_SPECIALISED int8_t mcd_dw_requant8(int32_t acc, const int32_t *rq, int32_t c, const mcd_channel_quant *q,
                                  const mcd_conv_params *p, int32_t fast_rq)
 {
     if (fast_rq & 4)
@@ -328,7 +328,7 @@ MCD_SPECIALISED int8_t mcd_dw_rq(int32_t acc, const int32_t *rq, int32_t c, cons
 /* Same arguments as the other conv kernels, plus the per-channel records rq (int32 [C][4]:
  * bias_adj = bias - zp_in * sum(w), mult, cz, s; see mcd_rq_out), fast_rq (a literal from the
  * generator: 1 when the records hold every shift of the layer, 2 when besides some channels are
- * constant, 0: the generic rule from q; plus 4: doubled weights and bias_adj, see mcd_dw_rq) and
+ * constant, 0: the generic rule from q; plus 4: doubled weights and bias_adj, see mcd_dw_requant8) and
  * mcd_dwconv2d_s8_scratch_bytes() of scratch. Weights int16 [C][k_h][KW2]. */
 MCD_SPECIALISED void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                                      const int8_t *in, int32_t k_h, int32_t k_w, const int16_t *w, const int32_t *bias,
@@ -395,24 +395,24 @@ MCD_SPECIALISED void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel
                 else
 #endif
                     mcd_dw_quad(win, wc, k_h, k_w, span, sw, &a0, &a1, &a2, &a3);
-                dst[0] = mcd_dw_rq(a0, rq, c, q, p, fast_rq);
-                dst[c_n] = mcd_dw_rq(a1, rq, c, q, p, fast_rq);
-                dst[2 * c_n] = mcd_dw_rq(a2, rq, c, q, p, fast_rq);
-                dst[3 * c_n] = mcd_dw_rq(a3, rq, c, q, p, fast_rq);
+                dst[0] = mcd_dw_requant8(a0, rq, c, q, p, fast_rq);
+                dst[c_n] = mcd_dw_requant8(a1, rq, c, q, p, fast_rq);
+                dst[2 * c_n] = mcd_dw_requant8(a2, rq, c, q, p, fast_rq);
+                dst[3 * c_n] = mcd_dw_requant8(a3, rq, c, q, p, fast_rq);
             }
 #if MCD_DW_ASM3
             if (quint) { /* the last five outputs */
                 int32_t a[5];
                 mcd_dw_quint3_imm(win, wc, span, b, a);
-                for (j = 0; j < 5; j++) dst[j * c_n] = mcd_dw_rq(a[j], rq, c, q, p, fast_rq);
+                for (j = 0; j < 5; j++) dst[j * c_n] = mcd_dw_requant8(a[j], rq, c, q, p, fast_rq);
                 continue;
             }
             if (ox + 3 == ow && k_h == 3 && k_w == 3 && __builtin_constant_p(span) && span <= MCD_DW_IMM_SPAN_MAX) {
                 int32_t a0, a1, a2, a3; /* three outputs as a quad (its reads stay inside span), the fourth dropped */
                 mcd_dw_quad3_imm(win, wc, span, sw, b, &a0, &a1, &a2, &a3);
-                dst[0] = mcd_dw_rq(a0, rq, c, q, p, fast_rq);
-                dst[c_n] = mcd_dw_rq(a1, rq, c, q, p, fast_rq);
-                dst[2 * c_n] = mcd_dw_rq(a2, rq, c, q, p, fast_rq);
+                dst[0] = mcd_dw_requant8(a0, rq, c, q, p, fast_rq);
+                dst[c_n] = mcd_dw_requant8(a1, rq, c, q, p, fast_rq);
+                dst[2 * c_n] = mcd_dw_requant8(a2, rq, c, q, p, fast_rq);
                 (void)a3;
                 continue;
             }
@@ -420,8 +420,8 @@ MCD_SPECIALISED void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel
             if (ox + 2 <= ow) {
                 int32_t a0 = b, a1 = b;
                 mcd_dw_pair(win, wc, k_h, k_w, span, sw, &a0, &a1);
-                dst[0] = mcd_dw_rq(a0, rq, c, q, p, fast_rq);
-                dst[c_n] = mcd_dw_rq(a1, rq, c, q, p, fast_rq);
+                dst[0] = mcd_dw_requant8(a0, rq, c, q, p, fast_rq);
+                dst[c_n] = mcd_dw_requant8(a1, rq, c, q, p, fast_rq);
                 ox += 2, win += 2 * sw, dst += 2 * c_n;
             }
             if (ox < ow) { /* the last output of an odd row */
@@ -429,7 +429,7 @@ MCD_SPECIALISED void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel
                 for (ky = 0; ky < k_h; ky++)
                     for (j = 0; j < nw; j++)
                         a0 = mcd_smlad(mcd_ld32(win + ky * span + 2 * j), mcd_ld32(wc + (ky * nw + j) * 2), a0);
-                *dst = mcd_dw_rq(a0, rq, c, q, p, fast_rq);
+                *dst = mcd_dw_requant8(a0, rq, c, q, p, fast_rq);
             }
         }
     }
