@@ -12,6 +12,10 @@
  *   SMLAD(x[j+1], w[j]), and at stride 1 SMLADX on (x[j+1].lo, x[j].hi), which one PKHBT builds.
  *   3x3 runs four outputs a pass in hand-scheduled asm (a kernel row: 3 input loads, 2 weight
  *   loads, 2 packs, 8 dual MACs for 12 MACs); other sizes two a pass in C; an odd last one alone.
+ *   With the row pitch a literal (always, from the generated call), the 3x3 quads address the
+ *   three rows by immediate offsets and start from the bias; a row of 4k + 1 outputs at stride 1
+ *   ends in five at once (KWS's 5-wide maps: 214 k -> 200 k est. cycles a layer), and three last
+ *   outputs run as a quad whose fourth is dropped (VWW's 3 x 3 maps).
  *   (Keeping a channel's 6 weight words in registers instead spills: measured slower.)
  * - Borders cost as much as the interior (KWS 25x5: 40 % of the output pixels touch the padding),
  *   so there is no border code: the padded rows hold the input zero point (the generator folds
@@ -69,7 +73,8 @@ static inline int32_t mcd_dwconv2d_s8_scratch_bytes(int32_t k_h, int32_t k_w, in
  * and its mirror at slot s + k_h hold in[iy][x - pad_l][c] (raw). Only the columns of the image are
  * written (zero points for a row outside it), in word-aligned pairs; a pair that straddles the
  * image's left or right edge takes its other pixel from zpix (C zero points). The padding columns
- * hold zero points from the fill at the start, and nothing else writes them. */
+ * outside those pairs hold zero points from the fill at the start, and nothing else writes them
+ * (the fill writes only them: on 6 x 6 maps filling whole rows took 8 % of the layer). */
 MCD_SPECIALISED void mcd_dw_load_row(const mcd_dims *in_d, const int8_t *in, int32_t iy, int32_t lead, int32_t n,
                                      int32_t span, int32_t k_h, int16_t *slot, const int8_t *zpix)
 {
@@ -146,9 +151,72 @@ MCD_SPECIALISED void mcd_dw_load_row(const mcd_dims *in_d, const int8_t *in, int
     "smlad %[a3], %[x0], %[wa], %[a3]\n\t"                                                                   \
     "smlabb %[a3], %[x1], %[wb], %[a3]\n\t"
 #define MCD_DW_ASM3 1
+
+/* The same 3x3 quads with the rows at immediate offsets (ROW: "0", "%c[rb]", "2*%c[rb]", the
+ * row pitch rb a compile-time constant) and the first row's multiply-accumulates starting from
+ * the bias (A: "%[b]" for the first row, else the accumulators themselves): no row pointer
+ * adds, no copies of the bias, one register fewer (mcd_dw_quad3_imm). */
+#define MCD_DW_IMM3_S1(ROW, WO, A0, A1, A2, A3)                                                              \
+    "ldr %[x0], [%[r], #" ROW "]\n\t"                                                                        \
+    "ldr %[x1], [%[r], #" ROW "+4]\n\t"                                                                      \
+    "ldr %[x2], [%[r], #" ROW "+8]\n\t"                                                                      \
+    "ldr %[wa], [%[w], #" #WO "]\n\t"                                                                        \
+    "ldr %[wb], [%[w], #" #WO "+4]\n\t"                                                                      \
+    "smlad %[a0], %[x0], %[wa], " A0 "\n\t"                                                                  \
+    "smlabb %[a0], %[x1], %[wb], %[a0]\n\t"                                                                  \
+    "pkhbt %[x0], %[x1], %[x0]\n\t"                                                                          \
+    "smladx %[a1], %[x0], %[wa], " A1 "\n\t"                                                                 \
+    "smlatb %[a1], %[x1], %[wb], %[a1]\n\t"                                                                  \
+    "smlad %[a2], %[x1], %[wa], " A2 "\n\t"                                                                  \
+    "smlabb %[a2], %[x2], %[wb], %[a2]\n\t"                                                                  \
+    "pkhbt %[x1], %[x2], %[x1]\n\t"                                                                          \
+    "smladx %[a3], %[x1], %[wa], " A3 "\n\t"                                                                 \
+    "smlatb %[a3], %[x2], %[wb], %[a3]\n\t"
+#define MCD_DW_IMM3_S2(ROW, WO, A0, A1, A2, A3)                                                              \
+    "ldr %[wa], [%[w], #" #WO "]\n\t"                                                                        \
+    "ldr %[wb], [%[w], #" #WO "+4]\n\t"                                                                      \
+    "ldr %[x0], [%[r], #" ROW "]\n\t"                                                                        \
+    "ldr %[x1], [%[r], #" ROW "+4]\n\t"                                                                      \
+    "ldr %[x2], [%[r], #" ROW "+8]\n\t"                                                                      \
+    "smlad %[a0], %[x0], %[wa], " A0 "\n\t"                                                                  \
+    "smlabb %[a0], %[x1], %[wb], %[a0]\n\t"                                                                  \
+    "smlad %[a1], %[x1], %[wa], " A1 "\n\t"                                                                  \
+    "smlabb %[a1], %[x2], %[wb], %[a1]\n\t"                                                                  \
+    "ldr %[x0], [%[r], #" ROW "+12]\n\t"                                                                     \
+    "ldr %[x1], [%[r], #" ROW "+16]\n\t"                                                                     \
+    "smlad %[a2], %[x2], %[wa], " A2 "\n\t"                                                                  \
+    "smlabb %[a2], %[x0], %[wb], %[a2]\n\t"                                                                  \
+    "smlad %[a3], %[x0], %[wa], " A3 "\n\t"                                                                  \
+    "smlabb %[a3], %[x1], %[wb], %[a3]\n\t"
+/* Five outputs at stride 1 (the rows of KWS's 25 x 5 maps: a quad and a lone output cost a third
+ * more): the quad's row plus output 4 = (in4, in5).(w0, w1) + in6 w2 from x2 and one more word,
+ * loaded into x0 once the quad's first pack has used it. */
+#define MCD_DW_IMM3_S1_5(ROW, WO, A0, A1, A2, A3, A4)                                                        \
+    "ldr %[x0], [%[r], #" ROW "]\n\t"                                                                        \
+    "ldr %[x1], [%[r], #" ROW "+4]\n\t"                                                                      \
+    "ldr %[x2], [%[r], #" ROW "+8]\n\t"                                                                      \
+    "ldr %[wa], [%[w], #" #WO "]\n\t"                                                                        \
+    "ldr %[wb], [%[w], #" #WO "+4]\n\t"                                                                      \
+    "smlad %[a0], %[x0], %[wa], " A0 "\n\t"                                                                  \
+    "smlabb %[a0], %[x1], %[wb], %[a0]\n\t"                                                                  \
+    "pkhbt %[x0], %[x1], %[x0]\n\t"                                                                          \
+    "smladx %[a1], %[x0], %[wa], " A1 "\n\t"                                                                 \
+    "smlatb %[a1], %[x1], %[wb], %[a1]\n\t"                                                                  \
+    "smlad %[a2], %[x1], %[wa], " A2 "\n\t"                                                                  \
+    "smlabb %[a2], %[x2], %[wb], %[a2]\n\t"                                                                  \
+    "ldr %[x0], [%[r], #" ROW "+12]\n\t"                                                                     \
+    "pkhbt %[x1], %[x2], %[x1]\n\t"                                                                          \
+    "smladx %[a3], %[x1], %[wa], " A3 "\n\t"                                                                 \
+    "smlatb %[a3], %[x2], %[wb], %[a3]\n\t"                                                                  \
+    "smlad %[a4], %[x2], %[wa], " A4 "\n\t"                                                                  \
+    "smlabb %[a4], %[x0], %[wb], %[a4]\n\t"
 #else
 #define MCD_DW_ASM3 0
 #endif
+
+/* The largest row pitch (int16 columns) whose window of three rows the immediate offsets of
+ * mcd_dw_quad3_imm reach (LDR's 12-bit offset: 2 * 2 * span + 16 < 4096 bytes). */
+#define MCD_DW_IMM_SPAN_MAX 1016
 
 /* Accumulate two adjacent outputs of one channel from the word-aligned window at r (kernel rows
  * span apart): output 0 takes SMLAD(x[j], w[j]) over the words x[j] = (in 2j, in 2j+1) of each
@@ -171,6 +239,50 @@ MCD_SPECIALISED void mcd_dw_pair(const int16_t *r, const int16_t *wc, int32_t k_
     *acc0 = a0;
     *acc1 = a1;
 }
+
+#if MCD_DW_ASM3
+/* Four adjacent outputs of a 3x3 window at r, started from the bias b, when the row pitch is a
+ * compile-time constant (span: the caller checks __builtin_constant_p and MCD_DW_IMM_SPAN_MAX). */
+MCD_SPECIALISED void mcd_dw_quad3_imm(const int16_t *r, const int16_t *wc, int32_t span, int32_t sw, int32_t b,
+                                      int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3)
+{
+    int32_t b0, b1, b2, b3;
+    uint32_t x0, x1, x2, wa, wb;
+#define MCD_DW_IMM3_OPERANDS                                                                                  \
+    : [a0] "=&r"(b0), [a1] "=&r"(b1), [a2] "=&r"(b2), [a3] "=&r"(b3), [x0] "=&r"(x0), [x1] "=&r"(x1),          \
+      [x2] "=&r"(x2), [wa] "=&r"(wa), [wb] "=&r"(wb)                                                         \
+    : [r] "r"(r), [w] "r"(wc), [b] "r"(b), [rb] "i"(span * 2)                                                 \
+    : "memory"
+    if (sw == 1)
+        __asm__(MCD_DW_IMM3_S1("0", 0, "%[b]", "%[b]", "%[b]", "%[b]")
+                    MCD_DW_IMM3_S1("%c[rb]", 8, "%[a0]", "%[a1]", "%[a2]", "%[a3]")
+                    MCD_DW_IMM3_S1("2*%c[rb]", 16, "%[a0]", "%[a1]", "%[a2]", "%[a3]") MCD_DW_IMM3_OPERANDS);
+    else
+        __asm__(MCD_DW_IMM3_S2("0", 0, "%[b]", "%[b]", "%[b]", "%[b]")
+                    MCD_DW_IMM3_S2("%c[rb]", 8, "%[a0]", "%[a1]", "%[a2]", "%[a3]")
+                    MCD_DW_IMM3_S2("2*%c[rb]", 16, "%[a0]", "%[a1]", "%[a2]", "%[a3]") MCD_DW_IMM3_OPERANDS);
+#undef MCD_DW_IMM3_OPERANDS
+    *a0 = b0, *a1 = b1, *a2 = b2, *a3 = b3;
+}
+#endif
+
+#if MCD_DW_ASM3
+/* Five adjacent outputs of a 3x3 window at r, stride 1, started from the bias b (see
+ * mcd_dw_quad3_imm for span). */
+MCD_SPECIALISED void mcd_dw_quint3_imm(const int16_t *r, const int16_t *wc, int32_t span, int32_t b, int32_t *acc)
+{
+    int32_t b0, b1, b2, b3, b4;
+    uint32_t x0, x1, x2, wa, wb;
+    __asm__(MCD_DW_IMM3_S1_5("0", 0, "%[b]", "%[b]", "%[b]", "%[b]", "%[b]")
+                MCD_DW_IMM3_S1_5("%c[rb]", 8, "%[a0]", "%[a1]", "%[a2]", "%[a3]", "%[a4]")
+                    MCD_DW_IMM3_S1_5("2*%c[rb]", 16, "%[a0]", "%[a1]", "%[a2]", "%[a3]", "%[a4]")
+            : [a0] "=&r"(b0), [a1] "=&r"(b1), [a2] "=&r"(b2), [a3] "=&r"(b3), [a4] "=&r"(b4), [x0] "=&r"(x0),
+              [x1] "=&r"(x1), [x2] "=&r"(x2), [wa] "=&r"(wa), [wb] "=&r"(wb)
+            : [r] "r"(r), [w] "r"(wc), [b] "r"(b), [rb] "i"(span * 2)
+            : "memory");
+    acc[0] = b0, acc[1] = b1, acc[2] = b2, acc[3] = b3, acc[4] = b4;
+}
+#endif
 
 /* Four adjacent outputs: 3x3 in hand-scheduled asm, else two pairs. */
 MCD_SPECIALISED void mcd_dw_quad(const int16_t *r, const int16_t *wc, int32_t k_h, int32_t k_w, int32_t span,
@@ -200,10 +312,23 @@ MCD_SPECIALISED void mcd_dw_quad(const int16_t *r, const int16_t *wc, int32_t k_
     mcd_dw_pair(r + 2 * sw, wc, k_h, k_w, span, sw, a2, a3);
 }
 
+/* Output channel c's int8 from its accumulator: fast_rq bit 4 (the generator sets it for the
+ * double rule when the clamp starts at or above the output zero point, and then stores weights
+ * and bias_adj doubled, so acc is 2 * the sum) takes mcd_rq_out_dbl_relu: SMMLAR, shift, SSAT
+ * instead of LSL, SMMULR, two adds, shift, SSAT. VWW's depthwise layers: 9 MACs an output, so
+ * the requantization is a third of their cycles. */
+MCD_SPECIALISED int8_t mcd_dw_requant8(int32_t acc, const int32_t *rq, int32_t c, const mcd_channel_quant *q,
+                                 const mcd_conv_params *p, int32_t fast_rq)
+{
+    if (fast_rq & 4)
+        return mcd_rq_out_dbl_relu(acc, rq[4 * c + 1], rq[4 * c + 2], rq[4 * c + 3], p->act_min, p->act_max);
+    return mcd_rq_channel(acc, rq, c, q, p, fast_rq);
+}
+
 /* Same arguments as the other conv kernels, plus the per-channel records rq (int32 [C][4]:
  * bias_adj = bias - zp_in * sum(w), mult, cz, s; see mcd_rq_out), fast_rq (a literal from the
  * generator: 1 when the records hold every shift of the layer, 2 when besides some channels are
- * constant, 0: the generic rule from q) and
+ * constant, 0: the generic rule from q; plus 4: doubled weights and bias_adj, see mcd_dw_requant8) and
  * mcd_dwconv2d_s8_scratch_bytes() of scratch. Weights int16 [C][k_h][KW2]. */
 MCD_SPECIALISED void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                                      const int8_t *in, int32_t k_h, int32_t k_w, const int16_t *w, const int32_t *bias,
@@ -219,11 +344,27 @@ MCD_SPECIALISED void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel
     int8_t *zpix = (int8_t *)(buf + c_n * cs);
     int32_t tag[MCD_DW_MAX_KH];
     int32_t oy, ox, ky, j, c;
+#if MCD_DW_ASM3 /* rows of 4 k + 1 outputs at stride 1 end in five (mcd_dw_quint3_imm) */
+    const int32_t quint = k_h == 3 && k_w == 3 && sw == 1 && (ow & 3) == 1 && ow >= 5 && __builtin_constant_p(span) &&
+                          span <= MCD_DW_IMM_SPAN_MAX;
+#else
+    const int32_t quint = 0;
+#endif
     if (!mcd_dw_fast(k_h, k_w, sw, p->pool_h * p->pool_w != 1)) {
         mcd_dwconv2d_s8_any(p, q, in_d, in, k_h, k_w, w, bias, out_d, out);
         return;
     }
-    mcd_fill16(buf, c_n * cs, p->in_zp); /* every row of the ring, then the zero-point pixel */
+    { /* the padding columns of every row of the ring that some window reads (mcd_dw_load_row
+       * writes the image's; the spare columns past the last window only meet zero taps or
+       * outputs that are not stored) */
+        const int32_t head = lead & ~1, tail = (lead + n_in + 1) & ~1, end = (ow - 1) * sw + k_w;
+        const uint32_t zz = (uint32_t)(uint16_t)(int16_t)p->in_zp * 0x00010001u;
+        int16_t *row = buf, *const last = buf + c_n * cs;
+        for (; row < last; row += span) {
+            for (ox = 0; ox < head; ox += 2) mcd_st32(row + ox, zz);
+            for (ox = tail; ox < end; ox += 2) mcd_st32(row + ox, zz);
+        }
+    }
     for (c = 0; c < c_n; c++) zpix[c] = (int8_t)p->in_zp;
     for (ky = 0; ky < k_h; ky++) tag[ky] = -1;
     for (oy = 0; oy < out_d->h; oy++) {
@@ -241,24 +382,46 @@ MCD_SPECIALISED void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel
             const int32_t *rc = rq + 4 * c;
             const int32_t b = rc[0];
             int8_t *dst = out + oy * ow * c_n + c;
-            if (fast_rq == 2 && rc[1] == 0) { /* a constant channel: mult 0 (codegen/kernels.py: rq_records) */
+            if ((fast_rq & 3) == 2 && rc[1] == 0) { /* a constant channel: mult 0 (codegen/kernels.py: rq_records) */
                 const int8_t v = mcd_rq_out(0, 0, rc[2], rc[3], p->act_min, p->act_max);
                 for (ox = 0; ox < ow; ox++) dst[ox * c_n] = v;
                 continue;
             }
-            for (ox = 0; ox + 4 <= ow; ox += 4, win += 4 * sw, dst += 4 * c_n) {
+            for (ox = 0; ox + 4 <= ow - 5 * quint; ox += 4, win += 4 * sw, dst += 4 * c_n) {
                 int32_t a0 = b, a1 = b, a2 = b, a3 = b;
-                mcd_dw_quad(win, wc, k_h, k_w, span, sw, &a0, &a1, &a2, &a3);
-                dst[0] = mcd_rq_channel(a0, rq, c, q, p, fast_rq);
-                dst[c_n] = mcd_rq_channel(a1, rq, c, q, p, fast_rq);
-                dst[2 * c_n] = mcd_rq_channel(a2, rq, c, q, p, fast_rq);
-                dst[3 * c_n] = mcd_rq_channel(a3, rq, c, q, p, fast_rq);
+#if MCD_DW_ASM3
+                if (k_h == 3 && k_w == 3 && __builtin_constant_p(span) && span <= MCD_DW_IMM_SPAN_MAX)
+                    mcd_dw_quad3_imm(win, wc, span, sw, b, &a0, &a1, &a2, &a3);
+                else
+#endif
+                    mcd_dw_quad(win, wc, k_h, k_w, span, sw, &a0, &a1, &a2, &a3);
+                dst[0] = mcd_dw_requant8(a0, rq, c, q, p, fast_rq);
+                dst[c_n] = mcd_dw_requant8(a1, rq, c, q, p, fast_rq);
+                dst[2 * c_n] = mcd_dw_requant8(a2, rq, c, q, p, fast_rq);
+                dst[3 * c_n] = mcd_dw_requant8(a3, rq, c, q, p, fast_rq);
             }
+#if MCD_DW_ASM3
+            if (quint) { /* the last five outputs */
+                int32_t a[5];
+                mcd_dw_quint3_imm(win, wc, span, b, a);
+                for (j = 0; j < 5; j++) dst[j * c_n] = mcd_dw_requant8(a[j], rq, c, q, p, fast_rq);
+                continue;
+            }
+            if (ox + 3 == ow && k_h == 3 && k_w == 3 && __builtin_constant_p(span) && span <= MCD_DW_IMM_SPAN_MAX) {
+                int32_t a0, a1, a2, a3; /* three outputs as a quad (its reads stay inside span), the fourth dropped */
+                mcd_dw_quad3_imm(win, wc, span, sw, b, &a0, &a1, &a2, &a3);
+                dst[0] = mcd_dw_requant8(a0, rq, c, q, p, fast_rq);
+                dst[c_n] = mcd_dw_requant8(a1, rq, c, q, p, fast_rq);
+                dst[2 * c_n] = mcd_dw_requant8(a2, rq, c, q, p, fast_rq);
+                (void)a3;
+                continue;
+            }
+#endif
             if (ox + 2 <= ow) {
                 int32_t a0 = b, a1 = b;
                 mcd_dw_pair(win, wc, k_h, k_w, span, sw, &a0, &a1);
-                dst[0] = mcd_rq_channel(a0, rq, c, q, p, fast_rq);
-                dst[c_n] = mcd_rq_channel(a1, rq, c, q, p, fast_rq);
+                dst[0] = mcd_dw_requant8(a0, rq, c, q, p, fast_rq);
+                dst[c_n] = mcd_dw_requant8(a1, rq, c, q, p, fast_rq);
                 ox += 2, win += 2 * sw, dst += 2 * c_n;
             }
             if (ox < ow) { /* the last output of an odd row */
@@ -266,7 +429,7 @@ MCD_SPECIALISED void mcd_dwconv2d_s8(const mcd_conv_params *p, const mcd_channel
                 for (ky = 0; ky < k_h; ky++)
                     for (j = 0; j < nw; j++)
                         a0 = mcd_smlad(mcd_ld32(win + ky * span + 2 * j), mcd_ld32(wc + (ky * nw + j) * 2), a0);
-                *dst = mcd_rq_channel(a0, rq, c, q, p, fast_rq);
+                *dst = mcd_dw_requant8(a0, rq, c, q, p, fast_rq);
             }
         }
     }

@@ -210,10 +210,20 @@ static inline int32_t mcd_smmulr(int32_t a, int32_t b)
     __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
     return r;
 }
+static inline int32_t mcd_smmlar(int32_t a, int32_t b, int32_t c)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
+}
 #else
 static inline int32_t mcd_sat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
 static inline int32_t mcd_smmla(int32_t a, int32_t b, int32_t c) { return c + (int32_t)(((int64_t)a * b) >> 32); }
 static inline int32_t mcd_smmulr(int32_t a, int32_t b) { return (int32_t)(((int64_t)a * b + 0x80000000LL) >> 32); }
+static inline int32_t mcd_smmlar(int32_t a, int32_t b, int32_t c)
+{
+    return (int32_t)((uint32_t)c + (uint32_t)(int32_t)(((int64_t)a * b + 0x80000000LL) >> 32));
+}
 #endif
 
 static inline int8_t mcd_rq_out(int32_t acc, int32_t mult, int32_t cz, int32_t s, int32_t lo, int32_t hi)
@@ -224,6 +234,22 @@ static inline int8_t mcd_rq_out(int32_t acc, int32_t mult, int32_t cz, int32_t s
 #else
     const int32_t y = mcd_sat8(mcd_smmla(acc, mult, cz) >> s);
 #endif
+    if (lo <= -128 && hi >= 127) return (int8_t)y;
+    return (int8_t)(y < lo ? lo : (y > hi ? hi : y));
+}
+
+/* mcd_rq_out's double rule in two instructions fewer, for a layer whose clamp starts at or above
+ * the output zero point (act_min >= zp: ReLU, ReLU6, and a full int8 range with zp = -128), from
+ * acc2 = 2 * acc (the caller doubles weights and bias, so the accumulator is built doubled):
+ *   y = SMMLAR(acc2, mult, cz) >> s = (h + cz) >> s,   h = round(acc * mult / 2^31) as above.
+ * For h >= 0 this is mcd_rq_out's (h + cz + (h >> 31)) >> s term for term. For h < 0 the two
+ * differ only on a tie of the divide by 2^s (half up here, half away from zero there), but both
+ * are then <= zp: (h + 2^(s-1)) >> s <= (2^(s-1) - 1) >> s = 0 for s >= 1. So both clamp to
+ * act_min, and the int8 output is the same for every acc (tests/test_dw_pw_kernels.py checks it
+ * exhaustively on ties and edges). */
+static inline int8_t mcd_rq_out_dbl_relu(int32_t acc2, int32_t mult, int32_t cz, int32_t s, int32_t lo, int32_t hi)
+{
+    const int32_t y = mcd_sat8(mcd_smmlar(acc2, mult, cz) >> s);
     if (lo <= -128 && hi >= 127) return (int8_t)y;
     return (int8_t)(y < lo ? lo : (y > hi ? hi : y));
 }
@@ -242,5 +268,22 @@ MCD_SPECIALISED int8_t mcd_rq_channel(int32_t acc, const int32_t *rq, int32_t o,
 {
     return fast ? mcd_rq_out(acc, rq[4 * o + 1], rq[4 * o + 2], rq[4 * o + 3], p->act_min, p->act_max)
                 : mcd_rq_out_generic(acc, q->mult[o], q->shift[o], p->out_zp, p->act_min, p->act_max);
+}
+/* mcd_rq_channel with the double rule's cheaper form wherever the layer allows it: under
+ * MCD_ROUNDING_DOUBLE, a records layer (fast) whose clamp starts at or above the output zero point
+ * (p->act_min >= p->out_zp: ReLU, ReLU6, VWW's and KWS's layers) takes mcd_rq_out_dbl_relu of
+ * 2 * acc (LSL, SMMLAR, shift, SSAT: two instructions fewer than mcd_rq_out), else it is
+ * mcd_rq_channel. Same int8 for every acc (see mcd_rq_out_dbl_relu); p is a literal struct at the
+ * generated call site, so the test folds away. For the kernels that requantize one output per
+ * few MACs (pointwise on few input channels): a drop-in for mcd_rq_channel. */
+MCD_SPECIALISED int8_t mcd_rq_channel_zc(int32_t acc, const int32_t *rq, int32_t o, const mcd_channel_quant *q,
+                                         const mcd_conv_params *p, int32_t fast)
+{
+#if MCD_ROUNDING_DOUBLE
+    if (fast && p->act_min >= p->out_zp)
+        return mcd_rq_out_dbl_relu((int32_t)((uint32_t)acc << 1), rq[4 * o + 1], rq[4 * o + 2], rq[4 * o + 3],
+                                   p->act_min, p->act_max);
+#endif
+    return mcd_rq_channel(acc, rq, o, q, p, fast);
 }
 #endif

@@ -323,11 +323,26 @@ def pw_live(g: Graph, op: Op) -> np.ndarray | None:
 
 def rq_fast_code(g: Graph, op: Op) -> int:
     """The kernels' fast_rq literal: 0 generic rule, 1 records; 2 records with constant channels
-    (mult 0) that the depthwise kernel stores instead of computing."""
+    (mult 0) that the depthwise kernel stores instead of computing; plus 4 where dw_doubled."""
     fits = rq_fits(op, op_rounding(g, op), g)
     if fits and op.kind == "dwconv2d" and constant_channels(g, op)[0].any():
-        return 2
-    return int(fits)
+        return 2 | (4 if dw_doubled(g, op) else 0)
+    return int(fits) | (4 if fits and dw_doubled(g, op) else 0)
+
+
+def dw_doubled(g: Graph, op: Op) -> bool:
+    """Whether the depthwise fast kernel gets doubled weights and bias_adj and the cheaper double
+    rule (mcd_rq_out_dbl_relu: fast_rq bit 4). The double rule's tie correction for a negative
+    high word only changes outputs at or below the zero point, so it can go where the clamp
+    starts at or above the zero point (ReLU, ReLU6; VWW's and KWS's depthwise layers); the
+    doubling saves the kernel's LSL and needs |2 acc| < 2^31, which rq_fits already checks."""
+    if op.kind != "dwconv2d" or op_rounding(g, op) != "double" or not rq_fits(op, "double", g):
+        return False
+    kh, kw, _c = op.arrays["weight"].shape
+    if op.attrs.get("pool") or kh > DW_MAX_K or kw > DW_MAX_K or op.attrs["stride"][1] not in (1, 2):
+        return False  # the generic kernel (dwconv2d_s8.c) reads the weights as they are
+    a_lo = (op.attrs.get("act") or FULL_RANGE)[0]
+    return max(a_lo, -128) >= g.tensors[op.output].zero_point
 
 
 def pw_live_inputs(g: Graph, op: Op) -> tuple[np.ndarray, np.ndarray]:

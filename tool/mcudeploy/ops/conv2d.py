@@ -81,7 +81,12 @@ def conv2d_arrays(g, op) -> dict:
 def dwconv2d_arrays(g, op) -> dict:  # weights int16 [C][k_h][KW2]; [C][4] (bias_adj, mult, cz, s)
     K = _K()
     kh, kw, c = op.arrays["weight"].shape
-    return {"weight": K.kernel_weights(op), "rq": K.rq_records(g, op, op.arrays["weight"].reshape(kh * kw, c).T).reshape(-1)}
+    w, rq = K.kernel_weights(op), K.rq_records(g, op, op.arrays["weight"].reshape(kh * kw, c).T)
+    if K.dw_doubled(g, op):  # the kernel accumulates 2 * acc (mcd_dw_requant8, fast_rq bit 4); |w| <= 128 fits int16
+        w = (w.astype(np.int32) * 2).astype(np.int16)
+        rq = rq.copy()
+        rq[:, 0] = ((rq[:, 0].astype(np.int64) * 2 + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+    return {"weight": w, "rq": rq.reshape(-1)}
 
 
 def _rows_bytes(g, op, cols: int) -> int:  # mcd_conv2d_rows_s8_scratch_bytes with out_w_conv = cols
