@@ -173,7 +173,7 @@ def test_conv_and_pointwise_requantization_rules_bit_exact(fits, tmp_path, monke
     assert all(K.rq_fits(op) == fits for op in convs[1:])
     model_c = (res.outdir / "engine" / "model.c").read_text()
     for op in convs[1:]:  # bit 0 of the fast argument: the records' rule (bit 1: weights staged in SRAM)
-        flag = int(fits) | (2 if op.attrs.get("stage_weights") and variant(op) == "default" else 0)
+        flag = int(fits) | (2 if op.attrs.get("stage_weights") and (variant(op) == "default" or op.attrs.get("pw4")) else 0)
         assert f"mcd_{op.name}_rq, {flag}, " in model_c
     assert_bit_exact_host_and_m4(res, x, tmp_path, 2)
 
