@@ -179,12 +179,17 @@ MCD_SPECIALISED void mcd_pwconv2d_s8_live(const mcd_conv_params *p, const mcd_di
 static inline int32_t mcd_pwconv2d_s8_4px_scratch_bytes(int32_t c_in, int32_t c_out, int32_t stage)
 {
     const int32_t k4 = (c_in + 3) & ~3;
-    return 8 * k4 + (stage ? ((c_out + 1) & ~1) * k4 + 16 * c_out : 0);
+    return 8 * k4 + 16 + (stage ? ((c_out + 1) & ~1) * k4 + 16 * c_out : 0);
 }
 
 #if MCD_HAVE_DSP && defined(__OPTIMIZE__) /* 14 registers: not without optimisation (frame pointer) */
 /* One tap pair of four pixels and two rows: 8 accumulators, x, y, two temporaries and the two
- * pointers are the 14 allocatable registers; the loop's end is read from the stack into x. */
+ * pointers are the 14 allocatable registers. The loop's end is not an operand: a memory operand
+ * ("m", as mcd_gemm2x4_s8.h's) may need a base register, and inlined into a shape-specialised
+ * layer call gcc 12 then reports "impossible constraints" (seen on k4 = 4, 8, 12). Instead the
+ * word after the columns holds its own address (mcd_pw_sentinel) and the loop stops when the
+ * word at the pointer equals the pointer: a column word is two sign-extended bytes, whose high
+ * half (0x0000-0x007F or 0xFF80-0xFFFF) no SRAM, CCM or flash address has. */
 #define MCD_DOT4X2_STEP                                                                                       \
     "ldr %[x], [%[c]], #4\n\t"                                                                               \
     "ldr %[y], [%[c]], #4\n\t"                                                                               \
@@ -205,11 +210,12 @@ static inline int32_t mcd_pwconv2d_s8_4px_scratch_bytes(int32_t c_in, int32_t c_
     : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [c0] "+r"(c0), [c1] "+r"(c1),             \
       [d0] "+r"(d0), [d1] "+r"(d1), [c] "+r"(c), [w] "+r"(w), [x] "=&r"(tx), [y] "=&r"(ty), [t0] "=&r"(t0),  \
       [t1] "=&r"(t1)                                                                                         \
-    : [end] "m"(end)                                                                                         \
+    :                                                                                                        \
     : "cc", "memory"
 #endif
 
-/* s[2t + r] += pixel t . row r (t = 0..3, r = 0..1) over k4 taps (a multiple of 4, > 0). */
+/* s[2t + r] += pixel t . row r (t = 0..3, r = 0..1) over k4 taps (a multiple of 4, > 0); the
+ * word at col + 4 * k4 holds its own address (mcd_pw_sentinel). */
 static inline void mcd_dot4x2(const int16_t *col, const int8_t *w, int32_t k4, int32_t s[8])
 {
     const int16_t *c = col;
@@ -224,7 +230,7 @@ static inline void mcd_dot4x2(const int16_t *col, const int8_t *w, int32_t k4, i
     if (c < end)
         __asm__ volatile("1:\n\t" MCD_DOT4X2_STEP MCD_DOT4X2_STEP MCD_DOT4X2_STEP MCD_DOT4X2_STEP
                          MCD_DOT4X2_STEP MCD_DOT4X2_STEP MCD_DOT4X2_STEP MCD_DOT4X2_STEP
-                         "ldr %[x], %[end]\n\tcmp %[c], %[x]\n\tbne 1b\n\t" MCD_DOT4X2_OPERANDS);
+                         "ldr %[x], [%[c]]\n\tcmp %[c], %[x]\n\tbne 1b\n\t" MCD_DOT4X2_OPERANDS);
 #else
     while (c < end) {
         const uint32_t wd = mcd_ld32(w), r0 = mcd_sxtb16(wd), r1 = mcd_sxtb16_ror8(wd);
@@ -249,6 +255,12 @@ static inline void mcd_dot4x2(const int16_t *col, const int8_t *w, int32_t k4, i
     s[5] = c1;
     s[6] = d0;
     s[7] = d1;
+}
+
+/* The loop end of mcd_dot4x2: the word after the columns holds its own address. */
+static inline void mcd_pw_sentinel(int16_t *col, int32_t k4)
+{
+    mcd_st32(col + 4 * k4, (uint32_t)(uintptr_t)(col + 4 * k4));
 }
 
 /* Four input pixels (px[0..3], k channels each) into the interleaved columns (see above); taps
@@ -293,9 +305,31 @@ MCD_SPECIALISED void mcd_pw_rq4(const int32_t *s, int32_t o, int32_t nt, const i
     for (t = 0; t < nt; t++) dst[t * c_out] = mcd_rq_channel(s[2 * t], rq, o, q, p, 0);
 }
 
+/* Every output channel of one block of nt <= 4 pixels (dst: the first pixel's output). Not
+ * inlined into the shape-specialised layer call: there (constant addresses, many live values)
+ * gcc 12 cannot always find the dot's 14 registers ("impossible constraints", seen on k4 = 4, 8,
+ * 12); its own function is still specialised by constant propagation, and is called once a
+ * block, not once a channel pair (that cost 4 % of KWS's pointwise cycles). */
+MCD_SPECIALISED void mcd_pw4_block(const mcd_conv_params *p, const mcd_channel_quant *q,
+                                                    const int16_t *col, const int8_t *w, const int32_t *rq,
+                                                    int32_t fast, int32_t k4, int32_t c_out, int32_t nt, int8_t *dst)
+{
+    const int32_t oe = (c_out + 1) & ~1;
+    int32_t o;
+    for (o = 0; o < oe; o += 2) {
+        int32_t s[8];
+        const int32_t r1 = o + 1 < c_out ? rq[4 * o + 4] : 0;
+        s[0] = s[2] = s[4] = s[6] = rq[4 * o];
+        s[1] = s[3] = s[5] = s[7] = r1;
+        mcd_dot4x2(col, w + o * k4, k4, s);
+        mcd_pw_rq4(s, o, nt, rq, q, p, fast, dst + o, c_out);
+        if (o + 1 < c_out) mcd_pw_rq4(s + 1, o + 1, nt, rq, q, p, fast, dst + o + 1, c_out);
+    }
+}
+
 /* The plain pointwise conv (as mcd_pwconv2d_s8) four pixels at a time; output may be the input
  * (C_out <= C_in). fast: bit 0 the records' rule (as mcd_pwconv2d_s8), bit 1 stage the weights
- * and records into the scratch after the columns first. */
+ * and records into the scratch (after the columns and 16 bytes) first. */
 MCD_SPECIALISED void mcd_pwconv2d_s8_4px(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                                          const int8_t *in, const int8_t *w, const int32_t *rq, int32_t fast,
                                          const mcd_dims *out_d, int8_t *out, void *scratch)
@@ -303,9 +337,9 @@ MCD_SPECIALISED void mcd_pwconv2d_s8_4px(const mcd_conv_params *p, const mcd_cha
     const int32_t k = in_d->c, k4 = (k + 3) & ~3, c_out = out_d->c, n = out_d->h * out_d->w;
     const int32_t oe = (c_out + 1) & ~1;
     int16_t *col = (int16_t *)scratch;
-    int32_t i, o, t;
+    int32_t i, t;
     if (fast & 2) { /* one read of the flash a layer instead of one a pixel block */
-        int8_t *dst = (int8_t *)scratch + 8 * k4;
+        int8_t *dst = (int8_t *)scratch + 8 * k4 + 16; /* after the columns and the sentinel */
         int32_t *rq_dst = (int32_t *)(dst + oe * k4);
         memcpy(dst, w, (size_t)(oe * k4));
         memcpy(rq_dst, rq, (size_t)(16 * c_out));
@@ -313,21 +347,13 @@ MCD_SPECIALISED void mcd_pwconv2d_s8_4px(const mcd_conv_params *p, const mcd_cha
         rq = rq_dst;
     }
     fast &= 1;
+    mcd_pw_sentinel(col, k4);
     for (i = 0; i < n; i += 4) {
         const int32_t nt = n - i < 4 ? n - i : 4;
         const int8_t *px[4];
-        int8_t *dst = out + i * c_out;
         for (t = 0; t < 4; t++) px[t] = mcd_pw_pixel(p, in_d, out_d, in, t < nt ? i + t : i);
         mcd_pw_widen4(px, col, k);
-        for (o = 0; o < oe; o += 2) {
-            int32_t s[8];
-            const int32_t r1 = o + 1 < c_out ? rq[4 * o + 4] : 0;
-            s[0] = s[2] = s[4] = s[6] = rq[4 * o];
-            s[1] = s[3] = s[5] = s[7] = r1;
-            mcd_dot4x2(col, w + o * k4, k4, s);
-            mcd_pw_rq4(s, o, nt, rq, q, p, fast, dst + o, c_out);
-            if (o + 1 < c_out) mcd_pw_rq4(s + 1, o + 1, nt, rq, q, p, fast, dst + o + 1, c_out);
-        }
+        mcd_pw4_block(p, q, col, w, rq, fast, k4, c_out, nt, out + i * c_out);
     }
 }
 #endif
