@@ -285,6 +285,24 @@ MCD_SPECIALISED void mcd_pw_widen4(const int8_t *const px[4], int16_t *col, int3
         }
 }
 
+/* As mcd_pw_widen4 over the live input channels lin[0 .. k) only (mcd_pwconv2d_s8_live_4px). */
+MCD_SPECIALISED void mcd_pw_gather4(const int8_t *const px[4], int16_t *col, const uint16_t *lin, int32_t k)
+{
+    uint32_t *d = (uint32_t *)col;
+    int32_t j, t, m;
+    for (j = 0; j < k; j += 4, d += 8) {
+        int32_t c[4];
+        for (m = 0; m < 4; m++) c[m] = j + m < k ? lin[j + m] : -1;
+        for (t = 0; t < 4; t++) {
+            const int8_t *s = px[t];
+            const int32_t v0 = s[c[0]], v1 = c[1] >= 0 ? s[c[1]] : 0;
+            const int32_t v2 = c[2] >= 0 ? s[c[2]] : 0, v3 = c[3] >= 0 ? s[c[3]] : 0;
+            d[t] = (uint32_t)(uint16_t)v0 | (uint32_t)(uint16_t)v2 << 16;
+            d[4 + t] = (uint32_t)(uint16_t)v1 | (uint32_t)(uint16_t)v3 << 16;
+        }
+    }
+}
+
 /* Four outputs of one channel from the records' (mult, cz, s) held in registers (a byte store may
  * alias the records, so they are read once, before the stores). */
 MCD_SPECIALISED void mcd_pw_rq4(const int32_t *s, int32_t o, int32_t nt, const int32_t *rq, const mcd_channel_quant *q,
@@ -305,25 +323,23 @@ MCD_SPECIALISED void mcd_pw_rq4(const int32_t *s, int32_t o, int32_t nt, const i
     for (t = 0; t < nt; t++) dst[t * c_out] = mcd_rq_channel(s[2 * t], rq, o, q, p, 0);
 }
 
-/* Every output channel of one block of nt <= 4 pixels (dst: the first pixel's output). Not
- * inlined into the shape-specialised layer call: there (constant addresses, many live values)
- * gcc 12 cannot always find the dot's 14 registers ("impossible constraints", seen on k4 = 4, 8,
- * 12); its own function is still specialised by constant propagation, and is called once a
- * block, not once a channel pair (that cost 4 % of KWS's pointwise cycles). */
+/* The n_rows computed output channels of one block of nt <= 4 pixels (dst: the first pixel's
+ * output; row o goes to channel live[o], or o without live). */
 MCD_SPECIALISED void mcd_pw4_block(const mcd_conv_params *p, const mcd_channel_quant *q,
-                                                    const int16_t *col, const int8_t *w, const int32_t *rq,
-                                                    int32_t fast, int32_t k4, int32_t c_out, int32_t nt, int8_t *dst)
+                                   const int16_t *col, const int8_t *w, const int32_t *rq, int32_t fast,
+                                   int32_t k4, int32_t n_rows, const uint16_t *live, int32_t c_out, int32_t nt,
+                                   int8_t *dst)
 {
-    const int32_t oe = (c_out + 1) & ~1;
+    const int32_t oe = (n_rows + 1) & ~1;
     int32_t o;
     for (o = 0; o < oe; o += 2) {
         int32_t s[8];
-        const int32_t r1 = o + 1 < c_out ? rq[4 * o + 4] : 0;
+        const int32_t r1 = o + 1 < n_rows ? rq[4 * o + 4] : 0;
         s[0] = s[2] = s[4] = s[6] = rq[4 * o];
         s[1] = s[3] = s[5] = s[7] = r1;
         mcd_dot4x2(col, w + o * k4, k4, s);
-        mcd_pw_rq4(s, o, nt, rq, q, p, fast, dst + o, c_out);
-        if (o + 1 < c_out) mcd_pw_rq4(s + 1, o + 1, nt, rq, q, p, fast, dst + o + 1, c_out);
+        mcd_pw_rq4(s, o, nt, rq, q, p, fast, dst + (live ? live[o] : o), c_out);
+        if (o + 1 < n_rows) mcd_pw_rq4(s + 1, o + 1, nt, rq, q, p, fast, dst + (live ? live[o + 1] : o + 1), c_out);
     }
 }
 
@@ -353,7 +369,31 @@ MCD_SPECIALISED void mcd_pwconv2d_s8_4px(const mcd_conv_params *p, const mcd_cha
         const int8_t *px[4];
         for (t = 0; t < 4; t++) px[t] = mcd_pw_pixel(p, in_d, out_d, in, t < nt ? i + t : i);
         mcd_pw_widen4(px, col, k);
-        mcd_pw4_block(p, q, col, w, rq, fast, k4, c_out, nt, out + i * c_out);
+        mcd_pw4_block(p, q, col, w, rq, fast, k4, c_out, 0, c_out, nt, out + i * c_out);
+    }
+}
+
+/* mcd_pwconv2d_s8_live (constant channels copied, constant inputs folded) four pixels at a time,
+ * in the 4-pixel layout (weights [n_live][K4'] as pack_pw4); may be in place as the plain one:
+ * a block's constants are copied after its inputs are widened. */
+MCD_SPECIALISED void mcd_pwconv2d_s8_live_4px(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in,
+                                              const int8_t *w, const int32_t *rq, int32_t n_live,
+                                              const uint16_t *live, const int8_t *cst, int32_t k_live,
+                                              const uint16_t *lin, const mcd_dims *out_d, int8_t *out, void *scratch)
+{
+    const int32_t k = lin ? k_live : in_d->c, k4 = (k + 3) & ~3, c_out = out_d->c, n = out_d->h * out_d->w;
+    int16_t *col = (int16_t *)scratch;
+    int32_t i, t;
+    mcd_pw_sentinel(col, k4);
+    for (i = 0; i < n; i += 4) {
+        const int32_t nt = n - i < 4 ? n - i : 4;
+        const int8_t *px[4];
+        int8_t *dst = out + i * c_out;
+        for (t = 0; t < 4; t++) px[t] = mcd_pw_pixel(p, in_d, out_d, in, t < nt ? i + t : i);
+        if (lin) mcd_pw_gather4(px, col, lin, k);
+        else mcd_pw_widen4(px, col, k);
+        for (t = 0; t < nt; t++) memcpy(dst + t * c_out, cst, (size_t)c_out);
+        mcd_pw4_block(p, 0, col, w, rq, 1, k4, n_live, live, c_out, nt, dst);
     }
 }
 #endif

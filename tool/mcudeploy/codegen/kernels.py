@@ -78,7 +78,8 @@ def pointwise_4px(g: Graph) -> list[str]:
     arena's peak, counting that it writes in place where pw4_in_place allows (which usually
     lowers the layer's footprint by a whole output). Why: it reads the weights once per four
     pixels instead of two, which halves the flash passes and feeds each weight word to 8 SMLADs.
-    Layers with constant channels keep mcd_pwconv2d_s8_live. Returns the names marked."""
+    Layers with constant channels take its live twin (mcd_pwconv2d_s8_live_4px). Returns the
+    names marked."""
     from ..plan import plan
 
     def arena() -> int:
@@ -86,7 +87,7 @@ def pointwise_4px(g: Graph) -> list[str]:
 
     for op in g.ops:
         op.attrs.pop("pw4", None)
-    cands = [op for op in g.ops if op.kind == "conv2d" and variant(op) == "pointwise" and pw_live(g, op) is None]
+    cands = [op for op in g.ops if op.kind == "conv2d" and variant(op) == "pointwise"]
     if not cands:
         return []
     peak, marked = arena(), []
@@ -394,7 +395,8 @@ def pw_live_arrays(g: Graph, op: Op, rq: np.ndarray) -> dict[str, np.ndarray]:
     dead = np.setdiff1d(np.arange(w2d.shape[1]), lin)
     rec = rq.reshape(-1, 4)[live].astype(np.int64)
     rec[:, 0] += w2d[live][:, dead] @ x[dead]  # the constant inputs' share of every accumulator
-    out = {"weight": interleave_rows(pack_rows(w2d[live][:, lin].astype(np.int8)), ROW_BLOCK["conv2d"]),
+    wl = w2d[live][:, lin].astype(np.int8)
+    out = {"weight": pack_pw4(wl) if op.attrs.get("pw4") else interleave_rows(pack_rows(wl), ROW_BLOCK["conv2d"]),
            "rq": (((rec + (1 << 31)) % (1 << 32)) - (1 << 31)).astype(np.int32).reshape(-1),
            "live": live.astype(np.uint16), "cst": np.where(const, value, 0).astype(np.int8)}
     if len(dead):
@@ -446,7 +448,8 @@ def stage_weights(g: Graph) -> list[str]:
 
     for op in g.ops:
         op.attrs.pop("stage_weights", None)
-    cands = [op for op in g.ops if op.kind == "conv2d" and (variant(op) == "default" or op.attrs.get("pw4"))]
+    cands = [op for op in g.ops if op.kind == "conv2d" and (
+        variant(op) == "default" or (op.attrs.get("pw4") and pw_live(g, op) is None))]  # the live kernel: not staged
     if not cands:
         return []
     peak, marked = arena(), []

@@ -194,6 +194,9 @@ mcd_conv2d_sparse_tile_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1]
 mcd_conv2d_lowbit_s8({{ l.bits }}, &p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, (const uint32_t *)mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});
 {% elif l.variant == "sparse" %}
 mcd_conv2d_sparse_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.attrs.pad[2] }}, {{ l.attrs.pad[3] }}, mcd_{{ l.c }}_sp_ptr, mcd_{{ l.c }}_sp_delta, mcd_{{ l.c }}_sp_val, mcd_{{ l.c }}_bias_adj, &out_d, {{ l.out }}, {{ l.scratch }});
+{% elif l.variant == "pointwise" and l.pw_live is not none and l.pw4 %}
+mcd_pwconv2d_s8_live_4px(&p, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.pw_live }}, mcd_{{ l.c }}_live, mcd_{{ l.c }}_cst, {{ l.pw_lin }}, {{ ('mcd_' ~ l.c ~ '_lin') if l.pw_has_lin else '0' }}, &out_d, {{ l.out }}, {{ l.scratch }});
+(void)q;
 {% elif l.variant == "pointwise" and l.pw_live is not none %}
 mcd_pwconv2d_s8_live(&p, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.pw_live }}, mcd_{{ l.c }}_live, mcd_{{ l.c }}_cst, {{ l.pw_lin }}, {{ ('mcd_' ~ l.c ~ '_lin') if l.pw_has_lin else '0' }}, &out_d, {{ l.out }}, {{ l.scratch }});
 (void)q;
