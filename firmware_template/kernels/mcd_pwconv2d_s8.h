@@ -179,7 +179,7 @@ MCD_SPECIALISED void mcd_pwconv2d_s8_live(const mcd_conv_params *p, const mcd_di
 static inline int32_t mcd_pwconv2d_s8_4px_scratch_bytes(int32_t c_in, int32_t c_out, int32_t stage)
 {
     const int32_t k4 = (c_in + 3) & ~3;
-    return 8 * k4 + 16 + (stage ? ((c_out + 1) & ~1) * k4 + 16 * c_out : 0);
+    return 8 * k4 + 4 + (stage ? ((c_out + 1) & ~1) * k4 + 16 * c_out : 0);
 }
 
 #if MCD_HAVE_DSP && defined(__OPTIMIZE__) /* 14 registers: not without optimisation (frame pointer) */
@@ -345,7 +345,7 @@ MCD_SPECIALISED void mcd_pw4_block(const mcd_conv_params *p, const mcd_channel_q
 
 /* The plain pointwise conv (as mcd_pwconv2d_s8) four pixels at a time; output may be the input
  * (C_out <= C_in). fast: bit 0 the records' rule (as mcd_pwconv2d_s8), bit 1 stage the weights
- * and records into the scratch (after the columns and 16 bytes) first. */
+ * and records into the scratch (after the columns and the sentinel) first. */
 MCD_SPECIALISED void mcd_pwconv2d_s8_4px(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                                          const int8_t *in, const int8_t *w, const int32_t *rq, int32_t fast,
                                          const mcd_dims *out_d, int8_t *out, void *scratch)
@@ -355,7 +355,7 @@ MCD_SPECIALISED void mcd_pwconv2d_s8_4px(const mcd_conv_params *p, const mcd_cha
     int16_t *col = (int16_t *)scratch;
     int32_t i, t;
     if (fast & 2) { /* one read of the flash a layer instead of one a pixel block */
-        int8_t *dst = (int8_t *)scratch + 8 * k4 + 16; /* after the columns and the sentinel */
+        int8_t *dst = (int8_t *)scratch + 8 * k4 + 4; /* after the columns and the sentinel */
         int32_t *rq_dst = (int32_t *)(dst + oe * k4);
         memcpy(dst, w, (size_t)(oe * k4));
         memcpy(rq_dst, rq, (size_t)(16 * c_out));

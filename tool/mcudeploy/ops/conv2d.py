@@ -106,7 +106,7 @@ def conv2d_scratch(g, op) -> int:
         n_rows = kh + op.attrs["stride"][0] if pool_2x2 else kh
         return ((n_rows * row * 2 + 3) & ~3) + (0 if pool_2x2 else pooled_w * o * 4)
     if v == "pointwise" and op.attrs.get("pw4"):  # mcd_pwconv2d_s8_4px_scratch_bytes: four pixel columns
-        return 8 * K.k4(c) + 16 + K.staged_bytes(op)  # + the loop's end word
+        return 8 * K.k4(c) + 4 + K.staged_bytes(op)  # + the loop's end word
     if v == "pointwise":  # mcd_pwconv2d_s8_scratch_bytes: two int16 pixel columns
         return (2 * K.k4(c) + 4) * 2
     # mcd_conv2d_s8_scratch_bytes: two interleaved int16 columns, a max per channel; + staged weights
