@@ -70,7 +70,7 @@ def _force_pw4(monkeypatch) -> None:
     import mcudeploy.pipeline as PL
 
     def mark_all(g):
-        ops = [op for op in g.ops if op.kind == "conv2d" and K.variant(op) == "pointwise" and K.pw_live(g, op) is None]
+        ops = [op for op in g.ops if op.kind == "conv2d" and K.variant(op) == "pointwise"]
         for op in ops:
             op.attrs["pw4"] = True
         return [op.name for op in ops]
@@ -171,3 +171,39 @@ def test_pointwise_4px_keeps_the_arena_and_takes_kws_layers(tmp_path):
         op.attrs.pop("pw4")
         op.attrs.pop("stage_weights", None)
     assert marked < arena(g)
+
+
+@pytest.mark.parametrize("rounding", ["single", "double"])
+def test_pw4_live_constant_channels_bit_exact_host_and_m4(rounding, tmp_path, monkeypatch):
+    """The 4-pixel twin of the constant-channel kernel (mcd_pwconv2d_s8_live_4px): dead output
+    channels copied from cst after the block is widened (in place: 10 -> 9 channels), constant
+    input channels folded into the records and the live ones gathered (lin, 7 of 10: a tail
+    group of 3), host and Cortex-M4 equal to the reference under both rounding rules."""
+    need_cc()
+    from mcudeploy import plan as P
+
+    _force_pw4(monkeypatch)
+    torch.manual_seed(12)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU(),
+                        nn.Conv2d(8, 10, 1), nn.ReLU(),
+                        nn.Conv2d(10, 10, 3, 1, 1, groups=10), nn.ReLU(),
+                        nn.Conv2d(10, 9, 1), nn.ReLU(), nn.Conv2d(9, 2, 3, 1, 1), nn.Flatten()).eval()
+    random_biases(net)
+    with torch.no_grad():
+        net[2].weight[0:3] = 0
+        net[2].bias[0:3] = -1.0  # dead after the ReLU: constant inputs of the last pointwise layer
+        net[6].weight[1:3] = 0
+        net[6].bias[1:3] = -50.0  # dead outputs: constants
+    x = np.random.default_rng(6).standard_normal((32, 3, 6, 7)).astype(np.float32)
+    res = build_project(export_module(net, torch.from_numpy(x[:1])), x, tmp_path / "p", rounding=rounding)
+    g = res.graph
+    pw = [o for o in g.ops if o.kind == "conv2d" and K.variant(o) == "pointwise"][-1]
+    live = K.pw_live(g, pw)
+    assert live is not None and len(live) < 9 and pw.attrs.get("pw4")
+    lin, _values = K.pw_live_inputs(g, pw)
+    assert len(lin) < 10
+    model_c = (res.outdir / "engine" / "model.c").read_text()
+    assert "mcd_pwconv2d_s8_live_4px(&p, &in_d, " in model_c and f"mcd_{pw.name}_lin, " in model_c
+    p = P.plan(g, K.scratch_for(g))
+    assert p.where[pw.output] == p.where[pw.inputs[0]]  # in place
+    assert_bit_exact_host_and_m4(res, x, tmp_path, 2)
