@@ -174,7 +174,7 @@ def test_conv_and_pointwise_requantization_rules_bit_exact(fits, tmp_path, monke
     model_c = (res.outdir / "engine" / "model.c").read_text()
     for op in convs[1:]:  # bit 0 of the fast argument: the records' rule (bit 1: weights staged in SRAM,
         # bit 2: staged in the input's dead rows)
-        st = op.attrs.get("stage_weights") if variant(op) == "default" else None
+        st = op.attrs.get("stage_weights") if variant(op) == "default" or op.attrs.get("pw4") else None
         flag = int(fits) | (0 if not st else 4 if st == "input" else 2)
         assert f"mcd_{op.name}_rq, {flag}, " in model_c
     assert_bit_exact_host_and_m4(res, x, tmp_path, 2)

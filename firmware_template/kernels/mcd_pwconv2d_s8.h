@@ -160,4 +160,240 @@ MCD_SPECIALISED void mcd_pwconv2d_s8_live(const mcd_conv_params *p, const mcd_di
 {
     mcd_pw_gemm(p, 0, in_d, in, w, rq, 1, n_live, live, cst, lin ? k_live : in_d->c, lin, out_d, out, scratch);
 }
+/* --- 4 pixels x 2 output channels, in place where the output fits over the input -----------------
+ * Why: on the F446RE every pass over a layer's weights misses the ART's 8-line data cache (KWS's
+ * 64x64 pointwise: 4 KB a pass), so the 2x2 kernel above pays the flash once per pixel PAIR. Here
+ * one weight word feeds 8 SMLADs (4 pixels x 2 channels): half the passes, and per 16 MACs 5 loads,
+ * 2 SXTB16 and 8 SMLAD (~17 cycles against ~20). Its four widened pixel columns (8 * K4 bytes)
+ * are more scratch than the 2x2 kernel's, so the generator picks it where the layer writes its
+ * output over its input (codegen/kernels.py: pw4_ok), which more than pays for it; the freed
+ * arena then also holds a copy of the weights and records (stage: flash read once a layer).
+ *
+ * Columns: per group of four taps (k0..k3) of the input, the words (k0, k2) of pixels 0..3, then
+ * (k1, k3) of pixels 0..3 (SXTB16 and SXTB16 ROR 8 of the input word: no repacking). Weights
+ * (codegen/kernels.py: pack_pw4): per row pair and group the words (r0[k0], r1[k0], r0[k2],
+ * r1[k2]) and (r0[k1], r1[k1], r0[k3], r1[k3]), so SXTB16 of a word gives row 0's pair, ROR 8
+ * row 1's; an odd last row has a zero partner. In place: the four input pixels of a block are
+ * widened before any output of the block is written, and output pixel i (C_out <= C_in bytes)
+ * never reaches an input pixel not yet read (input pixel of output i >= i). */
+static inline int32_t mcd_pwconv2d_s8_4px_scratch_bytes(int32_t c_in, int32_t c_out, int32_t stage)
+{
+    const int32_t k4 = (c_in + 3) & ~3;
+    return 8 * k4 + 4 + (stage ? ((c_out + 1) & ~1) * k4 + 16 * c_out : 0);
+}
+
+#if MCD_HAVE_DSP && defined(__OPTIMIZE__) /* 14 registers: not without optimisation (frame pointer) */
+/* One tap pair of four pixels and two rows: 8 accumulators, x, y, two temporaries and the two
+ * pointers are the 14 allocatable registers. The loop's end is not an operand: a memory operand
+ * ("m", as mcd_gemm2x4_s8.h's) may need a base register, and inlined into a shape-specialised
+ * layer call gcc 12 then reports "impossible constraints" (seen on k4 = 4, 8, 12). Instead the
+ * word after the columns holds its own address (mcd_pw_sentinel) and the loop stops when the
+ * word at the pointer equals the pointer: a column word is two sign-extended bytes, whose high
+ * half (0x0000-0x007F or 0xFF80-0xFFFF) no SRAM, CCM or flash address has. */
+#define MCD_DOT4X2_STEP                                                                                       \
+    "ldr %[x], [%[c]], #4\n\t"                                                                               \
+    "ldr %[y], [%[c]], #4\n\t"                                                                               \
+    "ldr %[t0], [%[w]], #4\n\t"                                                                              \
+    "sxtb16 %[t1], %[t0]\n\t"                                                                                \
+    "sxtb16 %[t0], %[t0], ror #8\n\t"                                                                        \
+    "smlad %[a0], %[x], %[t1], %[a0]\n\t"                                                                    \
+    "smlad %[a1], %[x], %[t0], %[a1]\n\t"                                                                    \
+    "smlad %[b0], %[y], %[t1], %[b0]\n\t"                                                                    \
+    "smlad %[b1], %[y], %[t0], %[b1]\n\t"                                                                    \
+    "ldr %[x], [%[c]], #4\n\t"                                                                               \
+    "ldr %[y], [%[c]], #4\n\t"                                                                               \
+    "smlad %[c0], %[x], %[t1], %[c0]\n\t"                                                                    \
+    "smlad %[c1], %[x], %[t0], %[c1]\n\t"                                                                    \
+    "smlad %[d0], %[y], %[t1], %[d0]\n\t"                                                                    \
+    "smlad %[d1], %[y], %[t0], %[d1]\n\t"
+#define MCD_DOT4X2_OPERANDS                                                                                   \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [c0] "+r"(c0), [c1] "+r"(c1),             \
+      [d0] "+r"(d0), [d1] "+r"(d1), [c] "+r"(c), [w] "+r"(w), [x] "=&r"(tx), [y] "=&r"(ty), [t0] "=&r"(t0),  \
+      [t1] "=&r"(t1)                                                                                         \
+    :                                                                                                        \
+    : "cc", "memory"
+#endif
+
+/* s[2t + r] += pixel t . row r (t = 0..3, r = 0..1) over k4 taps (a multiple of 4, > 0); the
+ * word at col + 4 * k4 holds its own address (mcd_pw_sentinel). */
+static inline void mcd_dot4x2(const int16_t *col, const int8_t *w, int32_t k4, int32_t s[8])
+{
+    const int16_t *c = col;
+    const int16_t *end = col + 4 * k4;
+    int32_t a0 = s[0], a1 = s[1], b0 = s[2], b1 = s[3], c0 = s[4], c1 = s[5], d0 = s[6], d1 = s[7];
+#if MCD_HAVE_DSP && defined(__OPTIMIZE__)
+    /* eight tap pairs a loop pass (the end load, compare and taken branch: ~6 cycles); k4 / 2
+     * tap pairs, an even number: 2 and 4 first as k4 asks */
+    uint32_t tx, ty, t0, t1;
+    if (k4 & 4) __asm__ volatile(MCD_DOT4X2_STEP MCD_DOT4X2_STEP MCD_DOT4X2_OPERANDS);
+    if (k4 & 8) __asm__ volatile(MCD_DOT4X2_STEP MCD_DOT4X2_STEP MCD_DOT4X2_STEP MCD_DOT4X2_STEP MCD_DOT4X2_OPERANDS);
+    if (c < end)
+        __asm__ volatile("1:\n\t" MCD_DOT4X2_STEP MCD_DOT4X2_STEP MCD_DOT4X2_STEP MCD_DOT4X2_STEP
+                         MCD_DOT4X2_STEP MCD_DOT4X2_STEP MCD_DOT4X2_STEP MCD_DOT4X2_STEP
+                         "ldr %[x], [%[c]]\n\tcmp %[c], %[x]\n\tbne 1b\n\t" MCD_DOT4X2_OPERANDS);
+#else
+    while (c < end) {
+        const uint32_t wd = mcd_ld32(w), r0 = mcd_sxtb16(wd), r1 = mcd_sxtb16_ror8(wd);
+        const uint32_t x0 = mcd_ld32(c), x1 = mcd_ld32(c + 2), x2 = mcd_ld32(c + 4), x3 = mcd_ld32(c + 6);
+        a0 = mcd_smlad(x0, r0, a0);
+        a1 = mcd_smlad(x0, r1, a1);
+        b0 = mcd_smlad(x1, r0, b0);
+        b1 = mcd_smlad(x1, r1, b1);
+        c0 = mcd_smlad(x2, r0, c0);
+        c1 = mcd_smlad(x2, r1, c1);
+        d0 = mcd_smlad(x3, r0, d0);
+        d1 = mcd_smlad(x3, r1, d1);
+        c += 8;
+        w += 4;
+    }
+#endif
+    s[0] = a0;
+    s[1] = a1;
+    s[2] = b0;
+    s[3] = b1;
+    s[4] = c0;
+    s[5] = c1;
+    s[6] = d0;
+    s[7] = d1;
+}
+
+/* The loop end of mcd_dot4x2: the word after the columns holds its own address. */
+static inline void mcd_pw_sentinel(int16_t *col, int32_t k4)
+{
+    mcd_st32(col + 4 * k4, (uint32_t)(uintptr_t)(col + 4 * k4));
+}
+
+/* Four input pixels (px[0..3], k channels each) into the interleaved columns (see above); taps
+ * past k are zeros (the weights there are zero too, but the bytes past a pixel may be another
+ * pixel's output already, or past the arena). */
+MCD_SPECIALISED void mcd_pw_widen4(const int8_t *const px[4], int16_t *col, int32_t k)
+{
+    uint32_t *d = (uint32_t *)col;
+    int32_t j, t;
+    for (j = 0; j + 4 <= k; j += 4, d += 8)
+        for (t = 0; t < 4; t++) {
+            const uint32_t v = mcd_ld32(px[t] + j);
+            d[t] = mcd_sxtb16(v);
+            d[4 + t] = mcd_sxtb16_ror8(v);
+        }
+    if (j < k)
+        for (t = 0; t < 4; t++) {
+            const int8_t *s = px[t] + j;
+            const int32_t v0 = s[0], v1 = k - j > 1 ? s[1] : 0, v2 = k - j > 2 ? s[2] : 0;
+            d[t] = (uint32_t)(uint16_t)v0 | (uint32_t)(uint16_t)v2 << 16;
+            d[4 + t] = (uint32_t)(uint16_t)v1;
+        }
+}
+
+/* As mcd_pw_widen4 over the live input channels lin[0 .. k) only (mcd_pwconv2d_s8_live_4px). */
+MCD_SPECIALISED void mcd_pw_gather4(const int8_t *const px[4], int16_t *col, const uint16_t *lin, int32_t k)
+{
+    uint32_t *d = (uint32_t *)col;
+    int32_t j, t, m;
+    for (j = 0; j < k; j += 4, d += 8) {
+        int32_t c[4];
+        for (m = 0; m < 4; m++) c[m] = j + m < k ? lin[j + m] : -1;
+        for (t = 0; t < 4; t++) {
+            const int8_t *s = px[t];
+            const int32_t v0 = s[c[0]], v1 = c[1] >= 0 ? s[c[1]] : 0;
+            const int32_t v2 = c[2] >= 0 ? s[c[2]] : 0, v3 = c[3] >= 0 ? s[c[3]] : 0;
+            d[t] = (uint32_t)(uint16_t)v0 | (uint32_t)(uint16_t)v2 << 16;
+            d[4 + t] = (uint32_t)(uint16_t)v1 | (uint32_t)(uint16_t)v3 << 16;
+        }
+    }
+}
+
+/* Four outputs of one channel from the records' (mult, cz, s) held in registers (a byte store may
+ * alias the records, so they are read once, before the stores). */
+MCD_SPECIALISED void mcd_pw_rq4(const int32_t *s, int32_t o, int32_t nt, const int32_t *rq, const mcd_channel_quant *q,
+                                const mcd_conv_params *p, int32_t fast, int8_t *dst, int32_t c_out)
+{
+    int32_t t;
+    if (fast) {
+        const int32_t mult = rq[4 * o + 1], cz = rq[4 * o + 2], sh = rq[4 * o + 3];
+        const int32_t lo = p->act_min, hi = p->act_max;
+        const int8_t y0 = mcd_rq_out(s[0], mult, cz, sh, lo, hi), y1 = mcd_rq_out(s[2], mult, cz, sh, lo, hi);
+        const int8_t y2 = mcd_rq_out(s[4], mult, cz, sh, lo, hi), y3 = mcd_rq_out(s[6], mult, cz, sh, lo, hi);
+        dst[0] = y0;
+        if (nt > 1) dst[c_out] = y1;
+        if (nt > 2) dst[2 * c_out] = y2;
+        if (nt > 3) dst[3 * c_out] = y3;
+        return;
+    }
+    for (t = 0; t < nt; t++) dst[t * c_out] = mcd_rq_channel(s[2 * t], rq, o, q, p, 0);
+}
+
+/* The n_rows computed output channels of one block of nt <= 4 pixels (dst: the first pixel's
+ * output; row o goes to channel live[o], or o without live). */
+MCD_SPECIALISED void mcd_pw4_block(const mcd_conv_params *p, const mcd_channel_quant *q,
+                                   const int16_t *col, const int8_t *w, const int32_t *rq, int32_t fast,
+                                   int32_t k4, int32_t n_rows, const uint16_t *live, int32_t c_out, int32_t nt,
+                                   int8_t *dst)
+{
+    const int32_t oe = (n_rows + 1) & ~1;
+    int32_t o;
+    for (o = 0; o < oe; o += 2) {
+        int32_t s[8];
+        const int32_t r1 = o + 1 < n_rows ? rq[4 * o + 4] : 0;
+        s[0] = s[2] = s[4] = s[6] = rq[4 * o];
+        s[1] = s[3] = s[5] = s[7] = r1;
+        mcd_dot4x2(col, w + o * k4, k4, s);
+        mcd_pw_rq4(s, o, nt, rq, q, p, fast, dst + (live ? live[o] : o), c_out);
+        if (o + 1 < n_rows) mcd_pw_rq4(s + 1, o + 1, nt, rq, q, p, fast, dst + (live ? live[o + 1] : o + 1), c_out);
+    }
+}
+
+/* The plain pointwise conv (as mcd_pwconv2d_s8) four pixels at a time; output may be the input
+ * (C_out <= C_in). fast: bit 0 the records' rule (as mcd_pwconv2d_s8), bit 1 stage the weights
+ * and records into the scratch (after the columns and the sentinel) first. */
+MCD_SPECIALISED void mcd_pwconv2d_s8_4px(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
+                                         const int8_t *in, const int8_t *w, const int32_t *rq, int32_t fast,
+                                         const mcd_dims *out_d, int8_t *out, void *scratch)
+{
+    const int32_t k = in_d->c, k4 = (k + 3) & ~3, c_out = out_d->c, n = out_d->h * out_d->w;
+    const int32_t oe = (c_out + 1) & ~1;
+    int16_t *col = (int16_t *)scratch;
+    int32_t i, t;
+    if (fast & 2) { /* one read of the flash a layer instead of one a pixel block */
+        int8_t *dst = (int8_t *)scratch + 8 * k4 + 4; /* after the columns and the sentinel */
+        int32_t *rq_dst = (int32_t *)(dst + oe * k4);
+        memcpy(dst, w, (size_t)(oe * k4));
+        memcpy(rq_dst, rq, (size_t)(16 * c_out));
+        w = dst;
+        rq = rq_dst;
+    }
+    fast &= 1;
+    mcd_pw_sentinel(col, k4);
+    for (i = 0; i < n; i += 4) {
+        const int32_t nt = n - i < 4 ? n - i : 4;
+        const int8_t *px[4];
+        for (t = 0; t < 4; t++) px[t] = mcd_pw_pixel(p, in_d, out_d, in, t < nt ? i + t : i);
+        mcd_pw_widen4(px, col, k);
+        mcd_pw4_block(p, q, col, w, rq, fast, k4, c_out, 0, c_out, nt, out + i * c_out);
+    }
+}
+
+/* mcd_pwconv2d_s8_live (constant channels copied, constant inputs folded) four pixels at a time,
+ * in the 4-pixel layout (weights [n_live][K4'] as pack_pw4); may be in place as the plain one:
+ * a block's constants are copied after its inputs are widened. */
+MCD_SPECIALISED void mcd_pwconv2d_s8_live_4px(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in,
+                                              const int8_t *w, const int32_t *rq, int32_t n_live,
+                                              const uint16_t *live, const int8_t *cst, int32_t k_live,
+                                              const uint16_t *lin, const mcd_dims *out_d, int8_t *out, void *scratch)
+{
+    const int32_t k = lin ? k_live : in_d->c, k4 = (k + 3) & ~3, c_out = out_d->c, n = out_d->h * out_d->w;
+    int16_t *col = (int16_t *)scratch;
+    int32_t i, t;
+    mcd_pw_sentinel(col, k4);
+    for (i = 0; i < n; i += 4) {
+        const int32_t nt = n - i < 4 ? n - i : 4;
+        const int8_t *px[4];
+        int8_t *dst = out + i * c_out;
+        for (t = 0; t < 4; t++) px[t] = mcd_pw_pixel(p, in_d, out_d, in, t < nt ? i + t : i);
+        if (lin) mcd_pw_gather4(px, col, lin, k);
+        else mcd_pw_widen4(px, col, k);
+        for (t = 0; t < nt; t++) memcpy(dst + t * c_out, cst, (size_t)c_out);
+        mcd_pw4_block(p, 0, col, w, rq, 1, k4, n_live, live, c_out, nt, dst);
+    }
+}
 #endif

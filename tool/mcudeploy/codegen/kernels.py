@@ -52,6 +52,55 @@ def pack_pairs(w2d: np.ndarray) -> np.ndarray:
     return np.concatenate([head, pairs[2 * nb:].reshape(-1)]).astype(np.int8)
 
 
+def pack_pw4(w2d: np.ndarray) -> np.ndarray:
+    """(O, K) int8 -> the 4-pixel pointwise kernel's layout (mcd_pwconv2d_s8_4px): K zero padded
+    to K4, rows in pairs (an odd last row gets a zero partner), per pair and group of four taps
+    k0..k3 the words (r0[k0], r1[k0], r0[k2], r1[k2]) and (r0[k1], r1[k1], r0[k3], r1[k3]): the
+    input word's SXTB16 gives (k0, k2), its ROR 8 (k1, k3), so the columns need no repacking.
+    Pair o/2 starts at byte o * K4."""
+    o, k = w2d.shape
+    kk, oe = k4(k), o + (o & 1)
+    full = np.zeros((oe, kk), np.int8)
+    full[:o, :k] = w2d
+    # tap 4g + 2h + e of row 2q + r -> byte (q, g, e, h, r)
+    return np.ascontiguousarray(full.reshape(oe // 2, 2, kk // 4, 2, 2).transpose(0, 2, 4, 3, 1)).reshape(-1)
+
+
+def pw4_in_place(g: Graph, op: Op) -> bool:
+    """Whether a pointwise layer on the 4-pixel kernel may write its output over its input: it
+    widens each block of four input pixels before it writes their outputs, so any stride works
+    while an output pixel is no wider than an input pixel (C_out <= C_in)."""
+    return bool(op.attrs.get("pw4")) and g.tensors[op.output].shape[-1] <= g.tensors[op.inputs[0]].shape[-1]
+
+
+def pointwise_4px(g: Graph) -> list[str]:
+    """Mark the plain pointwise layers (mcd_pwconv2d_s8) that take the 4-pixel kernel
+    (attrs["pw4"]): those where its larger scratch (four widened pixels) does not raise the
+    arena's peak, counting that it writes in place where pw4_in_place allows (which usually
+    lowers the layer's footprint by a whole output). Why: it reads the weights once per four
+    pixels instead of two, which halves the flash passes and feeds each weight word to 8 SMLADs.
+    Layers with constant channels take its live twin (mcd_pwconv2d_s8_live_4px). Returns the
+    names marked."""
+    from ..plan import plan
+
+    def arena() -> int:
+        return plan(g, scratch=scratch_for(g)).arena_bytes
+
+    for op in g.ops:
+        op.attrs.pop("pw4", None)
+    cands = [op for op in g.ops if op.kind == "conv2d" and variant(op) == "pointwise"]
+    if not cands:
+        return []
+    peak, marked = arena(), []  # the limit stays the unmarked arena: an in-place layer's saving is not spent twice
+    for op in sorted(cands, key=lambda op: -op.macs):
+        op.attrs["pw4"] = True
+        if arena() > peak:
+            del op.attrs["pw4"]
+        else:
+            marked.append(op.name)
+    return marked
+
+
 ROW_BLOCK = {"conv2d": 2, "fc": 4}  # output channels per pass of the pointwise GEMM / fc kernel
 
 
@@ -135,6 +184,8 @@ def kernel_weights(op: Op) -> np.ndarray:
         return pack_pairs(w.reshape(w.shape[0], -1))  # OHWI -> row pairs of [K4] (mcd_conv2d_s8)
     if op.kind == "fc":  # mcd_fc_s8.h: rows in pairs, the even row +128 (codegen/fc_pack.py)
         return pack_fc_pairs(w.reshape(w.shape[0], -1), pairs_raw_ok(w.reshape(w.shape[0], -1), op.arrays["bias"]))
+    if op.kind == "conv2d" and variant(op) == "pointwise" and op.attrs.get("pw4"):
+        return pack_pw4(w.reshape(w.shape[0], -1))  # OHWI -> row pairs, taps (k0, k2), (k1, k3) (mcd_pwconv2d_s8_4px)
     if op.kind in ROW_BLOCK:
         return interleave_rows(pack_rows(w.reshape(w.shape[0], -1)), ROW_BLOCK[op.kind])  # OHWI -> [O][K4]
     return w
@@ -367,7 +418,8 @@ def pw_live_arrays(g: Graph, op: Op, rq: np.ndarray) -> dict[str, np.ndarray]:
     dead = np.setdiff1d(np.arange(w2d.shape[1]), lin)
     rec = rq.reshape(-1, 4)[live].astype(np.int64)
     rec[:, 0] += w2d[live][:, dead] @ x[dead]  # the constant inputs' share of every accumulator
-    out = {"weight": interleave_rows(pack_rows(w2d[live][:, lin].astype(np.int8)), ROW_BLOCK["conv2d"]),
+    wl = w2d[live][:, lin].astype(np.int8)
+    out = {"weight": pack_pw4(wl) if op.attrs.get("pw4") else interleave_rows(pack_rows(wl), ROW_BLOCK["conv2d"]),
            "rq": (((rec + (1 << 31)) % (1 << 32)) - (1 << 31)).astype(np.int32).reshape(-1),
            "live": live.astype(np.uint16), "cst": np.where(const, value, 0).astype(np.int8)}
     if len(dead):
@@ -401,6 +453,8 @@ def staged_bytes(op: Op) -> int:
     o, kh, kw, c = op.arrays["weight"].shape
     if variant(op) == "rows":  # int16 [O][k_h][R2] (kernel_weights)
         return o * kh * (kw * c + (kw * c & 1)) * 2
+    if op.attrs.get("pw4"):  # mcd_pwconv2d_s8_4px copies its records too
+        return (o + (o & 1)) * k4(c) + 16 * o
     return (o + (o & 1)) * k4(kh * kw * c)
 
 
@@ -420,7 +474,8 @@ def stage_weights(g: Graph) -> list[str]:
 
     for op in g.ops:
         op.attrs.pop("stage_weights", None)
-    cands = [op for op in g.ops if op.kind == "conv2d" and variant(op) in ("default", "rows")]
+    cands = [op for op in g.ops if op.kind == "conv2d" and (variant(op) in ("default", "rows") or (
+        op.attrs.get("pw4") and pw_live(g, op) is None))]  # the live pointwise kernel: not staged
     if not cands:
         return []
     peak, marked = arena(), []
@@ -428,7 +483,7 @@ def stage_weights(g: Graph) -> list[str]:
         op.attrs["stage_weights"] = True
         if arena() > peak:
             del op.attrs["stage_weights"]
-            if stage_in_input_ok(g, op):
+            if variant(op) == "default" and stage_in_input_ok(g, op):  # mcd_conv2d_s8 only
                 op.attrs["stage_weights"] = "input"
                 marked.append(op.name)
         else:

@@ -136,6 +136,8 @@ def conv2d_scratch(g, op) -> int:
         return (h + t + b) * (w + left + r) * c
     if v == "rows":  # mcd_conv2d_rows_s8_scratch_bytes + the staged weights
         return _rows_bytes(g, op, rows_strip_w(g, op)) + K.staged_bytes(op)
+    if v == "pointwise" and op.attrs.get("pw4"):  # mcd_pwconv2d_s8_4px_scratch_bytes: four pixel columns
+        return 8 * K.k4(c) + 4 + K.staged_bytes(op)  # + the loop's end word
     if v == "pointwise":  # mcd_pwconv2d_s8_scratch_bytes: two int16 pixel columns
         return (2 * K.k4(c) + 4) * 2
     # mcd_conv2d_s8_scratch_bytes: two interleaved int16 columns, a max per channel; + staged weights
@@ -151,6 +153,8 @@ def conv2d_c_scratch(g, op) -> str | None:
         p2 = int(bool(pool) and pool["k"] == [2, 2])
         return (f"mcd_conv2d_rows_s8_scratch_bytes({kh}, {kw}, {c}, {o}, {a['stride'][0]}, {a['stride'][1]}, "
                 f"{rows_strip_w(g, op)}, {p2}, {g.tensors[op.output].shape[1] if pool else 0}) + {K.staged_bytes(op)}")
+    if v == "pointwise" and a.get("pw4"):
+        return f"mcd_pwconv2d_s8_4px_scratch_bytes({c}, {o}, {int(bool(a.get('stage_weights')))})"
     if v == "pointwise":
         return f"mcd_pwconv2d_s8_scratch_bytes({c})"
     if v == "lowbit":
@@ -196,8 +200,9 @@ def layer(g, op, d) -> dict:
         out["out_w_conv"] = rows_strip_w(g, op)  # the conv columns widened at once
     if d["variant"] in ("default", "pointwise", "lowbit"):
         out["rq_fast"] = K.rq_fast_code(g, op)
-        if d["variant"] == "default" and op.attrs.get("stage_weights"):  # mcd_conv2d_s8: copy the weights first
+        if d["variant"] in ("default", "pointwise") and op.attrs.get("stage_weights"):  # copy the weights first
             out["rq_fast"] |= 4 if op.attrs["stage_weights"] == "input" else 2  # 4: into the input's dead rows
+        out["pw4"] = bool(op.attrs.get("pw4"))  # mcd_pwconv2d_s8_4px
         live = K.pw_live(g, op)
         out["pw_live"] = None if live is None else len(live)  # mcd_pwconv2d_s8_live: constant channels copied
         out["pw_lin"] = len(K.pw_live_inputs(g, op)[0]) if live is not None else 0  # live input channels
@@ -223,9 +228,14 @@ mcd_conv2d_sparse_tile_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1]
 mcd_conv2d_lowbit_s8({{ l.bits }}, &p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, (const uint32_t *)mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});
 {% elif l.variant == "sparse" %}
 mcd_conv2d_sparse_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.attrs.pad[2] }}, {{ l.attrs.pad[3] }}, mcd_{{ l.c }}_sp_ptr, mcd_{{ l.c }}_sp_delta, mcd_{{ l.c }}_sp_val, mcd_{{ l.c }}_bias_adj, &out_d, {{ l.out }}, {{ l.scratch }});
+{% elif l.variant == "pointwise" and l.pw_live is not none and l.pw4 %}
+mcd_pwconv2d_s8_live_4px(&p, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.pw_live }}, mcd_{{ l.c }}_live, mcd_{{ l.c }}_cst, {{ l.pw_lin }}, {{ ('mcd_' ~ l.c ~ '_lin') if l.pw_has_lin else '0' }}, &out_d, {{ l.out }}, {{ l.scratch }});
+(void)q;
 {% elif l.variant == "pointwise" and l.pw_live is not none %}
 mcd_pwconv2d_s8_live(&p, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.pw_live }}, mcd_{{ l.c }}_live, mcd_{{ l.c }}_cst, {{ l.pw_lin }}, {{ ('mcd_' ~ l.c ~ '_lin') if l.pw_has_lin else '0' }}, &out_d, {{ l.out }}, {{ l.scratch }});
 (void)q;
+{% elif l.variant == "pointwise" and l.pw4 %}
+mcd_pwconv2d_s8_4px(&p, &q, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});
 {% elif l.variant == "pointwise" %}
 mcd_pwconv2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});
 {% elif l.variant == "rows" %}
@@ -242,6 +252,7 @@ register(OpRecord(
     scratch=conv2d_scratch, c_scratch=conv2d_c_scratch, layer=layer, c_includes=conv2d_includes,
     c_files=["conv2d_s8.c", "mcd_gemm2x4_s8.h", "mcd_im2col_s8.h", "conv2d_lowbit_s8.c", "mcd_lowbit_s8.h", "mcd_conv2d_rows_s8.h",
              "mcd_pwconv2d_s8.h", "conv2d_sparse_s8.c", "conv2d_sparse_tile_s8.c", "mcd_conv2d_sparse_tile_s8.h"],
+    in_place=lambda g, op: _K().pw4_in_place(g, op),  # mcd_pwconv2d_s8_4px widens a pixel block before writing it
     c_call=_CONV2D_CALL, rounding_family="other", channels="conv",
     rounding="single or double (the graph's rule), per output channel",
 ))
