@@ -78,3 +78,18 @@ def test_estimated_cycles_beside_the_emulated_count(tmp_path_factory):
     assert m["bit_exact"] == 1
     # the timing model runs the same instructions: cycles >= instructions, within ~2x
     assert m["count_per_inference"] <= m["estimated_cycles"] < 2 * m["count_per_inference"]
+
+
+def test_suite_recipe_follows_the_kernels(tmp_path, monkeypatch):
+    """A compiled suite project is reused only while the generator and the kernels are the ones that
+    compiled it: a changed kernel file changes the recipe (it did not, and `bench --suite` measured
+    the engine of an earlier kernel)."""
+    from mcudeploy import paths
+
+    shutil.copytree(paths.FIRMWARE_TEMPLATE / "kernels", tmp_path / "kernels")
+    monkeypatch.setattr(paths, "FIRMWARE_TEMPLATE", tmp_path)
+    before = S._recipe("ad_autoencoder", 64)
+    assert before["generator"] == S.generator_digest()
+    with open(tmp_path / "kernels" / "mcd_fc_s8.h", "a") as f:
+        f.write("\n/* changed */\n")
+    assert S._recipe("ad_autoencoder", 64)["generator"] != before["generator"]

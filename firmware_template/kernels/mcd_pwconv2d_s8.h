@@ -78,11 +78,11 @@ MCD_SPECIALISED void mcd_pw_gemm(const mcd_conv_params *p, const mcd_channel_qua
             s[0] = s[2] = rq[4 * o];
             s[1] = s[3] = rq[4 * o + 4];
             mcd_dot2x2(col_a, col_b, w + o * k4, k4, s);
-            da[o0] = mcd_rq_channel(s[0], rq, o, q, p, fast);
-            da[o1] = mcd_rq_channel(s[1], rq, o + 1, q, p, fast);
+            da[o0] = mcd_rq_channel_zc(s[0], rq, o, q, p, fast);
+            da[o1] = mcd_rq_channel_zc(s[1], rq, o + 1, q, p, fast);
             if (two) {
-                db[o0] = mcd_rq_channel(s[2], rq, o, q, p, fast);
-                db[o1] = mcd_rq_channel(s[3], rq, o + 1, q, p, fast);
+                db[o0] = mcd_rq_channel_zc(s[2], rq, o, q, p, fast);
+                db[o1] = mcd_rq_channel_zc(s[3], rq, o + 1, q, p, fast);
             }
         }
         if (o < n_rows) { /* odd last channel (its row is not interleaved) */
@@ -95,8 +95,8 @@ MCD_SPECIALISED void mcd_pw_gemm(const mcd_conv_params *p, const mcd_channel_qua
                 sa = mcd_smlad(mcd_ld32(col_a + j + 2), wa23, mcd_smlad(mcd_ld32(col_a + j), wa01, sa));
                 sb = mcd_smlad(mcd_ld32(col_b + j + 2), wa23, mcd_smlad(mcd_ld32(col_b + j), wa01, sb));
             }
-            da[o0] = mcd_rq_channel(sa, rq, o, q, p, fast);
-            if (two) db[o0] = mcd_rq_channel(sb, rq, o, q, p, fast);
+            da[o0] = mcd_rq_channel_zc(sa, rq, o, q, p, fast);
+            if (two) db[o0] = mcd_rq_channel_zc(sb, rq, o, q, p, fast);
         }
     }
 }
@@ -120,11 +120,11 @@ MCD_SPECIALISED void mcd_pwconv2d_s8(const mcd_conv_params *p, const mcd_channel
             s[0] = s[2] = rq[4 * o];
             s[1] = s[3] = rq[4 * o + 4];
             mcd_dot2x2(col_a, col_b, w + o * k4, k4, s);
-            da[o] = mcd_rq_channel(s[0], rq, o, q, p, fast);
-            da[o + 1] = mcd_rq_channel(s[1], rq, o + 1, q, p, fast);
+            da[o] = mcd_rq_channel_zc(s[0], rq, o, q, p, fast);
+            da[o + 1] = mcd_rq_channel_zc(s[1], rq, o + 1, q, p, fast);
             if (two) {
-                db[o] = mcd_rq_channel(s[2], rq, o, q, p, fast);
-                db[o + 1] = mcd_rq_channel(s[3], rq, o + 1, q, p, fast);
+                db[o] = mcd_rq_channel_zc(s[2], rq, o, q, p, fast);
+                db[o + 1] = mcd_rq_channel_zc(s[3], rq, o + 1, q, p, fast);
             }
         }
         if (o < c_out) { /* odd last channel (its row is not interleaved) */
@@ -136,8 +136,8 @@ MCD_SPECIALISED void mcd_pwconv2d_s8(const mcd_conv_params *p, const mcd_channel
                 sa = mcd_smlad(mcd_ld32(col_a + j + 2), wa23, mcd_smlad(mcd_ld32(col_a + j), wa01, sa));
                 sb = mcd_smlad(mcd_ld32(col_b + j + 2), wa23, mcd_smlad(mcd_ld32(col_b + j), wa01, sb));
             }
-            da[o] = mcd_rq_channel(sa, rq, o, q, p, fast);
-            if (two) db[o] = mcd_rq_channel(sb, rq, o, q, p, fast);
+            da[o] = mcd_rq_channel_zc(sa, rq, o, q, p, fast);
+            if (two) db[o] = mcd_rq_channel_zc(sb, rq, o, q, p, fast);
         }
     }
 }
@@ -320,7 +320,7 @@ MCD_SPECIALISED void mcd_pw_rq4(const int32_t *s, int32_t o, int32_t nt, const i
         if (nt > 3) dst[3 * c_out] = y3;
         return;
     }
-    for (t = 0; t < nt; t++) dst[t * c_out] = mcd_rq_channel(s[2 * t], rq, o, q, p, 0);
+    for (t = 0; t < nt; t++) dst[t * c_out] = mcd_rq_channel_zc(s[2 * t], rq, o, q, p, 0);
 }
 
 /* The n_rows computed output channels of one block of nt <= 4 pixels (dst: the first pixel's

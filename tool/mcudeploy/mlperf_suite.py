@@ -46,8 +46,28 @@ DATA_NOTE = ("synthetic inputs (zoo.mlperf_tiny.sample_inputs): the MLPerf Tiny 
              "not available offline, so accuracy is not measured; agreement is int8 vs the float port")
 
 
+def generator_digest() -> str:
+    """A digest over the code generator's sources (the package) and the firmware template's kernels.
+
+    Why: a compiled suite project is reused when its recipe matches, and the version number does
+    not change with every kernel or layout change; without this, `bench --suite` after such a
+    change measured the old engine."""
+    import hashlib
+
+    from .paths import FIRMWARE_TEMPLATE
+
+    h = hashlib.sha256()
+    pkg = Path(__file__).resolve().parent
+    files = [*pkg.rglob("*.py"), *pkg.rglob("*.j2"), *(FIRMWARE_TEMPLATE / "kernels").rglob("*")]
+    for f in sorted(f for f in files if f.is_file() and "__pycache__" not in f.parts):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _recipe(name: str, calib: int) -> dict:
-    return {"zoo": name, "calib_samples": calib, "calib_seed": CALIB_SEED, "mcudeploy_version": __version__}
+    return {"zoo": name, "calib_samples": calib, "calib_seed": CALIB_SEED, "mcudeploy_version": __version__,
+            "generator": generator_digest()}
 
 
 def compile_model(name: str, outdir: str | Path, calib: int = CALIB_SAMPLES, force: bool = False) -> Project:
@@ -77,7 +97,8 @@ def compile_official(name: str, outdir: str | Path, rounding: str = "litert", fo
     from .zoo import mlperf_tiny as mt
 
     outdir = Path(outdir)
-    recipe = {"int8_file": mt.INT8_FILES[name], "rounding": rounding, "mcudeploy_version": __version__}
+    recipe = {"int8_file": mt.INT8_FILES[name], "rounding": rounding, "mcudeploy_version": __version__,
+              "generator": generator_digest()}
     done = outdir / "mlperf_suite.json"
     if not force and done.is_file() and (outdir / "project.json").is_file():
         saved = json.loads(done.read_text())
