@@ -2,6 +2,10 @@
 # `make test` sets up and runs the test suite (what CI runs).
 PYTHON ?= python3
 PYTEST_ARGS ?=
+# `make test` runs on this many pytest-xdist workers (the 2-core CI machine: 2; TEST_WORKERS=0 runs serially).
+# --dist loadfile keeps each test file on one worker, so a module's fixtures (compiled projects, the
+# MLPerf runner's four compiled models) are built once, not once per worker.
+TEST_WORKERS ?= 2
 
 .PHONY: setup demo test test-fast lint figures clean
 
@@ -12,7 +16,7 @@ demo: setup
 	mcudeploy demo
 
 test: setup
-	MCUDEPLOY_REQUIRE_ALL=1 $(PYTHON) -m pytest -q $(PYTEST_ARGS)
+	MCUDEPLOY_REQUIRE_ALL=1 $(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: setup
 	$(PYTHON) -m pytest -q -m "not emulated and not slow" $(PYTEST_ARGS)

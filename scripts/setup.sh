@@ -57,7 +57,7 @@ if ! $PY -c 'import torch, sys; sys.exit(0 if torch.__version__.startswith("2.13
   echo "== pip: torch 2.13.0 (CPU)"
   $PY -m pip install -q torch==2.13.0
 fi
-if ! $PY -c 'import mcudeploy, serial, pyocd, sklearn, mlxtend, pytest, hypothesis, h5py, tflite, unicorn, ai_edge_litert, platformio, yaml, matplotlib, usb, labgrid' 2>/dev/null; then
+if ! $PY -c 'import mcudeploy, serial, pyocd, sklearn, mlxtend, pytest, xdist, hypothesis, h5py, tflite, unicorn, ai_edge_litert, platformio, yaml, matplotlib, usb, labgrid' 2>/dev/null; then
   echo "== pip: mcudeploy and its dependencies"
   $PY -m pip install -q -e '.[test,data,zoo,cycles,farm,plot]'
 fi

@@ -12,7 +12,13 @@ import pytest
 import torch
 from hypothesis import settings
 
-torch.set_num_threads(2)
+# `make test` runs the suite on two pytest-xdist workers (one per core). Each worker then gets one
+# torch thread, and so do the training loops (train_threads) and any mcudeploy it starts as a
+# subprocess: two workers x two threads on two cores would make every barrier wait for a time slice.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if XDIST_WORKER:
+    os.environ["MCUDEPLOY_TORCH_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1 if XDIST_WORKER else 2)
 # tests/fixtures/ holds helper modules (mcd_cli, digits_mlp, fake_device, ...) that tests import
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 
