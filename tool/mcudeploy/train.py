@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from . import datasets, progress
+from .cachefile import atomic_write, produce_once
 from .errors import McdError
 from .paths import CACHE, ROOT
 
@@ -155,12 +156,28 @@ def cached_trained(name: str, data: str | None = None, epochs: int | None = None
     with torch.random.fork_rng():  # seeded initial weights, without touching the caller's RNG
         torch.manual_seed(HPARAMS["seed"])
         model = example_factory(name)()
-    for found in (path, SHIPPED / path.name):
-        if found.is_file():
-            from .frontend.archive import load_state_dict  # the cache is a file too: checked like --weights
+    found = _cached_weights(path)
+    if found is None:
+        # two processes (test workers, two shells) on an empty cache: the second waits for the
+        # first's weights instead of training the same model again
+        with produce_once(path):
+            found = _cached_weights(path)
+            if found is None:
+                _train_into(model, path, name, data, epochs, limit)
+                return model, path
+    from .frontend.archive import load_state_dict  # the cache is a file too: checked like --weights
 
-            model.load_state_dict(load_state_dict(found, label="cached weights"))
-            return model.eval(), found
+    model.load_state_dict(load_state_dict(found, label="cached weights"))
+    return model.eval(), found
+
+
+def _cached_weights(path: Path) -> Path | None:
+    """The cache's weights file ``path``, else the committed one of that name, else None."""
+    return next((f for f in (path, SHIPPED / path.name) if f.is_file()), None)
+
+
+def _train_into(model: nn.Module, path: Path, name: str, data: str, epochs: int, limit: int | None) -> None:
+    """Train ``model`` by the recipe and write its weights to ``path`` (and the JSON twin), atomically."""
     t0 = time.perf_counter()
     x, y = datasets.load(data, "train", limit=limit)
     train_classifier(model, x, y, epochs=epochs, lr=HPARAMS["lr"], batch_size=HPARAMS["batch_size"],
@@ -169,9 +186,7 @@ def cached_trained(name: str, data: str | None = None, epochs: int | None = None
     acc = evaluate(model, *datasets.load(data, "test"))
     meta = {"model": name, "data": data, "source": datasets.source(data), "epochs": epochs, **HPARAMS,
             "train_samples": len(y), "train_seconds": round(seconds, 2), "test_accuracy": acc}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)  # atomic: parallel test workers never read half a file
-    return model, path
+    with atomic_write(path.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    with atomic_write(path) as tmp:  # parallel test workers never read half a file
+        torch.save(model.state_dict(), tmp)

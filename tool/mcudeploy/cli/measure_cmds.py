@@ -120,7 +120,7 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
         from ..farm.report import farm_lines
         click.echo("\n".join(farm_lines(rep["farm"])))
     if html_path:  # the report sets each layer's count beside the timing model's estimate
-        add_estimates(rep, project, board)
+        add_estimates(rep, project, board, _first_sample(project, data))
     if json_path:
         write_json(json_path, rep)
     if html_path:
@@ -132,6 +132,15 @@ def validate_cmd(project, board, emulate, port, probe, baud, data, limit, result
         raise click.ClickException(f"{n - rep['bit_exact']} samples differ from the reference "
                                    f"(first: sample {rep['bit_exact_first_mismatch']}{where}); see the layer by "
                                    "layer line above")
+
+
+def _first_sample(project, data: str):
+    """The first sample validated: the estimate beside the counts (real samples' medians) is for a
+    real input too, and `profile --data` of the same set asks for the same (cached) harness run."""
+    from ..datasets import load_for_project
+    from ..project import Project
+
+    return load_for_project(Project(project), data, split="test", limit=1)[0]
 
 
 VIRTUAL = "estimated_dwt_cycles"  # the counter of the virtual board (target/virtual/)

@@ -94,6 +94,7 @@ ERR_CRC, ERR_LENGTH, ERR_COBS, ERR_VERSION, ERR_COMMAND, ERR_ARGS, ERR_FAULT, ER
 _ERR_NAMES = {ERR_CRC: "CRC mismatch", ERR_LENGTH: "bad frame length", ERR_COBS: "bad COBS encoding",
               ERR_VERSION: "protocol version mismatch", ERR_COMMAND: "unknown command",
               ERR_ARGS: "bad arguments", ERR_FAULT: "firmware fault", ERR_INCOMPLETE: "input incomplete"}
+REPLY_SLACK = 3  # a request's wait: at least this many times the last default-wait request's reply time
 PATIENCE = 16  # a device that answers, if damaged, gets this many times the retries of a silent one
 _TRANSPORT_ERRORS = (ERR_CRC, ERR_LENGTH, ERR_COBS)  # the request was damaged on the way: retry
 _INFO = struct.Struct("<BBHIIIIHHHHfifiIII")
@@ -158,6 +159,10 @@ class Link:
         self._tag = 0
         self._slowest_infer = 0.0  # seconds, the slowest INFER/RUN attempt seen
         self.last_attempt_s = 0.0  # seconds, the successful attempt of the last request
+        # seconds, how long the last request on the default wait took to be answered: a device slower
+        # than that wait (an emulator on a loaded machine) gets REPLY_SLACK times it per attempt, so
+        # its retries do not pile up in its input faster than it answers them
+        self._reply_s = 0.0
         self._handshaking = False
         self._need_handshake = False
         self.stats = {"retries": 0, "stale": 0, "bad_frames": 0, "timeouts": 0, "reconnects": 0,
@@ -372,7 +377,7 @@ class Link:
         if self._need_handshake and not self._handshaking:
             self._handshake()
         last = "no reply"
-        tried: set[int] = set()  # sequence numbers of this request's earlier attempts
+        tried: dict[int, float] = {}  # sequence numbers of this request's attempts -> when each was sent
         attempt = silent = 0
         while attempt <= budget and silent <= silent_budget:
             if attempt:
@@ -380,9 +385,9 @@ class Link:
                 self._resync()
             attempt += 1
             self._seq = self._seq % 254 + 1  # 1..254: 0 = a damage report's unknown seq, 255 = a fault's
-            tried.add(self._seq)
+            tried[self._seq] = time.monotonic()
             wire = encode(Frame(self._seq, type_, payload)) + b"\x00"  # 2nd delimiter: see above
-            wait = timeout or self.frame_timeout(len(wire))
+            wait = timeout or max(self.frame_timeout(len(wire)), REPLY_SLACK * self._reply_s)
             if doubling is not None:
                 wait = min(wait, doubling * 2 ** min(silent, 30))
             wait += lead_time if attempt == 1 else 0.0
@@ -405,14 +410,24 @@ class Link:
                 continue
             if self._need_handshake and not self._handshaking:
                 self._handshake()  # the port came back during this request: same device, same model?
-            self.last_attempt_s = max(0.0, time.monotonic() - t0 - (lead_time if attempt == 1 else 0.0))
+            t0 = tried.get(f.seq, t0)  # an earlier attempt's reply: timed from that attempt
+            first = f.seq == next(iter(tried))
+            self.last_attempt_s = max(0.0, time.monotonic() - t0 - (lead_time if first else 0.0))
+            if timeout is None:
+                self._reply_s = self.last_attempt_s
             return f.payload
         raise RetriesExhausted(f"request 0x{type_:02x} failed after {attempt} attempts: {last} "
                         f"(port {self.url or self.port.name or self.port.portstr})")
 
-    def _await_reply(self, type_: int, tried: set[int], wait: float, sent: int = 0) -> Frame | str:
-        """The reply to the current attempt (``sent`` wire bytes before its delimiter), or a string
-        saying why this attempt failed."""
+    def _await_reply(self, type_: int, tried: dict[int, float], wait: float, sent: int = 0) -> Frame | str:
+        """The reply to the current attempt (``sent`` wire bytes before its delimiter), or to an
+        earlier attempt of the same request, or a string saying why this attempt failed.
+
+        An earlier attempt's reply is the same request's answer, late: a device slower than the
+        per-attempt wait (the virtual board with its flash model on a loaded machine took 0.54 s for
+        ``info`` against a 0.43 s wait) answered each attempt just after the next one was sent, and
+        skipping those replies as stale failed a working device after 33 attempts. Not once the
+        sequence numbers wrapped (254 attempts), when one could be a previous request's."""
         deadline = time.monotonic() + wait
         while True:
             f = self._read_frame(deadline)
@@ -428,7 +443,8 @@ class Link:
                     return f"device saw a damaged request: {_ERR_NAMES[code]}"
                 if f.seq == self._seq or code == ERR_FAULT:
                     raise DeviceError(code, a0, a1, type_)
-            if f.seq != self._seq:
+            late = f.seq in tried and f.type == (type_ | REPLY) and len(tried) < 254
+            if f.seq != self._seq and not late:
                 self.stats["stale"] += 1
                 continue
             if f.type != (type_ | REPLY):

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 SRC = Path(__file__).with_name("blocktime.c")
@@ -34,6 +32,7 @@ MISS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32)
 
 def library() -> ctypes.CDLL | None:
     """The compiled helper, building it on first use; None when there is no C compiler."""
+    from ...cachefile import atomic_write, produce_once
     from ...paths import CACHE
 
     src = SRC.read_bytes()
@@ -43,15 +42,14 @@ def library() -> ctypes.CDLL | None:
         cc = shutil.which("cc") or shutil.which("gcc")
         if cc is None:
             return None
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
-        os.close(fd)
-        res = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", tmp, str(SRC)], capture_output=True, text=True,
-                             check=False)
-        if res.returncode != 0:
-            os.unlink(tmp)
-            return None
-        os.replace(tmp, so)
+        with produce_once(so):  # parallel test workers: one compiles, the other waits and loads it
+            if not so.is_file():
+                try:
+                    with atomic_write(so, suffix=".so") as tmp:
+                        subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(tmp), str(SRC)],
+                                       capture_output=True, text=True, check=True)
+                except subprocess.CalledProcessError:
+                    return None
     lib = ctypes.CDLL(str(so))
     lib.mcd_insert.argtypes = [ctypes.POINTER(_State), ctypes.c_uint64, ctypes.c_uint32, ctypes.c_uint32,
                                ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]
