@@ -9,8 +9,7 @@ another single load/store (pipelined) unless its address uses the register the l
 LDRD/STRD 3 (1+N; "cannot be pipelined with preceding or following instructions");
 LDM/STM/PUSH/POP 1+N (+2 when loading PC), with no pipelining into the next load/store; a load or
 store whose address register the instruction just before computed stalls 1 (the TRM's "no forwarding
-path" for address generation); an unaligned word access +1 (halfword-aligned) or +2 (byte-aligned),
-an unaligned halfword +1 (done as two or three transfers); a taken branch +2 (pipeline refill); BL 3; VLDR/VSTR 2;
+path" for address generation); a taken branch +2 (pipeline refill); BL 3; VLDR/VSTR 2;
 VLDM/VSTM/VPUSH/VPOP 1+N; VMLA/VMLS/VFMA 3; VDIV/VSQRT 14.
 Every figure it produces is labelled ``estimated_cycles`` (zero-wait) or ``estimated_cycles_flash``
 (with :data:`mcudeploy.memmodel.F446RE_180MHZ` or another flash model).
@@ -46,7 +45,6 @@ class Run:
     output: str = ""
     stopped: str = ""
     by_function: dict[str, int] = field(default_factory=dict)  # estimated cycles per symbol
-    unaligned: int = 0  # word/halfword accesses off their alignment (each charged 1-2 cycles)
     # with a flash model (``estimate(..., flash=...)``): the same run with wait states and the ART
     cycles_flash: int | None = None
     marks_flash: list[int] = field(default_factory=list)  # estimated_cycles_flash at each mark
@@ -200,11 +198,6 @@ def estimate(elf_path: Path, max_instructions: int = 2_000_000_000, ram_kb: int 
     def on_read(u, access, addr, size, value, _):
         art.read(addr)
 
-    def on_unaligned(u, access, addr, size, value, _):
-        if addr & (size - 1) and size > 1:  # TRM: +1 as two halfwords/bytes, +2 as byte, halfword, byte
-            run.cycles += 2 if size == 4 and addr & 1 else 1
-            run.unaligned += 1
-
     def on_intr(u, intno, _):
         u.emu_stop()
 
@@ -214,9 +207,6 @@ def estimate(elf_path: Path, max_instructions: int = 2_000_000_000, ram_kb: int 
     uc.hook_add(UC_HOOK_INTR, on_intr)
     if art is not None:
         uc.hook_add(UC_HOOK_MEM_READ, on_read, begin=flash.base, end=flash.base + flash.size - 1)
-    if not m4cycles_compat:
-        uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, on_unaligned, begin=0x08000000,
-                    end=0x20000000 + (ram_kb << 10) - 1)
     try:
         uc.emu_start(pc | 1, 0xFFFFFFFF)
     except UcError as exc:  # a fault ends the run; report where
