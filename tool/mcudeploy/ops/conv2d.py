@@ -69,12 +69,12 @@ def conv2d_arrays(g, op) -> dict:
         out["weight"] = K.kernel_weights(op)
     if v in ("pointwise", "default", "lowbit"):
         w = op.arrays["weight"]
-        out["rq"] = K.rq_records(g, op, w.reshape(w.shape[0], -1)).reshape(-1)
+        out["rq"] = K.rq_records(g, op, w.reshape(w.shape[0], int(np.prod(w.shape[1:])))).reshape(-1)
         out["bias"] = None
         out.update(K.pw_live_arrays(g, op, out["rq"]))  # mcd_pwconv2d_s8_live: constant channels skipped
     elif v == "rows":  # the records' mult, cz, s (mcd_rq_channel); the kernel keeps its bias
-        w = op.arrays["weight"]
-        out["rq"] = K.rq_records(g, op, w.reshape(w.shape[0], -1)).reshape(-1)
+        w = op.arrays["weight"]  # (a gated-off layer may have no output channel: reshape by size)
+        out["rq"] = K.rq_records(g, op, w.reshape(w.shape[0], int(np.prod(w.shape[1:])))).reshape(-1)
     return out
 
 
