@@ -54,6 +54,21 @@ def test_maxpool_in_place_condition():
     assert not maxpool_in_place_ok((8, 8, 4), (8, 8, 4), (3, 3), (1, 1), (1, 1))
 
 
+def test_a_shrinking_in_place_write_never_ends_in_the_output_buffer():
+    """A max-pool written over its input, then a clamp in place producing the graph's output: the
+    pool's 512-byte input must not join the caller's 128-byte output buffer (a U-Net's last pointwise
+    conv did, in place and then a sigmoid in place, and overran the output buffer on the board)."""
+    t = {n: Tensor(n, s, 1.0, 0) for n, s in [("x", (8, 8, 8)), ("c", (8, 8, 8)), ("m", (4, 4, 8)),
+                                              ("y", (4, 4, 8))]}
+    ops = [Op("c", "clamp", ["x"], "c", {"act": [-128, 127]}),
+           Op("m", "maxpool", ["c"], "m", {"k": [2, 2], "stride": [2, 2], "pad": [0, 0]}),
+           Op("y", "clamp", ["m"], "y", {"act": [0, 127]})]
+    g = Graph(t, ops, "x", "y")
+    p = plan(g)
+    check(g, p)
+    assert p.where["c"][0] == "arena" and p.where["y"][0] == "output"
+
+
 def test_check_catches_overlap():
     g = chain([100, 400, 300, 200, 10])
     p = plan(g)

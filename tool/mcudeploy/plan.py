@@ -38,11 +38,25 @@ class Plan:
     groups: dict[str, str] = field(default_factory=dict)  # tensor -> buffer root
 
 
-def _can_overwrite(g: Graph, op: Op, src: str, idx: int, last_use: dict[str, int], roots: dict[str, str]) -> bool:
+def _may_join_output(g: Graph) -> set[str]:
+    """Tensors whose buffer may become the caller's output buffer through the aliases and in-place
+    writes after them (a superset: every later alias or in-place op is assumed to be taken)."""
+    joins = {g.output}
+    for op in reversed(g.ops):
+        if op.output in joins and (REGISTRY[op.kind].alias or REGISTRY[op.kind].in_place):
+            joins.update(op.inputs)
+    return joins
+
+
+def _can_overwrite(g: Graph, op: Op, src: str, idx: int, last_use: dict[str, int], roots: dict[str, str],
+                   joins: set[str] = frozenset()) -> bool:
+    """Whether op may write its output over src's buffer. Not when a size-changing write's output may end
+    in the caller's output buffer: the larger input would live there too (a U-Net's last pointwise conv,
+    8x8x8 -> 8x8x1, in place and then a sigmoid in place into a 64-byte output buffer: 512 B written)."""
     root = roots[src]
     if root == g.input or last_use.get(root, -1) != idx:
         return False
-    return not (op.output == g.output and g.tensors[src].size != g.tensors[op.output].size)
+    return not ((op.output == g.output or op.output in joins) and g.tensors[src].size != g.tensors[op.output].size)
 
 
 def _in_place_inputs(g: Graph, op: Op) -> list[str]:
@@ -67,6 +81,8 @@ def plan(g: Graph, scratch: dict[str, int] | None = None) -> Plan:
         for t in op.inputs:
             uses.setdefault(t, []).append(i)
 
+    joins = _may_join_output(g)
+
     def last_use_of(root):
         members = [t for t, r in roots.items() if r == root]
         return max((u for t in members for u in uses.get(t, [])), default=-1)
@@ -78,7 +94,7 @@ def plan(g: Graph, scratch: dict[str, int] | None = None) -> Plan:
             continue
         for src in _in_place_inputs(g, op):
             lu = {roots[src]: last_use_of(roots[src])}
-            if _can_overwrite(g, op, src, i, lu, roots):
+            if _can_overwrite(g, op, src, i, lu, roots, joins):
                 roots[op.output] = roots[src]
                 break
 
@@ -161,6 +177,9 @@ def check(g: Graph, p: Plan) -> None:
             if oa < ob + p.sizes[b] and ob < oa + p.sizes[a]:
                 raise AssertionError(f"buffers {a} and {b} overlap while both live")
     for key, (region, off) in p.where.items():
+        if region in ("input", "output") and key in g.tensors:  # the caller's buffers hold one tensor's size
+            cap = g.tensors[g.input if region == "input" else g.output].size
+            assert g.tensors[key].size <= cap, f"{key} ({g.tensors[key].size} B) placed in the {cap}-byte {region}"
         if region == "arena":
             size = p.sizes.get(key) or p.sizes[p.groups.get(key, key)]
             assert off + size <= p.arena_bytes, key

@@ -15,6 +15,12 @@ from ..quantize import requantize
 from .fc_pack import pack_fc_pairs, pairs_raw_ok
 
 
+def rows2d(w: np.ndarray) -> np.ndarray:
+    """(C_out, the rest) view of a weight array; by size, so a gated-off layer with no output channel
+    (which the budget penalty's descent reaches) gives (0, taps), not a reshape error."""
+    return w.reshape(w.shape[0], int(np.prod(w.shape[1:])))
+
+
 def k4(k: int) -> int:
     return (k + 3) & ~3
 
@@ -168,7 +174,7 @@ def kernel_weights(op: Op) -> np.ndarray:
     """The weight array in the layout the op's kernel reads."""
     w = op.arrays["weight"]
     if variant(op) == "lowbit":  # int32 words [O][KP / (32 / bits)]
-        return pack_lowbit(w.reshape(w.shape[0], -1), LOWBIT[op.attrs["format"]])
+        return pack_lowbit(rows2d(w), LOWBIT[op.attrs["format"]])
     if variant(op) == "rows":  # int16 [O][k_h][R2], R2 = k_w * C_in rounded up to even
         o, kh, kw, c = w.shape
         r = kw * c
@@ -181,13 +187,13 @@ def kernel_weights(op: Op) -> np.ndarray:
         out[:, :, :kw] = w.transpose(2, 0, 1)
         return out
     if op.kind == "conv2d" and variant(op) == "default":
-        return pack_pairs(w.reshape(w.shape[0], -1))  # OHWI -> row pairs of [K4] (mcd_conv2d_s8)
+        return pack_pairs(rows2d(w))  # OHWI -> row pairs of [K4] (mcd_conv2d_s8)
     if op.kind == "fc":  # mcd_fc_s8.h: rows in pairs, the even row +128 (codegen/fc_pack.py)
-        return pack_fc_pairs(w.reshape(w.shape[0], -1), pairs_raw_ok(w.reshape(w.shape[0], -1), op.arrays["bias"]))
+        return pack_fc_pairs(rows2d(w), pairs_raw_ok(rows2d(w), op.arrays["bias"]))
     if op.kind == "conv2d" and variant(op) == "pointwise" and op.attrs.get("pw4"):
-        return pack_pw4(w.reshape(w.shape[0], -1))  # OHWI -> row pairs, taps (k0, k2), (k1, k3) (mcd_pwconv2d_s8_4px)
+        return pack_pw4(rows2d(w))  # OHWI -> row pairs, taps (k0, k2), (k1, k3) (mcd_pwconv2d_s8_4px)
     if op.kind in ROW_BLOCK:
-        return interleave_rows(pack_rows(w.reshape(w.shape[0], -1)), ROW_BLOCK[op.kind])  # OHWI -> [O][K4]
+        return interleave_rows(pack_rows(rows2d(w)), ROW_BLOCK[op.kind])  # OHWI -> [O][K4]
     return w
 
 
@@ -227,14 +233,14 @@ def acc_bound(op: Op) -> int:
     """An upper bound of |acc| of the record kernels, which read raw int8 inputs (|x| <= 128) and
     add bias_adj = bias - zp_in * sum(w) (|zp_in| <= 128): |bias| + 256 * sum|w| per channel."""
     w = op.arrays["weight"].astype(np.int64)
-    rows = w.reshape(w.shape[0], -1) if op.kind != "dwconv2d" else w.reshape(-1, w.shape[-1]).T
-    return int((np.abs(op.arrays["bias"].astype(np.int64)) + 256 * np.abs(rows).sum(axis=1)).max())
+    rows = rows2d(w) if op.kind != "dwconv2d" else w.reshape(-1, w.shape[-1]).T
+    return int((np.abs(op.arrays["bias"].astype(np.int64)) + 256 * np.abs(rows).sum(axis=1)).max(initial=0))
 
 
 def weight_rows(op: Op) -> np.ndarray:
     """(C_out, taps) int64: the weights of each output channel (depthwise: its k_h * k_w taps)."""
     w = op.arrays["weight"].astype(np.int64)
-    return w.reshape(w.shape[0], -1) if op.kind != "dwconv2d" else w.reshape(-1, w.shape[-1]).T
+    return rows2d(w) if op.kind != "dwconv2d" else w.reshape(-1, w.shape[-1]).T
 
 
 FULL_RANGE = (-128, 127)
@@ -597,7 +603,7 @@ def encode_ternary_sparse(rows: np.ndarray) -> dict[str, np.ndarray]:
 def ternary_sparse_fill(op: Op) -> int:
     """1 when the layer's gaps hold fillers (then the kernel runs its loop that tests for them)."""
     w = op.arrays["weight"]
-    a = encode_ternary_sparse(w.reshape(w.shape[0], -1))
+    a = encode_ternary_sparse(rows2d(w))
     n = int(a["ts_count"].astype(np.int64).sum())
     return int(bool((a["ts_gap"][:n] == 0).any()))
 
@@ -717,7 +723,7 @@ def encode_tile(rows: np.ndarray, offsets: np.ndarray, unit: int = 4,
 
 def sparse_arrays(g: Graph, op: Op) -> dict[str, np.ndarray]:
     w = op.arrays["weight"]
-    rows = w.reshape(w.shape[0], -1)
+    rows = rows2d(w)
     if op.kind == "fc":
         out = encode_tile(rows, np.arange(rows.shape[1]), unit=1, max_step=255)
     elif tile_ok(op):
@@ -760,7 +766,7 @@ def estimate(g: Graph, op: Op, fmt: str) -> tuple[float, int]:
     w = op.arrays["weight"]
     macs = op.macs
     if fmt == TERNARY_SPARSE:
-        a = encode_ternary_sparse(w.reshape(w.shape[0], -1))
+        a = encode_ternary_sparse(rows2d(w))
         t = TERNARY_SPARSE_CYCLES
         return t["nz"] * a["ts_gap"].size + t["row"] * w.shape[0], int(sum(v.nbytes for v in a.values())
                                                                          + op.arrays["bias"].nbytes)
