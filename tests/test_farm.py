@@ -225,6 +225,10 @@ def test_ctrl_c_releases_every_place_and_resume_counts_each_sample_once(digits_p
 
     res = tmp_path / "cut.jsonl"
 
+    # Python's own Ctrl-C handler, as in a fresh `mcudeploy` process: a test run earlier in the same
+    # pytest worker may leave another (an asyncio loop's add_signal_handler swallowed it in -n 2 runs)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+
     def ctrl_c(k, n):
         if k == 15:
             os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C in the terminal does: the main thread gets it
@@ -232,8 +236,11 @@ def test_ctrl_c_releases_every_place_and_resume_counts_each_sample_once(digits_p
             # loaded machine (the test then saw all 40 done before the interrupt): hold this place a moment
             time.sleep(1.0)
 
-    with pytest.raises(ValidationCancelled, match="every place was released"):
-        validate_farm(digits_project, farm, BOARD, 3, "digits", limit=40, results=res, progress=ctrl_c)
+    try:
+        with pytest.raises(ValidationCancelled, match="every place was released"):
+            validate_farm(digits_project, farm, BOARD, 3, "digits", limit=40, results=res, progress=ctrl_c)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     saved = len(_records(res))
     assert 15 <= saved < 40
     with FarmClient(farm) as me:
