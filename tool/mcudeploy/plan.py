@@ -38,25 +38,40 @@ class Plan:
     groups: dict[str, str] = field(default_factory=dict)  # tensor -> buffer root
 
 
-def _may_join_output(g: Graph) -> set[str]:
-    """Tensors whose buffer may become the caller's output buffer through the aliases and in-place
-    writes after them (a superset: every later alias or in-place op is assumed to be taken)."""
-    joins = {g.output}
-    for op in reversed(g.ops):
-        if op.output in joins and (REGISTRY[op.kind].alias or REGISTRY[op.kind].in_place):
-            joins.update(op.inputs)
-    return joins
-
-
-def _can_overwrite(g: Graph, op: Op, src: str, idx: int, last_use: dict[str, int], roots: dict[str, str],
-                   joins: set[str] = frozenset()) -> bool:
-    """Whether op may write its output over src's buffer. Not when a size-changing write's output may end
-    in the caller's output buffer: the larger input would live there too (a U-Net's last pointwise conv,
-    8x8x8 -> 8x8x1, in place and then a sigmoid in place into a 64-byte output buffer: 512 B written)."""
+def _can_overwrite(g: Graph, op: Op, src: str, idx: int, last_use: dict[str, int], roots: dict[str, str]) -> bool:
     root = roots[src]
     if root == g.input or last_use.get(root, -1) != idx:
         return False
-    return not ((op.output == g.output or op.output in joins) and g.tensors[src].size != g.tensors[op.output].size)
+    return not (op.output == g.output and g.tensors[src].size != g.tensors[op.output].size)
+
+
+def _roots(g: Graph, forbid: set[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Each tensor's buffer root (aliases and in-place writes share their source's), and for each op
+    written in place over a different-sized source, that source (ops in ``forbid`` are not)."""
+    roots = {g.input: g.input}
+    shrunk: dict[str, str] = {}
+    uses: dict[str, list[int]] = {}  # last use of each buffer root, recomputed as aliases are formed
+    for i, op in enumerate(g.ops):
+        for t in op.inputs:
+            uses.setdefault(t, []).append(i)
+
+    def last_use_of(root):
+        members = [t for t, r in roots.items() if r == root]
+        return max((u for t in members for u in uses.get(t, [])), default=-1)
+
+    for i, op in enumerate(g.ops):
+        roots[op.output] = op.output
+        if REGISTRY[op.kind].alias:
+            roots[op.output] = roots[op.inputs[0]]
+            continue
+        for src in [] if op.name in forbid else _in_place_inputs(g, op):
+            lu = {roots[src]: last_use_of(roots[src])}
+            if _can_overwrite(g, op, src, i, lu, roots):
+                roots[op.output] = roots[src]
+                if g.tensors[src].size != g.tensors[op.output].size:
+                    shrunk[op.name] = src
+                break
+    return roots, shrunk
 
 
 def _in_place_inputs(g: Graph, op: Op) -> list[str]:
@@ -74,29 +89,18 @@ def _in_place_inputs(g: Graph, op: Op) -> list[str]:
 
 def plan(g: Graph, scratch: dict[str, int] | None = None) -> Plan:
     scratch = scratch or {}
-    roots = {g.input: g.input}
-    # last use of each buffer root, recomputed as aliases are formed
-    uses: dict[str, list[int]] = {}
-    for i, op in enumerate(g.ops):
-        for t in op.inputs:
-            uses.setdefault(t, []).append(i)
-
-    joins = _may_join_output(g)
-
-    def last_use_of(root):
-        members = [t for t, r in roots.items() if r == root]
-        return max((u for t in members for u in uses.get(t, [])), default=-1)
-
-    for i, op in enumerate(g.ops):
-        roots[op.output] = op.output
-        if REGISTRY[op.kind].alias:
-            roots[op.output] = roots[op.inputs[0]]
-            continue
-        for src in _in_place_inputs(g, op):
-            lu = {roots[src]: last_use_of(roots[src])}
-            if _can_overwrite(g, op, src, i, lu, roots, joins):
-                roots[op.output] = roots[src]
-                break
+    # The caller's output buffer holds one output: a group that reaches it through a write in place
+    # over a larger source (a U-Net's last pointwise conv, 8x8x8 -> 8x8x1, in place, then a sigmoid in
+    # place into the 64-byte output) would put that source there too. Undo the last such write, again.
+    forbid: set[str] = set()
+    while True:
+        roots, shrunk = _roots(g, forbid)
+        out_root = roots[g.output]
+        over = [name for name, src in shrunk.items() if roots[src] == out_root
+                and g.tensors[src].size > g.tensors[g.output].size]
+        if not over:
+            break
+        forbid.add(over[-1])
 
     # The output's group lives in the caller's output buffer, the input's in the caller's input.
     out_root = roots[g.output]
