@@ -156,7 +156,7 @@ MCD_SPECIALISED void mcd_dw_load_row(const mcd_dims *in_d, const int8_t *in, int
  * row pitch rb a compile-time constant) and the first row's multiply-accumulates starting from
  * the bias (A: "%[b]" for the first row, else the accumulators themselves): no row pointer
  * adds, no copies of the bias, one register fewer (mcd_dw_quad3_imm). */
-#define MCD_DW_IMM3_S1(ROW, WO, A0, A1, A2, A3)                                                              \
+#define MCD_DW_IMM3_S1_HEAD(ROW, WO, A0, A1, A2)                                                              \
     "ldr %[x0], [%[r], #" ROW "]\n\t"                                                                        \
     "ldr %[x1], [%[r], #" ROW "+4]\n\t"                                                                      \
     "ldr %[x2], [%[r], #" ROW "+8]\n\t"                                                                      \
@@ -168,7 +168,9 @@ MCD_SPECIALISED void mcd_dw_load_row(const mcd_dims *in_d, const int8_t *in, int
     "smladx %[a1], %[x0], %[wa], " A1 "\n\t"                                                                 \
     "smlatb %[a1], %[x1], %[wb], %[a1]\n\t"                                                                  \
     "smlad %[a2], %[x1], %[wa], " A2 "\n\t"                                                                  \
-    "smlabb %[a2], %[x2], %[wb], %[a2]\n\t"                                                                  \
+    "smlabb %[a2], %[x2], %[wb], %[a2]\n\t"
+#define MCD_DW_IMM3_S1(ROW, WO, A0, A1, A2, A3)                                                               \
+    MCD_DW_IMM3_S1_HEAD(ROW, WO, A0, A1, A2)                                                                  \
     "pkhbt %[x1], %[x2], %[x1]\n\t"                                                                          \
     "smladx %[a3], %[x1], %[wa], " A3 "\n\t"                                                                 \
     "smlatb %[a3], %[x2], %[wb], %[a3]\n\t"
@@ -191,19 +193,8 @@ MCD_SPECIALISED void mcd_dw_load_row(const mcd_dims *in_d, const int8_t *in, int
 /* Five outputs at stride 1 (the rows of KWS's 25 x 5 maps: a quad and a lone output cost a third
  * more): the quad's row plus output 4 = (in4, in5).(w0, w1) + in6 w2 from x2 and one more word,
  * loaded into x0 once the quad's first pack has used it. */
-#define MCD_DW_IMM3_S1_5(ROW, WO, A0, A1, A2, A3, A4)                                                        \
-    "ldr %[x0], [%[r], #" ROW "]\n\t"                                                                        \
-    "ldr %[x1], [%[r], #" ROW "+4]\n\t"                                                                      \
-    "ldr %[x2], [%[r], #" ROW "+8]\n\t"                                                                      \
-    "ldr %[wa], [%[w], #" #WO "]\n\t"                                                                        \
-    "ldr %[wb], [%[w], #" #WO "+4]\n\t"                                                                      \
-    "smlad %[a0], %[x0], %[wa], " A0 "\n\t"                                                                  \
-    "smlabb %[a0], %[x1], %[wb], %[a0]\n\t"                                                                  \
-    "pkhbt %[x0], %[x1], %[x0]\n\t"                                                                          \
-    "smladx %[a1], %[x0], %[wa], " A1 "\n\t"                                                                 \
-    "smlatb %[a1], %[x1], %[wb], %[a1]\n\t"                                                                  \
-    "smlad %[a2], %[x1], %[wa], " A2 "\n\t"                                                                  \
-    "smlabb %[a2], %[x2], %[wb], %[a2]\n\t"                                                                  \
+#define MCD_DW_IMM3_S1_5(ROW, WO, A0, A1, A2, A3, A4)                                                         \
+    MCD_DW_IMM3_S1_HEAD(ROW, WO, A0, A1, A2)                                                                  \
     "ldr %[x0], [%[r], #" ROW "+12]\n\t"                                                                     \
     "pkhbt %[x1], %[x2], %[x1]\n\t"                                                                          \
     "smladx %[a3], %[x1], %[wa], " A3 "\n\t"                                                                 \

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import progress
 from . import reference as R
-from .cachefile import atomic_write
+from .cachefile import atomic_write, hash_files
 from .cycles import Run, estimate
 from .errors import BuildError, McdError
 from .memmodel import F446RE_180MHZ
@@ -106,9 +106,7 @@ def harness_key(engine_dir: Path, input_bytes: np.ndarray, core: str) -> str:
     here = Path(__file__).parent
     for folder, files in (("engine", sorted(Path(engine_dir).rglob("*"))), ("harness", sorted(BENCH.rglob("*"))),
                           ("model", [here / "cycles.py", here / "memmodel.py", here / "bench.py"])):
-        for p in files:
-            if p.is_file():
-                add(f"{folder}/{p.name}", p.read_bytes())
+        hash_files(h, folder, files)
     add("input", np.asarray(input_bytes, dtype=np.int8).tobytes())
     add("flags", " ".join([core, *CORE_FLAGS[core]]).encode())
     gcc = shutil.which("arm-none-eabi-gcc") or ""

@@ -52,3 +52,14 @@ def atomic_write(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def hash_files(h, label: str, paths) -> None:
+    """Feed each file of ``paths`` (in the order given; folders and missing paths skipped) into the
+    hash ``h`` as ``label/name``, its length and its bytes: the keys of the timing-harness cache
+    (bench.harness_key) and of the MLPerf suite's compiled projects (mlperf_suite.generator_digest)."""
+    for p in paths:
+        if p.is_file():
+            data = p.read_bytes()
+            h.update(f"{label}/{p.name}\0{len(data)}\0".encode())
+            h.update(data)

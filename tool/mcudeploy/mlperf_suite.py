@@ -54,14 +54,13 @@ def generator_digest() -> str:
     change measured the old engine."""
     import hashlib
 
+    from .cachefile import hash_files
     from .paths import FIRMWARE_TEMPLATE
 
     h = hashlib.sha256()
     pkg = Path(__file__).resolve().parent
-    files = [*pkg.rglob("*.py"), *pkg.rglob("*.j2"), *(FIRMWARE_TEMPLATE / "kernels").rglob("*")]
-    for f in sorted(f for f in files if f.is_file() and "__pycache__" not in f.parts):
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
+    hash_files(h, "generator", sorted(f for f in [*pkg.rglob("*.py"), *pkg.rglob("*.j2")] if "__pycache__" not in f.parts))
+    hash_files(h, "kernels", sorted((FIRMWARE_TEMPLATE / "kernels").rglob("*")))
     return h.hexdigest()[:16]
 
 
