@@ -330,7 +330,7 @@ def render_readme(text: str) -> str:
     def block(m: re.Match) -> str:
         name, body = m.group(1), m.group(2)
         if name not in TABLES:
-            raise SystemExit(f"README.md has a figures block '{name}' that figures.py does not know; known: "
+            raise SystemExit(f"a page has a figures block '{name}' that figures.py does not know; known: "
                              f"{', '.join(TABLES)}")
         set_name, fn = TABLES[name]
         if not (FIGURES / f"{set_name}.json").is_file():

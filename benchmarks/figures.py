@@ -11,7 +11,7 @@ Why: figures copied by hand drift from what a fresh run prints. Each set runs wh
 measures (a benchmark script with ``--json``, or ``mcudeploy bench --suite``), writes
 ``benchmarks/figures/<set>.json`` = ``{"set", "date", "machine", "commit", "command", "seconds",
 "data"}`` where ``data`` is the script's own ``--json`` output unchanged, and the tables between
-``<!-- figures:NAME -->`` and ``<!-- /figures:NAME -->`` in README.md are rewritten from that JSON,
+``<!-- figures:NAME -->`` and ``<!-- /figures:NAME -->`` in README.md (and the docs in PAGES) are rewritten from that JSON,
 never typed (renderers and the keys they read: benchmarks/figure_tables.py).
 tests/test_readme_figures.py checks that README.md matches the committed JSON, so a table edited by
 hand, or a run whose JSON was not committed with it, fails the tests.
@@ -40,6 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "benchmarks" / "figures"
 README = ROOT / "README.md"
+# Pages whose tables are generated too: the README and the docs that show a set's figures in more
+# detail (a doc that repeats a README table by hand goes stale the day the set is rerun).
+PAGES = [README, ROOT / "docs" / "mlperf_tiny.md"]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from figure_tables import TABLES, load, render_readme  # noqa: F401  (re-exported for the test)
 
@@ -267,8 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", help=f"comma-separated sets ({', '.join(SETS)})")
     ap.add_argument("--all", action="store_true", help="also run the slow sets (fine-tuning: many minutes)")
-    ap.add_argument("--render", action="store_true", help="no run: regenerate README.md from the committed JSON")
-    ap.add_argument("--check", action="store_true", help="exit 1 if README.md differs from the committed JSON")
+    ap.add_argument("--render", action="store_true", help="no run: regenerate README.md and the docs in PAGES from the committed JSON")
+    ap.add_argument("--check", action="store_true", help="exit 1 if README.md or a doc in PAGES differs from the committed JSON")
     ap.add_argument("--list", action="store_true", help="print the sets, their commands and times, and exit")
     args = ap.parse_args(argv)
     if args.list:
@@ -281,19 +284,24 @@ def main(argv: list[str] | None = None) -> int:
                 ap.error(f"no figure set '{name}'; sets: {', '.join(SETS)}")
         for name in names:
             measure(name)
-    text = README.read_text()
-    new = render_readme(text)
-    if args.check:
-        if new != text:
-            print("README.md's figures differ from benchmarks/figures/*.json: run `python benchmarks/figures.py "
-                  "--render` (or `make figures`) and commit both", file=sys.stderr)
-            return 1
-        return 0
-    if new != text:
-        tmp = README.with_name(".README.md.tmp")
+    stale = []
+    for page in PAGES:
+        text = page.read_text()
+        new = render_readme(text)
+        if new == text:
+            continue
+        rel = page.relative_to(ROOT)
+        if args.check:
+            stale.append(str(rel))
+            continue
+        tmp = page.with_name(f".{page.name}.tmp")
         tmp.write_text(new)
-        tmp.replace(README)
-        print("updated README.md")
+        tmp.replace(page)
+        print(f"updated {rel}")
+    if stale:
+        print(f"{', '.join(stale)}: figures differ from benchmarks/figures/*.json: run `python benchmarks/figures.py "
+              "--render` (or `make figures`) and commit both", file=sys.stderr)
+        return 1
     return 0
 
 

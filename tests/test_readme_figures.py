@@ -93,3 +93,13 @@ def test_list_separates_each_sets_time_from_its_command():
         joined = " ".join(lines[at:at + 2])
         assert f"{s.takes} " in joined and f" {s.run.command}" in joined, joined
         assert f"{s.takes}{s.run.command[:1]}" not in joined, joined  # the misprint: no gap between them
+
+
+@pytest.mark.parametrize("page", [p for p in figures.PAGES if p != figures.README], ids=lambda p: p.name)
+def test_the_docs_tables_match_the_committed_json_too(page):
+    """A doc that shows a set's table (docs/mlperf_tiny.md) carries the generated block, not a copy
+    typed by hand, and it equals what the committed JSON renders."""
+    text = page.read_text()
+    assert T.BLOCK.search(text), f"{page.name} is in figures.PAGES but has no figures block"
+    assert T.render_readme(text) == text, f"{page.name} differs from benchmarks/figures/*.json: run " \
+                                          "`python benchmarks/figures.py --render`"
