@@ -157,9 +157,54 @@ def variant(op: Op) -> str:
         pool = op.attrs.get("pool")
         if pool and pool["k"] == [2, 2] and c <= ROWS_POOL_MAX_C_IN and ROWS_BELOW_C_OUT <= o <= ROWS_MAX_C_OUT:
             return "rows"  # in strips that keep its scratch within the GEMM's (ops/conv2d.py: rows_strip_w)
+        if c <= ROWS_MAX_C_IN and not pool and o >= ROWS_BELOW_C_OUT and few_ok(op):
+            return "few"  # mcd_conv2d_few_s8: the rows kernel's reads, aligned, records from registers
         if (kh, kw) == (1, 1) and not any(op.attrs["pad"]) and not op.attrs.get("pool"):
             return "pointwise"  # mcd_pwconv2d_s8: GEMM over the HWC pixels (any stride), no im2col
     return "default"
+
+
+def few_ok(op: Op) -> bool:
+    """Whether mcd_conv2d_few_s8's unrolled window applies (MCD_ROWS_ASM_OK, MCD_ROWS_UNROLL in
+    mcd_conv2d_rows_s8.h: four channels' weights and a kernel row within LDR's 4 KB immediates,
+    at most 32 tap pairs a window); elsewhere the 2x4 GEMM, which needs no such bound."""
+    _o, kh, kw, c = op.arrays["weight"].shape
+    r2 = kw * c + (kw * c & 1)
+    return kh * (r2 // 2) <= 32 and 4 * kh * r2 * 2 <= 4095
+
+
+def few_dbl(g: Graph, op: Op) -> bool:
+    """mcd_conv2d_few_s8's mode bit 0: doubled weights and bias and mcd_rq_out_dbl_relu, where the
+    double rule's cheaper form is exact (the clamp starts at or above the output zero point; the
+    reasoning of dw_doubled, which rq_fits' bound |acc| < 2^30 makes safe to double)."""
+    if op_rounding(g, op) != "double" or not rq_fits(op, "double", g):
+        return False
+    return max((op.attrs.get("act") or FULL_RANGE)[0], -128) >= g.tensors[op.output].zero_point
+
+
+def few_pack(g: Graph, op: Op) -> np.ndarray:
+    """The one int32 array mcd_conv2d_few_s8 reads: per block of four output channels (zero
+    channels pad the last) the int16 weights [4][k_h][R2] (R2 = k_w * C_in rounded up to even, the
+    pad tap 0) as words, then bias[4], then (mult, cz, s)[4] from rq_records; weights and bias
+    doubled where few_dbl."""
+    w = op.arrays["weight"]
+    o, kh, kw, c = w.shape
+    r = kw * c
+    ob = o + (-o % 4)
+    wt = np.zeros((ob, kh, r + (r & 1)), np.int32)
+    wt[:o, :, :r] = w.reshape(o, kh, r)
+    bias = np.zeros(ob, np.int64)
+    bias[:o] = op.arrays["bias"] if op.arrays.get("bias") is not None else 0
+    if few_dbl(g, op):
+        wt, bias = wt * 2, bias * 2
+    rec = np.zeros((ob, 3), np.int64)
+    rec[:o] = rq_records(g, op, w.reshape(o, kh * kw * c))[:, 1:]
+    blocks = []
+    for b in range(0, ob, 4):
+        words = np.frombuffer(wt[b:b + 4].astype("<i2").tobytes(), "<i4")
+        blocks += [words, bias[b:b + 4], rec[b:b + 4].reshape(-1)]
+    out = np.concatenate(blocks).astype(np.int64)
+    return ((out + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
 
 
 def conv_out_w(g: Graph, op: Op) -> int:
@@ -459,6 +504,8 @@ def staged_bytes(op: Op) -> int:
     o, kh, kw, c = op.arrays["weight"].shape
     if variant(op) == "rows":  # int16 [O][k_h][R2] (kernel_weights)
         return o * kh * (kw * c + (kw * c & 1)) * 2
+    if variant(op) == "few":  # few_pack: per block of four channels the weights, bias and records
+        return (o + (-o % 4)) * kh * (kw * c + (kw * c & 1)) * 2 + (o + (-o % 4)) * 16
     if op.attrs.get("pw4"):  # mcd_pwconv2d_s8_4px copies its records too
         return (o + (o & 1)) * k4(c) + 16 * o
     return (o + (o & 1)) * k4(kh * kw * c)
@@ -480,7 +527,7 @@ def stage_weights(g: Graph) -> list[str]:
 
     for op in g.ops:
         op.attrs.pop("stage_weights", None)
-    cands = [op for op in g.ops if op.kind == "conv2d" and (variant(op) in ("default", "rows") or (
+    cands = [op for op in g.ops if op.kind == "conv2d" and (variant(op) in ("default", "rows", "few") or (
         op.attrs.get("pw4") and pw_live(g, op) is None))]  # the live pointwise kernel: not staged
     if not cands:
         return []

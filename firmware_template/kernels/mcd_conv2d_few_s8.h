@@ -1,0 +1,128 @@
+/* int8 convolution for few input channels (C_in <= 4) and 16+ output channels, no fused pool:
+ * IC's first conv (32x32x3 -> 16, 3x3). The rows kernel's window reads (mcd_conv2d_rows_s8.h:
+ * the k_h input rows of an output row widened once to int16 minus the zero point, a kernel row
+ * of a pixel read straight from them in SMLAD pairs, two pixels x four channels a pass with
+ * mcd_rows_pair4), with what that kernel lacks for 16+ channels:
+ *
+ * - Aligned reads for both pixels. With stride_w * C_in odd (3 x 1 on IC), pixel b's window starts
+ *   on an odd halfword, and a word load there is unaligned (two bus accesses on the M4). The rows
+ *   are widened a second time one halfword along (copy 2: copy2[i] = rows[i + 1]), so pixel b
+ *   reads aligned words of copy 2 at a constant distance from pixel a's in copy 1.
+ * - Requantization straight from the registers with each block's records read once for both
+ *   pixels (no accumulator arrays), and, where the layer allows the double rule's cheaper form
+ *   (dbl = 1: double rounding, clamp at or above the output zero point), doubled weights and bias
+ *   and mcd_rq_out_dbl_relu (SMMLAR, shift, SSAT).
+ * - One packed array per layer, copied once into SRAM when the generator marks it (stage = 1):
+ *   per block of four output channels the int16 weights [4][k_h][R2] (R2 = k_w * C_in rounded up
+ *   to even, the pad tap 0), then bias[4], then (mult, cz, s)[4] (the rq records' last three
+ *   words). A pass reads a whole block: from flash, the F446RE's 8-line data cache holds less than
+ *   the layer, so every pixel pair would read it again with wait states. The channel count is
+ *   padded to a multiple of four with zero channels whose outputs are not stored.
+ *
+ * Scratch (mcd_conv2d_few_s8_scratch_bytes): the k_h widened rows, copy 2 when stride_w * C_in is
+ * odd, then the staged pack. The rows are sized for an even number of output columns, so a lone
+ * last pixel's partner reads zeros inside the buffer (its outputs are dropped).
+ *
+ * Shape-specialised: static inline, included by the generated model.c; every size is a literal
+ * at the call site, so mcd_rows_pair4's asm (one unrolled window of two pixels x four channels)
+ * applies (MCD_ROWS_ASM_OK), else its C loop.
+ */
+#ifndef MCD_CONV2D_FEW_S8_H
+#define MCD_CONV2D_FEW_S8_H
+#include "mcd_conv2d_rows_s8.h"
+
+/* halfwords of one widened row: the windows of an even count of output columns, +2, even */
+static inline int32_t mcd_few_row_halfwords(int32_t k_w, int32_t c_in, int32_t stride_w, int32_t out_w)
+{
+    const int32_t ow2 = out_w + (out_w & 1);
+    return ((((ow2 - 1) * stride_w + k_w) * c_in + 2) + 1) & ~1;
+}
+
+/* int32 words of one block of four channels in the pack */
+static inline int32_t mcd_few_block_words(int32_t k_h, int32_t k_w, int32_t c_in)
+{
+    const int32_t r2 = (k_w * c_in + 1) & ~1;
+    return 4 * k_h * r2 / 2 + 16;
+}
+
+static inline int32_t mcd_conv2d_few_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int32_t c_out,
+                                                      int32_t stride_w, int32_t out_w, int32_t stage)
+{
+    const int32_t rows = k_h * mcd_few_row_halfwords(k_w, c_in, stride_w, out_w) * 2;
+    return rows * ((stride_w * c_in) & 1 ? 2 : 1) + (stage ? (c_out + 3) / 4 * mcd_few_block_words(k_h, k_w, c_in) * 4 : 0);
+}
+
+/* One output from the registers: the records' rule (cheaper double form when dbl), or q's generic
+ * rule when the layer's shifts do not fit the records (fast = 0). */
+MCD_SPECIALISED int8_t mcd_few_rq(int32_t acc, const int32_t *rec, int32_t r, int32_t o, int32_t mode,
+                                  const mcd_channel_quant *q, const mcd_conv_params *p, int32_t lo, int32_t hi)
+{
+    if (!(mode & 4)) return mcd_rq_out_generic(acc, q->mult[o], q->shift[o], p->out_zp, lo, hi);
+    if (mode & 1) return mcd_rq_out_dbl_relu(acc, rec[4 + 3 * r], rec[5 + 3 * r], rec[6 + 3 * r], lo, hi);
+    return mcd_rq_out(acc, rec[4 + 3 * r], rec[5 + 3 * r], rec[6 + 3 * r], lo, hi);
+}
+
+/* mode: bit 0 dbl (doubled pack, mcd_rq_out_dbl_relu), bit 1 stage (copy the pack into the scratch
+ * first), bit 2 fast (the records hold the layer's rule; else q's generic rule) */
+static inline void mcd_conv2d_few_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d, const int8_t *in, int32_t k_h,
+                                     int32_t k_w, const int32_t *pack, int32_t mode, const mcd_dims *out_d, int8_t *out,
+                                     void *scratch)
+{
+    const int32_t c_in = in_d->c, c_out = out_d->c, r2 = (k_w * c_in + 1) & ~1, sc = p->stride_w * c_in;
+    const int32_t rl = mcd_few_row_halfwords(k_w, c_in, p->stride_w, out_d->w);
+    const int32_t odd = sc & 1, blk = mcd_few_block_words(k_h, k_w, c_in), nblk = (c_out + 3) / 4;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    int16_t *rows = (int16_t *)scratch, *rows2 = rows + k_h * rl;
+    /* pixel b: copy 2 one halfword earlier (odd sc) or copy 1 (even), from pixel a's first tap */
+    const int32_t ob = odd ? k_h * rl + sc - 1 : sc;
+    int32_t oy, ox, b, r;
+
+    if (mode & 2) { /* the pack into SRAM, past the rows */
+        int32_t *dst = (int32_t *)(void *)(rows + k_h * rl * (odd ? 2 : 1));
+        const int32_t words = nblk * blk;
+        int32_t i;
+        for (i = 0; i + 4 <= words; i += 4) {
+            const int32_t x0 = pack[i], x1 = pack[i + 1], x2 = pack[i + 2], x3 = pack[i + 3];
+            dst[i] = x0;
+            dst[i + 1] = x1;
+            dst[i + 2] = x2;
+            dst[i + 3] = x3;
+        }
+        for (; i < words; i++) dst[i] = pack[i];
+        pack = dst;
+    }
+    for (oy = 0; oy < out_d->h; oy++) {
+        int8_t *dst = out + oy * out_d->w * c_out;
+        mcd_rows_widen_at(p, in_d, in, k_h, oy, -p->pad_l, rl, rows);
+        if (odd) { /* copy 2: every word one halfword along (the last halfword of the block is never read) */
+            const uint32_t *s = (const uint32_t *)(const void *)rows;
+            uint32_t *d = (uint32_t *)(void *)rows2, prev = s[0];
+            const int32_t n = k_h * rl / 2;
+            int32_t i;
+            for (i = 0; i + 1 < n; i++) {
+                const uint32_t next = s[i + 1];
+                d[i] = (prev >> 16) | (next << 16);
+                prev = next;
+            }
+            d[n - 1] = prev >> 16;
+        }
+        for (ox = 0; ox < out_d->w; ox += 2) {
+            const int16_t *ra = rows + ox * sc;
+            const int32_t *bp = pack;
+            int8_t *da = dst + ox * c_out, *db = ox + 1 < out_d->w ? da + c_out : da; /* a lone pixel: b first, a over it */
+            for (b = 0; b < nblk; b++, bp += blk) {
+                const int32_t *rec = bp + blk - 16; /* bias[4], (mult, cz, s)[4] */
+                const int32_t n = (c_out & 3) && b == nblk - 1 ? c_out & 3 : 4;
+                int32_t acc_a[4], acc_b[4];
+                mcd_rows_pair4(ra, rl, k_h, r2, (const int16_t *)(const void *)bp, rec, ob, acc_a, acc_b);
+                for (r = 0; r < n; r++) { /* both outputs of a channel before either store (int8 stores alias the records) */
+                    const int8_t yb = mcd_few_rq(acc_b[r], rec, r, 4 * b + r, mode, q, p, lo, hi);
+                    const int8_t ya = mcd_few_rq(acc_a[r], rec, r, 4 * b + r, mode, q, p, lo, hi);
+                    db[4 * b + r] = yb;
+                    da[4 * b + r] = ya;
+                }
+            }
+        }
+    }
+}
+#endif
