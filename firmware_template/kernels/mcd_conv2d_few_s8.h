@@ -19,8 +19,12 @@
  *   the layer, so every pixel pair would read it again with wait states. The channel count is
  *   padded to a multiple of four with zero channels whose outputs are not stored.
  *
- * Scratch (mcd_conv2d_few_s8_scratch_bytes): the k_h widened rows, copy 2 when stride_w * C_in is
- * odd, then the staged pack. The rows are sized for an even number of output columns, so a lone
+ * Each input row is widened once, into a ring of k_h slots kept twice over (slot j and j + k_h
+ * hold the same row), so that an output row's k_h rows are always consecutive slots, as the
+ * unrolled window's fixed offsets need.
+ *
+ * Scratch (mcd_conv2d_few_s8_scratch_bytes): the ring (2 k_h widened rows), copy 2's ring when
+ * stride_w * C_in is odd, then the staged pack. The rows are sized for an even number of output columns, so a lone
  * last pixel's partner reads zeros inside the buffer (its outputs are dropped).
  *
  * Shape-specialised: static inline, included by the generated model.c; every size is a literal
@@ -48,8 +52,52 @@ static inline int32_t mcd_few_block_words(int32_t k_h, int32_t k_w, int32_t c_in
 static inline int32_t mcd_conv2d_few_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int32_t c_out,
                                                       int32_t stride_w, int32_t out_w, int32_t stage)
 {
-    const int32_t rows = k_h * mcd_few_row_halfwords(k_w, c_in, stride_w, out_w) * 2;
+    const int32_t rows = 2 * k_h * mcd_few_row_halfwords(k_w, c_in, stride_w, out_w) * 2; /* the ring and its twin */
     return rows * ((stride_w * c_in) & 1 ? 2 : 1) + (stage ? (c_out + 3) / 4 * mcd_few_block_words(k_h, k_w, c_in) * 4 : 0);
+}
+
+/* Input row iy widened (minus the zero point; zeros outside the image) into ring slot j and its
+ * twin j + k_h of copy 1 (rows) and, when odd, copy 2 (rows + 2 k_h rl: copy2[i] = copy1[i + 1]).
+ * The bytes are widened into the copy where in[iy][0] lands on an even halfword (word stores
+ * aligned), and the other copy is that one moved a halfword, a word at a time. */
+static inline void mcd_few_prep(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in, int32_t k_h, int32_t rl,
+                                int32_t odd, int32_t iy, int32_t j, int16_t *rows)
+{
+    const int32_t c = in_d->c, lpad = p->pad_l * c, in2 = odd && (lpad & 1); /* widen into copy 2 */
+    int16_t *c1 = rows + j * rl, *c2 = rows + (2 * k_h + j) * rl;
+    uint32_t *w1 = (uint32_t *)(void *)c1, *w2 = (uint32_t *)(void *)c2;
+    const int32_t nw = rl / 2;
+    int32_t i;
+    if (iy < 0 || iy >= in_d->h) {
+        mcd_zero16(c1, rl);
+        if (odd) mcd_zero16(c2, rl);
+    } else {
+        int16_t *e = in2 ? c2 : c1;
+        const int32_t start = in2 ? lpad - 1 : lpad;
+        const int32_t n = in_d->w * c < rl - start ? in_d->w * c : rl - start;
+        mcd_zero16(e, start);
+        mcd_widen_s8(in + iy * in_d->w * c, e + start, n, -p->in_zp);
+        mcd_zero16(e + start + n, rl - start - n);
+        if (odd && in2) { /* copy 1 = copy 2 one halfword later (copy1[0] is left padding: 0) */
+            uint32_t prev = 0;
+            for (i = 0; i < nw; i++) {
+                const uint32_t cur = w2[i];
+                w1[i] = (prev >> 16) | (cur << 16);
+                prev = cur;
+            }
+        } else if (odd) { /* copy 2 = copy 1 one halfword earlier (its last halfword never read) */
+            uint32_t prev = w1[0];
+            for (i = 0; i + 1 < nw; i++) {
+                const uint32_t next = w1[i + 1];
+                w2[i] = (prev >> 16) | (next << 16);
+                prev = next;
+            }
+            w2[nw - 1] = prev >> 16;
+        }
+    }
+    for (i = 0; i < nw; i++) w1[k_h * nw + i] = w1[i]; /* the twins: a window's k_h slots are consecutive */
+    if (odd)
+        for (i = 0; i < nw; i++) w2[k_h * nw + i] = w2[i];
 }
 
 /* One output from the registers: the records' rule (cheaper double form when dbl), or q's generic
@@ -72,13 +120,13 @@ static inline void mcd_conv2d_few_s8(const mcd_conv_params *p, const mcd_channel
     const int32_t rl = mcd_few_row_halfwords(k_w, c_in, p->stride_w, out_d->w);
     const int32_t odd = sc & 1, blk = mcd_few_block_words(k_h, k_w, c_in), nblk = (c_out + 3) / 4;
     const int32_t lo = p->act_min, hi = p->act_max;
-    int16_t *rows = (int16_t *)scratch, *rows2 = rows + k_h * rl;
+    int16_t *rows = (int16_t *)scratch;
     /* pixel b: copy 2 one halfword earlier (odd sc) or copy 1 (even), from pixel a's first tap */
-    const int32_t ob = odd ? k_h * rl + sc - 1 : sc;
-    int32_t oy, ox, b, r;
+    const int32_t ob = odd ? 2 * k_h * rl + sc - 1 : sc;
+    int32_t oy, ox, b, r, next = -p->pad_t; /* the next input row to widen */
 
     if (mode & 2) { /* the pack into SRAM, past the rows */
-        int32_t *dst = (int32_t *)(void *)(rows + k_h * rl * (odd ? 2 : 1));
+        int32_t *dst = (int32_t *)(void *)(rows + 2 * k_h * rl * (odd ? 2 : 1));
         const int32_t words = nblk * blk;
         int32_t i;
         for (i = 0; i + 4 <= words; i += 4) {
@@ -93,21 +141,14 @@ static inline void mcd_conv2d_few_s8(const mcd_conv_params *p, const mcd_channel
     }
     for (oy = 0; oy < out_d->h; oy++) {
         int8_t *dst = out + oy * out_d->w * c_out;
-        mcd_rows_widen_at(p, in_d, in, k_h, oy, -p->pad_l, rl, rows);
-        if (odd) { /* copy 2: every word one halfword along (the last halfword of the block is never read) */
-            const uint32_t *s = (const uint32_t *)(const void *)rows;
-            uint32_t *d = (uint32_t *)(void *)rows2, prev = s[0];
-            const int32_t n = k_h * rl / 2;
-            int32_t i;
-            for (i = 0; i + 1 < n; i++) {
-                const uint32_t next = s[i + 1];
-                d[i] = (prev >> 16) | (next << 16);
-                prev = next;
-            }
-            d[n - 1] = prev >> 16;
-        }
+        const int32_t iy0 = oy * p->stride_h - p->pad_t;
+        const int16_t *win = rows + (((iy0 % k_h) + k_h) % k_h) * rl; /* the window's k_h slots, in order */
+        int32_t iy;
+        for (iy = next > iy0 ? next : iy0; iy < iy0 + k_h; iy++)
+            mcd_few_prep(p, in_d, in, k_h, rl, odd, iy, ((iy % k_h) + k_h) % k_h, rows);
+        next = iy0 + k_h;
         for (ox = 0; ox < out_d->w; ox += 2) {
-            const int16_t *ra = rows + ox * sc;
+            const int16_t *ra = win + ox * sc;
             const int32_t *bp = pack;
             int8_t *da = dst + ox * c_out, *db = ox + 1 < out_d->w ? da + c_out : da; /* a lone pixel: b first, a over it */
             for (b = 0; b < nblk; b++, bp += blk) {
