@@ -110,6 +110,31 @@ MCD_SPECIALISED int8_t mcd_few_rq(int32_t acc, const int32_t *rec, int32_t r, in
     return mcd_rq_out(acc, rec[4 + 3 * r], rec[5 + 3 * r], rec[6 + 3 * r], lo, hi);
 }
 
+#if MCD_ROWS_QUAD2_ASM
+/* The window of a block of four channels for two pixels in one asm, the bias loaded from the pack
+ * into both pixels' accumulators first (mcd_rows_pair4 takes it from C, which cost ~20 cycles of
+ * moves and stack reloads a block around the asm operands). The requantization stays in C: in the
+ * asm too (~30 cycles less) the block's code passed the ART's 1 KB instruction cache, and the
+ * flash-aware estimate rose by more than the zero-wait one fell (IC conv2d_0: 743,306 / 752,401 ->
+ * 722,443 / 784,639). */
+#define MCD_FEW_WINDOW_ASM                                                                                \
+    __asm__(                                                                                              \
+        "ldr %[a0], [%[w], #%c[bias]]\n\t"                                                                \
+        "ldr %[a1], [%[w], #(%c[bias] + 4)]\n\t"                                                          \
+        "ldr %[a2], [%[w], #(%c[bias] + 8)]\n\t"                                                          \
+        "ldr %[a3], [%[w], #(%c[bias] + 12)]\n\t"                                                         \
+        "mov %[b0], %[a0]\n\tmov %[b1], %[a1]\n\tmov %[b2], %[a2]\n\tmov %[b3], %[a3]\n\t"                    \
+        ".rept %c[kh]\n\t.rept %c[pairs]\n\t" MCD_ROWS_PAIR4_STEP ".endr\n\t"                               \
+        "add %[r], %[r], #%c[adv]\n\t.endr\n\t"                                                            \
+        MCD_NL128 MCD_NL128 MCD_NL128 MCD_NL128                                                           \
+        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [b0] "=&r"(b0), [b1] "=&r"(b1),     \
+          [b2] "=&r"(b2), [b3] "=&r"(b3), [r] "+r"(rp), [w] "+r"(wp), [wa] "=&r"(wa), [wb] "=&r"(wb),        \
+          [xa] "=&r"(xa), [xb] "=&r"(xb)                                                                  \
+        : [kh] "i"(k_h), [pairs] "i"(r2 >> 1), [adv] "i"((rl - r2) * 2), [ch] "i"(k_h * r2 * 2),            \
+          [ob] "i"(ob * 2), [bias] "i"(4 * k_h * r2 * 2)                                                  \
+        : "memory")
+#endif
+
 /* mode: bit 0 dbl (doubled pack, mcd_rq_out_dbl_relu), bit 1 stage (copy the pack into the scratch
  * first), bit 2 fast (the records hold the layer's rule; else q's generic rule) */
 static inline void mcd_conv2d_few_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d, const int8_t *in, int32_t k_h,
@@ -155,6 +180,17 @@ static inline void mcd_conv2d_few_s8(const mcd_conv_params *p, const mcd_channel
                 const int32_t *rec = bp + blk - 16; /* bias[4], (mult, cz, s)[4] */
                 const int32_t n = (c_out & 3) && b == nblk - 1 ? c_out & 3 : 4;
                 int32_t acc_a[4], acc_b[4];
+#if MCD_ROWS_QUAD2_ASM
+                if (MCD_ROWS_ASM_OK(rl, k_h, r2, ob, 0, 4) && MCD_ROWS_UNROLL(k_h, r2) && 4 * k_h * r2 * 2 + 12 <= 4095) {
+                    int32_t a0, a1, a2, a3, b0, b1, b2, b3;
+                    const int16_t *rp = ra;
+                    const int32_t *wp = bp;
+                    uint32_t wa, wb, xa, xb;
+                    MCD_FEW_WINDOW_ASM;
+                    acc_a[0] = a0, acc_a[1] = a1, acc_a[2] = a2, acc_a[3] = a3;
+                    acc_b[0] = b0, acc_b[1] = b1, acc_b[2] = b2, acc_b[3] = b3;
+                } else
+#endif
                 mcd_rows_pair4(ra, rl, k_h, r2, (const int16_t *)(const void *)bp, rec, ob, acc_a, acc_b);
                 for (r = 0; r < n; r++) { /* both outputs of a channel before either store (int8 stores alias the records) */
                     const int8_t yb = mcd_few_rq(acc_b[r], rec, r, 4 * b + r, mode, q, p, lo, hi);
