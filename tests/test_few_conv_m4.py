@@ -83,3 +83,26 @@ def test_few_conv_selection():
     g, ops = convs(nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1), nn.Flatten()))
     g.meta["rounding"] = "double"
     assert g.tensors[ops[0].output].zero_point > -128 and not few_dbl(g, ops[0])  # no clamp above the zero point
+
+
+@pytest.mark.parametrize("case", [CONV[0], CONV[1], CONV[6]], ids=["c3odd-in2", "c1odd-in1", "k5-ring5"])
+def test_few_conv_clean_under_asan_and_ubsan(case, tmp_path):
+    """The ring, its twins, both copies and the staged pack stay inside their buffers: the host
+    engine (portable C) built with AddressSanitizer and UBSan runs clean and equals the reference,
+    with a second conv after the few one reading what it wrote."""
+    from conftest import need_cc
+    from mcudeploy import hostrun
+    from mcudeploy import reference as R
+
+    need_cc()
+    c_in, h, w, k, stride, pad, c_out, _relu = case
+    torch.manual_seed(7)
+    net = nn.Sequential(nn.Conv2d(c_in, c_out, k, stride, pad), nn.ReLU(), nn.Conv2d(c_out, 8, 3, 1, 1),
+                        nn.Flatten()).eval()
+    x = np.random.default_rng(7).standard_normal((16, c_in, h, w)).astype(np.float32)
+    res = build_project(export_module(net, torch.from_numpy(x[:1])), x, tmp_path / "p", host_check=False)
+    assert "mcd_conv2d_few_s8(" in (res.outdir / "engine" / "model.c").read_text()
+    flags = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
+    exe = hostrun.build_host(res.outdir / "engine", tmp_path / "asan", extra_flags=flags)
+    xq = R.prepare_input(res.graph, x[:4])
+    assert (hostrun.run_host(exe, xq, res.graph.tensors[res.graph.output].size) == R.run(res.graph, xq)).all()
