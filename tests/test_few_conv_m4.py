@@ -1,5 +1,5 @@
-"""The few-input-channel conv (mcd_conv2d_few_s8.h: C_in <= 4, 16+ output channels, no pool; IC's
-first conv) on the edge shapes of its paths: C_in 1 to 4; stride_w * C_in odd (a second copy of
+"""The few-input-channel conv (mcd_conv2d_few_s8.h: C_in <= 4, 8+ output channels, no pool; the first
+convs of IC, KWS and VWW) on the edge shapes of its paths: C_in 1 to 4; stride_w * C_in odd (a second copy of
 the rows one halfword along, widened into either copy by the parity of the left padding) and
 even (one copy); odd widths (a last pixel alone), a 1x1 map, stride 2 in both directions, a 5-row
 window (a ring of five slots); channel counts with a last partial block of four (17, 18, 19);
@@ -24,10 +24,10 @@ pytestmark = pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="a
 # (c_in, h, w, k, stride, pad, c_out, relu): IC's first conv shape on an odd width (odd stride_w *
 # C_in, odd left padding: widened into copy 2); one channel with no padding (odd, widened into copy
 # 1), 17 channels; two channels, stride 2, 18 channels (even: one copy); four channels, a 3x2
-# kernel, 19 channels, no ReLU; VWW's first conv shape (3 channels, stride 2: even) on an odd
-# width; a 1x1 map; one channel, a 5x3 kernel with padding 2 x 1 (five slots), stride 2 x 1
+# kernel, 19 channels, no ReLU; VWW's first conv shape (3 channels, stride 2: even, 8 channels) on
+# an odd width; a 1x1 map; one channel, a 5x3 kernel with padding 2 x 1 (five slots), stride 2 x 1
 CONV = [(3, 6, 9, 3, 1, 1, 16, True), (1, 7, 10, 3, 1, 0, 17, True), (2, 6, 7, 3, 2, 1, 18, True),
-        (4, 5, 6, (3, 2), 1, (1, 0), 19, False), (3, 9, 9, 3, 2, 1, 16, True), (3, 1, 1, 3, 1, 1, 16, False),
+        (4, 5, 6, (3, 2), 1, (1, 0), 19, False), (3, 9, 9, 3, 2, 1, 8, True), (3, 1, 1, 3, 1, 1, 16, False),
         (1, 11, 6, (5, 3), (2, 1), (2, 1), 16, True)]
 
 
@@ -52,8 +52,8 @@ def test_few_conv_edges_bit_exact(case, rounding, tmp_path):
 
 
 def test_few_conv_selection():
-    """'few' from 16 output channels on <= 4 input channels without a pool (below 16 the rows
-    kernel, as before; a pool keeps its kernels); the GEMM where the unrolled window would not fit
+    """'few' from 8 output channels on <= 4 input channels without a pool and with a kernel larger
+    than 1x1 (below 8 the rows kernel, as before; a pool and 1x1 keep their kernels); the GEMM where the unrolled window would not fit
     (a 7x7 kernel on 3 channels: 7 x 11 tap pairs > 32). The double rule's cheaper form only where
     the clamp starts at or above the output zero point."""
     from mcudeploy.codegen.kernels import few_dbl, variant
@@ -70,7 +70,10 @@ def test_few_conv_selection():
     _, ops = convs(nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1), nn.ReLU(), nn.Conv2d(16, 16, 3, 1, 1),
                                  nn.Flatten()))
     assert [variant(op) for op in ops] == ["few", "default"]
-    _, ops = convs(nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU(), nn.Flatten()))
+    _, ops = convs(nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 4, 1), nn.ReLU(),
+                                 nn.Conv2d(4, 16, 1), nn.Flatten()))
+    assert [variant(op) for op in ops] == ["few", "pointwise", "pointwise"]  # VWW's first conv shape; 1x1 on 4
+    _, ops = convs(nn.Sequential(nn.Conv2d(3, 7, 3, 1, 1), nn.ReLU(), nn.Flatten()))
     assert [variant(op) for op in ops] == ["rows"]
     _, ops = convs(nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten()))
     assert [variant(op) for op in ops] == ["rows"]

@@ -120,6 +120,12 @@ ROWS_BELOW_C_OUT = 16
 # a tap pair (mcd_rows_quad2: 8 SMLAD per 6 loads, no im2col), which beats the 2x4 GEMM from 16
 # channels too when the input has few channels (LeNet-5's conv2, 6 -> 16: 1.79 -> ~1.1 est. c/MAC).
 ROWS_POOL_MAX_C_IN = 8
+# Unpooled convs (not 1x1) on <= 4 input channels from 8 output channels: mcd_conv2d_few_s8 (two blocks of four
+# channels and more), est. cycles zero-wait / flash: IC's first conv (3 -> 16) 1.23 M / 1.42 M with
+# the 2x4 GEMM -> 0.73 M / 0.74 M, KWS's (1 -> 64, 10x4, stride 2) 0.71 M / 0.79 M -> 0.53 M / 0.56 M,
+# VWW's (3 -> 8, stride 2) 1.17 M / 1.28 M with the rows kernel -> 0.97 M / 1.01 M. Below 8 (one block,
+# or one and a part) the rows kernel stays: not measured against it.
+FEW_MIN_C_OUT = 8
 DW_MAX_K = 8  # MCD_DW_MAX_KH, MCD_DW_MAX_KW: larger depthwise kernels (fused pools, strides > 2) take the generic kernel
 
 
@@ -143,7 +149,8 @@ def dw_in_place_ok(g: Graph, op: Op) -> bool:
 
 def variant(op: Op) -> str:
     """Which C kernel runs the op: ``sparse`` where the op's weights are stored sparse, ``lowbit``
-    where they are packed in 2 or 4 bits, ``rows`` (no im2col) for dense convs on few input channels."""
+    where they are packed in 2 or 4 bits, ``few`` (unpooled, 8+ output channels) or ``rows`` (no im2col)
+    for dense convs on few input channels."""
     if op.attrs.get("format") in LOWBIT:
         return "lowbit"
     if op.attrs.get("format") == TERNARY_SPARSE:
@@ -152,13 +159,13 @@ def variant(op: Op) -> str:
         return "sparse_tile" if tile_ok(op) else "sparse"
     if op.kind == "conv2d":
         o, kh, kw, c = op.arrays["weight"].shape
+        pool = op.attrs.get("pool")
+        if c <= ROWS_MAX_C_IN and not pool and o >= FEW_MIN_C_OUT and kh * kw > 1 and few_ok(op):
+            return "few"  # mcd_conv2d_few_s8: the rows kernel's reads, aligned, records from registers
         if c <= ROWS_MAX_C_IN and o < min(ROWS_BELOW_C_OUT, ROWS_MAX_C_OUT + 1):
             return "rows"
-        pool = op.attrs.get("pool")
         if pool and pool["k"] == [2, 2] and c <= ROWS_POOL_MAX_C_IN and ROWS_BELOW_C_OUT <= o <= ROWS_MAX_C_OUT:
             return "rows"  # in strips that keep its scratch within the GEMM's (ops/conv2d.py: rows_strip_w)
-        if c <= ROWS_MAX_C_IN and not pool and o >= ROWS_BELOW_C_OUT and few_ok(op):
-            return "few"  # mcd_conv2d_few_s8: the rows kernel's reads, aligned, records from registers
         if (kh, kw) == (1, 1) and not any(op.attrs["pad"]) and not op.attrs.get("pool"):
             return "pointwise"  # mcd_pwconv2d_s8: GEMM over the HWC pixels (any stride), no im2col
     return "default"
