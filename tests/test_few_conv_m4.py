@@ -25,10 +25,12 @@ pytestmark = pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="a
 # C_in, odd left padding: widened into copy 2); one channel with no padding (odd, widened into copy
 # 1), 17 channels; two channels, stride 2, 18 channels (even: one copy); four channels, a 3x2
 # kernel, 19 channels, no ReLU; VWW's first conv shape (3 channels, stride 2: even, 8 channels) on
-# an odd width; a 1x1 map; one channel, a 5x3 kernel with padding 2 x 1 (five slots), stride 2 x 1
+# an odd width; a 1x1 map; one channel, a 5x3 kernel with padding 2 x 1 (five slots), stride 2 x 1;
+# a 4x3 kernel on 3 channels (two tail words, no zero half). Tail words (odd k_w * C_in, k_h + 1 <=
+# 2 stride_w * C_in): the 3-channel shapes; the odd 1-channel ones pad each kernel row instead.
 CONV = [(3, 6, 9, 3, 1, 1, 16, True), (1, 7, 10, 3, 1, 0, 17, True), (2, 6, 7, 3, 2, 1, 18, True),
         (4, 5, 6, (3, 2), 1, (1, 0), 19, False), (3, 9, 9, 3, 2, 1, 8, True), (3, 1, 1, 3, 1, 1, 16, False),
-        (1, 11, 6, (5, 3), (2, 1), (2, 1), 16, True)]
+        (1, 11, 6, (5, 3), (2, 1), (2, 1), 16, True), (3, 7, 8, (4, 3), 1, (2, 1), 16, True)]
 
 
 def _net(c_in, k, stride, pad, c_out, relu):

@@ -42,18 +42,76 @@ static inline int32_t mcd_few_row_halfwords(int32_t k_w, int32_t c_in, int32_t s
     return ((((ow2 - 1) * stride_w + k_w) * c_in + 2) + 1) & ~1;
 }
 
-/* int32 words of one block of four channels in the pack */
-static inline int32_t mcd_few_block_words(int32_t k_h, int32_t k_w, int32_t c_in)
+/* Tail words a pixel (0: none). A kernel row of odd length k_w * C_in (IC's 3 x 3) leaves one tap
+ * past its last pair; instead of a pad tap per row (R2 = 10 taps for 9, a tap pair in 15 wasted),
+ * the rows' last taps go in pairs across the rows, (row 0, row 1), (row 2, 0), into tail words
+ * built once per output row: a window of 14 tap pairs instead of 15. Where a pixel's tail words
+ * fit in the step between pixel pairs (4 tw <= 4 stride_w C_in bytes). */
+static inline int32_t mcd_few_tail_words(int32_t k_h, int32_t k_w, int32_t c_in, int32_t stride_w)
 {
-    const int32_t r2 = (k_w * c_in + 1) & ~1;
-    return 4 * k_h * r2 / 2 + 16;
+    return ((k_w * c_in) & 1) && (k_h + 1) / 2 <= stride_w * c_in ? (k_h + 1) / 2 : 0;
+}
+
+/* halfwords of one channel's weights in the pack: k_h rows of their pairs, then the tail words */
+static inline int32_t mcd_few_channel_halfwords(int32_t k_h, int32_t k_w, int32_t c_in, int32_t stride_w)
+{
+    const int32_t tw = mcd_few_tail_words(k_h, k_w, c_in, stride_w);
+    return tw ? k_h * ((k_w * c_in) & ~1) + 2 * tw : k_h * ((k_w * c_in + 1) & ~1);
+}
+
+/* int32 words of one block of four channels in the pack */
+static inline int32_t mcd_few_block_words(int32_t k_h, int32_t k_w, int32_t c_in, int32_t stride_w)
+{
+    return 2 * mcd_few_channel_halfwords(k_h, k_w, c_in, stride_w) + 16;
+}
+
+/* bytes of the rings (copy 1's, and copy 2's when stride_w * C_in is odd) */
+static inline int32_t mcd_few_rings_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int32_t stride_w, int32_t out_w)
+{
+    return 2 * k_h * mcd_few_row_halfwords(k_w, c_in, stride_w, out_w) * 2 * ((stride_w * c_in) & 1 ? 2 : 1);
+}
+
+/* bytes of the tail words' region: pixel a's and pixel b's, at a fixed distance from the window's
+ * first slot (which moves over k_h slots) */
+static inline int32_t mcd_few_tails_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int32_t stride_w, int32_t out_w)
+{
+    const int32_t ow2 = out_w + (out_w & 1);
+    if (!mcd_few_tail_words(k_h, k_w, c_in, stride_w)) return 0;
+    return (k_h - 1) * mcd_few_row_halfwords(k_w, c_in, stride_w, out_w) * 2 + 2 * ow2 * stride_w * c_in * 2;
 }
 
 static inline int32_t mcd_conv2d_few_s8_scratch_bytes(int32_t k_h, int32_t k_w, int32_t c_in, int32_t c_out,
                                                       int32_t stride_w, int32_t out_w, int32_t stage)
 {
-    const int32_t rows = 2 * k_h * mcd_few_row_halfwords(k_w, c_in, stride_w, out_w) * 2; /* the ring and its twin */
-    return rows * ((stride_w * c_in) & 1 ? 2 : 1) + (stage ? (c_out + 3) / 4 * mcd_few_block_words(k_h, k_w, c_in) * 4 : 0);
+    return mcd_few_rings_bytes(k_h, k_w, c_in, stride_w, out_w) + mcd_few_tails_bytes(k_h, k_w, c_in, stride_w, out_w) +
+           (stage ? (c_out + 3) / 4 * mcd_few_block_words(k_h, k_w, c_in, stride_w) * 4 : 0);
+}
+
+/* The window of a block of four channels for two pixels in C (the host, and shapes the asm's
+ * immediates do not fit): pr tap pairs a kernel row from the rings (pixel b ob halfwords from a),
+ * then tw tail words (ta, tb). */
+static inline void mcd_few_window_c(const int16_t *ra, int32_t rl, int32_t k_h, int32_t pr, int32_t tw, int32_t ob,
+                                    const int16_t *ta, const int16_t *tb, const int16_t *w, int32_t chh,
+                                    const int32_t *bias, int32_t *acc_a, int32_t *acc_b)
+{
+    int32_t o, ky, j;
+    for (o = 0; o < 4; o++) {
+        const int16_t *wo = w + o * chh;
+        int32_t sa = bias[o], sb = bias[o];
+        for (ky = 0; ky < k_h; ky++)
+            for (j = 0; j < pr; j++, wo += 2) {
+                const uint32_t wv = mcd_ld32(wo);
+                sa = mcd_smlad(mcd_ld32(ra + ky * rl + 2 * j), wv, sa);
+                sb = mcd_smlad(mcd_ld32(ra + ob + ky * rl + 2 * j), wv, sb);
+            }
+        for (j = 0; j < tw; j++, wo += 2) {
+            const uint32_t wv = mcd_ld32(wo);
+            sa = mcd_smlad(mcd_ld32(ta + 2 * j), wv, sa);
+            sb = mcd_smlad(mcd_ld32(tb + 2 * j), wv, sb);
+        }
+        acc_a[o] = sa;
+        acc_b[o] = sb;
+    }
 }
 
 /* Input row iy widened (minus the zero point; zeros outside the image) into ring slot j and its
@@ -126,13 +184,31 @@ MCD_SPECIALISED int8_t mcd_few_rq(int32_t acc, const int32_t *rec, int32_t r, in
         "mov %[b0], %[a0]\n\tmov %[b1], %[a1]\n\tmov %[b2], %[a2]\n\tmov %[b3], %[a3]\n\t"                    \
         ".rept %c[kh]\n\t.rept %c[pairs]\n\t" MCD_ROWS_PAIR4_STEP ".endr\n\t"                               \
         "add %[r], %[r], #%c[adv]\n\t.endr\n\t"                                                            \
+        ".set mcd_few_t, 0\n\t.rept %c[tw]\n\t" MCD_FEW_TAIL_STEP ".set mcd_few_t, mcd_few_t + 4\n\t.endr\n\t"  \
         MCD_NL128 MCD_NL128 MCD_NL128 MCD_NL128                                                           \
         : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [b0] "=&r"(b0), [b1] "=&r"(b1),     \
           [b2] "=&r"(b2), [b3] "=&r"(b3), [r] "+r"(rp), [w] "+r"(wp), [wa] "=&r"(wa), [wb] "=&r"(wb),        \
           [xa] "=&r"(xa), [xb] "=&r"(xb)                                                                  \
-        : [kh] "i"(k_h), [pairs] "i"(r2 >> 1), [adv] "i"((rl - r2) * 2), [ch] "i"(k_h * r2 * 2),            \
-          [ob] "i"(ob * 2), [bias] "i"(4 * k_h * r2 * 2)                                                  \
+        : [kh] "i"(k_h), [pairs] "i"(pr), [adv] "i"((rl - 2 * pr) * 2), [ch] "i"(chh * 2), [ob] "i"(ob * 2), \
+          [bias] "i"(4 * chh * 2), [tw] "i"(tw), [ta] "i"(ta_off), [tb] "i"(ta_off + tb_off)                  \
         : "memory")
+/* One tail word of both pixels (at r + TA + t and r + TB + t, r past the window's rows) for four
+ * channels: mcd_rows_pair4's step with other input addresses. */
+#define MCD_FEW_TAIL_STEP                                                                                 \
+    "ldr %[xb], [%[r], #(%c[tb] + mcd_few_t)]\n\t"                                                        \
+    "ldr %[xa], [%[r], #(%c[ta] + mcd_few_t)]\n\t"                                                        \
+    "ldr %[wa], [%[w]], #4\n\t"                                                                          \
+    "ldr %[wb], [%[w], #(%c[ch] - 4)]\n\t"                                                               \
+    "smlad %[a0], %[xa], %[wa], %[a0]\n\t"                                                               \
+    "smlad %[b0], %[xb], %[wa], %[b0]\n\t"                                                               \
+    "smlad %[a1], %[xa], %[wb], %[a1]\n\t"                                                               \
+    "smlad %[b1], %[xb], %[wb], %[b1]\n\t"                                                               \
+    "ldr %[wa], [%[w], #(2 * %c[ch] - 4)]\n\t"                                                           \
+    "ldr %[wb], [%[w], #(3 * %c[ch] - 4)]\n\t"                                                           \
+    "smlad %[a2], %[xa], %[wa], %[a2]\n\t"                                                               \
+    "smlad %[b2], %[xb], %[wa], %[b2]\n\t"                                                               \
+    "smlad %[a3], %[xa], %[wb], %[a3]\n\t"                                                               \
+    "smlad %[b3], %[xb], %[wb], %[b3]\n\t"
 #endif
 
 /* mode: bit 0 dbl (doubled pack, mcd_rq_out_dbl_relu), bit 1 stage (copy the pack into the scratch
@@ -141,9 +217,14 @@ static inline void mcd_conv2d_few_s8(const mcd_conv_params *p, const mcd_channel
                                      int32_t k_w, const int32_t *pack, int32_t mode, const mcd_dims *out_d, int8_t *out,
                                      void *scratch)
 {
-    const int32_t c_in = in_d->c, c_out = out_d->c, r2 = (k_w * c_in + 1) & ~1, sc = p->stride_w * c_in;
+    const int32_t c_in = in_d->c, c_out = out_d->c, sc = p->stride_w * c_in;
     const int32_t rl = mcd_few_row_halfwords(k_w, c_in, p->stride_w, out_d->w);
-    const int32_t odd = sc & 1, blk = mcd_few_block_words(k_h, k_w, c_in), nblk = (c_out + 3) / 4;
+    const int32_t tw = mcd_few_tail_words(k_h, k_w, c_in, p->stride_w), last = k_w * c_in - 1;
+    const int32_t pr = tw ? (k_w * c_in) >> 1 : (k_w * c_in + 1) >> 1; /* tap pairs a kernel row reads from the rings */
+    const int32_t chh = mcd_few_channel_halfwords(k_h, k_w, c_in, p->stride_w);
+    const int32_t odd = sc & 1, blk = mcd_few_block_words(k_h, k_w, c_in, p->stride_w), nblk = (c_out + 3) / 4;
+    const int32_t rings = mcd_few_rings_bytes(k_h, k_w, c_in, p->stride_w, out_d->w);
+    const int32_t ow2 = out_d->w + (out_d->w & 1), tb_off = ow2 * sc * 2; /* pixel b's tails after pixel a's */
     const int32_t lo = p->act_min, hi = p->act_max;
     int16_t *rows = (int16_t *)scratch;
     /* pixel b: copy 2 one halfword earlier (odd sc) or copy 1 (even), from pixel a's first tap */
@@ -151,7 +232,8 @@ static inline void mcd_conv2d_few_s8(const mcd_conv_params *p, const mcd_channel
     int32_t oy, ox, b, r, next = -p->pad_t; /* the next input row to widen */
 
     if (mode & 2) { /* the pack into SRAM, past the rows */
-        int32_t *dst = (int32_t *)(void *)(rows + 2 * k_h * rl * (odd ? 2 : 1));
+        int32_t *dst = (int32_t *)(void *)((uint8_t *)scratch + rings +
+                                           mcd_few_tails_bytes(k_h, k_w, c_in, p->stride_w, out_d->w));
         const int32_t words = nblk * blk;
         int32_t i;
         for (i = 0; i + 4 <= words; i += 4) {
@@ -172,6 +254,19 @@ static inline void mcd_conv2d_few_s8(const mcd_conv_params *p, const mcd_channel
         for (iy = next > iy0 ? next : iy0; iy < iy0 + k_h; iy++)
             mcd_few_prep(p, in_d, in, k_h, rl, odd, iy, ((iy % k_h) + k_h) % k_h, rows);
         next = iy0 + k_h;
+        if (tw) { /* the rows' last taps in pairs, (row 2t, row 2t + 1), per pixel: a's cells, then b's */
+            int16_t *ta = (int16_t *)(void *)((uint8_t *)(uintptr_t)win + rings);
+            int32_t x, t;
+            for (x = 0; x < ow2; x += 2)
+                for (t = 0; t < tw; t++) {
+                    const int16_t *c0 = win + 2 * t * rl + last, *c1 = c0 + rl;
+                    const int32_t two = 2 * t + 1 < k_h;
+                    ta[x * sc + 2 * t] = c0[x * sc];
+                    ta[x * sc + 2 * t + 1] = two ? c1[x * sc] : 0;
+                    ta[tb_off / 2 + x * sc + 2 * t] = c0[(x + 1) * sc];
+                    ta[tb_off / 2 + x * sc + 2 * t + 1] = two ? c1[(x + 1) * sc] : 0;
+                }
+        }
         for (ox = 0; ox < out_d->w; ox += 2) {
             const int16_t *ra = win + ox * sc;
             const int32_t *bp = pack;
@@ -181,7 +276,9 @@ static inline void mcd_conv2d_few_s8(const mcd_conv_params *p, const mcd_channel
                 const int32_t n = (c_out & 3) && b == nblk - 1 ? c_out & 3 : 4;
                 int32_t acc_a[4], acc_b[4];
 #if MCD_ROWS_QUAD2_ASM
-                if (MCD_ROWS_ASM_OK(rl, k_h, r2, ob, 0, 4) && MCD_ROWS_UNROLL(k_h, r2) && 4 * k_h * r2 * 2 + 12 <= 4095) {
+                const int32_t ta_off = rings - k_h * rl * 2; /* pixel a's tails from the window's end (bytes) */
+                if (MCD_ROWS_ASM_OK(rl, k_h, 2 * pr, ob, 0, 4) && __builtin_constant_p(chh) && k_h * pr + tw <= 32 &&
+                    4 * chh * 2 + 12 <= 4095 && (!tw || (__builtin_constant_p(ta_off) && ta_off + tb_off + 4 * tw <= 4095))) {
                     int32_t a0, a1, a2, a3, b0, b1, b2, b3;
                     const int16_t *rp = ra;
                     const int32_t *wp = bp;
@@ -191,7 +288,9 @@ static inline void mcd_conv2d_few_s8(const mcd_conv_params *p, const mcd_channel
                     acc_b[0] = b0, acc_b[1] = b1, acc_b[2] = b2, acc_b[3] = b3;
                 } else
 #endif
-                mcd_rows_pair4(ra, rl, k_h, r2, (const int16_t *)(const void *)bp, rec, ob, acc_a, acc_b);
+                mcd_few_window_c(ra, rl, k_h, pr, tw, ob, (const int16_t *)(const void *)((const uint8_t *)ra + rings),
+                                 (const int16_t *)(const void *)((const uint8_t *)ra + rings + tb_off),
+                                 (const int16_t *)(const void *)bp, chh, rec, acc_a, acc_b);
                 for (r = 0; r < n; r++) { /* both outputs of a channel before either store (int8 stores alias the records) */
                     const int8_t yb = mcd_few_rq(acc_b[r], rec, r, 4 * b + r, mode, q, p, lo, hi);
                     const int8_t ya = mcd_few_rq(acc_a[r], rec, r, 4 * b + r, mode, q, p, lo, hi);

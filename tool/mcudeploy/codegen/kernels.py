@@ -189,17 +189,38 @@ def few_dbl(g: Graph, op: Op) -> bool:
     return max((op.attrs.get("act") or FULL_RANGE)[0], -128) >= g.tensors[op.output].zero_point
 
 
+def few_tail_words(op: Op) -> int:
+    """mcd_few_tail_words: tail words a pixel where a kernel row's length k_w * C_in is odd (its
+    last taps go in pairs across the rows) and they fit between pixel pairs; else 0."""
+    _o, kh, kw, c = op.arrays["weight"].shape
+    return (kh + 1) // 2 if (kw * c) & 1 and (kh + 1) // 2 <= op.attrs["stride"][1] * c else 0
+
+
+def few_channel_halfwords(op: Op) -> int:  # mcd_few_channel_halfwords
+    _o, kh, kw, c = op.arrays["weight"].shape
+    tw = few_tail_words(op)
+    return kh * (kw * c & ~1) + 2 * tw if tw else kh * (kw * c + (kw * c & 1))
+
+
 def few_pack(g: Graph, op: Op) -> np.ndarray:
     """The one int32 array mcd_conv2d_few_s8 reads: per block of four output channels (zero
-    channels pad the last) the int16 weights [4][k_h][R2] (R2 = k_w * C_in rounded up to even, the
-    pad tap 0) as words, then bias[4], then (mult, cz, s)[4] from rq_records; weights and bias
-    doubled where few_dbl."""
+    channels pad the last) each channel's int16 weights, then bias[4], then (mult, cz, s)[4] from
+    rq_records; weights and bias doubled where few_dbl. A channel's weights: per kernel row its
+    taps in pairs, R2 = k_w * C_in rounded up to even (the pad tap 0); or, with tail words
+    (few_tail_words), the row's pairs without its last tap, then the rows' last taps in pairs
+    (row 0, row 1), (row 2, row 3 or 0), ..."""
     w = op.arrays["weight"]
     o, kh, kw, c = w.shape
     r = kw * c
     ob = o + (-o % 4)
-    wt = np.zeros((ob, kh, r + (r & 1)), np.int32)
-    wt[:o, :, :r] = w.reshape(o, kh, r)
+    tw = few_tail_words(op)
+    wt = np.zeros((ob, few_channel_halfwords(op)), np.int32)
+    rows = w.reshape(o, kh, r).astype(np.int32)
+    if tw:
+        wt[:o, :kh * (r - 1)] = rows[:, :, :r - 1].reshape(o, -1)
+        wt[:o, kh * (r - 1):kh * (r - 1) + kh] = rows[:, :, r - 1]
+    else:
+        wt[:o] = np.pad(rows, ((0, 0), (0, 0), (0, r & 1))).reshape(o, -1)
     bias = np.zeros(ob, np.int64)
     bias[:o] = op.arrays["bias"] if op.arrays.get("bias") is not None else 0
     if few_dbl(g, op):
@@ -512,7 +533,7 @@ def staged_bytes(op: Op) -> int:
     if variant(op) == "rows":  # int16 [O][k_h][R2] (kernel_weights)
         return o * kh * (kw * c + (kw * c & 1)) * 2
     if variant(op) == "few":  # few_pack: per block of four channels the weights, bias and records
-        return (o + (-o % 4)) * kh * (kw * c + (kw * c & 1)) * 2 + (o + (-o % 4)) * 16
+        return (o + (-o % 4)) * (few_channel_halfwords(op) * 2 + 16)
     if op.attrs.get("pw4"):  # mcd_pwconv2d_s8_4px copies its records too
         return (o + (o & 1)) * k4(c) + 16 * o
     return (o + (o & 1)) * k4(kh * kw * c)

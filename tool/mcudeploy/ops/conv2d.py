@@ -139,7 +139,8 @@ def conv2d_scratch(g, op) -> int:
     if v == "few":  # mcd_conv2d_few_s8_scratch_bytes: the ring of widened rows (twice for odd stride_w * C_in), the pack
         ow, sc = K.conv_out_w(g, op), op.attrs["stride"][1] * c
         row = ((((ow + (ow & 1) - 1) * op.attrs["stride"][1] + kw) * c + 2) + 1) & ~1
-        return 2 * kh * row * 2 * (2 if sc & 1 else 1) + K.staged_bytes(op)
+        tails = (kh - 1) * row * 2 + 2 * (ow + (ow & 1)) * sc * 2 if K.few_tail_words(op) else 0  # mcd_few_tails_bytes
+        return 2 * kh * row * 2 * (2 if sc & 1 else 1) + tails + K.staged_bytes(op)
     if v == "rows":  # mcd_conv2d_rows_s8_scratch_bytes + the staged weights
         return _rows_bytes(g, op, rows_strip_w(g, op)) + K.staged_bytes(op)
     if v == "pointwise" and op.attrs.get("pw4"):  # mcd_pwconv2d_s8_4px_scratch_bytes: four pixel columns
