@@ -172,9 +172,10 @@ MCD_SPECIALISED int8_t mcd_few_rq(int32_t acc, const int32_t *rec, int32_t r, in
 /* The window of a block of four channels for two pixels in one asm, the bias loaded from the pack
  * into both pixels' accumulators first (mcd_rows_pair4 takes it from C, which cost ~20 cycles of
  * moves and stack reloads a block around the asm operands). The requantization stays in C: in the
- * asm too (~30 cycles less) the block's code passed the ART's 1 KB instruction cache, and the
- * flash-aware estimate rose by more than the zero-wait one fell (IC conv2d_0: 743,306 / 752,401 ->
- * 722,443 / 784,639). */
+ * asm too (~6 cycles less a block) the block's code passed the ART's 1 KB instruction cache, and
+ * the flash-aware estimate rose by more than the zero-wait one fell (IC conv2d_0, 15-pair window:
+ * 743,306 / 752,401 -> 722,443 / 784,639; 14 pairs with tail words: 714,905 / 725,998 -> 702,906 /
+ * 759,501). */
 #define MCD_FEW_WINDOW_ASM                                                                                \
     __asm__(                                                                                              \
         "ldr %[a0], [%[w], #%c[bias]]\n\t"                                                                \
