@@ -1,35 +1,39 @@
-/* int8 convolution for few input channels (C_in <= 4) and 16+ output channels, no fused pool:
- * IC's first conv (32x32x3 -> 16, 3x3). The rows kernel's window reads (mcd_conv2d_rows_s8.h:
- * the k_h input rows of an output row widened once to int16 minus the zero point, a kernel row
- * of a pixel read straight from them in SMLAD pairs, two pixels x four channels a pass with
- * mcd_rows_pair4), with what that kernel lacks for 16+ channels:
+/* int8 convolution for few input channels (C_in <= 4) and 8+ output channels, no fused pool, a
+ * kernel larger than 1x1: the first convs of IC (32x32x3 -> 16, 3x3), KWS (49x10x1 -> 64, 10x4,
+ * stride 2) and VWW (96x96x3 -> 8, 3x3, stride 2). The rows kernel's window reads
+ * (mcd_conv2d_rows_s8.h: the k_h input rows of an output row widened to int16 minus the zero
+ * point, a kernel row of a pixel read straight from them in SMLAD pairs, two pixels x four
+ * channels a pass, mcd_rows_pair4's step), with what that kernel lacks for 8+ channels:
  *
  * - Aligned reads for both pixels. With stride_w * C_in odd (3 x 1 on IC), pixel b's window starts
  *   on an odd halfword, and a word load there is unaligned (two bus accesses on the M4). The rows
- *   are widened a second time one halfword along (copy 2: copy2[i] = rows[i + 1]), so pixel b
+ *   are kept a second time one halfword along (copy 2: copy2[i] = copy1[i + 1]), so pixel b
  *   reads aligned words of copy 2 at a constant distance from pixel a's in copy 1.
+ * - Each input row widened once, into a ring of k_h slots kept twice over (slot j and j + k_h hold
+ *   the same row), so that an output row's k_h rows are always consecutive slots, as the unrolled
+ *   window's fixed offsets need.
+ * - Tail words for a kernel row of odd length (mcd_few_tail_words): the rows' last taps paired
+ *   across the rows, not padded a row each (IC: 14 tap pairs a window instead of 15).
  * - Requantization straight from the registers with each block's records read once for both
  *   pixels (no accumulator arrays), and, where the layer allows the double rule's cheaper form
- *   (dbl = 1: double rounding, clamp at or above the output zero point), doubled weights and bias
- *   and mcd_rq_out_dbl_relu (SMMLAR, shift, SSAT).
- * - One packed array per layer, copied once into SRAM when the generator marks it (stage = 1):
- *   per block of four output channels the int16 weights [4][k_h][R2] (R2 = k_w * C_in rounded up
- *   to even, the pad tap 0), then bias[4], then (mult, cz, s)[4] (the rq records' last three
- *   words). A pass reads a whole block: from flash, the F446RE's 8-line data cache holds less than
- *   the layer, so every pixel pair would read it again with wait states. The channel count is
- *   padded to a multiple of four with zero channels whose outputs are not stored.
- *
- * Each input row is widened once, into a ring of k_h slots kept twice over (slot j and j + k_h
- * hold the same row), so that an output row's k_h rows are always consecutive slots, as the
- * unrolled window's fixed offsets need.
+ *   (mode bit 0: double rounding, clamp at or above the output zero point), doubled weights and
+ *   bias and mcd_rq_out_dbl_relu (SMMLAR, shift, SSAT).
+ * - One packed array per layer, copied once into SRAM when the generator marks it (mode bit 1):
+ *   per block of four output channels each channel's int16 weights (mcd_few_channel_halfwords:
+ *   per kernel row its tap pairs, the pad tap 0; or the pairs without the last tap, then the tail
+ *   words), then bias[4], then (mult, cz, s)[4] (the rq records' last three words). A pass reads
+ *   a whole block: from flash, the F446RE's 8-line data cache holds less than the layer, so every
+ *   pixel pair would read it again with wait states. The channel count is padded to a multiple
+ *   of four with zero channels whose outputs are not stored.
  *
  * Scratch (mcd_conv2d_few_s8_scratch_bytes): the ring (2 k_h widened rows), copy 2's ring when
- * stride_w * C_in is odd, then the staged pack. The rows are sized for an even number of output columns, so a lone
- * last pixel's partner reads zeros inside the buffer (its outputs are dropped).
+ * stride_w * C_in is odd, the tail words' region, then the staged pack. The rows are sized for an
+ * even number of output columns, so a lone last pixel's partner reads zeros inside the buffer
+ * (its outputs are dropped).
  *
  * Shape-specialised: static inline, included by the generated model.c; every size is a literal
- * at the call site, so mcd_rows_pair4's asm (one unrolled window of two pixels x four channels)
- * applies (MCD_ROWS_ASM_OK), else its C loop.
+ * at the call site, so the window's asm (one unrolled window of two pixels x four channels)
+ * applies where its immediates fit, else mcd_few_window_c (also the host's portable build).
  */
 #ifndef MCD_CONV2D_FEW_S8_H
 #define MCD_CONV2D_FEW_S8_H
