@@ -24,12 +24,13 @@ pytestmark = pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="a
 # channels (pairs; pairs and a last one), 1 channel out, 3 channels in with stride 2 (odd tap row:
 # R2 = 10), a pooled map of 1x1; no pool (mcd_rows_pair4): VWW's first conv shape (3 channels,
 # stride 2) with 6 channels (a block of four and a pair) on an odd width (a last pixel alone), and
-# two blocks of four; a 3x3 pool. From 16 channels with a 2x2 pool and up to 8 input channels (the
+# 7 channels (a block of four and three; from 8 unpooled channels the few kernel runs: test_few_conv_m4);
+# a 3x3 pool. From 16 channels with a 2x2 pool and up to 8 input channels (the
 # GEMM's shapes before, now rows in strips within the GEMM's scratch): LeNet's conv2 (6 -> 16, 5x5:
 # the kernel rows in an asm loop, strips of two pooled columns), 7 -> 17 (a last channel, the asm
 # loop, strips of one pooled column, padding), 5 -> 16 with stride 2 (unrolled)
 CONV = [(1, 12, 5, 1, 2, 6, 2), (1, 9, 5, 1, 0, 7, 2), (3, 11, 3, 2, 1, 5, 2), (2, 5, 3, 1, 0, 4, 2),
-        (3, 9, 3, 2, 1, 6, 0), (3, 6, 3, 1, 1, 8, 0), (1, 10, 3, 1, 0, 5, 3),
+        (3, 9, 3, 2, 1, 6, 0), (3, 6, 3, 1, 1, 7, 0), (1, 10, 3, 1, 0, 5, 3),
         (6, 14, 5, 1, 0, 16, 2), (7, 11, 3, 1, 1, 17, 2), (5, 10, 3, 2, 1, 16, 2)]
 
 

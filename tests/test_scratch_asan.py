@@ -77,7 +77,7 @@ def test_scratch_figures_equal_the_c_functions(fmt, tmp_path):
     if fmt != "auto":
         assert any(f":{'lowbit' if fmt == 'int4' else 'sparse'}" in r[0] for r in calls), fmt
     (tmp_path / "mcd_ops.h").write_text(ops_header(set(ops.REGISTRY)))
-    inc = ["mcd_kernels.h", "mcd_ops.h", "mcd_simd.h", "mcd_conv2d_rows_s8.h", "mcd_conv2d_sparse_tile_s8.h",
+    inc = ["mcd_kernels.h", "mcd_ops.h", "mcd_simd.h", "mcd_conv2d_rows_s8.h", "mcd_conv2d_few_s8.h", "mcd_conv2d_sparse_tile_s8.h",
            "mcd_dwconv2d_s8.h", "mcd_pwconv2d_s8.h", "mcd_fc_s8.h"]
     body = "\n".join(f'    printf("%ld\\n", (long){expr});' for _, expr, _ in calls)
     src = tmp_path / "probe.c"

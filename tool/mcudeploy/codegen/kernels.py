@@ -120,6 +120,12 @@ ROWS_BELOW_C_OUT = 16
 # a tap pair (mcd_rows_quad2: 8 SMLAD per 6 loads, no im2col), which beats the 2x4 GEMM from 16
 # channels too when the input has few channels (LeNet-5's conv2, 6 -> 16: 1.79 -> ~1.1 est. c/MAC).
 ROWS_POOL_MAX_C_IN = 8
+# Unpooled convs (not 1x1) on <= 4 input channels from 8 output channels: mcd_conv2d_few_s8 (two blocks of four
+# channels and more), est. cycles zero-wait / flash: IC's first conv (3 -> 16) 1.23 M / 1.42 M with
+# the 2x4 GEMM -> 0.73 M / 0.74 M, KWS's (1 -> 64, 10x4, stride 2) 0.71 M / 0.79 M -> 0.53 M / 0.56 M,
+# VWW's (3 -> 8, stride 2) 1.17 M / 1.28 M with the rows kernel -> 0.97 M / 1.01 M. Below 8 (one block,
+# or one and a part) the rows kernel stays: not measured against it.
+FEW_MIN_C_OUT = 8
 DW_MAX_K = 8  # MCD_DW_MAX_KH, MCD_DW_MAX_KW: larger depthwise kernels (fused pools, strides > 2) take the generic kernel
 
 
@@ -143,7 +149,8 @@ def dw_in_place_ok(g: Graph, op: Op) -> bool:
 
 def variant(op: Op) -> str:
     """Which C kernel runs the op: ``sparse`` where the op's weights are stored sparse, ``lowbit``
-    where they are packed in 2 or 4 bits, ``rows`` (no im2col) for dense convs on few input channels."""
+    where they are packed in 2 or 4 bits, ``few`` (unpooled, 8+ output channels) or ``rows`` (no im2col)
+    for dense convs on few input channels."""
     if op.attrs.get("format") in LOWBIT:
         return "lowbit"
     if op.attrs.get("format") == TERNARY_SPARSE:
@@ -152,14 +159,80 @@ def variant(op: Op) -> str:
         return "sparse_tile" if tile_ok(op) else "sparse"
     if op.kind == "conv2d":
         o, kh, kw, c = op.arrays["weight"].shape
+        pool = op.attrs.get("pool")
+        if c <= ROWS_MAX_C_IN and not pool and o >= FEW_MIN_C_OUT and kh * kw > 1 and few_ok(op):
+            return "few"  # mcd_conv2d_few_s8: the rows kernel's reads, aligned, records from registers
         if c <= ROWS_MAX_C_IN and o < min(ROWS_BELOW_C_OUT, ROWS_MAX_C_OUT + 1):
             return "rows"
-        pool = op.attrs.get("pool")
         if pool and pool["k"] == [2, 2] and c <= ROWS_POOL_MAX_C_IN and ROWS_BELOW_C_OUT <= o <= ROWS_MAX_C_OUT:
             return "rows"  # in strips that keep its scratch within the GEMM's (ops/conv2d.py: rows_strip_w)
         if (kh, kw) == (1, 1) and not any(op.attrs["pad"]) and not op.attrs.get("pool"):
             return "pointwise"  # mcd_pwconv2d_s8: GEMM over the HWC pixels (any stride), no im2col
     return "default"
+
+
+def few_ok(op: Op) -> bool:
+    """Whether mcd_conv2d_few_s8's unrolled window applies (MCD_ROWS_ASM_OK, MCD_ROWS_UNROLL in
+    mcd_conv2d_rows_s8.h: four channels' weights and a kernel row within LDR's 4 KB immediates,
+    at most 32 tap pairs a window); elsewhere the 2x4 GEMM, which needs no such bound."""
+    _o, kh, kw, c = op.arrays["weight"].shape
+    r2 = kw * c + (kw * c & 1)
+    return kh * (r2 // 2) <= 32 and 4 * kh * r2 * 2 <= 4095
+
+
+def few_dbl(g: Graph, op: Op) -> bool:
+    """mcd_conv2d_few_s8's mode bit 0: doubled weights and bias and mcd_rq_out_dbl_relu, where the
+    double rule's cheaper form is exact (the clamp starts at or above the output zero point; the
+    reasoning of dw_doubled, which rq_fits' bound |acc| < 2^30 makes safe to double)."""
+    if op_rounding(g, op) != "double" or not rq_fits(op, "double", g):
+        return False
+    return max((op.attrs.get("act") or FULL_RANGE)[0], -128) >= g.tensors[op.output].zero_point
+
+
+def few_tail_words(op: Op) -> int:
+    """mcd_few_tail_words: tail words a pixel where a kernel row's length k_w * C_in is odd (its
+    last taps go in pairs across the rows) and they fit between pixel pairs; else 0."""
+    _o, kh, kw, c = op.arrays["weight"].shape
+    return (kh + 1) // 2 if (kw * c) & 1 and (kh + 1) // 2 <= op.attrs["stride"][1] * c else 0
+
+
+def few_channel_halfwords(op: Op) -> int:  # mcd_few_channel_halfwords
+    _o, kh, kw, c = op.arrays["weight"].shape
+    tw = few_tail_words(op)
+    return kh * (kw * c & ~1) + 2 * tw if tw else kh * (kw * c + (kw * c & 1))
+
+
+def few_pack(g: Graph, op: Op) -> np.ndarray:
+    """The one int32 array mcd_conv2d_few_s8 reads: per block of four output channels (zero
+    channels pad the last) each channel's int16 weights, then bias[4], then (mult, cz, s)[4] from
+    rq_records; weights and bias doubled where few_dbl. A channel's weights: per kernel row its
+    taps in pairs, R2 = k_w * C_in rounded up to even (the pad tap 0); or, with tail words
+    (few_tail_words), the row's pairs without its last tap, then the rows' last taps in pairs
+    (row 0, row 1), (row 2, row 3 or 0), ..."""
+    w = op.arrays["weight"]
+    o, kh, kw, c = w.shape
+    r = kw * c
+    ob = o + (-o % 4)
+    tw = few_tail_words(op)
+    wt = np.zeros((ob, few_channel_halfwords(op)), np.int32)
+    rows = w.reshape(o, kh, r).astype(np.int32)
+    if tw:
+        wt[:o, :kh * (r - 1)] = rows[:, :, :r - 1].reshape(o, -1)
+        wt[:o, kh * (r - 1):kh * (r - 1) + kh] = rows[:, :, r - 1]
+    else:
+        wt[:o] = np.pad(rows, ((0, 0), (0, 0), (0, r & 1))).reshape(o, -1)
+    bias = np.zeros(ob, np.int64)
+    bias[:o] = op.arrays["bias"] if op.arrays.get("bias") is not None else 0
+    if few_dbl(g, op):
+        wt, bias = wt * 2, bias * 2
+    rec = np.zeros((ob, 3), np.int64)
+    rec[:o] = rq_records(g, op, w.reshape(o, kh * kw * c))[:, 1:]
+    blocks = []
+    for b in range(0, ob, 4):
+        words = np.frombuffer(wt[b:b + 4].astype("<i2").tobytes(), "<i4")
+        blocks += [words, bias[b:b + 4], rec[b:b + 4].reshape(-1)]
+    out = np.concatenate(blocks).astype(np.int64)
+    return ((out + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
 
 
 def conv_out_w(g: Graph, op: Op) -> int:
@@ -459,6 +532,8 @@ def staged_bytes(op: Op) -> int:
     o, kh, kw, c = op.arrays["weight"].shape
     if variant(op) == "rows":  # int16 [O][k_h][R2] (kernel_weights)
         return o * kh * (kw * c + (kw * c & 1)) * 2
+    if variant(op) == "few":  # few_pack: per block of four channels the weights, bias and records
+        return (o + (-o % 4)) * (few_channel_halfwords(op) * 2 + 16)
     if op.attrs.get("pw4"):  # mcd_pwconv2d_s8_4px copies its records too
         return (o + (o & 1)) * k4(c) + 16 * o
     return (o + (o & 1)) * k4(kh * kw * c)
@@ -480,7 +555,7 @@ def stage_weights(g: Graph) -> list[str]:
 
     for op in g.ops:
         op.attrs.pop("stage_weights", None)
-    cands = [op for op in g.ops if op.kind == "conv2d" and (variant(op) in ("default", "rows") or (
+    cands = [op for op in g.ops if op.kind == "conv2d" and (variant(op) in ("default", "rows", "few") or (
         op.attrs.get("pw4") and pw_live(g, op) is None))]  # the live pointwise kernel: not staged
     if not cands:
         return []

@@ -65,6 +65,8 @@ def conv2d_arrays(g, op) -> dict:
     out: dict = {}
     if v in ("sparse", "sparse_tile"):
         out.update(weight=None, bias=None, **K.sparse_arrays(g, op))
+    elif v == "few":  # one int32 pack: weights, bias and records a block of four channels (few_pack)
+        out.update(weight=K.few_pack(g, op), bias=None)
     else:
         out["weight"] = K.kernel_weights(op)
     if v in ("pointwise", "default", "lowbit"):
@@ -134,6 +136,11 @@ def conv2d_scratch(g, op) -> int:
         h, w, c = g.tensors[op.inputs[0]].shape
         t, left, b, r = op.attrs["pad"]
         return (h + t + b) * (w + left + r) * c
+    if v == "few":  # mcd_conv2d_few_s8_scratch_bytes: the ring of widened rows (twice for odd stride_w * C_in), the pack
+        ow, sc = K.conv_out_w(g, op), op.attrs["stride"][1] * c
+        row = ((((ow + (ow & 1) - 1) * op.attrs["stride"][1] + kw) * c + 2) + 1) & ~1
+        tails = (kh - 1) * row * 2 + 2 * (ow + (ow & 1)) * sc * 2 if K.few_tail_words(op) else 0  # mcd_few_tails_bytes
+        return 2 * kh * row * 2 * (2 if sc & 1 else 1) + tails + K.staged_bytes(op)
     if v == "rows":  # mcd_conv2d_rows_s8_scratch_bytes + the staged weights
         return _rows_bytes(g, op, rows_strip_w(g, op)) + K.staged_bytes(op)
     if v == "pointwise" and op.attrs.get("pw4"):  # mcd_pwconv2d_s8_4px_scratch_bytes: four pixel columns
@@ -153,6 +160,9 @@ def conv2d_c_scratch(g, op) -> str | None:
         p2 = int(bool(pool) and pool["k"] == [2, 2])
         return (f"mcd_conv2d_rows_s8_scratch_bytes({kh}, {kw}, {c}, {o}, {a['stride'][0]}, {a['stride'][1]}, "
                 f"{rows_strip_w(g, op)}, {p2}, {g.tensors[op.output].shape[1] if pool else 0}) + {K.staged_bytes(op)}")
+    if v == "few":
+        return (f"mcd_conv2d_few_s8_scratch_bytes({kh}, {kw}, {c}, {o}, {a['stride'][1]}, {K.conv_out_w(g, op)}, "
+                f"{int(bool(a.get('stage_weights')))})")
     if v == "pointwise" and a.get("pw4"):
         return f"mcd_pwconv2d_s8_4px_scratch_bytes({c}, {o}, {int(bool(a.get('stage_weights')))})"
     if v == "pointwise":
@@ -195,6 +205,10 @@ def layer(g, op, d) -> dict:
            "pool": op.attrs.get("pool") or {"k": [1, 1], "s": [1, 1]}, "out_w_conv": K.conv_out_w(g, op)}
     if d["variant"] == "lowbit":
         out["bits"] = K.LOWBIT[op.attrs["format"]]
+    if d["variant"] == "few":  # mcd_conv2d_few_s8's mode: 1 doubled (few_dbl), 2 staged, 4 records
+        fits = K.rq_fits(op, K.op_rounding(g, op), g)
+        out["few_mode"] = (int(K.few_dbl(g, op)) | (2 if op.attrs.get("stage_weights") else 0)
+                           | (4 if fits else 0))
     if d["variant"] == "rows":  # | 2: copy the weights into the scratch first (stage_weights)
         out["rq_fast"] = K.rq_fast_code(g, op) | (2 if op.attrs.get("stage_weights") else 0)
         out["out_w_conv"] = rows_strip_w(g, op)  # the conv columns widened at once
@@ -211,7 +225,7 @@ def layer(g, op, d) -> dict:
 
 
 def conv2d_includes(l_) -> list[str]:
-    return {"rows": ["mcd_conv2d_rows_s8.h"], "sparse_tile": ["mcd_conv2d_sparse_tile_s8.h"],
+    return {"rows": ["mcd_conv2d_rows_s8.h"], "few": ["mcd_conv2d_rows_s8.h", "mcd_conv2d_few_s8.h"], "sparse_tile": ["mcd_conv2d_sparse_tile_s8.h"],
             "pointwise": ["mcd_pwconv2d_s8.h"]}.get(l_["variant"], [])
 
 
@@ -238,6 +252,8 @@ mcd_pwconv2d_s8_live(&p, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c
 mcd_pwconv2d_s8_4px(&p, &q, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});
 {% elif l.variant == "pointwise" %}
 mcd_pwconv2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});
+{% elif l.variant == "few" %}
+mcd_conv2d_few_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, mcd_{{ l.c }}_weight, {{ l.few_mode }}, &out_d, {{ l.out }}, {{ l.scratch }});
 {% elif l.variant == "rows" %}
 mcd_conv2d_rows_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_bias, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out_w_conv }}, {{ l.out }}, {{ l.scratch }});
 {% else %}
@@ -251,7 +267,7 @@ register(OpRecord(
     name="conv2d", reference=conv2d_reference, select=lambda g, op: _K().variant(op), arrays=conv2d_arrays,
     scratch=conv2d_scratch, c_scratch=conv2d_c_scratch, layer=layer, c_includes=conv2d_includes,
     c_files=["conv2d_s8.c", "mcd_gemm2x4_s8.h", "mcd_im2col_s8.h", "conv2d_lowbit_s8.c", "mcd_lowbit_s8.h", "mcd_conv2d_rows_s8.h",
-             "mcd_pwconv2d_s8.h", "conv2d_sparse_s8.c", "conv2d_sparse_tile_s8.c", "mcd_conv2d_sparse_tile_s8.h"],
+             "mcd_conv2d_few_s8.h", "mcd_pwconv2d_s8.h", "conv2d_sparse_s8.c", "conv2d_sparse_tile_s8.c", "mcd_conv2d_sparse_tile_s8.h"],
     in_place=lambda g, op: _K().pw4_in_place(g, op),  # mcd_pwconv2d_s8_4px widens a pixel block before writing it
     c_call=_CONV2D_CALL, rounding_family="other", channels="conv",
     rounding="single or double (the graph's rule), per output channel",
