@@ -76,7 +76,9 @@ MCD_SPECIALISED int32_t gemm_pair_rq(const int16_t *col, const int8_t *w, const 
 }
 
 /* Both columns against every channel. out_a/out_b: the two pixels' outputs (out_b may be 0: a
- * lone last pixel); best: when not 0, the running max per channel instead (pool). */
+ * lone last pixel); best: when not 0, the running max per channel instead (pool). Inlined at every
+ * call: with the block loop around the pixel loop GCC left it out of line (IC's 32x32 convs: about
+ * +30 k est. cycles each); ~4 KB more flash. */
 MCD_SPECIALISED void gemm_pair(const mcd_conv_params *p, const mcd_channel_quant *q, const int16_t *col, const int8_t *w,
                       const int32_t *rq, int32_t fast, int32_t c_out, int32_t k4, int8_t *out_a, int8_t *out_b,
                       int32_t *best)
@@ -180,6 +182,7 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
         const int8_t *const w0 = w;
         const int32_t *const rq0 = rq;
         mcd_channel_quant qb = *q;
+        const mcd_channel_quant *qp = q; /* &qb only when blocked: q itself kept the common path as fast */
         int32_t ob;
         for (ob = 0; ob < c_out; ob += nb) {
             const int32_t m = c_out - ob < nb ? c_out - ob : nb;
@@ -193,6 +196,7 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
                 rq = (const int32_t *)(stage + wb);
                 qb.mult = q->mult + ob;
                 qb.shift = q->shift + ob;
+                qp = &qb;
             }
             if (fast_in & 4) {
                 const int32_t bytes = ((c_out + 1) & ~1) * k4 + (fast_in & 8 ? 16 * c_out : 0); /* + the records */
@@ -223,7 +227,7 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
                         mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, oy, ox, col, 0);
                         mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, (i + 1) / out_d->w, (i + 1) % out_d->w, col, 1);
                     }
-                    gemm_pair(p, &qb, col, w, rq, fast, m, k4, out + i * c_out + ob, out + (i + 1) * c_out + ob, 0);
+                    gemm_pair(p, qp, col, w, rq, fast, m, k4, out + i * c_out + ob, out + (i + 1) * c_out + ob, 0);
                 }
                 if (stop == n) break;
                 { /* input rows [0, oy_s * stride_h - pad_t) are read by no pixel from here on: their
@@ -243,7 +247,7 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
             if (i < n) {
                 mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col, 0);
                 mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col, 1);
-                gemm_pair(p, &qb, col, w, rq, fast, m, k4, out + i * c_out + ob, 0, 0);
+                gemm_pair(p, qp, col, w, rq, fast, m, k4, out + i * c_out + ob, 0, 0);
             }
         }
         return;
