@@ -9,7 +9,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from mcudeploy import pipeline
+from mcudeploy import hostrun, pipeline
+from mcudeploy import reference as R
 from mcudeploy.bench import bench_project
 from mcudeploy.codegen.kernels import scratch_for, stage_weights
 from mcudeploy.frontend import export_module
@@ -77,3 +78,8 @@ def test_blocked_staging_block_counts_bit_exact(nb, rounding, tmp_path, monkeypa
     net = nn.Sequential(nn.Conv2d(5, 11, 3, 1, 1), nn.ReLU(), nn.Flatten()).eval()
     res = _build(net, (5, 7, 5), tmp_path, rounding, nb)
     assert _fast(res)[-1] >> 16 == nb
+    g = res.graph  # and clean under AddressSanitizer and UBSan on the host (the copies stay in the scratch)
+    flags = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
+    exe = hostrun.build_host(res.outdir / "engine", tmp_path / "asan", extra_flags=flags)
+    xq = R.prepare_input(g, np.random.default_rng(5).standard_normal((4, 5, 7, 5)).astype(np.float32))
+    assert (hostrun.run_host(exe, xq, g.tensors[g.output].size) == R.run(g, xq)).all()
