@@ -83,3 +83,32 @@ def test_blocked_staging_block_counts_bit_exact(nb, rounding, tmp_path, monkeypa
     exe = hostrun.build_host(res.outdir / "engine", tmp_path / "asan", extra_flags=flags)
     xq = R.prepare_input(g, np.random.default_rng(5).standard_normal((4, 5, 7, 5)).astype(np.float32))
     assert (hostrun.run_host(exe, xq, g.tensors[g.output].size) == R.run(g, xq)).all()
+
+
+def test_ic_resnet8_selection():
+    """On the official IC ResNet-8 (int8 .tflite, litert rounding): every 3x3 conv after the first
+    stages its records with its weights; conv2d_2, at the arena's peak, stages into its input's
+    dead rows and first reads a copy in its output's tail; conv2d_9's 36 KB go in blocks; the
+    arena is what it is with no staging at all (49,792 B)."""
+    from mcudeploy.codegen.kernels import pointwise_4px
+    from mcudeploy.tflite_import import import_tflite
+    from mcudeploy.zoo import mlperf_tiny as mt
+
+    path = mt.MODEL_DIR / mt.INT8_FILES["ic_resnet8"]
+    if not path.is_file():
+        pytest.skip(f"MLPerf Tiny reference files not found in {mt.MODEL_DIR}")
+    g = import_tflite(path, "litert")
+    pointwise_4px(g)
+    stage_weights(g)
+    a = {op.name: op.attrs for op in g.ops if op.kind == "conv2d" and op.arrays["weight"].shape[1] == 3
+         and op.name != "conv2d_0"}  # the first conv (3 channels in) has a kernel of its own to come
+    assert {n: v.get("stage_weights") for n, v in a.items()} == {
+        "conv2d_1": True, "conv2d_2": "input", "conv2d_4": True, "conv2d_5": True,
+        "conv2d_8": True, "conv2d_9": "block"}
+    assert all(v.get("stage_rq") for n, v in a.items() if n != "conv2d_9") and a["conv2d_2"].get("stage_out_tail")
+    assert 8 <= a["conv2d_9"]["stage_block"] < 64
+    staged = plan(g, scratch=scratch_for(g)).arena_bytes
+    for op in g.ops:
+        for key in ("stage_weights", "stage_block", "stage_rq", "stage_out_tail"):
+            op.attrs.pop(key, None)
+    assert staged == plan(g, scratch=scratch_for(g)).arena_bytes == 49_792
