@@ -149,7 +149,8 @@ def test_weights_staged_in_sram_without_raising_the_peak(tmp_path):
         op.attrs.pop("stage_weights", None)
     assert with_staging == plan(g, scratch=scratch_for(g)).arena_bytes  # the copy cost no peak RAM
     model_c = (res.outdir / "engine" / "model.c").read_text()
-    assert sum(", 3, &out_d" in line for line in model_c.splitlines() if "mcd_conv2d_s8(" in line) == len(staged)
+    fast = [int(line.split("_rq, ")[1].split(",")[0]) for line in model_c.splitlines() if "mcd_conv2d_s8(" in line]
+    assert sum(bool(f & 2 or f >> 16) for f in fast) == len(staged)  # into scratch, whole or in blocks
 
 
 @pytest.mark.parametrize("rounding", ["single", "double"])
@@ -157,7 +158,9 @@ def test_weights_staged_in_the_inputs_dead_rows_at_the_peak(rounding, tmp_path):
     """A conv at the arena's peak whose input has no other reader stages its weights into the input
     rows no later output row reads (fast bit 2, stage_in_input_ok: IC's second conv): no byte more
     of arena, and the engine still equals the reference on the host and the M4 (the copy lands in
-    the middle of the layer, rows 0.. of the input, after the pixels that read them)."""
+    the middle of the layer, rows 0.. of the input, after the pixels that read them). The records
+    go with the weights (bit 8), and until those rows are dead both are read from a first copy in
+    the output's last bytes, which no pixel before then writes (bit 32)."""
     from mcudeploy.codegen.kernels import scratch_for
     from mcudeploy.plan import plan
 
@@ -173,5 +176,6 @@ def test_weights_staged_in_the_inputs_dead_rows_at_the_peak(rounding, tmp_path):
     assert staged == plan(g, scratch=scratch_for(g)).arena_bytes
     # the second conv's call (the first, 4 -> 16 channels, is mcd_conv2d_few_s8's)
     call = [line for line in (res.outdir / "engine" / "model.c").read_text().splitlines() if "mcd_conv2d_s8(" in line][-1]
-    assert int(call.split("_rq, ")[1].split(",")[0]) & 4
+    assert int(call.split("_rq, ")[1].split(",")[0]) & (4 | 8 | 32) == 4 | 8 | 32  # + the records; first from the output's tail
+    assert convs[1].attrs.get("stage_rq") and convs[1].attrs.get("stage_out_tail")
 

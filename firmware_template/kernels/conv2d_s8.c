@@ -24,7 +24,13 @@
  * stage_weights: where the arena has room while the layer runs) the scratch also holds a copy of
  * the weights, made at the start: the GEMM re-reads all of them for every pixel pair, far more
  * than the F446RE's 8-line flash data cache holds, so from flash each pass costs 5 wait states a
- * 16-byte line; from SRAM only the copy does.
+ * 16-byte line; from SRAM only the copy does. Bit 3 of fast (with bit 1 or 2): the requantization
+ * records are copied too, after the weights (every pixel pair re-reads them: four 16-byte lines a
+ * block of four channels, which with the weights' or the columns' reads the data cache does not
+ * keep). Bits 16.. of fast, nb > 0 (blocked staging: weights larger than the free arena): the
+ * weights and records are staged nb output channels at a time (nb a multiple of 4) and all pixels
+ * run against each block before the next is copied (no pool). Bit 5 (with bit 2): until the input's
+ * dead rows can take them, the weights (and records) are read from a copy in the output's tail.
  */
 #include "mcd_kernels.h"
 #include "mcd_gemm2x4_s8.h"
@@ -70,8 +76,10 @@ MCD_SPECIALISED int32_t gemm_pair_rq(const int16_t *col, const int8_t *w, const 
 }
 
 /* Both columns against every channel. out_a/out_b: the two pixels' outputs (out_b may be 0: a
- * lone last pixel); best: when not 0, the running max per channel instead (pool). */
-static void gemm_pair(const mcd_conv_params *p, const mcd_channel_quant *q, const int16_t *col, const int8_t *w,
+ * lone last pixel); best: when not 0, the running max per channel instead (pool). Inlined at every
+ * call: with the block loop around the pixel loop GCC left it out of line (IC's 32x32 convs: about
+ * +30 k est. cycles each); ~4 KB more flash. */
+MCD_SPECIALISED void gemm_pair(const mcd_conv_params *p, const mcd_channel_quant *q, const int16_t *col, const int8_t *w,
                       const int32_t *rq, int32_t fast, int32_t c_out, int32_t k4, int8_t *out_a, int8_t *out_b,
                       int32_t *best)
 {
@@ -115,6 +123,21 @@ static void gemm_pair(const mcd_conv_params *p, const mcd_channel_quant *q, cons
     }
 }
 
+/* Copy `words` 32-bit words from flash (or anywhere) to SRAM, four a step. */
+static void stage_words(int8_t *dst, const int8_t *src, int32_t words)
+{
+    int32_t i;
+    for (i = 0; i + 4 <= words; i += 4) {
+        const uint32_t a = mcd_ld32(src + 4 * i), b = mcd_ld32(src + 4 * i + 4);
+        const uint32_t c = mcd_ld32(src + 4 * i + 8), d = mcd_ld32(src + 4 * i + 12);
+        mcd_st32(dst + 4 * i, a);
+        mcd_st32(dst + 4 * i + 4, b);
+        mcd_st32(dst + 4 * i + 8, c);
+        mcd_st32(dst + 4 * i + 12, d);
+    }
+    for (; i < words; i++) mcd_st32(dst + 4 * i, mcd_ld32(src + 4 * i));
+}
+
 void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const mcd_dims *in_d,
                    const int8_t *in, int32_t k_h, int32_t k_w, const int8_t *w, const int32_t *rq, int32_t fast,
                    const mcd_dims *out_d, int8_t *out, void *scratch)
@@ -138,6 +161,10 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
         }
         for (; i < words; i++) mcd_st32(dst + 4 * i, mcd_ld32(w + 4 * i));
         w = dst;
+        if (fast & 8) { /* the records after the weights */
+            stage_words((int8_t *)dst + 4 * words, (const int8_t *)rq, 4 * c_out);
+            rq = (const int32_t *)(dst + 4 * words);
+        }
     }
     const int32_t fast_in = fast;
     fast &= 1;
@@ -145,42 +172,83 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
     if (pool == 1) { /* plain conv: output pixels two at a time in raster order */
         const int32_t n = out_d->h * out_d->w, c = in_d->c, run = k_w * c, row = in_d->w * c;
         const int32_t step = p->stride_w * c;
-        int32_t stop = n; /* bit 2 of fast: from pixel `stop` on, the weights are read from the input's dead rows */
-        if (fast_in & 4) {
-            const int32_t bytes = ((c_out + 1) & ~1) * k4;
-            const int32_t oy_s = ((bytes + row - 1) / row + p->pad_t + p->stride_h - 1) / p->stride_h;
-            stop = (oy_s * out_d->w + 1) & ~1; /* even, and every pair from there starts at output row oy_s */
-            if (stop > n) stop = n;
-        }
-        i = 0;
-        for (;;) {
-            for (; i + 2 <= stop; i += 2) {
-                const int32_t oy = i / out_d->w, ox = i % out_d->w;
-                const int32_t x0 = ox * p->stride_w - p->pad_l, y0 = oy * p->stride_h - p->pad_t;
-                if (ox + 1 < out_d->w && x0 >= 0 && x0 + p->stride_w + k_w <= in_d->w && y0 >= 0 &&
-                    y0 + k_h <= in_d->h) {
-                    mcd_im2col_pair_inside(in + (y0 * in_d->w + x0) * c, step, row, run, k_h, k4, col);
-                } else {
-                    mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, oy, ox, col, 0);
-                    mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, (i + 1) / out_d->w, (i + 1) % out_d->w, col, 1);
+        /* bits 16.. of fast, nb: blocked staging. The weights do not fit the free arena whole (IC's
+         * last 3x3 conv: 36 KB), so nb output channels' weights and records at a time are copied
+         * after the running max and every pixel pair runs against that block, the im2col columns
+         * rebuilt per block (cheaper than the flash reads they replace: a block's weights are
+         * re-read once a pixel pair). A block is a contiguous run of the packed weights (row pair
+         * o/2 at byte o * K4; nb a multiple of 4 keeps the word interleave of each four intact). */
+        const int32_t nb = fast_in >> 16 ? fast_in >> 16 : c_out;
+        const int8_t *const w0 = w;
+        const int32_t *const rq0 = rq;
+        mcd_channel_quant qb = *q;
+        const mcd_channel_quant *qp = q; /* &qb only when blocked: q itself kept the common path as fast */
+        int32_t ob;
+        for (ob = 0; ob < c_out; ob += nb) {
+            const int32_t m = c_out - ob < nb ? c_out - ob : nb;
+            int32_t stop = n; /* bit 2 of fast: from pixel `stop` on, the weights are read from the input's dead rows */
+            if (fast_in >> 16) {
+                int8_t *stage = (int8_t *)(best + ((c_out + 1) & ~1));
+                const int32_t wb = ((m + 1) & ~1) * k4;
+                stage_words(stage, w0 + ob * k4, wb / 4);
+                stage_words(stage + wb, (const int8_t *)(rq0 + 4 * ob), 4 * m);
+                w = stage;
+                rq = (const int32_t *)(stage + wb);
+                qb.mult = q->mult + ob;
+                qb.shift = q->shift + ob;
+                qp = &qb;
+            }
+            if (fast_in & 4) {
+                const int32_t bytes = ((c_out + 1) & ~1) * k4 + (fast_in & 8 ? 16 * c_out : 0); /* + the records */
+                const int32_t oy_s = ((bytes + row - 1) / row + p->pad_t + p->stride_h - 1) / p->stride_h;
+                stop = (oy_s * out_d->w + 1) & ~1; /* even, and every pair from there starts at output row oy_s */
+                if (stop > n) stop = n;
+                if ((fast_in & 32) && stop < n) { /* until then from the output's tail, which no pixel before
+                    * `stop` writes (the generator checks stop * c_out <= its offset: _stage_more) */
+                    int8_t *dst = out + ((n * c_out - bytes) & ~3);
+                    const int32_t words = ((c_out + 1) & ~1) * k4 / 4;
+                    stage_words(dst, w, words);
+                    w = dst;
+                    if (fast_in & 8) {
+                        stage_words(dst + 4 * words, (const int8_t *)rq, 4 * c_out);
+                        rq = (const int32_t *)(dst + 4 * words);
+                    }
                 }
-                gemm_pair(p, q, col, w, rq, fast, c_out, k4, out + i * c_out, out + (i + 1) * c_out, 0);
             }
-            if (stop == n) break;
-            { /* input rows [0, oy_s * stride_h - pad_t) are read by no pixel from here on: their
-               * bytes hold the weights now (the input's buffer is this layer's alone: stage_in_input_ok) */
-                int8_t *dst = (int8_t *)(uintptr_t)in;
-                const int32_t words = ((c_out + 1) & ~1) * k4 / 4;
-                int32_t t;
-                for (t = 0; t < words; t++) mcd_st32(dst + 4 * t, mcd_ld32(w + 4 * t));
-                w = dst;
+            i = 0;
+            for (;;) {
+                for (; i + 2 <= stop; i += 2) {
+                    const int32_t oy = i / out_d->w, ox = i % out_d->w;
+                    const int32_t x0 = ox * p->stride_w - p->pad_l, y0 = oy * p->stride_h - p->pad_t;
+                    if (ox + 1 < out_d->w && x0 >= 0 && x0 + p->stride_w + k_w <= in_d->w && y0 >= 0 &&
+                        y0 + k_h <= in_d->h) {
+                        mcd_im2col_pair_inside(in + (y0 * in_d->w + x0) * c, step, row, run, k_h, k4, col);
+                    } else {
+                        mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, oy, ox, col, 0);
+                        mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, (i + 1) / out_d->w, (i + 1) % out_d->w, col, 1);
+                    }
+                    gemm_pair(p, qp, col, w, rq, fast, m, k4, out + i * c_out + ob, out + (i + 1) * c_out + ob, 0);
+                }
+                if (stop == n) break;
+                { /* input rows [0, oy_s * stride_h - pad_t) are read by no pixel from here on: their
+                   * bytes hold the weights now (the input's buffer is this layer's alone: stage_in_input_ok) */
+                    int8_t *dst = (int8_t *)(uintptr_t)in;
+                    const int32_t words = ((c_out + 1) & ~1) * k4 / 4;
+                    int32_t t;
+                    for (t = 0; t < words; t++) mcd_st32(dst + 4 * t, mcd_ld32(w + 4 * t));
+                    w = dst;
+                    if (fast_in & 8) {
+                        stage_words(dst + 4 * words, (const int8_t *)rq, 4 * c_out);
+                        rq = (const int32_t *)(uintptr_t)(dst + 4 * words);
+                    }
+                }
+                stop = n;
             }
-            stop = n;
-        }
-        if (i < n) {
-            mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col, 0);
-            mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col, 1);
-            gemm_pair(p, q, col, w, rq, fast, c_out, k4, out + i * c_out, 0, 0);
+            if (i < n) {
+                mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col, 0);
+                mcd_im2col_pair(p, in_d, in, k_h, k_w, k4, i / out_d->w, i % out_d->w, col, 1);
+                gemm_pair(p, qp, col, w, rq, fast, m, k4, out + i * c_out + ob, 0, 0);
+            }
         }
         return;
     }

@@ -530,13 +530,15 @@ def staged_bytes(op: Op) -> int:
     if op.attrs.get("stage_weights") in (None, False, "input"):
         return 0
     o, kh, kw, c = op.arrays["weight"].shape
+    if op.attrs["stage_weights"] == "block":  # mcd_conv2d_s8's blocked staging: nb channels' weights and records
+        return op.attrs["stage_block"] * (k4(kh * kw * c) + 16)
     if variant(op) == "rows":  # int16 [O][k_h][R2] (kernel_weights)
         return o * kh * (kw * c + (kw * c & 1)) * 2
     if variant(op) == "few":  # few_pack: per block of four channels the weights, bias and records
         return (o + (-o % 4)) * (few_channel_halfwords(op) * 2 + 16)
     if op.attrs.get("pw4"):  # mcd_pwconv2d_s8_4px copies its records too
         return (o + (o & 1)) * k4(c) + 16 * o
-    return (o + (o & 1)) * k4(kh * kw * c)
+    return (o + (o & 1)) * k4(kh * kw * c) + (16 * o if op.attrs.get("stage_rq") else 0)  # + the records (fast bit 8)
 
 
 def stage_weights(g: Graph) -> list[str]:
@@ -547,14 +549,17 @@ def stage_weights(g: Graph) -> list[str]:
     Why: the kernel reads a layer's weights once per pixel pair, and a layer's weights are many
     more than the ART's 8-line data cache holds, so on the F446RE every pass re-reads them from
     flash (5 wait states a 16-byte line). Read once into SRAM, they cost that once. Layers at the
-    peak keep reading flash. Returns the names marked (attrs changed in place)."""
+    peak stage into their input's dead rows where they can, and _stage_more adds the records and
+    the staging in blocks of channels. Returns the names marked, in graph order (attrs changed in
+    place)."""
     from ..plan import plan
 
     def arena() -> int:
         return plan(g, scratch={op.name: s for op in g.ops if (s := scratch_bytes(g, op))}).arena_bytes
 
     for op in g.ops:
-        op.attrs.pop("stage_weights", None)
+        for key in ("stage_weights", "stage_block", "stage_rq", "stage_out_tail"):
+            op.attrs.pop(key, None)
     cands = [op for op in g.ops if op.kind == "conv2d" and (variant(op) in ("default", "rows", "few") or (
         op.attrs.get("pw4") and pw_live(g, op) is None))]  # the live pointwise kernel: not staged
     if not cands:
@@ -569,7 +574,57 @@ def stage_weights(g: Graph) -> list[str]:
                 marked.append(op.name)
         else:
             marked.append(op.name)
-    return marked
+    for op in sorted(cands, key=lambda op: -op.macs):
+        if variant(op) == "default":
+            _stage_more(g, op, arena, peak, marked)
+    return [op.name for op in g.ops if op.name in marked]  # graph order
+
+
+def _out_tail_ok(g: Graph, op: Op) -> bool:
+    """For a conv staged into its input's dead rows ("input"): whether the pixels before those rows
+    are dead (mcd_conv2d_s8's `stop`, its formula here) write nothing into the last bytes of the
+    output, so a first copy of the weights (and records) can wait there (fast bit 32; IC's conv2d_2:
+    6 of 32 rows read 2.3 KB of weights from flash a pixel pair before). The output's buffer is this
+    layer's alone while it runs (the planner's), unless it is the caller's buffer."""
+    if op.output == g.output:
+        return False
+    oh, ow, co = g.tensors[op.output].shape[-3:]
+    _, w, c = g.tensors[op.inputs[0]].shape[-3:]
+    o, kh, kw, ci = op.arrays["weight"].shape
+    need = (o + (o & 1)) * k4(kh * kw * ci) + (16 * o if op.attrs.get("stage_rq") else 0)
+    sh, pt, row, n = op.attrs["stride"][0], op.attrs["pad"][0], w * c, oh * ow
+    stop = min(n, (((need + row - 1) // row + pt + sh - 1) // sh * ow + 1) & ~1)
+    return stop < n and stop * co <= (n * co - need) & ~3
+
+
+STAGE_BLOCK_MIN = 8  # fewer channels a block: the im2col rebuilt per block would cost about what the block saves
+
+
+def _stage_more(g: Graph, op: Op, arena, peak: int, marked: list[str]) -> None:
+    """After stage_weights' first pass, for one mcd_conv2d_s8 layer: stage its requantization records
+    with its weights (fast bit 8: every pixel pair re-reads them, 16 B a channel, from flash), and
+    when its weights fit nowhere whole, stage them in blocks of output channels (fast >> 16: the
+    most channels, a multiple of 4 and at least STAGE_BLOCK_MIN, whose weights and records fit the
+    free arena while the layer runs; no fused pool). Neither may raise the arena's peak."""
+    a = op.attrs
+    if a.get("stage_weights"):
+        a["stage_rq"] = True
+        if (arena() > peak) if a["stage_weights"] is True else not stage_in_input_ok(g, op):
+            del a["stage_rq"]
+        if a["stage_weights"] == "input" and _out_tail_ok(g, op):
+            a["stage_out_tail"] = True
+        return
+    if a.get("pool"):
+        return
+    o = op.arrays["weight"].shape[0]
+    a["stage_weights"] = "block"
+    for nb in range((o - 1) // 4 * 4, STAGE_BLOCK_MIN - 1, -4):
+        a["stage_block"] = nb
+        if arena() <= peak:
+            marked.append(op.name)
+            return
+    a.pop("stage_weights")
+    a.pop("stage_block", None)
 
 
 def stage_in_input_ok(g: Graph, op: Op) -> bool:
@@ -589,7 +644,8 @@ def stage_in_input_ok(g: Graph, op: Op) -> bool:
     _, w, c = g.tensors[t].shape[-3:]
     o, kh, kw, _ = op.arrays["weight"].shape
     dead_rows = g.tensors[op.output].shape[-3] // 2  # the input rows dead by the middle output row
-    return (o + (o & 1)) * k4(kh * kw * c) <= (dead_rows * op.attrs["stride"][0] - op.attrs["pad"][0] - 1) * w * c
+    rec = 16 * o if op.attrs.get("stage_rq") else 0  # the records after the weights (fast bit 8)
+    return (o + (o & 1)) * k4(kh * kw * c) + rec <= (dead_rows * op.attrs["stride"][0] - op.attrs["pad"][0] - 1) * w * c
 
 
 def scratch_for(g: Graph) -> dict[str, int]:

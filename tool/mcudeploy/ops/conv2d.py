@@ -215,7 +215,10 @@ def layer(g, op, d) -> dict:
     if d["variant"] in ("default", "pointwise", "lowbit"):
         out["rq_fast"] = K.rq_fast_code(g, op)
         if d["variant"] in ("default", "pointwise") and op.attrs.get("stage_weights"):  # copy the weights first
-            out["rq_fast"] |= 4 if op.attrs["stage_weights"] == "input" else 2  # 4: into the input's dead rows
+            sw = op.attrs["stage_weights"]  # 4: into the input's dead rows; nb << 16: in blocks of nb channels
+            out["rq_fast"] |= 4 if sw == "input" else op.attrs["stage_block"] << 16 if sw == "block" else 2
+            out["rq_fast"] |= 8 if op.attrs.get("stage_rq") else 0  # the records too
+            out["rq_fast"] |= 32 if op.attrs.get("stage_out_tail") else 0  # first from the output's tail
         out["pw4"] = bool(op.attrs.get("pw4"))  # mcd_pwconv2d_s8_4px
         live = K.pw_live(g, op)
         out["pw_live"] = None if live is None else len(live)  # mcd_pwconv2d_s8_live: constant channels copied
