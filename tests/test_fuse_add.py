@@ -138,3 +138,20 @@ def test_fused_engine_bit_exact_on_the_host(rounding, relu_out, tmp_path):
     assert res.report["host_check"]["bit_exact"] == res.report["host_check"]["samples"] > 0
     model_c = (res.outdir / "engine" / "model.c").read_text()
     assert model_c.count("mcd_conv2d_s8_add(") == 2 and "mcd_add_s8" not in model_c
+
+
+def test_fused_tables_and_records_staged_where_the_arena_allows():
+    """stage_fused_tables copies the add's tables and the records (level 2) where the arena stays
+    within the limit given, the tables alone (1) where only they fit, nothing where neither does."""
+    from mcudeploy.codegen.fuse import stage_fused_tables
+
+    x = _data(5)
+    g = _graph(_TinyResNet().eval(), x, "double")
+    fuse_conv_add(g)
+    base = plan(g, scratch=scratch_for(g)).arena_bytes
+    assert stage_fused_tables(g, base) == [] and not any("add_stage" in op.attrs for op in g.ops)
+    staged = stage_fused_tables(g, base + 10**6)
+    assert len(staged) == 2 and all(op.attrs["add_stage"] == 2 for op in g.ops if op.name in staged)
+    assert plan(g, scratch=scratch_for(g)).arena_bytes > base
+    first = next(op for op in g.ops if op.name == staged[0])  # the larger output (7 channels: 112 B of records)
+    assert staged[0] in stage_fused_tables(g, base + 2048 + 16 * 7 - 1) and first.attrs["add_stage"] == 1

@@ -21,7 +21,8 @@
  * 4 single rounding from the high word (total shift >= 32), 5 its generic form.
  *
  * fast: bit 0 records (required), bits 1 and 2 the weights staged (conv2d_s8.c), bit 3 the
- * tables copied into the scratch first (2 KB after the rest; ops/conv2d.py: fused_tab_bytes). */
+ * tables copied into the scratch first (2 KB after the rest), bit 4 the records too, after the
+ * tables (ops/conv2d.py: fused_tab_bytes). */
 #include "mcd_kernels.h"
 #include "mcd_gemm2x4_s8.h"
 #include "mcd_im2col_s8.h"
@@ -116,8 +117,12 @@ MCD_SPECIALISED void gemm_pair_add(const int16_t *col, const int8_t *w, const in
     }
 }
 
-/* gemm_pair_add in two out-of-line copies (the GEMM's asm needs 14 registers: the pixel loop's
- * values cannot stay live around it): IC's case (mode 1, no clamp) and any other. */
+/* gemm_pair_add in the pixel loop. Under the double rule it is inlined there (IC's case: mode 1,
+ * no clamp). Under single rounding GCC 13 -O3 then finds no registers for the GEMM's 14-register
+ * asm ("impossible constraints"), so there it runs in two out-of-line copies, IC's case and any
+ * other. (Out of line under the double rule too, IC measured 19,925,710 flash-aware est. cycles
+ * against 19,857,832 inlined.) */
+#if !MCD_ROUNDING_DOUBLE
 static void __attribute__((noinline)) gemm_pair_add_full(const int16_t *col, const int8_t *w, const int32_t *rq,
                                                          int32_t c_out, int32_t k4, const int8_t *skip_a,
                                                          const int8_t *skip_b, int8_t *out_a, int8_t *out_b,
@@ -134,15 +139,21 @@ static void __attribute__((noinline)) gemm_pair_add_any(const int16_t *col, cons
     gemm_pair_add(col, w, rq, c_out, k4, clo, chi, skip_a, skip_b, out_a, out_b, a, mode, 0);
 }
 
+#endif
+
 MCD_SPECIALISED void gemm_pair_add_call(const int16_t *col, const int8_t *w, const int32_t *rq, int32_t c_out,
                                         int32_t k4, int32_t clo, int32_t chi, const int8_t *skip_a,
                                         const int8_t *skip_b, int8_t *out_a, int8_t *out_b, const add_step *a,
                                         int32_t mode, int32_t full)
 {
+#if MCD_ROUNDING_DOUBLE
+    gemm_pair_add(col, w, rq, c_out, k4, clo, chi, skip_a, skip_b, out_a, out_b, a, mode, full);
+#else
     if (full)
         gemm_pair_add_full(col, w, rq, c_out, k4, skip_a, skip_b, out_a, out_b, a);
     else
         gemm_pair_add_any(col, w, rq, c_out, k4, clo, chi, skip_a, skip_b, out_a, out_b, a, mode);
+#endif
 }
 
 /* The pixel loop of mcd_conv2d_s8 (plain conv, no pool), with gemm_pair_add for the GEMM. */
@@ -227,6 +238,10 @@ void mcd_conv2d_s8_add(const mcd_conv_params *p, const mcd_dims *in_d, const int
         }
         a.ta = dst + 128;
         a.tb = dst + 256 + 128;
+        if (fast & 16) { /* and the records after them */
+            for (i = 0; i < 4 * c_out; i++) dst[512 + i] = rq[i];
+            rq = dst + 512;
+        }
     }
     if (mode == 1 && p->act_min <= -128 && p->act_max >= 127 && a.lo <= -128 && a.hi >= 127)
         conv_add_run(p, in_d, in, k_h, k_w, w, rq, fast, out_d, skip, out, col, &a, 1, 1);

@@ -105,4 +105,30 @@ def fuse_and_stage(g: Graph) -> list[str]:
     if fused:
         pointwise_4px(g)
         stage_weights(g, peak=before)
+        stage_fused_tables(g, before)
     return fused
+
+
+def stage_fused_tables(g: Graph, peak: int) -> list[str]:
+    """Set attrs["add_stage"] on the fused convs (ops/conv2d.py: fused_tab_bytes): their add's
+    tables and their records copied into SRAM (2), the tables alone (1), or nothing, the most that
+    keeps the arena within ``peak`` (or the arena as it is, if larger), the largest outputs first;
+    returns the names of those staged."""
+    from ..plan import plan
+
+    def arena() -> int:
+        return plan(g, scratch=scratch_for(g)).arena_bytes
+
+    ops = [op for op in g.ops if "add" in op.attrs]
+    for op in ops:
+        op.attrs.pop("add_stage", None)
+    limit, marked = max(peak, arena()), []
+    for op in sorted(ops, key=lambda op: -g.tensors[op.output].size):
+        for level in (2, 1):
+            op.attrs["add_stage"] = level
+            if arena() <= limit:
+                marked.append(op.name)
+                break
+        else:
+            del op.attrs["add_stage"]
+    return marked

@@ -71,14 +71,14 @@ def fused_add_tables(g, op) -> np.ndarray:
     return (np.concatenate(rows) * (2 if rule == "double" else 1)).astype(np.int32)
 
 
-FUSED_TAB_STAGE_MIN = 4096  # outputs from which a fused add copies its tables to SRAM (no more than fusion frees)
-
-
 def fused_tab_bytes(g, op) -> int:
-    """Scratch for a fused add's two rescale tables copied from flash (mcd_conv2d_s8_add, fast bit 8):
-    read twice an output at random, they miss the F446RE's 8-line flash data cache; the copy costs
-    2 KB of arena, and only where fusion saved at least twice that (the conv output's buffer)."""
-    return 2048 if "add" in op.attrs and g.tensors[op.output].size >= FUSED_TAB_STAGE_MIN else 0
+    """Scratch for what a fused add copies from flash into SRAM first (mcd_conv2d_s8_add, fast bits 8
+    and 16; attrs["add_stage"], set by codegen/fuse.py where the arena has room): 1 its two
+    rescale tables (2 KB), read twice an output at random; 2 also the conv's requantization
+    records (16 B a channel), read once a pixel pair. Both miss the F446RE's 8-line flash data
+    cache at every pass."""
+    level = op.attrs.get("add_stage", 0) if "add" in op.attrs else 0
+    return (2048 if level >= 1 else 0) + (16 * g.tensors[op.output].shape[-1] if level >= 2 else 0)
 
 
 def fused_add_mode(g, op) -> int:
@@ -257,8 +257,8 @@ def layer(g, op, d) -> dict:
         out["rq_fast"] = K.rq_fast_code(g, op)
         if d["variant"] in ("default", "pointwise") and op.attrs.get("stage_weights"):  # copy the weights first
             out["rq_fast"] |= 4 if op.attrs["stage_weights"] == "input" else 2  # 4: into the input's dead rows
-        if fused_tab_bytes(g, op):
-            out["rq_fast"] |= 8  # mcd_conv2d_s8_add: the add's tables into the scratch
+        if fused_tab_bytes(g, op):  # mcd_conv2d_s8_add: the add's tables (8) and the records (16) into the scratch
+            out["rq_fast"] |= 8 | (16 if op.attrs["add_stage"] >= 2 else 0)
         out["pw4"] = bool(op.attrs.get("pw4"))  # mcd_pwconv2d_s8_4px
         live = K.pw_live(g, op)
         out["pw_live"] = None if live is None else len(live)  # mcd_pwconv2d_s8_live: constant channels copied
