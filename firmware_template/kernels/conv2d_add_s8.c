@@ -51,6 +51,18 @@ MCD_SPECIALISED int32_t add_out(int32_t x, int32_t mode, int32_t mult, int32_t c
     return mcd_clamp8(y, lo, hi);
 }
 
+/* mcd_rq_out with int8's range as the clamp, as an int32: no sign extension before it indexes a
+ * table (SSAT's result is in range, but an int8_t return makes GCC extend it again). */
+MCD_SPECIALISED int32_t rq_full(int32_t acc, int32_t m, int32_t cz, int32_t s)
+{
+#if MCD_ROUNDING_DOUBLE
+    const int32_t h = mcd_smmulr((int32_t)((uint32_t)acc << 1), m);
+    return mcd_sat8((h + cz + (h >> 31)) >> s);
+#else
+    return mcd_sat8(mcd_smmla(acc, m, cz) >> s);
+#endif
+}
+
 typedef struct {
     const int32_t *ta, *tb; /* indexed by the int8 value */
     int32_t mult, cz, shift, zp, lo, hi;
@@ -82,12 +94,15 @@ MCD_SPECIALISED void gemm_pair_add(const int16_t *col, const int8_t *w, const in
         mcd_dot2x4(col, w, k4, s);
         va = mcd_ld32(skip_a);
         vb = mcd_ld32(skip_b);
-        for (r = 0; r < 4; r++) {
+        for (r = 0; r < 4; r++) { /* pixel a, then pixel b: fewer values live at once */
             const int32_t m = rq[4 * r + 1], c = rq[4 * r + 2], sh = rq[4 * r + 3];
-            const int32_t ya = mcd_rq_out(s[r], m, c, sh, clo, chi);
-            const int32_t yb = mcd_rq_out(s[4 + r], m, c, sh, clo, chi);
+            const int32_t ya = full ? rq_full(s[r], m, c, sh) : mcd_rq_out(s[r], m, c, sh, clo, chi);
             ra |= (uint32_t)(uint8_t)add_out(ta[ya] + tb[(int8_t)(va >> (8 * r))], mode, mult, cz, shift, zp, lo, hi)
                   << (8 * r);
+        }
+        for (r = 0; r < 4; r++) {
+            const int32_t m = rq[4 * r + 1], c = rq[4 * r + 2], sh = rq[4 * r + 3];
+            const int32_t yb = full ? rq_full(s[4 + r], m, c, sh) : mcd_rq_out(s[4 + r], m, c, sh, clo, chi);
             rb |= (uint32_t)(uint8_t)add_out(ta[yb] + tb[(int8_t)(vb >> (8 * r))], mode, mult, cz, shift, zp, lo, hi)
                   << (8 * r);
         }
