@@ -2,7 +2,8 @@
 
 Usage::
 
-    fuse_and_stage(g)  # after the formats are chosen, before plan: fuse_conv_add, pointwise_4px, stage_weights
+    pointwise_4px(g); stage_weights(g)
+    fuse_and_stage(g)  # then fuse_conv_add, and both again within the unfused arena; then plan
 
 Why: a ResNet block ends ``y = conv(x) + skip``. Unfused, the conv writes its whole output map,
 the add reads it back with the skip and writes a third map, and all three maps are live at the
@@ -91,15 +92,14 @@ def fuse_conv_add(g: Graph) -> list[str]:
 
 
 def fuse_and_stage(g: Graph) -> list[str]:
-    """pointwise_4px and stage_weights, with the residual adds fused (fuse_conv_add). Fusion frees
-    the conv output's buffer; the weights are then staged into SRAM up to the arena the unfused
-    graph needed, never beyond: IC's peak (49.8 KB at conv2d_2) falls by 16 KB, which lets layers
-    that were at the old peak read their weights from SRAM (conv2d_9's 36 KB once conv2d_10's
-    move lets conv2d_8's output die before it). Returns the convs that carry an add."""
+    """After pointwise_4px and stage_weights: fuse the residual adds (fuse_conv_add), then choose
+    both again. Fusion frees the conv output's buffer; the weights are then staged into SRAM up to
+    the arena the unfused graph needed, never beyond: IC's peak (49.8 KB at conv2d_2) falls by
+    16 KB, which lets layers that were at the old peak read their weights from SRAM (conv2d_9's
+    36 KB once conv2d_10's move lets conv2d_8's output die before it). Returns the convs that
+    carry an add (none: the graph and its marks are left as they were)."""
     from ..plan import plan
 
-    pointwise_4px(g)
-    stage_weights(g)
     before = plan(g, scratch=scratch_for(g)).arena_bytes
     fused = fuse_conv_add(g)
     if fused:
