@@ -18,7 +18,10 @@
  * mode (the generator's literal, ops/conv2d.py: fused_add_mode): 1 double rule as one SMMLAR
  * (exact where act_min >= out_zp: the tie that differs from the two-step rule is clamped away,
  * see mcd_rq_out_dbl_relu in mcd_simd.h), 2 the double rule in two steps, 3 its generic form,
- * 4 single rounding from the high word (total shift >= 32), 5 its generic form.
+ * 4 single rounding from the high word (total shift >= 32), 5 its generic form, 6 single rounding
+ * as one SMMLA (2 <= shift <= 22: the rounding term 2^(30 + shift) has no low word, so
+ * (x * mult + 2^(30 + shift)) >> 32 = SMMLA(x, mult, 2^(shift - 2)); the zero point folds in as
+ * zp << (shift - 1) before the last shift, exactly, as in mcd_rq_out's single-rule records).
  *
  * fast: bit 0 records (required), bits 1 and 2 the weights staged (conv2d_s8.c), bit 3 the
  * tables copied into the scratch first (2 KB after the rest), bit 4 the records too, after the
@@ -33,6 +36,12 @@ MCD_SPECIALISED int32_t add_out(int32_t x, int32_t mode, int32_t mult, int32_t c
                                 int32_t lo, int32_t hi)
 {
     int32_t y;
+#if !MCD_ROUNDING_DOUBLE /* (not compiled where it cannot occur: the double rule's code stays as it was) */
+    if (mode == 6) {
+        y = mcd_sat8(mcd_smmla(x, mult, cz) >> shift);
+        return lo <= -128 && hi >= 127 ? y : (y < lo ? lo : (y > hi ? hi : y));
+    }
+#endif
     if (mode == 1) {
         y = mcd_sat8(mcd_smmlar(x, mult, cz) >> shift);
         return lo <= -128 && hi >= 127 ? y : (y < lo ? lo : (y > hi ? hi : y));
@@ -143,7 +152,7 @@ static void __attribute__((noinline)) gemm_pair_add_full(const int16_t *col, con
                                                          const int8_t *skip_b, int8_t *out_a, int8_t *out_b,
                                                          const add_step *a)
 {
-    gemm_pair_add(col, w, rq, c_out, k4, -128, 127, skip_a, skip_b, out_a, out_b, a, 1, 1);
+    gemm_pair_add(col, w, rq, c_out, k4, -128, 127, skip_a, skip_b, out_a, out_b, a, 6, 1);
 }
 
 static void __attribute__((noinline)) gemm_pair_add_any(const int16_t *col, const int8_t *w, const int32_t *rq,
@@ -234,6 +243,12 @@ void mcd_conv2d_s8_add(const mcd_conv_params *p, const mcd_dims *in_d, const int
     a.lo = ap->act_min;
     a.hi = ap->act_max;
     a.cz = mode == 1 ? ((int32_t)1 << (ap->out_shift - 1)) + (int32_t)((uint32_t)ap->out_zp << ap->out_shift) : 0;
+#if !MCD_ROUNDING_DOUBLE
+    if (mode == 6) { /* mode 6 reads shift - 1 */
+        a.cz = ((int32_t)1 << (ap->out_shift - 2)) + (int32_t)((uint32_t)ap->out_zp << (ap->out_shift - 1));
+        a.shift = ap->out_shift - 1;
+    }
+#endif
     if (fast & 2) { /* stage the weights in SRAM, after the columns and the per-channel words (conv2d_s8.c) */
         const int32_t words = ((c_out + 1) & ~1) * k4 / 4;
         int8_t *dst = (int8_t *)((int32_t *)(col + 2 * k4) + ((c_out + 1) & ~1));
@@ -258,8 +273,14 @@ void mcd_conv2d_s8_add(const mcd_conv_params *p, const mcd_dims *in_d, const int
             rq = dst + 512;
         }
     }
+    /* the rule's one-instruction output step, no clamp: gemm_pair_add_call's fast path */
+#if MCD_ROUNDING_DOUBLE
     if (mode == 1 && p->act_min <= -128 && p->act_max >= 127 && a.lo <= -128 && a.hi >= 127)
         conv_add_run(p, in_d, in, k_h, k_w, w, rq, fast, out_d, skip, out, col, &a, 1, 1);
+#else
+    if (mode == 6 && p->act_min <= -128 && p->act_max >= 127 && a.lo <= -128 && a.hi >= 127)
+        conv_add_run(p, in_d, in, k_h, k_w, w, rq, fast, out_d, skip, out, col, &a, 6, 1);
+#endif
     else
         conv_add_run(p, in_d, in, k_h, k_w, w, rq, fast, out_d, skip, out, col, &a, mode, 0);
 }

@@ -84,12 +84,13 @@ def fused_tab_bytes(g, op) -> int:
 def fused_add_mode(g, op) -> int:
     """How mcd_conv2d_s8_add does the add's output step (conv2d_add_s8.c): 1 the double rule as one
     SMMLAR (act_min >= the output zero point, 1 <= shift <= 22), 2 the double rule in two steps,
-    3 the double rule's generic form, 4 single rounding from the high word, 5 its generic form."""
+    3 the double rule's generic form, 4 single rounding from the high word, 5 its generic form,
+    6 single rounding as one SMMLA (2 <= shift <= 22)."""
     a, zp = op.attrs["add"], g.tensors[op.output].zero_point
     s = a["out_shift"]
     if _K().op_rounding(g, op) == "double":
         return 1 if a["act"][0] >= zp and 1 <= s <= 22 else (2 if s >= 1 else 3)
-    return 4 if s >= 1 else 5
+    return 6 if 2 <= s <= 22 else (4 if s >= 1 else 5)
 
 
 def dwconv2d_reference(op, xs, tins, tout):
