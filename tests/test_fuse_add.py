@@ -6,6 +6,7 @@ of a fused add runs in tests/test_dense_gemm_m4.py (test_residual_add_bit_exact)
 the MLPerf suite tests."""
 
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -138,6 +139,8 @@ def test_fused_engine_bit_exact_on_the_host(rounding, relu_out, tmp_path):
     assert res.report["host_check"]["bit_exact"] == res.report["host_check"]["samples"] > 0
     model_c = (res.outdir / "engine" / "model.c").read_text()
     assert model_c.count("mcd_conv2d_s8_add(") == 2 and "mcd_add_s8" not in model_c
+    modes = set(re.findall(r"&ap, (\d), mcd_", model_c))  # ops/conv2d.py: fused_add_mode
+    assert modes == {"6"} if rounding == "single" else ("1" in modes if relu_out else modes <= {"1", "2"})
 
 
 def test_fused_tables_and_records_staged_where_the_arena_allows():
