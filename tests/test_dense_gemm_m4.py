@@ -110,23 +110,30 @@ def test_pack_pairs_layout():
 
 class _Residual(nn.Module):
     """conv -> (+ input) [-> ReLU]: an add of n = h * w * c elements (n % 4 = 3 here: the word
-    loop and its tail)."""
+    loop and its tail). shared: the conv's output is added once more (+ y), so neither add can be
+    fused into the conv (codegen/fuse.py) and both run mcd_add_s8_tab."""
 
-    def __init__(self, c: int, relu: bool):
+    def __init__(self, c: int, relu: bool, shared: bool = False):
         super().__init__()
-        self.conv, self.relu = nn.Conv2d(c, c, 3, 1, 1), relu
+        self.conv, self.relu, self.shared = nn.Conv2d(c, c, 3, 1, 1), relu, shared
 
     def forward(self, x):
-        y = self.conv(x) + x
-        return torch.relu(y) if self.relu else y
+        y = self.conv(x)
+        z = y + x
+        z = torch.relu(z) if self.relu else z
+        return z + y if self.shared else z
 
 
 @pytest.mark.parametrize("rounding", ["single", "double"])
 @pytest.mark.parametrize("relu", [False, True])
 def test_residual_add_bit_exact(relu, rounding, tmp_path):
+    """Without ReLU the add is fused into the conv (mcd_conv2d_s8_add, the skip the graph's input);
+    with it the conv output is shared, and the adds run alone from their tables in flash."""
     torch.manual_seed(3)
-    res = _check(_Residual(11, relu).eval(), (11, 5, 5), tmp_path, rounding, 3)  # 275 elements >= MCD_ADD_LUT_MIN
-    assert "mcd_add_s8_tab(" in (res.outdir / "engine" / "model.c").read_text()  # tables in flash
+    res = _check(_Residual(11, relu, shared=relu).eval(), (11, 5, 5), tmp_path, rounding, 3)  # 275 >= MCD_ADD_LUT_MIN
+    model_c = (res.outdir / "engine" / "model.c").read_text()
+    assert ("mcd_add_s8_tab(" if relu else "mcd_conv2d_s8_add(") in model_c
+    assert ("mcd_conv2d_s8_add(" in model_c) != relu
 
 
 def test_weights_staged_in_sram_without_raising_the_peak(tmp_path):

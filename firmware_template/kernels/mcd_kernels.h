@@ -100,6 +100,14 @@ void mcd_add_s8_tab(const mcd_add_params *p, int32_t n, const int8_t *a, const i
                     const int32_t *tab);
 int32_t mcd_add_s8_scratch_bytes(int32_t n);
 
+/* mcd_conv2d_s8 (records only, no pool) with a residual add fused into its requantization:
+ * out = add(conv(in), skip) by ap (the conv's operand first) and its two rescale tables tab (as
+ * mcd_add_s8_tab's); out may be skip. mode: the add's output step (conv2d_add_s8.c). Same scratch
+ * as mcd_conv2d_s8. */
+void mcd_conv2d_s8_add(const mcd_conv_params *p, const mcd_dims *in_d, const int8_t *in, int32_t k_h, int32_t k_w,
+                       const int8_t *w, const int32_t *rq, int32_t fast, const mcd_dims *out_d, const int8_t *skip,
+                       const mcd_add_params *ap, int32_t mode, const int32_t *tab, int8_t *out, void *scratch);
+
 /* One input of a channel concat: copies (or requantizes) in_c channels per pixel into out at
  * channel offset c_off of out_c. mult == 0 and copy != 0 means a plain copy. */
 void mcd_concat_s8(int32_t pixels, const int8_t *in, int32_t in_c, int32_t copy, int32_t in_zp,

@@ -27,6 +27,7 @@ from . import __version__, calib_checks, datasets, fit, hostrun, manifest, progr
 from . import reference as R
 from .boards import Board
 from .codegen import emit_engine
+from .codegen.fuse import fuse_and_stage
 from .codegen.kernels import choose_format, layer_bytes, pointwise_4px, scratch_for, stage_weights
 from .errors import McdError, OutputError
 from .frontend import capture, load_model, run_float, simplify
@@ -140,6 +141,7 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
             op.attrs["format"] = choose_format(g, op, mode)
     pointwise_4px(g)  # pointwise layers where four pixels a weight pass fit the arena
     stage_weights(g)  # dense convs off the arena's peak read their weights from SRAM
+    fuse_and_stage(g)  # residual adds into the conv before them; staged again within that arena
     p = plan(g, scratch=scratch_for(g))
     check(g, p)
     if board is not None:  # before the engine is written: a 16 MB weights.c takes minutes

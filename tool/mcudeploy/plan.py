@@ -81,8 +81,9 @@ def _in_place_inputs(g: Graph, op: Op) -> list[str]:
     rule = REGISTRY[op.kind].in_place
     if rule == "any":
         return list(op.inputs)
-    if callable(rule):
-        return [op.inputs[0]] if rule(g, op) else []
+    if callable(rule):  # True: the first input; or the list of inputs it names
+        r = rule(g, op)
+        return list(r) if isinstance(r, list) else ([op.inputs[0]] if r else [])
     tin, tout = g.tensors[op.inputs[0]], g.tensors[op.output]
     return [op.inputs[0]] if rule and tin.size == tout.size else []
 

@@ -24,6 +24,7 @@ from . import __version__, datasets, fit, hostrun, manifest
 from . import reference as R
 from .boards import Board
 from .codegen import emit_engine
+from .codegen.fuse import fuse_and_stage
 from .codegen.kernels import layer_bytes, pointwise_4px, scratch_for, stage_weights
 from .errors import McdError
 from .ir import Graph
@@ -70,6 +71,7 @@ def compile_tflite(model: str | Path, outdir, rounding: str = "litert", calib: s
     g = import_tflite(model, rounding)
     pointwise_4px(g)  # pointwise layers where four pixels a weight pass fit the arena
     stage_weights(g)  # dense convs off the arena's peak read their weights from SRAM
+    fuse_and_stage(g)  # residual adds into the conv before them; staged again within that arena
     p = plan(g, scratch=scratch_for(g))
     check(g, p)
     if board is not None:

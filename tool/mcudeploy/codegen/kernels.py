@@ -355,7 +355,7 @@ def _out_range(g: Graph, op: Op, rows: np.ndarray | None, ranges: dict | None) -
     """(valid, y_lo, y_hi) per output channel: the output's least and greatest int8 value, valid
     where the accumulator range cannot wrap int32. Requantization is monotonic in acc."""
     lo, hi = acc_range(g, op, rows, ranges)
-    zp_out = g.tensors[op.output].zero_point
+    zp_out = conv_out_zp(g, op)
     a_lo, a_hi = (getattr(op, "attrs", {}) or {}).get("act") or FULL_RANGE
     rule = op_rounding(g, op)
     mult, shift = op.arrays["mult"].astype(np.int64), op.arrays["shift"].astype(np.int64)
@@ -366,6 +366,13 @@ def _out_range(g: Graph, op: Op, rows: np.ndarray | None, ranges: dict | None) -
     return ok, y_lo, y_hi
 
 
+def conv_out_zp(g: Graph, op: Op) -> int:
+    """The zero point the op's requantization writes: its output's, or for a conv with a fused add
+    (codegen/fuse.py) the conv's own output's, which the add then reads."""
+    fused = (getattr(op, "attrs", None) or {}).get("add")
+    return fused["mid_zp"] if fused else g.tensors[op.output].zero_point
+
+
 def channel_ranges(g: Graph) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per channel of every conv2d / dwconv2d output, its least and greatest int8 value over all
     inputs of the graph (interval arithmetic through the weights, bias and requantization, from
@@ -373,7 +380,8 @@ def channel_ranges(g: Graph) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     that never opens) is then known constant downstream too."""
     ranges: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for op in getattr(g, "ops", ()):
-        if op.kind in ("conv2d", "dwconv2d") and "mult" in op.arrays and "weight" in op.arrays:
+        if op.kind in ("conv2d", "dwconv2d") and "mult" in op.arrays and "weight" in op.arrays \
+                and "add" not in op.attrs:  # a fused add's output: any int8 (codegen/fuse.py)
             ok, y_lo, y_hi = _out_range(g, op, None, ranges)
             ranges[op.output] = (np.where(ok, y_lo, -128), np.where(ok, y_hi, 127))
     return ranges
@@ -415,7 +423,7 @@ def rq_records(g: Graph, op: Op, w2d: np.ndarray) -> np.ndarray:
     one shift. s = -1 in every row when some shift is outside 2 .. RQ_SHIFT_MAX. A constant
     channel (constant_channels) holds mult = 0, s = 1, cz = 2 * value: either rule then gives
     (0 + cz) >> 1 = value, with no test in the kernel."""
-    zp_out = g.tensors[op.output].zero_point
+    zp_out = conv_out_zp(g, op)
     mult = op.arrays["mult"].astype(np.int64)
     shift = op.arrays["shift"].astype(np.int64)
     s = shift if op_rounding(g, op) == "double" else shift - 1  # the double rule shifts h, not acc * mult
@@ -541,7 +549,7 @@ def staged_bytes(op: Op) -> int:
     return (o + (o & 1)) * k4(kh * kw * c) + (16 * o if op.attrs.get("stage_rq") else 0)  # + the records (fast bit 8)
 
 
-def stage_weights(g: Graph) -> list[str]:
+def stage_weights(g: Graph, peak: int = 0) -> list[str]:
     """Mark the dense convs (mcd_conv2d_s8, mcd_conv2d_rows_s8) whose weights can be copied to SRAM at the start of
     the layer without raising the arena's peak: the copy goes into the layer's scratch, placed by
     the planner in memory that is free while the layer runs.
@@ -564,7 +572,7 @@ def stage_weights(g: Graph) -> list[str]:
         op.attrs.get("pw4") and pw_live(g, op) is None))]  # the live pointwise kernel: not staged
     if not cands:
         return []
-    peak, marked = arena(), []
+    peak, marked = max(arena(), peak), []  # peak: a larger arena the caller allows (codegen/fuse.py)
     for op in sorted(cands, key=lambda op: -op.macs):  # the most MACs per staged byte first
         op.attrs["stage_weights"] = True
         if arena() > peak:
@@ -575,7 +583,7 @@ def stage_weights(g: Graph) -> list[str]:
         else:
             marked.append(op.name)
     for op in sorted(cands, key=lambda op: -op.macs):
-        if variant(op) == "default":
+        if variant(op) == "default" and "add" not in op.attrs:  # mcd_conv2d_s8's bits (the fused kernel stages its own)
             _stage_more(g, op, arena, peak, marked)
     return [op.name for op in g.ops if op.name in marked]  # graph order
 

@@ -40,7 +40,57 @@ def conv2d_reference(op, xs, tins, tout):
     acc += op.arrays["bias"]
     if op.attrs.get("pool"):
         acc = _maxpool_windows(acc, op.attrs["pool"]["k"], op.attrs["pool"]["s"])
+    if "add" in op.attrs:  # a fused residual add (codegen/fuse.py): the conv's own output, then the add
+        return fused_add_reference(op, _finish(acc, op, op.attrs["add"]["mid_zp"]), xs[1], tout)
     return _finish(acc, op, tout.zero_point)
+
+
+def fused_add_reference(op, y, skip, tout):
+    """ops/add.py's reference on (the conv's int8 output y, the skip), with the add's constants
+    from attrs["add"] (the conv's operand first)."""
+    from .. import quantize as Q
+    from ..reference import _rounding
+
+    a, r = op.attrs["add"], _rounding(op)
+    ls = a["left_shift"]
+    y1 = Q.requantize((y.astype(np.int64) - a["mid_zp"]) << ls, a["mult"][0], a["shift"][0], r)
+    y2 = Q.requantize((skip.astype(np.int64) - a["skip_zp"]) << ls, a["mult"][1], a["shift"][1], r)
+    z = Q.requantize(y1 + y2, a["out_mult"], a["out_shift"], r) + tout.zero_point
+    return np.clip(z, a["act"][0], a["act"][1]).astype(np.int8)
+
+
+def fused_add_tables(g, op) -> np.ndarray:
+    """The fused add's two rescale tables (2 x 256 int32; entry v + 128 of table k is operand k's
+    rescale of v, doubled under the double rule), as ops/add.py's rescale_tables."""
+    from .. import quantize as Q
+
+    a, rule = op.attrs["add"], _K().op_rounding(g, op)
+    v = np.arange(-128, 128, dtype=np.int64)
+    rows = [Q.requantize((v - zp) << a["left_shift"], a["mult"][k], a["shift"][k], rule)
+            for k, zp in enumerate((a["mid_zp"], a["skip_zp"]))]
+    return (np.concatenate(rows) * (2 if rule == "double" else 1)).astype(np.int32)
+
+
+def fused_tab_bytes(g, op) -> int:
+    """Scratch for what a fused add copies from flash into SRAM first (mcd_conv2d_s8_add, fast bits 8
+    and 16; attrs["add_stage"], set by codegen/fuse.py where the arena has room): 1 its two
+    rescale tables (2 KB), read twice an output at random; 2 also the conv's requantization
+    records (16 B a channel), read once a pixel pair. Both miss the F446RE's 8-line flash data
+    cache at every pass."""
+    level = op.attrs.get("add_stage", 0) if "add" in op.attrs else 0
+    return (2048 if level >= 1 else 0) + (16 * g.tensors[op.output].shape[-1] if level >= 2 else 0)
+
+
+def fused_add_mode(g, op) -> int:
+    """How mcd_conv2d_s8_add does the add's output step (conv2d_add_s8.c): 1 the double rule as one
+    SMMLAR (act_min >= the output zero point, 1 <= shift <= 22), 2 the double rule in two steps,
+    3 the double rule's generic form, 4 single rounding from the high word, 5 its generic form,
+    6 single rounding as one SMMLA (2 <= shift <= 22)."""
+    a, zp = op.attrs["add"], g.tensors[op.output].zero_point
+    s = a["out_shift"]
+    if _K().op_rounding(g, op) == "double":
+        return 1 if a["act"][0] >= zp and 1 <= s <= 22 else (2 if s >= 1 else 3)
+    return 6 if 2 <= s <= 22 else (4 if s >= 1 else 5)
 
 
 def dwconv2d_reference(op, xs, tins, tout):
@@ -74,6 +124,8 @@ def conv2d_arrays(g, op) -> dict:
         out["rq"] = K.rq_records(g, op, w.reshape(w.shape[0], int(np.prod(w.shape[1:])))).reshape(-1)
         out["bias"] = None
         out.update(K.pw_live_arrays(g, op, out["rq"]))  # mcd_pwconv2d_s8_live: constant channels skipped
+        if "add" in op.attrs:
+            out["addtab"] = fused_add_tables(g, op)
     elif v == "rows":  # the records' mult, cz, s (mcd_rq_channel); the kernel keeps its bias
         w = op.arrays["weight"]  # (a gated-off layer may have no output channel: reshape by size)
         out["rq"] = K.rq_records(g, op, w.reshape(w.shape[0], int(np.prod(w.shape[1:])))).reshape(-1)
@@ -148,7 +200,7 @@ def conv2d_scratch(g, op) -> int:
     if v == "pointwise":  # mcd_pwconv2d_s8_scratch_bytes: two int16 pixel columns
         return (2 * K.k4(c) + 4) * 2
     # mcd_conv2d_s8_scratch_bytes: two interleaved int16 columns, a max per channel; + staged weights
-    return 2 * K.k4(kh * kw * c) * 2 + (o + (o & 1)) * 4 + K.staged_bytes(op)
+    return 2 * K.k4(kh * kw * c) * 2 + (o + (o & 1)) * 4 + K.staged_bytes(op) + fused_tab_bytes(g, op)
 
 
 def conv2d_c_scratch(g, op) -> str | None:
@@ -176,7 +228,8 @@ def conv2d_c_scratch(g, op) -> str | None:
         h, w, _ = g.tensors[op.inputs[0]].shape
         t, left, b, r = a["pad"]
         return f"mcd_conv2d_sparse_s8_scratch_bytes(&(mcd_dims){{{h}, {w}, {c}}}, {t}, {left}, {b}, {r})"
-    return f"mcd_conv2d_s8_scratch_bytes({kh}, {kw}, {c}, {o}) + {K.staged_bytes(op)}"  # + weights staged in SRAM
+    return (f"mcd_conv2d_s8_scratch_bytes({kh}, {kw}, {c}, {o}) + {K.staged_bytes(op)}"  # + weights staged in SRAM
+            + (f" + {fused_tab_bytes(g, op)}" if fused_tab_bytes(g, op) else ""))  # + a fused add's tables
 
 
 def dwconv2d_scratch(g, op) -> int:  # mcd_dwconv2d_s8_scratch_bytes: per channel a mirrored ring of k_h int16 rows
@@ -212,13 +265,19 @@ def layer(g, op, d) -> dict:
     if d["variant"] == "rows":  # | 2: copy the weights into the scratch first (stage_weights)
         out["rq_fast"] = K.rq_fast_code(g, op) | (2 if op.attrs.get("stage_weights") else 0)
         out["out_w_conv"] = rows_strip_w(g, op)  # the conv columns widened at once
+    if "add" in op.attrs:  # mcd_conv2d_s8_add: the records hold the conv's own zero point
+        out.update(out_zp=op.attrs["add"]["mid_zp"], add_zp=g.tensors[op.output].zero_point,
+                   add_mode=fused_add_mode(g, op), add=op.attrs["add"])
     if d["variant"] in ("default", "pointwise", "lowbit"):
         out["rq_fast"] = K.rq_fast_code(g, op)
         if d["variant"] in ("default", "pointwise") and op.attrs.get("stage_weights"):  # copy the weights first
             sw = op.attrs["stage_weights"]  # 4: into the input's dead rows; nb << 16: in blocks of nb channels
             out["rq_fast"] |= 4 if sw == "input" else op.attrs["stage_block"] << 16 if sw == "block" else 2
-            out["rq_fast"] |= 8 if op.attrs.get("stage_rq") else 0  # the records too
-            out["rq_fast"] |= 32 if op.attrs.get("stage_out_tail") else 0  # first from the output's tail
+            if "add" not in op.attrs:  # mcd_conv2d_s8 only (the fused kernel's bits 8 and 16 are its own, below)
+                out["rq_fast"] |= 8 if op.attrs.get("stage_rq") else 0  # the records too
+                out["rq_fast"] |= 32 if op.attrs.get("stage_out_tail") else 0  # first from the output's tail
+        if fused_tab_bytes(g, op):  # mcd_conv2d_s8_add: the add's tables (8) and the records (16) into the scratch
+            out["rq_fast"] |= 8 | (16 if op.attrs["add_stage"] >= 2 else 0)
         out["pw4"] = bool(op.attrs.get("pw4"))  # mcd_pwconv2d_s8_4px
         live = K.pw_live(g, op)
         out["pw_live"] = None if live is None else len(live)  # mcd_pwconv2d_s8_live: constant channels copied
@@ -257,6 +316,10 @@ mcd_pwconv2d_s8_4px(&p, &q, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ 
 mcd_pwconv2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out }}, {{ l.scratch }});
 {% elif l.variant == "few" %}
 mcd_conv2d_few_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, mcd_{{ l.c }}_weight, {{ l.few_mode }}, &out_d, {{ l.out }}, {{ l.scratch }});
+{% elif l.add is defined %}
+static const mcd_add_params ap = { {{ l.add.mid_zp }}, {{ l.add.skip_zp }}, {{ l.add_zp }}, {{ l.add.left_shift }}, {{ l.add.mult[0] }}, {{ l.add.shift[0] }}, {{ l.add.mult[1] }}, {{ l.add.shift[1] }}, {{ l.add.out_mult }}, {{ l.add.out_shift }}, {{ l.add.act[0] }}, {{ l.add.act[1] }} };
+mcd_conv2d_s8_add(&p, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.ins[1] }}, &ap, {{ l.add_mode }}, mcd_{{ l.c }}_addtab, {{ l.out }}, {{ l.scratch }});
+(void)q;
 {% elif l.variant == "rows" %}
 mcd_conv2d_rows_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0] }}, {{ l.k[1] }}, mcd_{{ l.c }}_weight, mcd_{{ l.c }}_bias, mcd_{{ l.c }}_rq, {{ l.rq_fast }}, &out_d, {{ l.out_w_conv }}, {{ l.out }}, {{ l.scratch }});
 {% else %}
@@ -269,9 +332,11 @@ _DW_CALL = _PRELUDE + ("mcd_dwconv2d_s8(&p, &q, &in_d, {{ l.ins[0] }}, {{ l.k[0]
 register(OpRecord(
     name="conv2d", reference=conv2d_reference, select=lambda g, op: _K().variant(op), arrays=conv2d_arrays,
     scratch=conv2d_scratch, c_scratch=conv2d_c_scratch, layer=layer, c_includes=conv2d_includes,
-    c_files=["conv2d_s8.c", "mcd_gemm2x4_s8.h", "mcd_im2col_s8.h", "conv2d_lowbit_s8.c", "mcd_lowbit_s8.h", "mcd_conv2d_rows_s8.h",
-             "mcd_conv2d_few_s8.h", "mcd_pwconv2d_s8.h", "conv2d_sparse_s8.c", "conv2d_sparse_tile_s8.c", "mcd_conv2d_sparse_tile_s8.h"],
-    in_place=lambda g, op: _K().pw4_in_place(g, op),  # mcd_pwconv2d_s8_4px widens a pixel block before writing it
+    c_files=["conv2d_s8.c", "conv2d_add_s8.c", "mcd_gemm2x4_s8.h", "mcd_im2col_s8.h", "conv2d_lowbit_s8.c", "mcd_lowbit_s8.h",
+             "mcd_conv2d_rows_s8.h", "mcd_conv2d_few_s8.h", "mcd_pwconv2d_s8.h", "conv2d_sparse_s8.c", "conv2d_sparse_tile_s8.c",
+             "mcd_conv2d_sparse_tile_s8.h"],
+    # mcd_pwconv2d_s8_4px widens a pixel block before writing it; mcd_conv2d_s8_add writes over its skip
+    in_place=lambda g, op: [op.inputs[1]] if "add" in op.attrs else _K().pw4_in_place(g, op),
     c_call=_CONV2D_CALL, rounding_family="other", channels="conv",
     rounding="single or double (the graph's rule), per output channel",
 ))
