@@ -173,9 +173,12 @@ def test_conv_and_pointwise_requantization_rules_bit_exact(fits, tmp_path, monke
     assert all(K.rq_fits(op) == fits for op in convs[1:])
     model_c = (res.outdir / "engine" / "model.c").read_text()
     for op in convs[1:]:  # bit 0 of the fast argument: the records' rule (bit 1: weights staged in SRAM,
-        # bit 2: staged in the input's dead rows)
+        # bit 2: staged in the input's dead rows, nb << 16: in blocks of nb channels; bit 8: the records
+        # staged too, bit 32: first copy in the output's tail; mcd_conv2d_s8 only)
         st = op.attrs.get("stage_weights") if variant(op) == "default" or op.attrs.get("pw4") else None
-        flag = int(fits) | (0 if not st else 4 if st == "input" else 2)
+        flag = int(fits) | (0 if not st else 4 if st == "input" else op.attrs["stage_block"] << 16 if st == "block" else 2)
+        if variant(op) == "default":
+            flag |= (8 if op.attrs.get("stage_rq") else 0) | (32 if op.attrs.get("stage_out_tail") else 0)
         assert f"mcd_{op.name}_rq, {flag}, " in model_c
     assert_bit_exact_host_and_m4(res, x, tmp_path, 2)
 

@@ -36,11 +36,14 @@ def _fast(res) -> list[int]:
     return [int(line.split("_rq, ")[1].split(",")[0]) for line in model_c.splitlines() if "mcd_conv2d_s8(" in line]
 
 
-def test_blocked_staging_selected_without_raising_the_peak(tmp_path):
+def test_blocked_staging_selected_without_raising_the_peak(tmp_path, monkeypatch):
     """Three convs: the first's weights fit the free arena whole (records staged with them, fast
     3 | 8), the second is at the peak (weights and records into its input's dead rows, 5 | 8), the
     third's 6 KB of weights fit nowhere whole, so they go in blocks of the most channels that fit
-    (a multiple of 4, here 29 channels in two blocks, the last odd); no staging raises the arena."""
+    (a multiple of 4, here 29 channels in two blocks, the last odd); no staging raises the arena.
+    The first conv would go to mcd_conv2d_few_s8 (which stages its own pack): kept on the GEMM here."""
+    import mcudeploy.codegen.kernels as K
+    monkeypatch.setattr(K, "FEW_MIN_C_OUT", 1 << 30)
     torch.manual_seed(7)
     net = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1), nn.ReLU(), nn.Conv2d(16, 24, 3, 2, 1), nn.ReLU(),
                         nn.Conv2d(24, 29, 3, 1, 1), nn.ReLU(), nn.Flatten()).eval()
