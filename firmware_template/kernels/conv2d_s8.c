@@ -151,15 +151,7 @@ void mcd_conv2d_s8(const mcd_conv_params *p, const mcd_channel_quant *q, const m
     if (fast & 2) { /* stage the weights in SRAM, after the columns and the running max */
         const int32_t words = ((c_out + 1) & ~1) * k4 / 4;
         int8_t *dst = (int8_t *)(best + ((c_out + 1) & ~1));
-        for (i = 0; i + 4 <= words; i += 4) {
-            const uint32_t a = mcd_ld32(w + 4 * i), b = mcd_ld32(w + 4 * i + 4);
-            const uint32_t c = mcd_ld32(w + 4 * i + 8), d = mcd_ld32(w + 4 * i + 12);
-            mcd_st32(dst + 4 * i, a);
-            mcd_st32(dst + 4 * i + 4, b);
-            mcd_st32(dst + 4 * i + 8, c);
-            mcd_st32(dst + 4 * i + 12, d);
-        }
-        for (; i < words; i++) mcd_st32(dst + 4 * i, mcd_ld32(w + 4 * i));
+        stage_words(dst, w, words);
         w = dst;
         if (fast & 8) { /* the records after the weights */
             stage_words((int8_t *)dst + 4 * words, (const int8_t *)rq, 4 * c_out);
