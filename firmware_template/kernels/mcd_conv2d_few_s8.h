@@ -202,18 +202,7 @@ MCD_SPECIALISED int8_t mcd_few_rq(int32_t acc, const int32_t *rec, int32_t r, in
 #define MCD_FEW_TAIL_STEP                                                                                 \
     "ldr %[xb], [%[r], #(%c[tb] + mcd_few_t)]\n\t"                                                        \
     "ldr %[xa], [%[r], #(%c[ta] + mcd_few_t)]\n\t"                                                        \
-    "ldr %[wa], [%[w]], #4\n\t"                                                                          \
-    "ldr %[wb], [%[w], #(%c[ch] - 4)]\n\t"                                                               \
-    "smlad %[a0], %[xa], %[wa], %[a0]\n\t"                                                               \
-    "smlad %[b0], %[xb], %[wa], %[b0]\n\t"                                                               \
-    "smlad %[a1], %[xa], %[wb], %[a1]\n\t"                                                               \
-    "smlad %[b1], %[xb], %[wb], %[b1]\n\t"                                                               \
-    "ldr %[wa], [%[w], #(2 * %c[ch] - 4)]\n\t"                                                           \
-    "ldr %[wb], [%[w], #(3 * %c[ch] - 4)]\n\t"                                                           \
-    "smlad %[a2], %[xa], %[wa], %[a2]\n\t"                                                               \
-    "smlad %[b2], %[xb], %[wa], %[b2]\n\t"                                                               \
-    "smlad %[a3], %[xa], %[wb], %[a3]\n\t"                                                               \
-    "smlad %[b3], %[xb], %[wb], %[b3]\n\t"
+    MCD_ROWS_PAIR4_MAC
 #endif
 
 /* mode: bit 0 dbl (doubled pack, mcd_rq_out_dbl_relu), bit 1 stage (copy the pack into the scratch

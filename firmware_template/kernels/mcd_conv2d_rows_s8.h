@@ -144,12 +144,9 @@ static inline void mcd_rows_dot_quad(const int16_t *rows, int32_t row_len, int32
 #endif
 
 #if MCD_ROWS_QUAD2_ASM
-/* One tap pair of two output pixels (a at r, b at r + OB) for four output channels (weight words
- * at w + i * CH): 4 weight loads, 2 input loads, 8 SMLAD (~16 cycles for 16 MAC slots, against
- * ~24 for the C pair's four channels: 4 weight loads, 8 input loads). */
-#define MCD_ROWS_PAIR4_STEP                                                                               \
-    "ldr %[xb], [%[r], #%c[ob]]\n\t"                                                                     \
-    "ldr %[xa], [%[r]], #4\n\t"                                                                          \
+/* The step's weights and multiplies, after its two input loads (xa, xb): shared with
+ * mcd_conv2d_few_s8.h's tail step, which loads its inputs elsewhere. */
+#define MCD_ROWS_PAIR4_MAC                                                                                \
     "ldr %[wa], [%[w]], #4\n\t"                                                                          \
     "ldr %[wb], [%[w], #(%c[ch] - 4)]\n\t"                                                               \
     "smlad %[a0], %[xa], %[wa], %[a0]\n\t"                                                               \
@@ -162,6 +159,14 @@ static inline void mcd_rows_dot_quad(const int16_t *rows, int32_t row_len, int32
     "smlad %[b2], %[xb], %[wa], %[b2]\n\t"                                                               \
     "smlad %[a3], %[xa], %[wb], %[a3]\n\t"                                                               \
     "smlad %[b3], %[xb], %[wb], %[b3]\n\t"
+
+/* One tap pair of two output pixels (a at r, b at r + OB) for four output channels (weight words
+ * at w + i * CH): 4 weight loads, 2 input loads, 8 SMLAD (~16 cycles for 16 MAC slots, against
+ * ~24 for the C pair's four channels: 4 weight loads, 8 input loads). */
+#define MCD_ROWS_PAIR4_STEP                                                                               \
+    "ldr %[xb], [%[r], #%c[ob]]\n\t"                                                                     \
+    "ldr %[xa], [%[r]], #4\n\t"                                                                          \
+    MCD_ROWS_PAIR4_MAC
 #endif
 
 /* The geometry is a compile-time constant (always, inlined into model.c at -O3), the immediates
