@@ -239,9 +239,9 @@ SETS = {
 }
 
 
-def measure(name: str) -> None:
+def measure(name: str, commit: str | None = None) -> None:
     """Run one set and write its JSON atomically (nothing is written when the run fails)."""
-    t0, commit = time.time(), _commit()
+    t0, commit = time.time(), commit or _commit()
     with tempfile.TemporaryDirectory() as tmp:
         data = SETS[name].run(Path(tmp))
     doc = {"set": name, "date": datetime.date.today().isoformat(), "machine": machine(), "commit": commit,
@@ -282,8 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             if name not in SETS:
                 ap.error(f"no figure set '{name}'; sets: {', '.join(SETS)}")
+        commit = _commit()  # before the first set writes its JSON (which would make the tree look dirty to the next)
         for name in names:
-            measure(name)
+            measure(name, commit)
     stale = []
     for page in PAGES:
         text = page.read_text()
