@@ -214,6 +214,60 @@ def test_budget_met_after_compile(trained, digits, tmp_path):
     assert any(g["channels_after"] < g["channels_before"] for g in r["channel_groups"])
 
 
+def _run_with_builds(trained, digits, tmp_path, monkeypatch, factors, refill=0.95):
+    """budget_compress with the build replaced by the planner's arena of each round's model times
+    ``factors[round]``: a code generator that plans the pruned model tighter (< 1) or looser (> 1)
+    than the penalty's model of the planner. Returns the result and each round's (open channels,
+    measured arena)."""
+    from mcudeploy.compress import budget_run
+
+    (x, y), (xt, yt) = digits
+    _ep, g, p = int8_graph(trained, x[:64])
+    dense = {"ram": p.arena_bytes, "flash": 1, "cycles": 1, "engine_code_bytes": 0,
+             "layer_cycles": {op.name: 1000 * (i + 1) for i, op in enumerate(g.ops)}}
+    builds: dict[str, tuple[int, int]] = {}
+
+    def fake_compile(small, calib, outdir, host_check=True):
+        arena = int8_graph(small, calib)[2].arena_bytes
+        chans = sum(m.out_channels for m in small.modules() if isinstance(m, torch.nn.Conv2d))
+        builds[str(outdir)] = (chans, int(factors[len(builds)] * arena))
+
+    monkeypatch.setattr(budget_run, "compile_to", fake_compile)
+    monkeypatch.setattr(budget_run, "measure_project",
+                        lambda outdir, board=None: {"ram": builds[str(outdir)][1], "flash": 0, "cycles": 0})
+    budget = Budget(ram=int(0.6 * p.arena_bytes))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        res = budget_run.budget_compress(trained, torch.from_numpy(x[:1]), (x[:640], y[:640]), (xt, yt), budget,
+                                         epochs=1, lr=3e-3, dense=dense, refill=refill, workdir=tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+    return res, budget, list(builds.values())
+
+
+def test_refill_reopens_channels_when_the_build_is_under_the_estimate(trained, digits, tmp_path, monkeypatch):
+    res, budget, builds = _run_with_builds(trained, digits, tmp_path, monkeypatch, [0.75, 0.75, 0.75])
+    r = res.report
+    assert len(builds) >= 2 and r["rounds"][0]["reopened"] > 0
+    assert builds[1][0] > builds[0][0]  # more channels in the second build
+    assert r["met"] and builds[0][1] < r["resources"][0]["measured"] <= budget.ram
+    assert r["project"].endswith(f"check{len(builds) - 1}")
+    # without refill the first build is the answer
+    res0, _b, builds0 = _run_with_builds(trained, digits, tmp_path / "off", monkeypatch, [0.75], refill=None)
+    assert len(builds0) == 1 and res0.report["resources"][0]["measured"] == builds0[0][1]
+
+
+def test_refill_that_misses_keeps_the_last_result_that_met(trained, digits, tmp_path, monkeypatch):
+    res, budget, builds = _run_with_builds(trained, digits, tmp_path, monkeypatch, [0.75, 3.0, 10.0])
+    r = res.report
+    assert builds[1][1] > budget.ram  # the refilled build missed
+    assert r["met"] and r["resources"][0]["measured"] == builds[0][1] <= budget.ram
+    assert r["rounds"][-1] == {"kept_round": 1} and r["project"].endswith("check0")
+    chans = sum(m.out_channels for m in res.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert chans == builds[0][0]  # the model returned is the one of the first build
+
+
 # --- the sweep resumes ------------------------------------------------------------------------------
 
 def _fake_point(spec, point, pdir, dense):
