@@ -41,7 +41,7 @@ from torch import nn
 from ..errors import McdError
 from ..train import evaluate
 from .budget import Budget, board_budget
-from .gates import ChannelGates, relax, scaled_estimate, tighten, train_to_budget
+from .gates import MIN_WIDTH_FRAC, ChannelGates, relax, scaled_estimate, tighten, train_to_budget
 from .measure import compile_to, int8_graph, measure_project
 from .resources import ResourceModel
 from .structured import analyze, count_macs_params
@@ -74,7 +74,7 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
                     calib_samples: int = 200, workdir: str | Path | None = None, gate_lr: float | None = None,
                     log: Callable[[str], None] | None = None, dense: dict | None = None, distill: bool = False,
                     distill_temperature: float = 4.0, distill_alpha: float = 0.7, gate_frac: float = 0.6,
-                    refill: float | None = None):
+                    refill: float | None = None, min_width_frac: float = MIN_WIDTH_FRAC):
     """Prune a copy of ``model`` to ``budget`` (and/or what ``board`` leaves); see the module doc.
 
     ``distill``: the task loss of the whole schedule (gates and fine-tuning) is the distillation
@@ -84,7 +84,8 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
     rest fine-tunes the frozen network); a gate step costs several plain steps (the penalty plans
     the arena), so a long schedule can give the gates a smaller share of it. ``refill`` (e.g. 0.95):
     a measured resource under that share of its budget, and under its estimate, is refilled (step 4
-    of the module doc)."""
+    of the module doc). ``min_width_frac``: no channel group closes below
+    ``max(4, ceil(min_width_frac * its dense channels))`` (``gates.width_floor``; 0 turns it off)."""
     from .run import CompressResult
 
     say = log or (lambda s: None)
@@ -124,7 +125,7 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
 
             teacher = Distiller.from_teacher(model, *train, temperature=distill_temperature, alpha=distill_alpha)
             say(teacher.describe())
-        gates = ChannelGates(model, an, rm)
+        gates = ChannelGates(model, an, rm, min_width_frac=min_width_frac)
         hist = train_to_budget(model, gates, targets, *train, epochs=epochs, lr=lr, batch_size=batch_size,
                                gate_lr=gate_lr, gate_frac=gate_frac, scale=scale, log=say, loss_fn=teacher)
         rounds = []
@@ -175,7 +176,7 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
         report = _report(model, small, example, an, gates, limits, resources, dense, measured, rounds, hist,
                          acc_before, acc_after, board, epochs, lr, batch_size, margin)
         report["settings"].update(distill=teacher.describe() if teacher is not None else None, gate_frac=gate_frac,
-                                  refill=refill)
+                                  refill=refill, min_width_frac=min_width_frac)
         report["seconds"] = round(time.perf_counter() - t0, 2)
         if workdir is not None and tmp is None:
             report["project"] = str(wd / f"check{best[0] if best is not None else len(rounds) - 1}")
@@ -253,4 +254,5 @@ def missed_message(report: dict) -> str:
              for r in report["resources"] if not r["met"]]
     return ("the pruned model misses its budget after compile and build: " + "; ".join(parts)
             + ". Nothing was written; raise the budget to at least the measured figure (the closest this model "
-            "came after pruning every group it could), or give more --epochs")
+            "came after pruning every group it could, down to its width floor), lower --min-width-frac, or give "
+            "more --epochs")
