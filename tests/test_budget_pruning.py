@@ -325,7 +325,7 @@ def test_width_floor_holds_and_budget_met_or_missed_clearly(trained, digits, tmp
     assert not r["met"] and r["resources"][0]["measured"] > budget.ram
     assert all(g["channels_after"] == g["channels_before"] for g in r["channel_groups"])
     msg = missed_message(r)
-    assert "\n" not in msg and "--min-width-frac" in msg and f"budget {budget.ram:,}" in msg
+    assert "\n" not in msg and "width floor" in msg and f"budget {budget.ram:,}" in msg
 
 
 # --- the sweep resumes ------------------------------------------------------------------------------

@@ -254,5 +254,5 @@ def missed_message(report: dict) -> str:
              for r in report["resources"] if not r["met"]]
     return ("the pruned model misses its budget after compile and build: " + "; ".join(parts)
             + ". Nothing was written; raise the budget to at least the measured figure (the closest this model "
-            "came after pruning every group it could, down to its width floor), lower --min-width-frac, or give "
-            "more --epochs")
+            "came after pruning every group it could down to its width floor, max(4, 1/8 of its channels) unless "
+            "budget_compress was given another min_width_frac), or give more --epochs")
