@@ -3,7 +3,7 @@ on ResNet-small and the depthwise-separable dwnet (Fashion-MNIST), measured on t
 
     python benchmarks/budget_pruning.py [--models resnet_small,dwnet] [--ram-fractions 0.5,0.33,0.25]
         [--limit 3000] [--epochs 2] [--eval-limit 5000] [--emulate 20] [--json F] [--plot docs/budget_pruning.png]
-        [--dense-epochs 5 --dense-limit 0] [--distill] [--gate-frac 0.25] [--threads 1]
+        [--dense-epochs 5 --dense-limit 0] [--distill] [--gate-frac 0.25] [--threads 1] [--refill 0.95]
     python benchmarks/budget_pruning.py --merge a.json,b.json --json F --plot P --figures F2
 
 ``--dense-epochs``/``--dense-limit`` (0: the whole training split) choose the dense model (trained once
@@ -35,6 +35,7 @@ from mcudeploy import datasets
 from mcudeploy.compress import compress_model
 from mcudeploy.compress.budget import Budget
 from mcudeploy.compress.budget_run import budget_compress, dense_measure
+from mcudeploy.compress.gates import MIN_WIDTH_FRAC
 from mcudeploy.compress.measure import compile_to, int8_accuracy, measure_project
 from mcudeploy.compress.uniform import uniform_ratio_for
 from mcudeploy.train import cached_trained
@@ -61,6 +62,12 @@ def main() -> None:
     ap.add_argument("--distill", action="store_true", help="both methods fine-tune against the dense model's outputs")
     ap.add_argument("--gate-frac", type=float, default=0.6, help="share of the schedule in which the gates learn")
     ap.add_argument("--threads", type=int, default=None, help="pin torch to this many threads (a shared machine)")
+    ap.add_argument("--refill", type=float, default=None,
+                    help="budget-driven: a build measured under this share of the budget (and of the estimate) "
+                         "reopens channels to use it (budget_compress refill; e.g. 0.95)")
+    ap.add_argument("--min-width-frac", type=float, default=None,
+                    help="budget-driven: no channel group closes below max(4, ceil(this * its dense width)) "
+                         "(default: the library's, gates.MIN_WIDTH_FRAC; 0: off)")
     ap.add_argument("--methods", default="budget,uniform", help="which methods to run (runs can be split)")
     ap.add_argument("--no-dense-eval", action="store_true",
                     help="measure the dense model (the tables pruning needs) but take its row from another run's merge")
@@ -93,6 +100,10 @@ def main() -> None:
     out: dict = {"data": data, "train_samples": len(train[1]), "test_samples": len(test[1]), "epochs": args.epochs,
                  "lr": args.lr, "distill": "T 4, alpha 0.7" if args.distill else None, "gate_frac": args.gate_frac,
                  "emulated_samples": args.emulate, "models": {}}
+    floor = {} if args.min_width_frac is None else {"min_width_frac": args.min_width_frac}
+    out["min_width_frac"] = floor.get("min_width_frac", MIN_WIDTH_FRAC)
+    if args.refill is not None:  # only then: merging with runs made before the flag existed stays possible
+        out["refill"] = args.refill
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         for name in args.models.split(","):
@@ -118,7 +129,7 @@ def main() -> None:
                 else:
                     b = budget_compress(model, example, train, val, Budget(**limits), epochs=args.epochs, lr=args.lr,
                                         workdir=tmp / f"{name}_b{frac}", dense=dense, log=say, distill=args.distill,
-                                        gate_frac=args.gate_frac)
+                                        gate_frac=args.gate_frac, refill=args.refill, **floor)
                     row = evaluate_point(b.model, calib, test, tmp / f"{name}_b{frac}_eval", args.emulate, data)
                     row.update(method="budget", budget=limits, met=b.report["met"],
                                seconds=round(time.perf_counter() - t0), train_seconds=b.report["seconds"],

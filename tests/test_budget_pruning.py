@@ -214,6 +214,120 @@ def test_budget_met_after_compile(trained, digits, tmp_path):
     assert any(g["channels_after"] < g["channels_before"] for g in r["channel_groups"])
 
 
+def _run_with_builds(trained, digits, tmp_path, monkeypatch, factors, refill=0.95, budget_frac=0.6, **kw):
+    """budget_compress with the build replaced by the planner's arena of each round's model times
+    ``factors[round]``: a code generator that plans the pruned model tighter (< 1) or looser (> 1)
+    than the penalty's model of the planner. Returns the result and each round's (open channels,
+    measured arena)."""
+    from mcudeploy.compress import budget_run
+
+    (x, y), (xt, yt) = digits
+    _ep, g, p = int8_graph(trained, x[:64])
+    dense = {"ram": p.arena_bytes, "flash": 1, "cycles": 1, "engine_code_bytes": 0,
+             "layer_cycles": {op.name: 1000 * (i + 1) for i, op in enumerate(g.ops)}}
+    builds: dict[str, tuple[int, int]] = {}
+
+    def fake_compile(small, calib, outdir, host_check=True):
+        arena = int8_graph(small, calib)[2].arena_bytes
+        chans = sum(m.out_channels for m in small.modules() if isinstance(m, torch.nn.Conv2d))
+        builds[str(outdir)] = (chans, int(factors[len(builds)] * arena))
+
+    monkeypatch.setattr(budget_run, "compile_to", fake_compile)
+    monkeypatch.setattr(budget_run, "measure_project",
+                        lambda outdir, board=None: {"ram": builds[str(outdir)][1], "flash": 0, "cycles": 0})
+    budget = Budget(ram=int(budget_frac * p.arena_bytes))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        res = budget_run.budget_compress(trained, torch.from_numpy(x[:1]), (x[:640], y[:640]), (xt, yt), budget,
+                                         epochs=1, lr=3e-3, dense=dense, refill=refill, workdir=tmp_path,
+                                         **kw)
+    finally:
+        torch.set_num_threads(threads)
+    return res, budget, list(builds.values())
+
+
+def test_refill_reopens_channels_when_the_build_is_under_the_estimate(trained, digits, tmp_path, monkeypatch):
+    res, budget, builds = _run_with_builds(trained, digits, tmp_path, monkeypatch, [0.75, 0.75, 0.75])
+    r = res.report
+    assert len(builds) >= 2 and r["rounds"][0]["reopened"] > 0
+    assert builds[1][0] > builds[0][0]  # more channels in the second build
+    assert r["met"] and builds[0][1] < r["resources"][0]["measured"] <= budget.ram
+    assert r["project"].endswith(f"check{len(builds) - 1}")
+    # without refill the first build is the answer
+    res0, _b, builds0 = _run_with_builds(trained, digits, tmp_path / "off", monkeypatch, [0.75], refill=None)
+    assert len(builds0) == 1 and res0.report["resources"][0]["measured"] == builds0[0][1]
+
+
+def test_refill_that_misses_keeps_the_last_result_that_met(trained, digits, tmp_path, monkeypatch):
+    res, budget, builds = _run_with_builds(trained, digits, tmp_path, monkeypatch, [0.75, 3.0, 10.0])
+    r = res.report
+    assert builds[1][1] > budget.ram  # the refilled build missed
+    assert r["met"] and r["resources"][0]["measured"] == builds[0][1] <= budget.ram
+    assert r["rounds"][-1] == {"kept_round": 1} and r["project"].endswith("check0")
+    chans = sum(m.out_channels for m in res.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert chans == builds[0][0]  # the model returned is the one of the first build
+
+
+# --- the width floor ---------------------------------------------------------------------------------
+
+def test_width_floor_values():
+    from mcudeploy.compress.gates import width_floor
+
+    assert width_floor(128, 128, 0.125) == 16 and width_floor(32, 32, 0.125) == 4  # max(4, ceil(f * width))
+    assert width_floor(3, 3, 0.125) == 3 and width_floor(100, 100, 0.125) == 13 and width_floor(64, 64, 0) == 1
+
+
+def _open_per_group(gates: ChannelGates, h: torch.Tensor) -> list[int]:
+    return [int((h[idx] > 0).sum()) for idx in gates.groups]
+
+
+def test_tighten_stops_at_the_width_floor(model_rm):
+    """An unreachable target: with the floor every group keeps its floor (and the estimate stays over,
+    which the build then reports as a miss); without it the same descent cuts groups below it."""
+    from mcudeploy.compress.gates import over_budget, scaled_estimate, tighten
+
+    model, an, rm = model_rm
+    counts = {}
+    for frac in (0.5, 0.0):
+        gates = ChannelGates(model, an, rm, min_width_frac=frac)
+        gates.mask = torch.ones(len(gates.theta))
+        tighten(gates, {"ram": 1.0}, {})
+        h = gates.hard()
+        counts[frac] = _open_per_group(gates, h)
+        assert all(n >= f for n, f in zip(counts[frac], gates.floors))
+        assert over_budget(scaled_estimate(rm, h, {}, ["ram"]), {"ram": 1.0})
+        if frac:
+            assert gates.floors == [max(4, -(-len(g) // 2)) for g in gates.groups]
+            with torch.no_grad():  # logits all closed: hard() still opens each group to its floor
+                gates.theta.fill_(-1.0)
+            gates.mask = None
+            assert _open_per_group(gates, gates.hard()) == gates.floors
+    assert any(a < f for a, f in zip(counts[0.0], ChannelGates(model, an, rm, min_width_frac=0.5).floors))
+
+
+def test_width_floor_holds_and_budget_met_or_missed_clearly(trained, digits, tmp_path, monkeypatch):
+    """End to end (builds replaced by the planner's arena): a reachable budget is met with every group
+    at or above its floor; a floor of the whole width cannot reach it, and the run says so."""
+    from mcudeploy.compress.budget_run import missed_message
+    from mcudeploy.compress.gates import width_floor
+
+    res, budget, _b = _run_with_builds(trained, digits, tmp_path / "a", monkeypatch, [1.0, 1.0, 1.0], refill=None,
+                                       min_width_frac=0.5)
+    r = res.report
+    assert r["met"] and r["settings"]["min_width_frac"] == 0.5
+    pruned = [g for g in r["channel_groups"] if g["prunable"]]
+    assert any(g["channels_after"] < g["channels_before"] for g in pruned)
+    assert all(g["channels_after"] >= width_floor(g["channels_before"], g["channels_before"], 0.5) for g in pruned)
+    res, budget, _b = _run_with_builds(trained, digits, tmp_path / "b", monkeypatch, [1.0, 1.0, 1.0], refill=None,
+                                       min_width_frac=1.0)
+    r = res.report
+    assert not r["met"] and r["resources"][0]["measured"] > budget.ram
+    assert all(g["channels_after"] == g["channels_before"] for g in r["channel_groups"])
+    msg = missed_message(r)
+    assert "\n" not in msg and "width floor" in msg and f"budget {budget.ram:,}" in msg
+
+
 # --- the sweep resumes ------------------------------------------------------------------------------
 
 def _fake_point(spec, point, pdir, dense):

@@ -18,6 +18,12 @@ The steps, and why each:
    on it (measured / estimated), the weakest channels that lower that resource are closed until
    the recalibrated estimate fits, fine-tuning continues briefly, and it is measured again (at
    most ``max_rounds`` times). ``report["met"]`` says whether the last measurement fits.
+4. ``refill`` (off by default): the other direction. Where the build comes out well under the
+   budget because the estimate was high (the code generator can plan a pruned model tighter
+   than the penalty's model of the planner), the estimate is recalibrated down on the
+   measurement, the most important closed channels are reopened while it still fits, fine-tuning
+   continues briefly, and it is measured again; should that miss, the last result that met the
+   budget is kept. An unused byte of the budget buys no accuracy.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from torch import nn
 from ..errors import McdError
 from ..train import evaluate
 from .budget import Budget, board_budget
-from .gates import ChannelGates, scaled_estimate, tighten, train_to_budget
+from .gates import MIN_WIDTH_FRAC, ChannelGates, relax, scaled_estimate, tighten, train_to_budget
 from .measure import compile_to, int8_graph, measure_project
 from .resources import ResourceModel
 from .structured import analyze, count_macs_params
@@ -67,7 +73,8 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
                     lr: float = 1e-3, batch_size: int = 64, margin: float = 0.97, max_rounds: int = 3,
                     calib_samples: int = 200, workdir: str | Path | None = None, gate_lr: float | None = None,
                     log: Callable[[str], None] | None = None, dense: dict | None = None, distill: bool = False,
-                    distill_temperature: float = 4.0, distill_alpha: float = 0.7, gate_frac: float = 0.6):
+                    distill_temperature: float = 4.0, distill_alpha: float = 0.7, gate_frac: float = 0.6,
+                    refill: float | None = None, min_width_frac: float = MIN_WIDTH_FRAC):
     """Prune a copy of ``model`` to ``budget`` (and/or what ``board`` leaves); see the module doc.
 
     ``distill``: the task loss of the whole schedule (gates and fine-tuning) is the distillation
@@ -75,7 +82,10 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
     pruning starts: a pruned net learns more per sample from the dense model's soft outputs than
     from the labels alone. ``gate_frac``: the share of the schedule in which the gates learn (the
     rest fine-tunes the frozen network); a gate step costs several plain steps (the penalty plans
-    the arena), so a long schedule can give the gates a smaller share of it."""
+    the arena), so a long schedule can give the gates a smaller share of it. ``refill`` (e.g. 0.95):
+    a measured resource under that share of its budget, and under its estimate, is refilled (step 4
+    of the module doc). ``min_width_frac``: no channel group closes below
+    ``max(4, ceil(min_width_frac * its dense channels))`` (``gates.width_floor``; 0 turns it off)."""
     from .run import CompressResult
 
     say = log or (lambda s: None)
@@ -115,11 +125,11 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
 
             teacher = Distiller.from_teacher(model, *train, temperature=distill_temperature, alpha=distill_alpha)
             say(teacher.describe())
-        gates = ChannelGates(model, an, rm)
+        gates = ChannelGates(model, an, rm, min_width_frac=min_width_frac)
         hist = train_to_budget(model, gates, targets, *train, epochs=epochs, lr=lr, batch_size=batch_size,
                                gate_lr=gate_lr, gate_frac=gate_frac, scale=scale, log=say, loss_fn=teacher)
         rounds = []
-        small = measured = None
+        small = measured = best = None
         for rnd in range(max_rounds):
             small = gates.shrunk(model)
             est = scaled_estimate(rm, gates.hard(), scale, limits)
@@ -130,14 +140,34 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
                            "measured": {r: measured[r] for r in limits}, "misses": sorted(misses)})
             say(f"measured after build (round {rnd + 1}): " + ", ".join(
                 f"{r} {measured[r]:,} / {v:,}{' MISS' if r in misses else ''}" for r, v in limits.items()))
-            if not misses or rnd == max_rounds - 1:
+            if not misses:
+                best = (rnd, small, measured, gates.hard().clone(), dict(scale))
+            if rnd == max_rounds - 1:
                 break
-            for r in misses:  # recalibrate the estimate on the measurement, then cut to it
-                scale[r] *= measured[r] / max(est[r], 1.0)
-            if not tighten(gates, targets, scale):
-                break
+            if misses:
+                for r in misses:  # recalibrate the estimate on the measurement, then cut to it
+                    scale[r] *= measured[r] / max(est[r], 1.0)
+                if not tighten(gates, targets, scale):
+                    break
+            else:
+                slack = [r for r, v in limits.items()
+                         if refill is not None and measured[r] < refill * v and measured[r] < est[r]]
+                if not slack:
+                    break
+                for r in slack:  # the estimate was high: recalibrate it down, then reopen to it
+                    scale[r] *= measured[r] / max(est[r], 1.0)
+                opened = relax(gates, targets, scale)
+                if not opened:
+                    break
+                rounds[-1]["reopened"] = len(opened)
+                say(f"  measured under the estimate: {len(opened)} channels reopened to use the budget")
             train_to_budget(model, gates, targets, *train, epochs=max(0.25, epochs / 4), lr=lr / 3,
                             batch_size=batch_size, scale=scale, log=say, loss_fn=teacher)
+        if best is not None and best[0] != len(rounds) - 1:  # a refill that missed: keep what met it
+            kept, small, measured, h, scale = best
+            gates.set_hard(h)
+            rounds.append({"kept_round": kept + 1})
+            say(f"kept round {kept + 1}, the last that met the budget")
         est = scaled_estimate(rm, gates.hard(), scale, limits)
         acc_after = _acc(small, test)
         resources = [{"resource": r, "unit": UNITS[r], "budget": v, "estimate": round(est[r]),
@@ -145,10 +175,11 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
                      for r, v in limits.items()]
         report = _report(model, small, example, an, gates, limits, resources, dense, measured, rounds, hist,
                          acc_before, acc_after, board, epochs, lr, batch_size, margin)
-        report["settings"].update(distill=teacher.describe() if teacher is not None else None, gate_frac=gate_frac)
+        report["settings"].update(distill=teacher.describe() if teacher is not None else None, gate_frac=gate_frac,
+                                  refill=refill, min_width_frac=min_width_frac)
         report["seconds"] = round(time.perf_counter() - t0, 2)
         if workdir is not None and tmp is None:
-            report["project"] = str(wd / f"check{len(rounds) - 1}")
+            report["project"] = str(wd / f"check{best[0] if best is not None else len(rounds) - 1}")
         return CompressResult(small, report)
     finally:
         if tmp is not None:
@@ -223,4 +254,5 @@ def missed_message(report: dict) -> str:
              for r in report["resources"] if not r["met"]]
     return ("the pruned model misses its budget after compile and build: " + "; ".join(parts)
             + ". Nothing was written; raise the budget to at least the measured figure (the closest this model "
-            "came after pruning every group it could), or give more --epochs")
+            "came after pruning every group it could down to its width floor, max(4, 1/8 of its channels) unless "
+            "budget_compress was given another min_width_frac), or give more --epochs")
