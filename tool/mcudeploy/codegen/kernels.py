@@ -532,6 +532,13 @@ def scratch_bytes(g: Graph, op: Op) -> int:
     return rec.scratch(g, op) if rec.scratch else 0
 
 
+def gemm_stage_bytes(op: Op) -> int:
+    """Bytes mcd_conv2d_s8 copies when it stages a conv whole: its weights ([O rounded to a pair][K4])
+    and, with attrs["stage_rq"] (fast bit 8), its records after them (16 B a channel)."""
+    o, kh, kw, c = op.arrays["weight"].shape
+    return (o + (o & 1)) * k4(kh * kw * c) + (16 * o if op.attrs.get("stage_rq") else 0)
+
+
 def staged_bytes(op: Op) -> int:
     """SRAM for the weights of a conv staged out of flash (attrs["stage_weights"], see stage_weights;
     "input": staged into its input's dead rows, no scratch)."""
@@ -546,7 +553,7 @@ def staged_bytes(op: Op) -> int:
         return (o + (-o % 4)) * (few_channel_halfwords(op) * 2 + 16)
     if op.attrs.get("pw4"):  # mcd_pwconv2d_s8_4px copies its records too
         return (o + (o & 1)) * k4(c) + 16 * o
-    return (o + (o & 1)) * k4(kh * kw * c) + (16 * o if op.attrs.get("stage_rq") else 0)  # + the records (fast bit 8)
+    return gemm_stage_bytes(op)
 
 
 def stage_weights(g: Graph, peak: int = 0) -> list[str]:
@@ -598,8 +605,7 @@ def _out_tail_ok(g: Graph, op: Op) -> bool:
         return False
     oh, ow, co = g.tensors[op.output].shape[-3:]
     _, w, c = g.tensors[op.inputs[0]].shape[-3:]
-    o, kh, kw, ci = op.arrays["weight"].shape
-    need = (o + (o & 1)) * k4(kh * kw * ci) + (16 * o if op.attrs.get("stage_rq") else 0)
+    need = gemm_stage_bytes(op)
     sh, pt, row, n = op.attrs["stride"][0], op.attrs["pad"][0], w * c, oh * ow
     stop = min(n, (((need + row - 1) // row + pt + sh - 1) // sh * ow + 1) & ~1)
     return stop < n and stop * co <= (n * co - need) & ~3
@@ -650,10 +656,8 @@ def stage_in_input_ok(g: Graph, op: Op) -> bool:
     if (op.attrs.get("pool") or {"k": [1, 1]})["k"] != [1, 1]:
         return False
     _, w, c = g.tensors[t].shape[-3:]
-    o, kh, kw, _ = op.arrays["weight"].shape
     dead_rows = g.tensors[op.output].shape[-3] // 2  # the input rows dead by the middle output row
-    rec = 16 * o if op.attrs.get("stage_rq") else 0  # the records after the weights (fast bit 8)
-    return (o + (o & 1)) * k4(kh * kw * c) + rec <= (dead_rows * op.attrs["stride"][0] - op.attrs["pad"][0] - 1) * w * c
+    return gemm_stage_bytes(op) <= (dead_rows * op.attrs["stride"][0] - op.attrs["pad"][0] - 1) * w * c
 
 
 def scratch_for(g: Graph) -> dict[str, int]:
