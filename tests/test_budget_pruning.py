@@ -84,6 +84,70 @@ def test_budget_needs_structured(capsys):
     assert code == 2 and err.count("\n") == 1 and "--structured" in err
 
 
+@pytest.mark.parametrize("args, says", [
+    (["compress", "--sparsity", "0.5", "--gate-frac", "0.1"], "--gate-frac tune budget-driven pruning"),
+    (["compress", "--sparsity", "0.5", "--refill", "0.9", "--min-width", "0.2"], "--refill/--min-width tune"),
+    (["sweep", "--sparsity", "0.5", "--refill", "0.9"], "--refill tune budget-driven points"),
+])
+def test_tuning_options_need_a_budget(capsys, args, says):
+    code, _out, err = run_cli(capsys, [args[0], "no_such.py:f", "--data", "digits", *args[1:], "-o", "x.pt2"])
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and says in lines[0] and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("opt, value", [("--gate-frac", "0"), ("--gate-frac", "1.5"), ("--refill", "-1"),
+                                        ("--min-width", "nan"), ("--min-width", "2")])
+def test_tuning_option_values_are_checked_while_parsing(capsys, opt, value):
+    code, _out, err = run_cli(capsys, ["compress", "no_such.py:f", "--data", "digits", "--structured", "--budget",
+                                       "ram=1KB", opt, value, "-o", "x.pt2"])
+    assert code == 2 and f"Invalid value for '{opt}'" in err and "Traceback" not in err, err
+
+
+def test_tuning_options_reach_the_schedule(capsys, tmp_path, monkeypatch):
+    """compress --gate-frac/--refill/--min-width arrive in budget_compress as its keyword arguments,
+    absent ones leave its defaults; sweep carries them (and --distill) in its settings."""
+    from mcudeploy.cli import sweep_cmd
+    from mcudeploy.compress import budget_run
+    from mcudeploy.errors import McdError
+
+    seen = []
+
+    def capture(*a, **kw):
+        seen.append(kw)
+        raise McdError("captured")
+
+    monkeypatch.setattr(budget_run, "budget_compress", capture)
+    fixture = Path(__file__).parent / "fixtures" / "digits_resnet.py"
+    base = ["compress", f"{fixture}:digits_resnet", "--data", "digits", "--limit", "64", "--structured",
+            "--budget", "ram=2KB", "-o", tmp_path / "m.pt2"]
+    code, _out, err = run_cli(capsys, [*base, "--gate-frac", "0.05", "--refill", "0.9", "--min-width", "0.25"])
+    assert code != 0 and "captured" in err, err
+    assert (seen[0]["gate_frac"], seen[0]["refill"], seen[0]["min_width_frac"]) == (0.05, 0.9, 0.25)
+    run_cli(capsys, base)
+    assert not {"gate_frac", "refill", "min_width_frac"} & set(seen[1])
+    assert not (tmp_path / "m.pt2").exists()
+
+    specs = []
+    monkeypatch.setattr(sweep_cmd, "run_sweep", lambda spec, *a, **k: specs.append(spec) or (_ for _ in ()).throw(
+        McdError("captured")))
+    run_cli(capsys, ["sweep", "m.py:f", "--data", "digits", "--budgets", "ram=2KB", "--distill", "--gate-frac",
+                     "0.05", "--min-width", "0", "-o", tmp_path / "sw"])
+    s = specs[0]
+    assert (s.distill, s.gate_frac, s.refill, s.min_width_frac) == (True, 0.05, None, 0.0)
+
+
+def test_sweep_settings_name_the_schedule_only_when_given():
+    """A sweep written before the schedule options existed has the same settings as one that gives
+    none of them (it resumes); giving one makes them other settings."""
+    from mcudeploy import sweep
+
+    plain = sweep.Spec("m.py:f", None, "digits")
+    assert set(sweep.spec_config(plain)) == {"model", "weights", "data", "eval_data", "limit", "eval_limit",
+                                            "epochs", "lr", "emulate_samples", "board"}
+    tuned = sweep.spec_config(sweep.Spec("m.py:f", None, "digits", distill=True, min_width_frac=0.0))
+    assert tuned["distill"] is True and tuned["min_width_frac"] == 0.0 and "gate_frac" not in tuned
+
+
 # --- the resource functions ------------------------------------------------------------------------
 
 def _random_mask(gates: ChannelGates, seed: int, p: float = 0.5) -> torch.Tensor:

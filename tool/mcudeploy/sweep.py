@@ -41,6 +41,24 @@ class Spec:
     lr: float = 1e-3
     emulate_samples: int = 20
     board: str = "nucleo-f446re"
+    # budget points' schedule (budget_compress; None or False: its defaults). Named in the sweep's
+    # settings only when given, so a sweep written before they existed still resumes.
+    distill: bool = False
+    gate_frac: float | None = None
+    refill: float | None = None
+    min_width_frac: float | None = None
+
+
+TUNING = ("distill", "gate_frac", "refill", "min_width_frac")
+
+
+def spec_config(spec: Spec) -> dict:
+    """The spec as the sweep's settings: the schedule's options only where given."""
+    return {k: v for k, v in asdict(spec).items() if k not in TUNING or _given(v)}
+
+
+def _given(v) -> bool:  # 0.0 (no width floor) is given; None and False are not (0.0 == False in Python)
+    return v is not None and v is not False
 
 
 def parse_points(budgets: str | None = None, sparsity: str | None = None) -> list[dict]:
@@ -114,14 +132,15 @@ def run_point(spec: dict, point: dict, pdir: str, dense: dict | None, farm: dict
     calib = train[0][:200]
     rec: dict = {"key": point["key"]}
     if "budget" in point:
+        tuning = {k: getattr(s, k) for k in TUNING if _given(getattr(s, k))}
         res = budget_compress(model, example, train, test, Budget(**point["budget"]), epochs=s.epochs, lr=s.lr,
-                              workdir=pd / "work", dense=dense)
+                              workdir=pd / "work", dense=dense, **tuning)
         rec.update(method="budget", budget=point["budget"], met=res.report["met"],
                    estimate={r["resource"]: r["estimate"] for r in res.report["resources"]})
         model = res.model
     elif "sparsity" in point:
         res = compress_model(model, example, train=train, test=test, sparsity=point["sparsity"], structured=True,
-                             epochs=max(1, round(s.epochs)), lr=s.lr)
+                             epochs=max(1, round(s.epochs)), lr=s.lr, distill=s.distill)
         rec.update(method="sparsity", sparsity=point["sparsity"])
         model = res.model
     else:
@@ -162,7 +181,7 @@ def run_sweep(spec: Spec, points: list[dict], out: str | Path, jobs: int | None 
     farm places instead of a local emulator. Not part of the sweep's settings: a sweep may be
     resumed on another farm, or locally."""
     out = Path(out)
-    config = {"spec": asdict(spec), "points": points}
+    config = {"spec": spec_config(spec), "points": points}
     _check_dir(out, config)
     out.mkdir(parents=True, exist_ok=True)
     _write(out / CONFIG, {"config": config, "status": "running"})

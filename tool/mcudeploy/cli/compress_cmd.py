@@ -6,7 +6,7 @@ from .. import progress
 from ..compress import compress_file
 from ..errors import McdError
 from ..report import table, write_json
-from .params import FiniteFloat
+from .params import FiniteFloat, budget_tuning, budget_tuning_options, tuning_flags
 
 
 @click.command("compress")
@@ -71,22 +71,28 @@ from .params import FiniteFloat
 @click.option("--board", "budget_board", metavar="BOARD",
               help="with --structured: budget RAM and flash to what BOARD leaves after the firmware's own "
                    "code, stack and buffers (measured on a build); combines with --budget (the tighter wins).")
+@budget_tuning_options
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="the pruned model, a torch.export archive (.pt2) for `mcudeploy compile`.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report here.")
 def compress_cmd(model, weights, data, eval_data, sparsity, layer_sparsity, max_accuracy_drop, structured, scope,
                  weight_bits, steps, epochs, lr, batch_size, limit, eval_limit, finetune_hook, adaptive_bn, knee,
-                 distill, distill_temperature, distill_alpha, budget_text, budget_board, output, json_path):
+                 distill, distill_temperature, distill_alpha, budget_text, budget_board, gate_frac, refill, min_width_frac,
+                 output, json_path):
     """Prune MODEL and fine-tune it; write the pruned model as a .pt2 that `compile` accepts.
 
     MODEL is FILE.py:FACTORY (with --weights) or a .pt2 archive. Unstructured pruning zeroes the
     smallest conv and linear weights (stored sparse by the compiler); --structured removes whole
     channels, following residual adds and concats so every layer stays consistent.
     """
+    tuning = budget_tuning(gate_frac, refill, min_width_frac)
     if budget_text is not None or budget_board:
         return _budget(model, weights, data, eval_data, sparsity, max_accuracy_drop, knee, structured, budget_text,
                        budget_board, epochs, lr, batch_size, limit, eval_limit, output, json_path,
-                       distill=distill, distill_temperature=distill_temperature, distill_alpha=distill_alpha)
+                       distill=distill, distill_temperature=distill_temperature, distill_alpha=distill_alpha, **tuning)
+    if tuning:
+        raise McdError(f"{tuning_flags(tuning)} tune budget-driven "
+                       "pruning: add --structured --budget ... (or --board)")
     chosen = (sparsity is not None) + (max_accuracy_drop is not None) + knee
     if chosen > 1 or (chosen == 0 and weight_bits == "8"):
         raise McdError("give exactly one of --sparsity, --max-accuracy-drop or --knee (or --weight-bits 2|4 alone)")

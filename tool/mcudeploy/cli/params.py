@@ -41,3 +41,41 @@ def emulate_value(emulate: str | bool | None) -> bool | str:
     if isinstance(emulate, bool):
         return emulate
     return "virtual" if emulate == "virtual" else emulate == "qemu"
+
+
+def budget_tuning_options(f):
+    """The schedule settings of budget-driven pruning (``compress --budget``, ``sweep --budgets``):
+    ``--gate-frac``, ``--refill``, ``--min-width`` (``budget_run.budget_compress``'s ``gate_frac``,
+    ``refill``, ``min_width_frac``). Defaults None: the library's."""
+    from ..compress.gates import GATE_FRAC, MIN_WIDTH, MIN_WIDTH_FRAC
+
+    opts = [
+        click.option("--gate-frac", type=FiniteFloat(0, 1, min_open=True), default=None, metavar="F",
+                     help="share of the schedule in which the gates learn which channels to keep; the rest "
+                          f"fine-tunes the cut-down net (default {GATE_FRAC:g}). A long schedule (10+ epochs) does best with "
+                          "a small share, e.g. 0.025."),
+        click.option("--refill", type=FiniteFloat(0, 1, min_open=True), default=None, metavar="SHARE",
+                     help="when the build measures under SHARE of a budget (and under the estimate), reopen the "
+                          "most important channels to use it, fine-tune and measure again (e.g. 0.95; default: "
+                          "off). The last build that met the budget is kept."),
+        click.option("--min-width", "min_width_frac", type=FiniteFloat(0, 1), default=None, metavar="FRAC",
+                     help=f"no channel group closes below max({MIN_WIDTH}, FRAC x its dense channels) "
+                          f"(default {MIN_WIDTH_FRAC:g}; 0: no floor)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+TUNING_FLAGS = {"gate_frac": "--gate-frac", "refill": "--refill", "min_width_frac": "--min-width"}
+
+
+def tuning_flags(tuning: dict) -> str:
+    """The options behind ``budget_tuning``'s keys, as the user typed them: "--refill/--min-width"."""
+    return "/".join(TUNING_FLAGS[k] for k in tuning)
+
+
+def budget_tuning(gate_frac, refill, min_width_frac) -> dict:
+    """The options given, as ``budget_compress`` keyword arguments (absent ones keep its defaults)."""
+    return {k: v for k, v in (("gate_frac", gate_frac), ("refill", refill), ("min_width_frac", min_width_frac))
+            if v is not None}

@@ -5,7 +5,7 @@ import click
 from ..errors import McdError
 from ..report import table, write_json
 from ..sweep import Spec, parse_points, run_sweep
-from .params import FiniteFloat
+from .params import FiniteFloat, budget_tuning, budget_tuning_options, tuning_flags
 
 
 @click.command("sweep")
@@ -32,13 +32,17 @@ from .params import FiniteFloat
                    "command again to resume an interrupted sweep.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report here.")
 @click.option("--board", default="nucleo-f446re", show_default=True, help="board the points are built for.")
+@click.option("--distill", is_flag=True, help="every point fine-tunes against the dense model's soft outputs "
+              "(T 4, alpha 0.7; with --budgets, the whole gate schedule).")
+@budget_tuning_options
 @click.option("--farm", metavar="HOST:PORT", help="validate each point's --emulate-samples on labgrid farm places "
               "carrying --board (`mcudeploy farm up` starts some) instead of a local emulator.")
 @click.option("--boards", type=click.IntRange(1), default=1, show_default=True,
               help="with --farm: places per point (points running at once share the farm; a point waits up to "
                    "10 minutes for a free place).")
 def sweep_cmd(model, weights, data, eval_data, budgets, sparsity, epochs, lr, limit, eval_limit, emulate_samples,
-              jobs, outdir, json_path, board="nucleo-f446re", farm=None, boards=1):
+              jobs, outdir, json_path, board="nucleo-f446re", farm=None, boards=1, distill=False, gate_frac=None,
+              refill=None, min_width_frac=None):
     """Compress MODEL at several budgets or sparsities; compile, build, bench and validate every point on
     the emulated board; write a JSON, a Pareto plot (accuracy vs RAM, flash, est. cycles; PNG and SVG)
     and an HTML page. Points run in parallel and an interrupted sweep resumes."""
@@ -46,7 +50,12 @@ def sweep_cmd(model, weights, data, eval_data, budgets, sparsity, epochs, lr, li
         raise click.UsageError(f"--boards {boards} shares each point's samples over farm places: give --farm "
                                "HOST:PORT too")
     points = parse_points(budgets, sparsity)
-    spec = Spec(model, weights, data, eval_data, limit, eval_limit, epochs, lr, emulate_samples, board=board)
+    tuning = budget_tuning(gate_frac, refill, min_width_frac)
+    if tuning and not budgets:
+        raise McdError(f"{tuning_flags(tuning)} tune budget-driven "
+                       "points: use them with --budgets")
+    spec = Spec(model, weights, data, eval_data, limit, eval_limit, epochs, lr, emulate_samples, board=board,
+                distill=distill, **tuning)
     where = {"coordinator": farm, "boards": boards, "wait": 600.0} if farm else None
     if farm:  # an unreachable farm, or one without such places, is refused before any training
         from ..farm.client import FarmClient

@@ -41,7 +41,7 @@ from torch import nn
 from ..errors import McdError
 from ..train import evaluate
 from .budget import Budget, board_budget
-from .gates import MIN_WIDTH_FRAC, ChannelGates, relax, scaled_estimate, tighten, train_to_budget
+from .gates import GATE_FRAC, MIN_WIDTH_FRAC, ChannelGates, relax, scaled_estimate, tighten, train_to_budget
 from .measure import compile_to, int8_graph, measure_project
 from .resources import ResourceModel
 from .structured import analyze, count_macs_params
@@ -73,7 +73,7 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
                     lr: float = 1e-3, batch_size: int = 64, margin: float = 0.97, max_rounds: int = 3,
                     calib_samples: int = 200, workdir: str | Path | None = None, gate_lr: float | None = None,
                     log: Callable[[str], None] | None = None, dense: dict | None = None, distill: bool = False,
-                    distill_temperature: float = 4.0, distill_alpha: float = 0.7, gate_frac: float = 0.6,
+                    distill_temperature: float = 4.0, distill_alpha: float = 0.7, gate_frac: float = GATE_FRAC,
                     refill: float | None = None, min_width_frac: float = MIN_WIDTH_FRAC):
     """Prune a copy of ``model`` to ``budget`` (and/or what ``board`` leaves); see the module doc.
 

@@ -47,6 +47,7 @@ from torch import nn
 from .resources import ResourceModel
 from .structured import Analysis, shrink
 
+GATE_FRAC = 0.6        # library default share of the schedule in which the gates learn
 MIN_WIDTH_FRAC = 0.125  # library default of the width floor's share of a group's dense channels
 MIN_WIDTH = 4           # the floor's absolute part (a group narrower than this keeps all its channels)
 
@@ -240,7 +241,7 @@ def relax(gates: ChannelGates, targets: dict[str, float], scale: dict[str, float
 
 def train_to_budget(model: nn.Module, gates: ChannelGates, targets: dict[str, float], x: np.ndarray,
                     y: np.ndarray, epochs: float = 2, lr: float = 1e-3, batch_size: int = 64,
-                    gate_lr: float | None = None, gate_frac: float = 0.6, scale: dict[str, float] | None = None,
+                    gate_lr: float | None = None, gate_frac: float = GATE_FRAC, scale: dict[str, float] | None = None,
                     seed: int = 0, log: Callable[[str], None] | None = None, project_every: int = 10,
                     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> dict:
     """One schedule: weights and gates together, then the gates frozen and the weights fine-tuned
