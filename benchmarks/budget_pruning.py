@@ -68,6 +68,7 @@ def main() -> None:
     ap.add_argument("--min-width-frac", type=float, default=None,
                     help="budget-driven: no channel group closes below max(4, ceil(this * its dense width)) "
                          "(default: the library's, gates.MIN_WIDTH_FRAC; 0: off)")
+    ap.add_argument("--seed", type=int, default=0, help="budget-driven: the schedule's seed (a repeat)")
     ap.add_argument("--methods", default="budget,uniform", help="which methods to run (runs can be split)")
     ap.add_argument("--no-dense-eval", action="store_true",
                     help="measure the dense model (the tables pruning needs) but take its row from another run's merge")
@@ -102,6 +103,8 @@ def main() -> None:
                  "emulated_samples": args.emulate, "models": {}}
     floor = {} if args.min_width_frac is None else {"min_width_frac": args.min_width_frac}
     out["min_width_frac"] = floor.get("min_width_frac", MIN_WIDTH_FRAC)
+    if args.seed:  # only then: runs made before the flag existed (seed 0) still merge
+        out["seed"] = args.seed
     if args.refill is not None:  # only then: merging with runs made before the flag existed stays possible
         out["refill"] = args.refill
     with tempfile.TemporaryDirectory() as t:
@@ -129,7 +132,7 @@ def main() -> None:
                 else:
                     b = budget_compress(model, example, train, val, Budget(**limits), epochs=args.epochs, lr=args.lr,
                                         workdir=tmp / f"{name}_b{frac}", dense=dense, log=say, distill=args.distill,
-                                        gate_frac=args.gate_frac, refill=args.refill, **floor)
+                                        gate_frac=args.gate_frac, refill=args.refill, seed=args.seed, **floor)
                     row = evaluate_point(b.model, calib, test, tmp / f"{name}_b{frac}_eval", args.emulate, data)
                     row.update(method="budget", budget=limits, met=b.report["met"],
                                seconds=round(time.perf_counter() - t0), train_seconds=b.report["seconds"],

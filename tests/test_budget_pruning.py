@@ -335,6 +335,19 @@ def test_refill_that_misses_keeps_the_last_result_that_met(trained, digits, tmp_
 
 # --- the width floor ---------------------------------------------------------------------------------
 
+def test_seed_repeats_the_schedule_and_another_seed_changes_it(trained, digits, tmp_path, monkeypatch):
+    """budget_compress(seed=...) (benchmarks/budget_pruning.py --seed): the same seed gives the same
+    pruned weights, another seed another batch order and so other weights; its report names it."""
+    runs = {}
+    for tag, seed in (("a", 0), ("b", 0), ("c", 1)):
+        res, _b, _builds = _run_with_builds(trained, digits, tmp_path / tag, monkeypatch, [1.0] * 3, refill=None,
+                                            seed=seed)
+        runs[tag] = (res.model.state_dict(), res.report["settings"]["seed"])
+    same = all(torch.equal(v, runs["b"][0][k]) for k, v in runs["a"][0].items())
+    differ = any(not torch.equal(v, runs["c"][0][k]) for k, v in runs["a"][0].items() if v.is_floating_point())
+    assert same and differ and (runs["a"][1], runs["c"][1]) == (0, 1)
+
+
 def test_width_floor_values():
     from mcudeploy.compress.gates import width_floor
 

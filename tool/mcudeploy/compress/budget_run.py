@@ -74,7 +74,7 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
                     calib_samples: int = 200, workdir: str | Path | None = None, gate_lr: float | None = None,
                     log: Callable[[str], None] | None = None, dense: dict | None = None, distill: bool = False,
                     distill_temperature: float = 4.0, distill_alpha: float = 0.7, gate_frac: float = GATE_FRAC,
-                    refill: float | None = None, min_width_frac: float = MIN_WIDTH_FRAC):
+                    refill: float | None = None, min_width_frac: float = MIN_WIDTH_FRAC, seed: int = 0):
     """Prune a copy of ``model`` to ``budget`` (and/or what ``board`` leaves); see the module doc.
 
     ``distill``: the task loss of the whole schedule (gates and fine-tuning) is the distillation
@@ -85,7 +85,8 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
     the arena), so a long schedule can give the gates a smaller share of it. ``refill`` (e.g. 0.95):
     a measured resource under that share of its budget, and under its estimate, is refilled (step 4
     of the module doc). ``min_width_frac``: no channel group closes below
-    ``max(4, ceil(min_width_frac * its dense channels))`` (``gates.width_floor``; 0 turns it off)."""
+    ``max(4, ceil(min_width_frac * its dense channels))`` (``gates.width_floor``; 0 turns it off).
+    ``seed``: the schedule's batch order and torch's generator (a repeat with another seed)."""
     from .run import CompressResult
 
     say = log or (lambda s: None)
@@ -127,7 +128,7 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
             say(teacher.describe())
         gates = ChannelGates(model, an, rm, min_width_frac=min_width_frac)
         hist = train_to_budget(model, gates, targets, *train, epochs=epochs, lr=lr, batch_size=batch_size,
-                               gate_lr=gate_lr, gate_frac=gate_frac, scale=scale, log=say, loss_fn=teacher)
+                               gate_lr=gate_lr, gate_frac=gate_frac, scale=scale, log=say, loss_fn=teacher, seed=seed)
         rounds = []
         small = measured = best = None
         for rnd in range(max_rounds):
@@ -162,7 +163,7 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
                 rounds[-1]["reopened"] = len(opened)
                 say(f"  measured under the estimate: {len(opened)} channels reopened to use the budget")
             train_to_budget(model, gates, targets, *train, epochs=max(0.25, epochs / 4), lr=lr / 3,
-                            batch_size=batch_size, scale=scale, log=say, loss_fn=teacher)
+                            batch_size=batch_size, scale=scale, log=say, loss_fn=teacher, seed=seed)
         if best is not None and best[0] != len(rounds) - 1:  # a refill that missed: keep what met it
             kept, small, measured, h, scale = best
             gates.set_hard(h)
@@ -176,7 +177,7 @@ def budget_compress(model: nn.Module, example: torch.Tensor, train: Data, test: 
         report = _report(model, small, example, an, gates, limits, resources, dense, measured, rounds, hist,
                          acc_before, acc_after, board, epochs, lr, batch_size, margin)
         report["settings"].update(distill=teacher.describe() if teacher is not None else None, gate_frac=gate_frac,
-                                  refill=refill, min_width_frac=min_width_frac)
+                                  refill=refill, min_width_frac=min_width_frac, seed=seed)
         report["seconds"] = round(time.perf_counter() - t0, 2)
         if workdir is not None and tmp is None:
             report["project"] = str(wd / f"check{best[0] if best is not None else len(rounds) - 1}")
