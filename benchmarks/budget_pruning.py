@@ -69,7 +69,9 @@ def main() -> None:
                     help="budget-driven: no channel group closes below max(4, ceil(this * its dense width)) "
                          "(default: the library's, gates.MIN_WIDTH_FRAC; 0: off)")
     ap.add_argument("--seed", type=int, default=0, help="budget-driven: the schedule's seed (a repeat)")
-    ap.add_argument("--methods", default="budget,uniform", help="which methods to run (runs can be split)")
+    ap.add_argument("--methods", default="budget,uniform",
+                    help="which methods to run (runs can be split); control: the budget-driven schedule with "
+                         "nothing pruned, what the training alone gives the dense model")
     ap.add_argument("--no-dense-eval", action="store_true",
                     help="measure the dense model (the tables pruning needs) but take its row from another run's merge")
     ap.add_argument("--merge", default=None, help="comma-separated JSONs of earlier runs: combine, tables, plot")
@@ -124,7 +126,12 @@ def main() -> None:
             res = {"dense": d, "dense_training": dense_train, "points": []}
             out["models"][name] = res
             say(f"{name} dense: {d}")
-            for frac in [float(f) for f in args.ram_fractions.split(",")]:
+            if "control" in args.methods:
+                res["control"] = control(model, example, train, val, calib, test, dense, tmp / f"{name}_control", args,
+                                         say, data, floor)
+                Path(args.json).write_text(json.dumps(out, indent=1))
+            for frac in [float(f) for f in args.ram_fractions.split(",") if "budget" in args.methods
+                         or "uniform" in args.methods]:
                 limits = {"ram": int(dense["ram"] * frac)}
                 t0 = time.perf_counter()
                 if "budget" not in args.methods:
@@ -162,6 +169,25 @@ def main() -> None:
     finish(out, args)
 
 
+def control(model, example, train, val, calib, test, dense, wd: Path, args, say, data, floor) -> dict:
+    """``--methods control``: the budget-driven schedule (epochs, gates, distillation, lr, seed) on
+    the dense model under a budget it already meets (twice its arena, no margin), so no channel
+    closes: what the extra training alone gives the dense model. A drop measured against this row
+    is the pruning's, not the training's."""
+    t0 = time.perf_counter()
+    limits = {"ram": 2 * dense["ram"]}
+    c = budget_compress(model, example, train, val, Budget(**limits), epochs=args.epochs, lr=args.lr, workdir=wd,
+                        dense=dense, log=say, distill=args.distill, gate_frac=args.gate_frac, margin=1.0,
+                        seed=args.seed, **floor)
+    shrunk = [g for g in c.report["channel_groups"] if g["channels_after"] != g["channels_before"]]
+    if shrunk:
+        raise SystemExit(f"control: the gates closed channels under a budget of twice the arena: {shrunk}")
+    row = evaluate_point(c.model, calib, test, wd.parent / (wd.name + "_eval"), args.emulate, data)
+    row.update(method="control", budget=limits, seconds=round(time.perf_counter() - t0))
+    say(f"control: {row}")
+    return row
+
+
 def merge(paths: list[Path]) -> dict:
     """One result from runs made per model or per budget with the same settings (their settings, and
     their dense model's measured figures, must agree); points sorted by budget, largest first."""
@@ -175,6 +201,7 @@ def merge(paths: list[Path]) -> dict:
         for name, res in part["models"].items():
             have = out["models"].setdefault(name, {**res, "points": []})
             have["dense"] = have["dense"] or res["dense"]  # a --no-dense-eval run has none
+            have["control"] = have.get("control") or res.get("control")
             if res["dense"] and have["dense"] != res["dense"]:
                 raise SystemExit(f"{p}: the dense {name} measured differently: merge runs of the same dense model")
             have["points"] += res["points"]
@@ -269,7 +296,20 @@ def markdown_tables(out: dict) -> str:
                          f"| {p['cycles']:,} | {p['int8_top1']:.2f} % | {d['int8_top1'] - p['int8_top1']:.2f} "
                          f"| {p['host_bit_exact']:,}/{p['int8_samples']:,} | {e.get('bit_exact')}/{e.get('samples')} "
                          f"| {'yes' if p['met'] else 'NO'} |")
+        if res.get("control"):
+            lines.append("\n" + control_line(res))
     return "\n".join(lines) + "\n"
+
+
+def control_line(res: dict) -> str:
+    c, d = res["control"], res["dense"]
+    e = c.get("emulated") or {}
+    return (f"control (the same schedule, nothing pruned): int8 {c['int8_top1']:.2f} % "
+            f"({c['int8_top1'] - d['int8_top1']:+.2f} points on the dense model), arena {c['ram']:,} B, "
+            f"{c['host_bit_exact']:,}/{c['int8_samples']:,} host and {e.get('bit_exact')}/{e.get('samples')} "
+            "emulated samples bit-exact; drop against it: "
+            + ", ".join(f"{p['method']} {p['ram']:,} B {c['int8_top1'] - p['int8_top1']:.2f}"
+                        for p in res["points"] if "ram" in p))
 
 
 def print_tables(out: dict) -> None:
@@ -287,6 +327,8 @@ def print_tables(out: dict) -> None:
             print(f"{p['method']:<8}{p['budget']['ram']:>13,}{p['ram']:>9,}{d['ram'] / p['ram']:>8.2f}x{p['flash']:>9,}"
                   f"{p['cycles']:>13,}{p['int8_top1']:>10.2f}%{d['int8_top1'] - p['int8_top1']:>8.2f}"
                   f"{(str(e.get('bit_exact')) + '/' + str(e.get('samples'))) if e else '-':>20}{p['met']!s:>5}")
+        if res.get("control"):
+            print(control_line(res))
 
 
 if __name__ == "__main__":
