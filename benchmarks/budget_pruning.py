@@ -6,6 +6,8 @@ on ResNet-small and the depthwise-separable dwnet (Fashion-MNIST), measured on t
         [--dense-epochs 5 --dense-limit 0] [--distill] [--gate-frac 0.25] [--threads 1] [--refill 0.95]
     python benchmarks/budget_pruning.py --merge a.json,b.json --json F --plot P --figures F2
 
+``--methods control`` adds the budget-driven schedule run with nothing pruned (what the training alone
+gives the dense model) and ``--seed`` repeats a budget-driven point with another seed.
 ``--dense-epochs``/``--dense-limit`` (0: the whole training split) choose the dense model (trained once
 by ``train.cached_trained`` and cached); both methods start from that same model. ``--distill``:
 both methods fine-tune against the dense model's outputs (same temperature and weight). ``--merge``

@@ -91,8 +91,7 @@ def compress_cmd(model, weights, data, eval_data, sparsity, layer_sparsity, max_
                        budget_board, epochs, lr, batch_size, limit, eval_limit, output, json_path,
                        distill=distill, distill_temperature=distill_temperature, distill_alpha=distill_alpha, **tuning)
     if tuning:
-        raise McdError(f"{tuning_flags(tuning)} tune budget-driven "
-                       "pruning: add --structured --budget ... (or --board)")
+        raise McdError(f"{tuning_flags(tuning)} tune budget-driven pruning: add --structured --budget ... (or --board)")
     chosen = (sparsity is not None) + (max_accuracy_drop is not None) + knee
     if chosen > 1 or (chosen == 0 and weight_bits == "8"):
         raise McdError("give exactly one of --sparsity, --max-accuracy-drop or --knee (or --weight-bits 2|4 alone)")

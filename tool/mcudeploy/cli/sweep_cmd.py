@@ -52,8 +52,7 @@ def sweep_cmd(model, weights, data, eval_data, budgets, sparsity, epochs, lr, li
     points = parse_points(budgets, sparsity)
     tuning = budget_tuning(gate_frac, refill, min_width_frac)
     if tuning and not budgets:
-        raise McdError(f"{tuning_flags(tuning)} tune budget-driven "
-                       "points: use them with --budgets")
+        raise McdError(f"{tuning_flags(tuning)} tune budget-driven points: use them with --budgets")
     spec = Spec(model, weights, data, eval_data, limit, eval_limit, epochs, lr, emulate_samples, board=board,
                 distill=distill, **tuning)
     where = {"coordinator": farm, "boards": boards, "wait": 600.0} if farm else None
