@@ -67,7 +67,7 @@ def _force_pw4(monkeypatch) -> None:
     """Every plain pointwise layer on the 4-pixel kernel, whatever the arena says (pointwise_4px
     keeps it only where the greedy planner's arena does not grow: on these toy nets a matter of
     fragmentation), so that the cases test the kernel's edges."""
-    import mcudeploy.pipeline as PL
+    import mcudeploy.codegen.fuse as PL  # layout(): the passes compile runs before it plans
 
     def mark_all(g):
         ops = [op for op in g.ops if op.kind == "conv2d" and K.variant(op) == "pointwise"]
@@ -106,7 +106,7 @@ def test_pw4_generic_rule_and_staged_weights_bit_exact(tmp_path, monkeypatch):
     """With the records unable to hold the shifts (fast = 0: mcd_rq_channel's generic rule) and the
     weights and records copied to SRAM first (bit 1), host and Cortex-M4 still equal the reference."""
     need_cc()
-    import mcudeploy.pipeline as PL
+    import mcudeploy.codegen.fuse as PL  # layout(): the passes compile runs before it plans
 
     _force_pw4(monkeypatch)
     stage = PL.stage_weights

@@ -9,9 +9,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from mcudeploy import hostrun, pipeline
+from mcudeploy import hostrun
 from mcudeploy import reference as R
 from mcudeploy.bench import bench_project
+from mcudeploy.codegen import fuse
 from mcudeploy.codegen.kernels import scratch_for, stage_weights
 from mcudeploy.frontend import export_module
 from mcudeploy.pipeline import build_project
@@ -76,7 +77,7 @@ def test_blocked_staging_block_counts_bit_exact(nb, rounding, tmp_path, monkeypa
         op.attrs.update(stage_weights="block", stage_block=nb)
         return marked
 
-    monkeypatch.setattr(pipeline, "stage_weights", forced)
+    monkeypatch.setattr(fuse, "stage_weights", forced)  # what layout() calls
     torch.manual_seed(nb)
     net = nn.Sequential(nn.Conv2d(5, 11, 3, 1, 1), nn.ReLU(), nn.Flatten()).eval()
     res = _build(net, (5, 7, 5), tmp_path, rounding, nb)

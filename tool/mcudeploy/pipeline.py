@@ -27,8 +27,8 @@ from . import __version__, calib_checks, datasets, fit, hostrun, manifest, progr
 from . import reference as R
 from .boards import Board
 from .codegen import emit_engine
-from .codegen.fuse import fuse_and_stage
-from .codegen.kernels import choose_format, layer_bytes, pointwise_4px, scratch_for, stage_weights
+from .codegen.fuse import layout
+from .codegen.kernels import choose_format, layer_bytes, scratch_for
 from .errors import McdError, OutputError
 from .frontend import capture, load_model, run_float, simplify
 from .ir import Graph
@@ -139,9 +139,7 @@ def build_project(ep, calib_x: np.ndarray, outdir: Path, host_check: bool = True
         if op.kind in ("conv2d", "fc"):
             mode = weights_format.get(op.name, "auto") if isinstance(weights_format, dict) else weights_format
             op.attrs["format"] = choose_format(g, op, mode)
-    pointwise_4px(g)  # pointwise layers where four pixels a weight pass fit the arena
-    stage_weights(g)  # dense convs off the arena's peak read their weights from SRAM
-    fuse_and_stage(g)  # residual adds into the conv before them; staged again within that arena
+    layout(g)  # four-pixel pointwise, weights staged in SRAM, residual adds fused (codegen/fuse.py)
     p = plan(g, scratch=scratch_for(g))
     check(g, p)
     if board is not None:  # before the engine is written: a 16 MB weights.c takes minutes

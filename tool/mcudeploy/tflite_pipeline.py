@@ -24,8 +24,8 @@ from . import __version__, datasets, fit, hostrun, manifest
 from . import reference as R
 from .boards import Board
 from .codegen import emit_engine
-from .codegen.fuse import fuse_and_stage
-from .codegen.kernels import layer_bytes, pointwise_4px, scratch_for, stage_weights
+from .codegen.fuse import layout
+from .codegen.kernels import layer_bytes, scratch_for
 from .errors import McdError
 from .ir import Graph
 from .pipeline import CompileResult, _layer_rows, check_on_host, publish, staged_project
@@ -69,9 +69,7 @@ def compile_tflite(model: str | Path, outdir, rounding: str = "litert", calib: s
     if not model.is_file():
         raise McdError(f"model file '{model}' not found; give the path of an int8 .tflite")
     g = import_tflite(model, rounding)
-    pointwise_4px(g)  # pointwise layers where four pixels a weight pass fit the arena
-    stage_weights(g)  # dense convs off the arena's peak read their weights from SRAM
-    fuse_and_stage(g)  # residual adds into the conv before them; staged again within that arena
+    layout(g)  # four-pixel pointwise, weights staged in SRAM, residual adds fused (codegen/fuse.py)
     p = plan(g, scratch=scratch_for(g))
     check(g, p)
     if board is not None:

@@ -2,8 +2,7 @@
 
 Usage::
 
-    pointwise_4px(g); stage_weights(g)
-    fuse_and_stage(g)  # then fuse_conv_add, and both again within the unfused arena; then plan
+    layout(g)  # pointwise_4px, stage_weights, fuse_and_stage: what compile does before it plans
 
 Why: a ResNet block ends ``y = conv(x) + skip``. Unfused, the conv writes its whole output map,
 the add reads it back with the skip and writes a third map, and all three maps are live at the
@@ -89,6 +88,17 @@ def fuse_conv_add(g: Graph) -> list[str]:
         g.ops.remove(add)
         fused.append(conv.name)
     return fused
+
+
+def layout(g: Graph) -> None:
+    """The passes every compile runs on the int8 graph before it plans the arena (attrs changed in
+    place): pointwise layers where four pixels a weight pass fit the arena, dense convs off the
+    arena's peak read their weights from SRAM, then residual adds fused into the conv before them
+    and both chosen again within that arena. The budget penalty's exact arena
+    (compress/resources.compiled_arena_bytes) runs the same, so it plans what compile plans."""
+    pointwise_4px(g)
+    stage_weights(g)
+    fuse_and_stage(g)
 
 
 def fuse_and_stage(g: Graph) -> list[str]:

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from ..codegen.fuse import fuse_and_stage
-from ..codegen.kernels import layer_bytes, pointwise_4px, scratch_for, stage_weights
+from ..codegen.fuse import layout
+from ..codegen.kernels import layer_bytes, scratch_for
 from ..ir import Graph, Op
 from ..plan import Plan, plan
 from .structured import Analysis
@@ -246,9 +246,7 @@ def compiled_arena_bytes(g: Graph) -> int:
     pointwise_4px, stage_weights and fuse_and_stage, which may lower the plain plan's arena (a
     pointwise conv in place, a residual add fused into its conv) and never raise it."""
     g = deepcopy(g)
-    pointwise_4px(g)
-    stage_weights(g)
-    fuse_and_stage(g)
+    layout(g)
     return plan(g, scratch=scratch_for(g)).arena_bytes
 
 
