@@ -37,14 +37,25 @@ def lower(n, ctx):
     return attrs, {}
 
 
+def rescale(a: dict, k: int, x: np.ndarray, zp: int, rule: str) -> np.ndarray:
+    """Operand k's rescale before the sum (LiteRT's ADD): ``a`` holds the add's constants (an add's
+    attrs, or a fused conv's attrs["add"], ops/conv2d.py)."""
+    return Q.requantize((x.astype(np.int64) - zp) << a["left_shift"], a["mult"][k], a["shift"][k], rule)
+
+
+def tables(a: dict, zps, rule: str) -> np.ndarray:
+    """Both operands' rescale of every int8 value (2 x 256 int32, entry v + 128), doubled under the
+    double rule (the C paths read 2 * sum): add_s8.c's and conv2d_add_s8.c's tables."""
+    v = np.arange(-128, 128, dtype=np.int64)
+    rows = [rescale(a, k, v, zp, rule) for k, zp in enumerate(zps)]
+    return (np.concatenate(rows) * (2 if rule == "double" else 1)).astype(np.int32)
+
+
 def reference(op, xs, tins, tout):
     from ..reference import _finish, _rounding
 
-    a = op.attrs
-    ls = a["left_shift"]
-    r = _rounding(op)
-    y1 = Q.requantize((xs[0].astype(np.int64) - tins[0].zero_point) << ls, a["mult"][0], a["shift"][0], r)
-    y2 = Q.requantize((xs[1].astype(np.int64) - tins[1].zero_point) << ls, a["mult"][1], a["shift"][1], r)
+    a, r = op.attrs, _rounding(op)
+    y1, y2 = (rescale(a, k, xs[k], tins[k].zero_point, r) for k in (0, 1))
     return _finish(y1 + y2, op, tout.zero_point, a["out_mult"], a["out_shift"])
 
 
@@ -59,11 +70,7 @@ def rescale_tables(g, op) -> dict:
 
     if g.tensors[op.output].size < ADD_LUT_MIN:
         return {}
-    a, rule = op.attrs, op_rounding(g, op)
-    v = np.arange(-128, 128, dtype=np.int64)
-    rows = [Q.requantize((v - g.tensors[t].zero_point) << a["left_shift"], a["mult"][k], a["shift"][k], rule)
-            for k, t in enumerate(op.inputs[:2])]
-    return {"rescale": (np.concatenate(rows) * (2 if rule == "double" else 1)).astype(np.int32)}
+    return {"rescale": tables(op.attrs, [g.tensors[t].zero_point for t in op.inputs[:2]], op_rounding(g, op))}
 
 
 register(OpRecord(

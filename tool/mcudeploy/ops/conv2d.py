@@ -50,11 +50,10 @@ def fused_add_reference(op, y, skip, tout):
     from attrs["add"] (the conv's operand first)."""
     from .. import quantize as Q
     from ..reference import _rounding
+    from .add import rescale
 
     a, r = op.attrs["add"], _rounding(op)
-    ls = a["left_shift"]
-    y1 = Q.requantize((y.astype(np.int64) - a["mid_zp"]) << ls, a["mult"][0], a["shift"][0], r)
-    y2 = Q.requantize((skip.astype(np.int64) - a["skip_zp"]) << ls, a["mult"][1], a["shift"][1], r)
+    y1, y2 = rescale(a, 0, y, a["mid_zp"], r), rescale(a, 1, skip, a["skip_zp"], r)
     z = Q.requantize(y1 + y2, a["out_mult"], a["out_shift"], r) + tout.zero_point
     return np.clip(z, a["act"][0], a["act"][1]).astype(np.int8)
 
@@ -62,13 +61,10 @@ def fused_add_reference(op, y, skip, tout):
 def fused_add_tables(g, op) -> np.ndarray:
     """The fused add's two rescale tables (2 x 256 int32; entry v + 128 of table k is operand k's
     rescale of v, doubled under the double rule), as ops/add.py's rescale_tables."""
-    from .. import quantize as Q
+    from .add import tables
 
-    a, rule = op.attrs["add"], _K().op_rounding(g, op)
-    v = np.arange(-128, 128, dtype=np.int64)
-    rows = [Q.requantize((v - zp) << a["left_shift"], a["mult"][k], a["shift"][k], rule)
-            for k, zp in enumerate((a["mid_zp"], a["skip_zp"]))]
-    return (np.concatenate(rows) * (2 if rule == "double" else 1)).astype(np.int32)
+    a = op.attrs["add"]
+    return tables(a, (a["mid_zp"], a["skip_zp"]), _K().op_rounding(g, op))
 
 
 def fused_tab_bytes(g, op) -> int:
