@@ -112,6 +112,8 @@ def fuse_and_stage(g: Graph) -> list[str]:
     the convs that carry an add (none: the graph and its marks are left as they were)."""
     from ..plan import plan
 
+    if not any(op.kind == "add" for op in g.ops):  # nothing to fuse: no plan to make (most graphs, every compile)
+        return []
     before = plan(g, scratch=scratch_for(g)).arena_bytes
     fused = fuse_conv_add(g)
     if fused:
